@@ -1,0 +1,41 @@
+# Two commands on a fresh clone:
+#   make test   create .venv, install pinned, run the whole suite
+#   make demo   create .venv, install pinned, start the simulator, run the example DAGs
+SHELL := /bin/bash
+PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3; do command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+UV_VERSION := 0.13.9
+
+.PHONY: install test demo lint format bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 is required"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest
+
+demo: install
+	$(BIN)/python -m airflow_provider_voice.testing.demo --dags-folder dags
+
+lint: install
+	$(BIN)/ruff check airflow_provider_voice tests dags benchmarks
+	$(BIN)/ruff format --check airflow_provider_voice tests dags benchmarks
+
+format: install
+	$(BIN)/ruff format airflow_provider_voice tests dags benchmarks
+	$(BIN)/ruff check --fix airflow_provider_voice tests dags benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/campaign_fanout.py
+	$(BIN)/python benchmarks/cdr_download.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .demo

@@ -1,0 +1,141 @@
+"""Typed errors raised by every layer of the provider.
+
+Callers branch on the class (and on the structured attributes), never on message text.
+Messages never contain API keys or tokens: every message built from a vendor response goes
+through :func:`airflow_provider_voice.redaction.redact` first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "AuthError",
+    "CapabilityNotSupportedError",
+    "MalformedResponseError",
+    "RateLimitedError",
+    "RequestTimeoutError",
+    "ServerError",
+    "TransportError",
+    "ValidationError",
+    "VendorRejectedError",
+    "VoiceProviderError",
+]
+
+
+class VoiceProviderError(Exception):
+    """Base class of every error the provider raises.
+
+    :param message: human readable text (already free of secrets).
+    :param vendor: ``"velip"``, ``"televoips"``, ``"octopush"`` or ``"kaleyra"`` when known.
+    :param endpoint: the vendor endpoint being called (e.g. ``"MakeTTSCall"``), when known.
+    """
+
+    def __init__(self, message: str, *, vendor: str | None = None, endpoint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.vendor = vendor
+        self.endpoint = endpoint
+
+    def __str__(self) -> str:
+        where = ":".join(p for p in (self.vendor, self.endpoint) if p)
+        return f"[{where}] {self.message}" if where else self.message
+
+
+class ValidationError(VoiceProviderError, ValueError):
+    """Input rejected before any request was sent.
+
+    :param field: the parameter or field at fault (``"text"``, ``"recipients[3].number"``...).
+    :param value: the offending value (phone numbers are shown as given: they are the caller's input).
+    :param rule: what is allowed.
+    """
+
+    def __init__(self, field: str, value: Any, rule: str, *, vendor: str | None = None) -> None:
+        self.field = field
+        self.value = value
+        self.rule = rule
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = f"{shown[:60]}... ({len(value) if hasattr(value, '__len__') else '?'} long)"
+        super().__init__(f"invalid {field}={shown}: {rule}", vendor=vendor)
+
+
+class AuthError(VoiceProviderError):
+    """The vendor refused the credentials (HTTP 401/403 or an auth status code). Never retried."""
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, vendor_code: str | None = None, **kw: Any
+    ) -> None:
+        super().__init__(message, **kw)
+        self.status_code = status_code
+        self.vendor_code = vendor_code
+
+
+class VendorRejectedError(VoiceProviderError):
+    """The vendor understood the request and refused it.
+
+    :param vendor_code: the vendor's own code (Velip ``status_code``, Kaleyra ``E542``, Octopush ``442``...).
+    :param vendor_message: the vendor's message.
+    :param field_errors: per-field errors when the vendor gives them (Octopush ``errors``).
+    :param status_code: the HTTP status.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        vendor_code: str | None = None,
+        vendor_message: str | None = None,
+        field_errors: Mapping[str, Mapping[str, Any]] | None = None,
+        status_code: int | None = None,
+        payload: Any = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(message, **kw)
+        self.vendor_code = vendor_code
+        self.vendor_message = vendor_message
+        self.field_errors = dict(field_errors or {})
+        self.status_code = status_code
+        self.payload = payload
+
+
+class RateLimitedError(VoiceProviderError):
+    """HTTP 429 (or 408) after all retries; ``retry_after`` is the vendor's hint in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, status_code: int = 429, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+        self.status_code = status_code
+
+
+class ServerError(VoiceProviderError):
+    """HTTP 5xx from the vendor."""
+
+    def __init__(self, message: str, *, status_code: int, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.status_code = status_code
+
+
+class TransportError(VoiceProviderError):
+    """The exchange failed below HTTP (connection refused/reset, DNS, TLS...).
+
+    ``may_have_been_accepted`` is True when the request may have reached the vendor (the
+    connection broke after the request was written): such a request is never resent blindly.
+    """
+
+    def __init__(self, message: str, *, may_have_been_accepted: bool, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.may_have_been_accepted = may_have_been_accepted
+
+
+class RequestTimeoutError(TransportError):
+    """No answer in time. After a write, the vendor may have accepted the request."""
+
+
+class MalformedResponseError(VoiceProviderError):
+    """The vendor answered with a body that does not match its documented shape."""
+
+
+class CapabilityNotSupportedError(VoiceProviderError):
+    """The connection's vendor cannot do what was asked; the message names the vendors that can."""

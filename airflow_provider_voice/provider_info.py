@@ -1,0 +1,63 @@
+"""``get_provider_info()`` payload: what ``airflow providers list/hooks`` show."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_voice import __version__
+from airflow_provider_voice.connections import CONNECTION_TYPES
+
+__all__ = ["provider_info"]
+
+_PKG = "airflow_provider_voice"
+
+
+def provider_info() -> dict[str, Any]:
+    """The provider metadata (``package-name`` equals the distribution name)."""
+    return {
+        "package-name": "airflow-provider-voice",
+        "name": "Voice & SMS (Velip, TeleVoIPs, Octopush, Kaleyra)",
+        "description": "Voice campaigns, SMS, call records, blacklists and click-to-call on Velip V2, "
+        "TeleVoIPs, Octopush and Kaleyra Voice.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": name,
+                "external-doc-url": url,
+                "tags": ["service"],
+            }
+            for name, url in (
+                ("Velip V2", "https://www.velip.com.br"),
+                ("TeleVoIPs", "https://www.televoips.com"),
+                ("Octopush", "https://www.octopush.com"),
+                ("Kaleyra Voice", "https://www.kaleyra.com"),
+            )
+        ],
+        "hooks": [
+            {"integration-name": "Voice", "python-modules": [f"{_PKG}.hooks.{v}" for v in CONNECTION_TYPES]},
+        ],
+        "operators": [{"integration-name": "Voice", "python-modules": _existing(f"{_PKG}.operators", _OPERATOR_MODULES)}],
+        "sensors": [{"integration-name": "Voice", "python-modules": _existing(f"{_PKG}.sensors", _SENSOR_MODULES)}],
+        "triggers": [{"integration-name": "Voice", "python-modules": _existing(f"{_PKG}.triggers", _TRIGGER_MODULES)}],
+        "connection-types": [ct.provider_entry() for ct in CONNECTION_TYPES.values()],
+    }
+
+
+#: modules are listed here as they are added (names only: nothing is imported)
+_OPERATOR_MODULES = ("campaign", "sms", "blacklist", "cdr", "click_to_call", "messages", "kaleyra", "reports")
+_SENSOR_MODULES = ("campaign", "cdr", "click_to_call", "health")
+_TRIGGER_MODULES = ("campaign", "cdr", "click_to_call", "health")
+
+
+def _existing(package: str, names: tuple[str, ...]) -> list[str]:
+    """Module names of ``package`` that exist on disk (no import)."""
+    import importlib.util
+
+    found = []
+    for name in names:
+        try:
+            if importlib.util.find_spec(f"{package}.{name}") is not None:
+                found.append(f"{package}.{name}")
+        except ModuleNotFoundError:
+            continue
+    return found

@@ -1,0 +1,205 @@
+"""The simulator's state: configuration, clock, ledger, faults and each vendor's data."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .calls import DEFAULT_OUTCOME_WEIGHTS, CallBatch, OutcomeModel
+from .clock import Clock, FakeClock
+from .faults import Faults
+from .ids import IdFactory
+from .ledger import Ledger, LedgerEntry
+from .webhooks import WebhookDispatcher
+
+if TYPE_CHECKING:
+    from .kaleyra import KaleyraStore
+    from .octopush import OctopushStore
+    from .televoips import TeleVoipsStore
+    from .velip import VelipStore
+
+
+def _default_incidents() -> list[dict[str, Any]]:
+    def incident(region: str, code: str, *numbers: str) -> dict[str, Any]:
+        return {"region": region, "region_code": code, "type": "operational", "service": "all", "numbers": list(numbers)}
+
+    return [
+        incident("New Delhi", "ND-IN", "+9111xxxxxx05"),
+        incident("Karnataka", "KA-IN", "+9180xxxxxx28", "+9180xxxxxx95"),
+        incident("Karnataka", "KA-IN", "+9180xxxxxx56", "+9180xxxxxx58"),
+        incident("UP-West", "UP-IN", "+9112xxxxxx03"),
+        incident("Haryana", "HR-IN", "+9112xxxxxx10"),
+        incident("Tamilnadu", "TN-IN", "+9144xxxxxx26"),
+    ]
+
+
+@dataclass
+class SimulatorConfig:
+    """Every knob of the simulator (change with ``state.configure(**kw)`` or ``POST /_sim/config``).
+
+    Shared: ``seed`` (ids, outcomes, CDR rows, fault seeds), ``call_seconds`` (simulated seconds
+    one call takes), ``call_lines`` (calls in parallel per batch), ``outcome_weights`` (relative
+    weight per generic outcome), ``outcome_overrides`` (number -> outcome name),
+    ``webhook_timeout`` (seconds, loopback deliveries).
+    """
+
+    seed: int = 0
+    call_seconds: float = 0.05
+    call_lines: int = 50
+    outcome_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_OUTCOME_WEIGHTS))
+    outcome_overrides: dict[str, str] = field(default_factory=dict)
+    webhook_timeout: float = 2.0
+
+    # Velip
+    velip_token: str = "sim-velip-token"
+    velip_tsid_ttl_seconds: float = 3600.0
+    velip_httpdup_seconds: float = 10.0
+    velip_unique_ctid: bool = True
+    velip_list_requests_per_hour: int = 200
+    velip_rate_limited_apis: tuple[str, ...] = ("GetCallStatus",)
+    velip_max_destinations: int = 500_000
+    velip_utc_offset_minutes: int = -180
+    velip_webhook_url: str | None = None
+
+    # TeleVoIPs
+    televoips_reports_key: str = "sim-televoips-reports-key"
+    televoips_messaging_key: str = "sim-televoips-messaging-key"
+    televoips_numbers: frozenset[str] = frozenset({"13214567890", "13214567891"})
+    televoips_utc_offset_minutes: int = 0
+    cdr_compile_seconds: float = 2.0
+    cdr_rows: int = 100
+    cdr_target_bytes: int | None = None
+    cdr_bad_line: int | None = None
+    cdr_chunk_bytes: int = 64 * 1024
+
+    # Octopush
+    octopush_login: str = "sim@example.com"
+    octopush_key: str = "sim-octopush-key"
+    octopush_balance: float = 10_000.0
+    octopush_cost_per_contact: float = 0.05
+    octopush_request_id_ttl_seconds: float = 24 * 3600.0
+    octopush_webhook_url: str | None = None
+
+    # Kaleyra
+    kaleyra_api_key: str = "sim-kaleyra-key"
+    kaleyra_plugin_active: bool = True
+    kaleyra_incidents: list[dict[str, Any]] = field(default_factory=_default_incidents)
+    kaleyra_utc_offset_minutes: int = 330
+    kaleyra_caller_id: str = "8067000000"
+    kaleyra_groups: dict[str, list[str]] = field(default_factory=dict)
+    kaleyra_inbound_calls: int = 3
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        out = dataclasses.asdict(self)
+        out["televoips_numbers"] = sorted(self.televoips_numbers)
+        out["velip_rate_limited_apis"] = list(self.velip_rate_limited_apis)
+        return out
+
+    def update(self, **values: Any) -> None:
+        """Set fields by name (unknown names raise ``TypeError``)."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = set(values) - names
+        if unknown:
+            raise TypeError(f"unknown simulator settings: {sorted(unknown)}")
+        for name, value in values.items():
+            if name == "televoips_numbers":
+                value = frozenset(str(v) for v in value)
+            elif name == "velip_rate_limited_apis":
+                value = tuple(value)
+            setattr(self, name, value)
+
+
+class SimulatorState:
+    """Everything the running simulator knows; one per app.
+
+    :param config: a :class:`SimulatorConfig` (defaults otherwise); keyword overrides are applied on top.
+    :param clock: the time source (``time.time`` by default; a :class:`~.clock.FakeClock` in tests).
+
+    Attributes: ``config``, ``clock``, ``ledger`` (:class:`~.ledger.Ledger`), ``faults``
+    (:class:`~.faults.Faults`), ``ids``, ``webhooks``, and the vendor stores ``velip``,
+    ``televoips``, ``octopush``, ``kaleyra``. ``lock`` guards vendor data: handlers hold it while
+    they act, so tests may read the stores from another thread under it.
+    """
+
+    def __init__(self, config: SimulatorConfig | None = None, *, clock: Clock | None = None, **overrides: Any) -> None:
+        self.lock = threading.RLock()
+        self.ledger = Ledger(before_read=self.pump)
+        self.faults = Faults()
+        self.webhooks = WebhookDispatcher()
+        self.clock: Clock = time.time
+        self.reset(config, clock=clock, **overrides)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def reset(self, config: SimulatorConfig | None = None, *, clock: Clock | None = None, **overrides: Any) -> None:
+        """Back to a fresh state (same object: servers and fixtures keep their reference)."""
+        from .kaleyra import KaleyraStore
+        from .octopush import OctopushStore
+        from .televoips import TeleVoipsStore
+        from .velip import VelipStore
+
+        with self.lock:
+            self.config = copy.deepcopy(config) if config is not None else SimulatorConfig()
+            self.config.update(**overrides)
+            self.clock = clock if clock is not None else time.time
+            self.ledger.clear()
+            self.faults.clear()
+            self.faults.reseed(self.config.seed)
+            self.webhooks.clear()
+            self.ids = IdFactory(self.config.seed)
+            self.velip: VelipStore = VelipStore()
+            self.televoips: TeleVoipsStore = TeleVoipsStore()
+            self.octopush: OctopushStore = OctopushStore(balance=self.config.octopush_balance)
+            self.kaleyra: KaleyraStore = KaleyraStore()
+
+    def configure(self, **values: Any) -> SimulatorConfig:
+        """Change settings in place (e.g. ``state.configure(call_seconds=0.01)``)."""
+        with self.lock:
+            self.config.update(**values)
+            if "seed" in values:
+                self.faults.reseed(self.config.seed)
+            if "octopush_balance" in values:
+                self.octopush.balance = float(values["octopush_balance"])
+        return self.config
+
+    def use_fake_clock(self, start: float | None = None) -> FakeClock:
+        """Install and return a :class:`~.clock.FakeClock`."""
+        fake = FakeClock(start)
+        self.clock = fake
+        return fake
+
+    # -- helpers used by the vendors ------------------------------------------------------------
+    def now(self) -> float:
+        """The simulator clock."""
+        return self.clock()
+
+    def pump(self) -> None:
+        """Run the end-of-call events due by now (callbacks recorded in the ledger)."""
+        with self.lock:
+            self.webhooks.pump(self.now())
+
+    def outcome_model(self) -> OutcomeModel:
+        """The outcome model for the current settings."""
+        return OutcomeModel(self.config.seed, self.config.outcome_weights, self.config.outcome_overrides)
+
+    def new_batch(self, ref: str, numbers: list[str], *, start_at: float | None = None, active: bool = True) -> CallBatch:
+        """A :class:`~.calls.CallBatch` created now with the current speed settings."""
+        now = self.now()
+        return CallBatch(
+            ref,
+            numbers,
+            created_at=now,
+            start_at=now if start_at is None else start_at,
+            call_seconds=self.config.call_seconds,
+            lines=self.config.call_lines,
+            model=self.outcome_model(),
+            active=active,
+        )
+
+    def record(self, vendor: str, action: str, number: str, ref: str, details: dict[str, Any] | None = None) -> LedgerEntry:
+        """Record a ledger entry at the current clock time."""
+        return self.ledger.record(vendor, action, number, ref, details, at=self.now())

@@ -1,0 +1,1 @@
+"""Vendor clients: plain Python (no Airflow import), one package per vendor, sync and async."""

@@ -1,0 +1,229 @@
+"""Kaleyra Voice: ``x-api-key`` auth, ``method=`` dispatch, JSON and XML answers, ``monitor``.
+
+Every Kaleyra operation is a POST to one URL with ``method=<name>``; the answer carries
+``status`` (``"200"`` on success, ``"OK "`` for the dialer, ``E<code>`` on errors) and
+``message``, with ``data`` as a JSON object/list or as XML (``<api><status>..</status>...``).
+Both formats are parsed into the same Python structure by :func:`parse_kaleyra_body`.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from airflow_provider_voice.errors import AuthError, MalformedResponseError, VendorRejectedError
+from airflow_provider_voice.redaction import redact
+from airflow_provider_voice.transport import Call, ErrorInfo
+from airflow_provider_voice.vendors.base import VendorApi, endpoint
+
+__all__ = ["KaleyraCore", "KaleyraHealth", "KaleyraIncident", "KaleyraReply", "parse_kaleyra_body", "records"]
+
+KALEYRA_PRODUCTION_URL = "https://api-voice.kaleyra.com/v1/"
+KALEYRA_OBD_PRODUCTION_URL = "https://obd.kaleyra.com/api/v1/"
+#: XML tags that wrap one item of a list (``<data><dial>..</dial><dial>..</dial></data>``)
+LIST_ITEM_TAGS = frozenset({"dial", "voice", "followup", "monitor"})
+SUCCESS_STATUSES = frozenset({"200", "OK"})
+AUTH_STATUSES = frozenset({"401", "E401", "403", "E403"})
+
+
+class KaleyraReply(BaseModel):
+    """A Kaleyra answer: ``status``, ``message`` and ``data`` (JSON and XML alike)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str
+    message: str = ""
+    data: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status.strip().upper() in SUCCESS_STATUSES
+
+
+class KaleyraIncident(BaseModel):
+    """One ``monitor`` entry: a region's server state and the account numbers it serves."""
+
+    model_config = ConfigDict(extra="allow")
+
+    region: str | None = None
+    region_code: str | None = None
+    type: str = "operational"
+    service: str | None = None
+    numbers: list[str] = Field(default_factory=list)
+
+    @property
+    def operational(self) -> bool:
+        return self.type.strip().lower() == "operational"
+
+
+class KaleyraHealth(BaseModel):
+    """``monitor`` result. ``E701 No incidents found`` is reported as healthy with no incidents."""
+
+    incidents: list[KaleyraIncident] = Field(default_factory=list)
+    healthy: bool
+    message: str = ""
+
+
+def _xml_to_python(element: ET.Element) -> Any:
+    children = list(element)
+    if not children:
+        return (element.text or "").strip()
+    tags = [child.tag for child in children]
+    if len(set(tags)) == 1 and (tags[0] in LIST_ITEM_TAGS or len(tags) > 1):
+        return [_xml_to_python(child) for child in children]
+    out: dict[str, Any] = {}
+    for child in children:
+        value = _xml_to_python(child)
+        if child.tag in LIST_ITEM_TAGS:
+            out.setdefault(child.tag, []).append(value)
+        elif child.tag in out:
+            existing = out[child.tag]
+            out[child.tag] = (existing if isinstance(existing, list) else [existing]) + [value]
+        else:
+            out[child.tag] = value
+    return out
+
+
+def parse_kaleyra_body(text: str) -> dict[str, Any]:
+    """Parse a Kaleyra body (JSON or XML, sniffed) into ``{"status", "message", "data"}``."""
+    body = text.strip()
+    if body.startswith("Xml:"):  # the spec's own monitor example starts like this
+        body = body[4:].strip()
+    if body.startswith("<"):
+        root = ET.fromstring(body.encode())
+        parsed = _xml_to_python(root)
+        return parsed if isinstance(parsed, dict) else {"status": "", "data": parsed}
+    import json
+
+    payload = json.loads(body)
+    if not isinstance(payload, dict):
+        raise ValueError("top level is not an object")
+    return payload
+
+
+def records(data: Any, item_tag: str | None = None) -> list[dict[str, Any]]:
+    """Rows of ``data`` whatever its shape: a JSON list, a JSON object keyed ``"0"``, ``"1"``..., or XML items."""
+    if data in (None, "", []):
+        return []
+    if isinstance(data, list):
+        return [row for row in data if isinstance(row, dict)]
+    if isinstance(data, Mapping):
+        if item_tag and item_tag in data:
+            return records(data[item_tag])
+        numbered = [v for k, v in data.items() if str(k).isdigit() and isinstance(v, dict)]
+        if numbered:
+            return numbered
+        return [dict(data)]
+    return []
+
+
+class KaleyraCore(VendorApi):
+    """Kaleyra Voice API core. Endpoint mixins (OBD, reports, calls) build on it.
+
+    :param api_key: the account's API key (sent as ``x-api-key``).
+    :param response_format: ``json`` (default) or ``xml``: the ``format=`` asked of Kaleyra;
+        both are parsed the same way.
+    Base URLs: ``default`` (``https://api-voice.kaleyra.com/v1/``) and ``obd`` for the
+    ``voice.*`` family (``https://obd.kaleyra.com/api/v1/``).
+    """
+
+    vendor: ClassVar[str] = "kaleyra"
+    default_base_urls: ClassVar[dict[str, str]] = {"default": KALEYRA_PRODUCTION_URL, "obd": KALEYRA_OBD_PRODUCTION_URL}
+
+    def __init__(self, *, api_key: str, response_format: Literal["json", "xml"] = "json", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._key = self._secret(api_key)
+        self.response_format = response_format
+
+    def auth_headers(self, call: Call[Any]) -> dict[str, str]:
+        return {"x-api-key": self._key}
+
+    def error_info(self, response: httpx.Response) -> ErrorInfo:
+        try:
+            payload = parse_kaleyra_body(response.text)
+        except (ValueError, ET.ParseError):
+            return super().error_info(response)
+        return ErrorInfo(code=str(payload.get("status")), message=str(payload.get("message", "")), payload=payload)
+
+    def reply(self, response: httpx.Response, method: str, *, accept: frozenset[str] = frozenset()) -> KaleyraReply:
+        """Parse and check an answer; a non-success status (unless in ``accept``) raises the typed error."""
+        try:
+            payload = parse_kaleyra_body(response.text)
+            reply = KaleyraReply.model_validate({**payload, "status": str(payload.get("status", "")).strip()})
+        except (ValueError, ET.ParseError) as exc:
+            raise MalformedResponseError(
+                f"unreadable answer ({exc}): {redact(response.text[:200])!r}", vendor=self.vendor, endpoint=method
+            ) from None
+        if reply.ok or reply.status in accept:
+            return reply
+        text = f"{reply.status} {reply.message}".strip()
+        if reply.status.upper() in AUTH_STATUSES:
+            raise AuthError(text, vendor_code=reply.status, vendor=self.vendor, endpoint=method)
+        raise VendorRejectedError(
+            text,
+            vendor_code=reply.status,
+            vendor_message=reply.message,
+            status_code=response.status_code,
+            payload=payload,
+            vendor=self.vendor,
+            endpoint=method,
+        )
+
+    def method_call(
+        self,
+        method: str,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        parse: Any = None,
+        base: str = "default",
+        idempotent: bool | None = None,
+        accept: frozenset[str] = frozenset(),
+        query: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> Call[Any]:
+        """A Kaleyra call: POST with ``method`` and ``format``; form fields, or a JSON body with the
+        method in the query string (``voice.json``, ``autodial.import``). ``parse`` receives the
+        :class:`KaleyraReply`."""
+
+        def _parse(response: httpx.Response) -> Any:
+            reply = self.reply(response, method, accept=accept)
+            return parse(reply) if parse else reply
+
+        selector = {"method": method, "format": self.response_format}
+        if json is not None:
+            return Call(
+                endpoint=method, method="POST", path="", params={**selector, **(query or {})}, json=json,
+                parse=_parse, base=base, idempotent=idempotent,
+            )
+        return Call(
+            endpoint=method, method="POST", path="", data={**selector, **(fields or {})}, params=query,
+            parse=_parse, base=base, idempotent=idempotent,
+        )
+
+    # -- endpoints ----------------------------------------------------------------------
+    @endpoint
+    def monitor(self) -> Call[KaleyraHealth]:
+        """``method=monitor``: network health by region. ``E701`` (no incidents) means healthy."""
+
+        def parse(reply: KaleyraReply) -> KaleyraHealth:
+            if reply.status == "E701":
+                return KaleyraHealth(incidents=[], healthy=True, message=reply.message)
+            data = reply.data if isinstance(reply.data, Mapping) else {}
+            items = data.get("incidents", [])
+            if isinstance(items, Mapping):
+                items = items.get("monitor", [])
+            incidents = []
+            for item in records(items, "monitor"):
+                numbers = item.get("numbers", [])
+                if isinstance(numbers, Mapping):
+                    numbers = numbers.get("monitor", [])
+                incidents.append(KaleyraIncident.model_validate({**item, "numbers": numbers if isinstance(numbers, list) else [numbers]}))
+            return KaleyraHealth(
+                incidents=incidents, healthy=all(i.operational for i in incidents), message=reply.message
+            )
+
+        return self.method_call("monitor", parse=parse, idempotent=True, accept=frozenset({"E701"}))

@@ -1,0 +1,111 @@
+"""TeleVoIPs: two keys (``x-api-key`` for reports, ``Authorization`` for messaging) and message reads."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pendulum
+from pydantic import BaseModel, ConfigDict, Field
+
+from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.transport import Call, json_body
+from airflow_provider_voice.vendors.base import VendorApi, endpoint
+
+__all__ = ["TELEVOIPS_TIME_FORMAT", "TeleVoipsCore", "TeleVoipsMessage", "format_televoips_time"]
+
+TELEVOIPS_PRODUCTION_URL = "https://api.televoips.com"
+#: ``start``/``end`` of ``GET /messages`` (pendulum tokens for ``yyyy-mm-dd HH:mm:ss``)
+TELEVOIPS_TIME_FORMAT = "YYYY-MM-DD HH:mm:ss"
+
+
+def format_televoips_time(value: Any) -> str:
+    """Render a datetime (or ISO string) as TeleVoIPs ``yyyy-mm-dd HH:mm:ss`` in UTC."""
+    if isinstance(value, str):
+        value = pendulum.parse(value)
+    return pendulum.instance(value).in_timezone("UTC").format(TELEVOIPS_TIME_FORMAT)
+
+
+class TeleVoipsMessage(BaseModel):
+    """One SMS as ``GET /messages`` lists it."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    id: str
+    user_id: str | None = None
+    number_id: str | None = None
+    direction: str | None = None
+    to: str | None = None
+    from_: str | None = Field(default=None, alias="from")
+    content: str | None = None
+    time: str | None = None
+    read: str | None = None
+    media: list[Any] = Field(default_factory=list, alias="Media")
+
+
+class TeleVoipsCore(VendorApi):
+    """TeleVoIPs API core.
+
+    :param reports_key: key for ``/reports/*`` (sent as ``x-api-key``).
+    :param messaging_key: key for ``/messages`` and ``/unsubscribe`` (sent raw as ``Authorization``).
+    """
+
+    vendor: ClassVar[str] = "televoips"
+    default_base_urls: ClassVar[dict[str, str]] = {"default": TELEVOIPS_PRODUCTION_URL}
+
+    def __init__(self, *, reports_key: str | None = None, messaging_key: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not reports_key and not messaging_key:
+            raise ValidationError("reports_key/messaging_key", None, "give at least one TeleVoIPs key")
+        self._reports_key = self._secret(reports_key)
+        self._messaging_key = self._secret(messaging_key)
+
+    @property
+    def has_reports_key(self) -> bool:
+        return bool(self._reports_key)
+
+    @property
+    def has_messaging_key(self) -> bool:
+        return bool(self._messaging_key)
+
+    def auth_headers(self, call: Call[Any]) -> dict[str, str]:
+        if call.auth == "messaging":
+            if not self._messaging_key:
+                raise ValidationError("messaging_key", None, f"{call.endpoint} needs the TeleVoIPs messaging key")
+            return {"Authorization": self._messaging_key}
+        if not self._reports_key:
+            raise ValidationError("reports_key", None, f"{call.endpoint} needs the TeleVoIPs reports key (x-api-key)")
+        return {"x-api-key": self._reports_key}
+
+    def json_parser(self, name: str, model: Any = None, *, many: bool = False) -> Any:
+        def parse(response: Any) -> Any:
+            payload = json_body(response, vendor=self.vendor, endpoint=name)
+            if model is None:
+                return payload
+            if many:
+                return [model.model_validate(item) for item in payload]
+            return model.model_validate(payload)
+
+        return parse
+
+    # -- endpoints ----------------------------------------------------------------------
+    @endpoint
+    def list_messages(self, start: Any = None, end: Any = None) -> Call[list[TeleVoipsMessage]]:
+        """``GET /messages``: messages between ``start`` and ``end`` (datetimes; vendor default: last 90 days)."""
+        params = {
+            "start": None if start is None else format_televoips_time(start),
+            "end": None if end is None else format_televoips_time(end),
+        }
+        return Call(
+            endpoint="GET /messages", method="GET", path="/messages", params=params, auth="messaging",
+            parse=self.json_parser("GET /messages", TeleVoipsMessage, many=True),
+        )
+
+    @endpoint
+    def get_message(self, message_id: str) -> Call[list[TeleVoipsMessage]]:
+        """``GET /messages/{id}``: one message (TeleVoIPs answers with a one-element list)."""
+        if not message_id or "/" in message_id:
+            raise ValidationError("message_id", message_id, "a non-empty message id without '/'")
+        return Call(
+            endpoint="GET /messages/{id}", method="GET", path=f"/messages/{message_id}", auth="messaging",
+            parse=self.json_parser("GET /messages/{id}", TeleVoipsMessage, many=True),
+        )

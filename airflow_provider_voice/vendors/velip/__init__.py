@@ -1,0 +1,18 @@
+"""Velip V2 client (``https://vox.velip.com.br/api/v2/<Name>``)."""
+
+from __future__ import annotations
+
+from airflow_provider_voice.vendors.velip.campaigns import VelipCampaignEndpoints
+from airflow_provider_voice.vendors.velip.core import VelipCore, VelipUser
+from airflow_provider_voice.vendors.velip.messaging import VelipMessagingEndpoints
+from airflow_provider_voice.vendors.velip.reports import VelipReportEndpoints
+
+__all__ = ["VelipApi", "VelipUser"]
+
+
+class VelipApi(VelipCampaignEndpoints, VelipReportEndpoints, VelipMessagingEndpoints, VelipCore):
+    """Every Velip V2 endpoint. Send with :class:`~airflow_provider_voice.vendors.base.VendorClient`
+    or :class:`~airflow_provider_voice.vendors.base.AsyncVendorClient`.
+
+    :param token: permanent token or temporary ``tsid``. :param base_urls: ``{"default": url}`` override.
+    """

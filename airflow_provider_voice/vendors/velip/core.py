@@ -1,0 +1,104 @@
+"""Velip V2: authentication, the ``{"return": {...}}`` envelope, ``GetUserID``.
+
+Velip answers every call with ``{"return": {"status": "OK", "status_code": "0", ...}}``
+(``status_code`` is a string). Codes 100-199 are authentication failures (never retried:
+Velip bans an IP after repeated failures); other non-zero codes are vendor rejections.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from airflow_provider_voice.errors import AuthError, MalformedResponseError, VendorRejectedError
+from airflow_provider_voice.transport import Call, ErrorInfo, json_body
+from airflow_provider_voice.vendors.base import VendorApi, endpoint
+
+__all__ = ["VelipCore", "VelipUser"]
+
+VELIP_PRODUCTION_URL = "https://vox.velip.com.br"
+
+
+class VelipUser(BaseModel):
+    """``GetUserID`` answer: the temporary token ``tsid`` (60 minutes, bound to the caller's IP) and account ids."""
+
+    model_config = ConfigDict(extra="allow")
+
+    tsid: str | None = None
+    cdcs_id: str | int | None = None
+
+
+def _is_auth_code(code: str | None) -> bool:
+    return code is not None and code.isdigit() and 100 <= int(code) < 200
+
+
+class VelipCore(VendorApi):
+    """Velip V2 API core. Endpoint mixins (campaigns, reports, messaging) build on it.
+
+    :param token: permanent token (control panel: API - CONFIGURA - TOKENS) or a temporary ``tsid``.
+    :param php_suffix: call ``/api/v2/<Name>.php`` (newer docs) instead of ``/api/v2/<Name>``.
+    """
+
+    vendor: ClassVar[str] = "velip"
+    default_base_urls: ClassVar[dict[str, str]] = {"default": VELIP_PRODUCTION_URL}
+
+    def __init__(self, *, token: str, php_suffix: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._token = self._secret(token)
+        self.php_suffix = php_suffix
+
+    def auth_headers(self, call: Call[Any]) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"}
+
+    # -- shared helpers for every Velip endpoint ---------------------------------------
+    def path(self, name: str) -> str:
+        return f"/api/v2/{name}{'.php' if self.php_suffix else ''}"
+
+    def error_info(self, response: httpx.Response) -> ErrorInfo:
+        try:
+            ret = response.json().get("return", {})
+        except (ValueError, AttributeError):
+            return super().error_info(response)
+        return ErrorInfo(code=str(ret.get("status_code")), message=str(ret.get("status")), payload=ret)
+
+    def unwrap(self, response: httpx.Response, endpoint_name: str) -> dict[str, Any]:
+        """The ``return`` object of a 2xx answer; raise the typed error when ``status_code`` is not ``"0"``."""
+        payload = json_body(response, vendor=self.vendor, endpoint=endpoint_name)
+        ret = payload.get("return") if isinstance(payload, dict) else None
+        if not isinstance(ret, dict):
+            raise MalformedResponseError("answer has no 'return' object", vendor=self.vendor, endpoint=endpoint_name)
+        code = str(ret.get("status_code", ""))
+        if code == "0":
+            return ret
+        status = str(ret.get("status", "error"))
+        if _is_auth_code(code):
+            raise AuthError(f"{status} (status_code {code})", vendor_code=code, vendor=self.vendor, endpoint=endpoint_name)
+        raise VendorRejectedError(
+            f"{status} (status_code {code})",
+            vendor_code=code,
+            vendor_message=status,
+            status_code=response.status_code,
+            payload=ret,
+            vendor=self.vendor,
+            endpoint=endpoint_name,
+        )
+
+    def call(self, name: str, *, method: str = "POST", parse: Any = None, **fields: Any) -> Call[Any]:
+        """A Velip call: JSON body for POST, query string for GET; ``parse`` gets the ``return`` dict."""
+        body = {k: v for k, v in fields.items() if v is not None}
+
+        def _parse(response: httpx.Response) -> Any:
+            ret = self.unwrap(response, name)
+            return parse(ret) if parse else ret
+
+        if method == "GET":
+            return Call(endpoint=name, method="GET", path=self.path(name), params=body, parse=_parse)
+        return Call(endpoint=name, method="POST", path=self.path(name), json=body, parse=_parse)
+
+    # -- endpoints ----------------------------------------------------------------------
+    @endpoint
+    def get_user_id(self) -> Call[VelipUser]:
+        """``GetUserID``: a cheap authenticated call returning a temporary token and the account ids."""
+        return self.call("GetUserID", method="GET", parse=VelipUser.model_validate)
