@@ -103,10 +103,10 @@ CONNECTION_TYPES: dict[str, ConnectionType] = {
         relabeling={"host": "Base URL"},
         placeholders={"host": "https://api.televoips.com"},
         extra_fields={
-            "reports_key": ConnField(
+            "reports_api_key": ConnField(
                 "Reports key (x-api-key)", "API key for /reports (CDRs), sent as the x-api-key header.", secret=True
             ),
-            "messaging_key": ConnField(
+            "messaging_api_key": ConnField(
                 "Messaging key (Authorization)",
                 "API key for /messages and /unsubscribe, sent raw in the Authorization header.",
                 secret=True,

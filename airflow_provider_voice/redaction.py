@@ -9,10 +9,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = ["RedactingFilter", "get_logger", "mask_phone", "redact", "register_secret"]
 
@@ -40,11 +42,32 @@ def register_secret(value: str | None) -> None:
         _secrets.add(value)
         ordered = sorted(_secrets, key=len, reverse=True)
         _secrets_re = re.compile("|".join(re.escape(s) for s in ordered))
-    try:  # Airflow's own masker covers task logs, rendered fields and XCom display
-        from airflow.sdk.log import mask_secret
+    _tell_airflow(value)
+
+
+_pending: set[Any] = set()
+
+
+def _tell_airflow(value: str) -> None:
+    """Hand ``value`` to Airflow's secrets masker (task logs, rendered fields, XCom display).
+
+    Inside an event loop (a trigger) the supervisor must be told asynchronously: the sync call can
+    raise ``DeadlockImminentError`` there, so the local masker is updated at once and
+    ``amask_secret`` is scheduled on the loop.
+    """
+    try:
+        from airflow.sdk import log as sdk_log
     except Exception:  # Airflow absent (plain vendor-client use): our filter still applies
         return
-    mask_secret(value)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        sdk_log.mask_secret(value)
+        return
+    sdk_log._secrets_masker().add_mask(value, None)
+    task = loop.create_task(sdk_log.amask_secret(value))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
 
 
 def mask_phone(number: str) -> str:

@@ -106,3 +106,16 @@ def test_log_filter_masks_phones_but_keeps_other_numbers():
 )
 def test_credential_pairs_are_redacted_even_if_unregistered(text):
     assert "abcdef123" not in redact(text)
+
+
+def test_register_secret_inside_an_event_loop_updates_airflow_masker():
+    import asyncio
+
+    from airflow.sdk.log import _secrets_masker
+
+    async def build_in_trigger():
+        KaleyraApi(api_key="trigger-side-secret-987", base_urls={})
+        await asyncio.sleep(0)  # let the scheduled amask_secret run
+
+    asyncio.run(build_in_trigger())
+    assert "trigger-side-secret-987" not in _secrets_masker().redact("key=trigger-side-secret-987")

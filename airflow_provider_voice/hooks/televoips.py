@@ -15,8 +15,8 @@ __all__ = ["TeleVoipsHook"]
 class TeleVoipsHook(VoiceHook):
     """Hook for TeleVoIPs (connection type ``televoips``).
 
-    Connection extras: **Reports key** (``reports_key``, sent as ``x-api-key`` to ``/reports``) and
-    **Messaging key** (``messaging_key``, sent as ``Authorization`` to ``/messages`` and
+    Connection extras: **Reports key** (``reports_api_key``, sent as ``x-api-key`` to ``/reports``) and
+    **Messaging key** (``messaging_api_key``, sent as ``Authorization`` to ``/messages`` and
     ``/unsubscribe``); at least one. The password field, when set, is taken as the reports key.
     **Base URL** (host) optional (default ``https://api.televoips.com``).
     """
@@ -26,8 +26,8 @@ class TeleVoipsHook(VoiceHook):
     default_conn_name = "televoips_default"
 
     def build_api(self, conn: Any) -> TeleVoipsApi:
-        reports_key = self.extra_value(conn, "reports_key", self.conn_type) or conn.password
-        messaging_key = self.extra_value(conn, "messaging_key", self.conn_type)
+        reports_key = self.extra_value(conn, "reports_api_key", self.conn_type) or conn.password
+        messaging_key = self.extra_value(conn, "messaging_api_key", self.conn_type)
         return TeleVoipsApi(reports_key=reports_key, messaging_key=messaging_key, base_urls=self.base_urls(conn))
 
     def probe(self) -> str:

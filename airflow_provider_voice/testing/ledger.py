@@ -41,7 +41,7 @@ class LedgerEntry:
     action: str
     number: str
     ref: str
-    details: Mapping[str, Any] = field(default=_EMPTY)
+    details: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     at: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:

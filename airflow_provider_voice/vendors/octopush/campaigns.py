@@ -1,11 +1,208 @@
-"""Octopush Voice-SMS campaign endpoint (POST /voice-campaign/send)."""
+"""Octopush Voice-SMS campaign send: ``POST /voice-campaign/send``.
+
+Every field of the spec is supported and checked before sending (text 1-1224 characters, at most
+500 recipients with ``param1..5``, sender 3-11 letters/digits, ``send_at`` ISO 8601, purpose
+``alert``/``wholesale``, type ``voice_sms``, voice gender and language, the three booleans and
+``request_id`` of at most 20 characters).
+
+Idempotency: with a ``request_id`` the call is marked idempotent, so the HTTP core resends it
+after a timeout, a reset or a 5xx with the *same* ``request_id``; Octopush refuses a repeat within
+24 h (HTTP 409 ``Duplicate request_id.`` naming the first ticket): the client raises
+:class:`~airflow_provider_voice.errors.VendorRejectedError` (``status_code`` 409) and
+:func:`duplicate_ticket` turns it into an :class:`OctopushDuplicateRequest` — the frame was
+accepted earlier.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from airflow_provider_voice.errors import ValidationError, VendorRejectedError
+from airflow_provider_voice.transport import Call, json_body
+from airflow_provider_voice.vendors.base import endpoint
 from airflow_provider_voice.vendors.octopush.core import OctopushCore
 
-__all__ = ["OctopushCampaignEndpoints"]
+__all__ = [
+    "OCTOPUSH_LANGUAGES",
+    "OCTOPUSH_MAX_RECIPIENTS",
+    "OctopushCampaignEndpoints",
+    "OctopushDuplicateRequest",
+    "OctopushVoiceTicket",
+    "duplicate_ticket",
+    "octopush_recipient",
+]
+
+OCTOPUSH_MAX_RECIPIENTS = 500
+OCTOPUSH_MAX_TEXT = 1224
+OCTOPUSH_LANGUAGES = (
+    "en-US", "en-GB", "el-GR", "pl-PL", "hu-HU", "sv-SE", "de-DE", "es-ES", "es-LA", "fr-FR", "it-IT", "pt-BR", "ru-RU",
+)  # fmt: skip
+SENDER_RE = re.compile(r"^[A-Za-z0-9]{3,11}$")
+PHONE_RE = re.compile(r"^\+\d{8,15}$")
+PARAMS = tuple(f"param{i}" for i in range(1, 6))
+SEND_PATH = "/voice-campaign/send"
+ENDPOINT = "voice-campaign/send"
+
+
+class OctopushVoiceTicket(BaseModel):
+    """The send answer: ``ticket_number``, ``number_of_contacts``, ``total_cost``,
+    ``estimated_duration`` (seconds) and ``residual_credit``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    ticket_number: str
+    number_of_contacts: int = 0
+    total_cost: float | None = None
+    estimated_duration: float | None = None
+    residual_credit: float | None = None
+    duplicate: bool = False
+
+
+class OctopushDuplicateRequest(OctopushVoiceTicket):
+    """HTTP 409 ``Duplicate request_id.``: this ``request_id`` was accepted earlier (``ticket_number``
+    names that ticket); nothing was sent again. Counts and cost of the first answer are unknown."""
+
+    duplicate: bool = True
+
+
+def octopush_recipient(item: Mapping[str, Any] | Any, position: int = 0, params: Mapping[str, str] | None = None) -> dict[str, str]:
+    """One ``recipients[]`` entry: ``{"phone_number": "+E164", "param1".."param5"}``.
+
+    ``item`` is a dict with ``phone_number`` (and ``param1..5``), a
+    :class:`~airflow_provider_voice.models.Recipient` (``params`` maps ``param1..5`` to variable
+    names; by default variables named ``param1..5`` are sent) or a number.
+    """
+    if isinstance(item, Mapping):
+        number: Any = item.get("phone_number", item.get("number"))
+        values: Mapping[str, Any] = item
+    else:
+        number = getattr(item, "number", item)
+        values = getattr(item, "variables", None) or {}
+    phone = getattr(number, "octopush", None) or str(number).strip()
+    if not PHONE_RE.match(phone):
+        raise ValidationError(f"recipients[{position}].phone_number", number, "'+' and 8 to 15 digits (E.164)")
+    out = {"phone_number": phone}
+    for slot in PARAMS:
+        source = (params or {}).get(slot, slot)
+        value = values.get(source)
+        if value not in (None, ""):
+            out[slot] = str(value)
+    return out
+
+
+def _send_at(value: datetime | str | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.isoformat(timespec="seconds")
+    text = value.strip()
+    try:
+        datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    except ValueError:
+        raise ValidationError("send_at", value, "an ISO 8601 date-time, e.g. 2018-10-03T07:42:39-07:00") from None
+    return text
 
 
 class OctopushCampaignEndpoints(OctopushCore):
-    """Octopush Voice-SMS campaign endpoint (POST /voice-campaign/send)."""
+    """Octopush Voice-SMS campaign send (``POST /voice-campaign/send``)."""
+
+    @endpoint
+    def send_voice_sms(
+        self,
+        *,
+        text: str,
+        recipients: Iterable[Mapping[str, Any] | Any],
+        sender: str | None = None,
+        send_at: datetime | str | None = None,
+        purpose: str | None = "alert",
+        type: str = "voice_sms",  # noqa: A002 - the vendor's field name
+        voice_gender: str | None = None,
+        voice_language: str | None = None,
+        auto_delete_optout_contacts: bool | None = None,
+        get_back_pressed_keys: bool | None = None,
+        simulation_mode: bool | None = None,
+        request_id: str | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Call[OctopushVoiceTicket]:
+        """Send a Voice-SMS to 1..500 recipients (one frame of a campaign).
+
+        :param text: the message read to each person (1-1224 characters).
+        :param recipients: dicts ``{"phone_number", "param1".."param5"}``, ``Recipient`` objects or numbers.
+        :param sender: 3-11 letters or digits. :param send_at: ISO 8601 or an aware datetime.
+        :param purpose: ``alert`` or ``wholesale``. :param type: ``voice_sms``.
+        :param voice_gender: ``male``/``female``. :param voice_language: one of :data:`OCTOPUSH_LANGUAGES`.
+        :param request_id: idempotency key (<= 20 characters), reuse it when resending the same frame.
+        :param params: ``param1..5`` -> recipient variable name (for ``Recipient`` objects).
+        :returns: :class:`OctopushVoiceTicket`. A repeat of an accepted ``request_id`` raises
+            ``VendorRejectedError`` (409): :func:`duplicate_ticket` reads it.
+        """
+        if not isinstance(text, str) or not 1 <= len(text) <= OCTOPUSH_MAX_TEXT:
+            raise ValidationError("text", text, f"1 to {OCTOPUSH_MAX_TEXT} characters (got {len(text) if isinstance(text, str) else 0})")
+        rows = [octopush_recipient(item, i, params) for i, item in enumerate(recipients)]
+        if not rows:
+            raise ValidationError("recipients", [], "at least one recipient")
+        if len(rows) > OCTOPUSH_MAX_RECIPIENTS:
+            raise ValidationError("recipients", f"<{len(rows)} recipients>", f"at most {OCTOPUSH_MAX_RECIPIENTS} per request")
+        if sender is not None and not SENDER_RE.match(sender):
+            raise ValidationError("sender", sender, "3 to 11 letters or digits (a-zA-Z0-9)")
+        if purpose is not None and purpose not in ("alert", "wholesale"):
+            raise ValidationError("purpose", purpose, "alert or wholesale")
+        if type != "voice_sms":
+            raise ValidationError("type", type, "voice_sms")
+        if voice_gender is not None and voice_gender not in ("male", "female"):
+            raise ValidationError("voice_gender", voice_gender, "male or female")
+        if voice_language is not None and voice_language not in OCTOPUSH_LANGUAGES:
+            raise ValidationError("voice_language", voice_language, "one of " + ", ".join(OCTOPUSH_LANGUAGES))
+        if request_id is not None and not 1 <= len(request_id) <= 20:
+            raise ValidationError("request_id", request_id, "1 to 20 characters")
+        body: dict[str, Any] = {
+            "text": text,
+            "recipients": rows,
+            "type": type,
+            "purpose": purpose,
+            "sender": sender,
+            "send_at": _send_at(send_at),
+            "voice_gender": voice_gender,
+            "voice_language": voice_language,
+            "auto_delete_optout_contacts": auto_delete_optout_contacts,
+            "get_back_pressed_keys": get_back_pressed_keys,
+            "simulation_mode": simulation_mode,
+            "request_id": request_id,
+        }
+        body = {k: v for k, v in body.items() if v is not None}
+        return Call(
+            endpoint=ENDPOINT,
+            method="POST",
+            path=SEND_PATH,
+            json=body,
+            parse=self._ticket_parser(),
+            idempotent=request_id is not None,
+        )
+
+    def _ticket_parser(self) -> Any:
+        def parse(response: httpx.Response) -> OctopushVoiceTicket:
+            payload = json_body(response, vendor=self.vendor, endpoint=ENDPOINT)
+            if isinstance(payload, Mapping) and "ticket_number" not in payload and "vocal_ticket" in payload:
+                payload = {**payload, "ticket_number": payload["vocal_ticket"]}
+            return OctopushVoiceTicket.model_validate(payload)
+
+        return parse
+
+
+
+def duplicate_ticket(exc: VendorRejectedError) -> OctopushDuplicateRequest | None:
+    """The :class:`OctopushDuplicateRequest` an HTTP 409 ``Duplicate request_id`` error stands for, else None."""
+    payload = exc.payload if isinstance(exc.payload, Mapping) else {}
+    is_dup = exc.status_code == 409 or "duplicate" in str(exc.vendor_message or "").lower()
+    if not is_dup or exc.endpoint not in (ENDPOINT, None):
+        return None
+    ticket = payload.get("ticket_number") or payload.get("vocal_ticket") or ""
+    return OctopushDuplicateRequest(ticket_number=str(ticket))

@@ -1,11 +1,131 @@
-"""TeleVoIPs SMS write endpoints (POST /messages, POST /unsubscribe)."""
+"""TeleVoIPs SMS write endpoints (``POST /messages``, ``POST /unsubscribe``).
+
+Both are form-encoded and signed with the messaging key (raw ``Authorization`` header).
+Numbers are sent as digits with the country code (``13214567890``), the spec's form.
+
+TeleVoIPs answers a refused send with HTTP 400 ``{"message": "Unable to send message"}`` and a
+refused unsubscribe with HTTP 400 ``{"message": "You do not own the number you are trying to
+unsubscribe from"}``; both become :class:`~airflow_provider_voice.errors.VendorRejectedError`
+whose message names the usual causes (the vendor gives no code to tell them apart).
+Reads (``GET /messages``, ``GET /messages/{id}``) live in :mod:`.core`.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
+
+from airflow_provider_voice.errors import MalformedResponseError, ValidationError, VendorRejectedError
+from airflow_provider_voice.models.phone import PhoneNumber
+from airflow_provider_voice.transport import Call, json_body
+from airflow_provider_voice.vendors.base import endpoint
 from airflow_provider_voice.vendors.televoips.core import TeleVoipsCore
 
-__all__ = ["TeleVoipsMessagingEndpoints"]
+__all__ = [
+    "NOT_OWNER_MESSAGE",
+    "SEND_REFUSED_HINT",
+    "UNABLE_TO_SEND_MESSAGE",
+    "UNSUBSCRIBE_REFUSED_HINT",
+    "TeleVoipsMessagingEndpoints",
+    "explain_televoips_rejection",
+]
+
+#: the spec's 400 bodies
+UNABLE_TO_SEND_MESSAGE = "Unable to send message"
+NOT_OWNER_MESSAGE = "You do not own the number you are trying to unsubscribe from"
+SEND_REFUSED_HINT = (
+    "TeleVoIPs refused the SMS (HTTP 400 'Unable to send message'): the 'from' number must be a number "
+    "owned by the account and enabled for texting, the organization must be authorized for texting, "
+    "and the recipient must not have unsubscribed"
+)
+UNSUBSCRIBE_REFUSED_HINT = (
+    "TeleVoIPs refused the unsubscribe (HTTP 400 'You do not own the number you are trying to unsubscribe "
+    "from'): the 'to' number must be a number owned by the account and enabled for texting"
+)
+
+
+def explain_televoips_rejection(exc: VendorRejectedError) -> VendorRejectedError:
+    """The same error with the documented causes spelled out (the vendor's text is kept)."""
+    vendor_message = (exc.vendor_message or "").strip()
+    if exc.status_code != 400:
+        return exc
+    if vendor_message == UNABLE_TO_SEND_MESSAGE:
+        hint = SEND_REFUSED_HINT
+    elif vendor_message.startswith("You do not own the number"):
+        hint = UNSUBSCRIBE_REFUSED_HINT
+    else:
+        return exc
+    return VendorRejectedError(
+        hint,
+        vendor_code=exc.vendor_code,
+        vendor_message=exc.vendor_message,
+        field_errors=exc.field_errors,
+        status_code=exc.status_code,
+        payload=exc.payload,
+        vendor=exc.vendor,
+        endpoint=exc.endpoint,
+    )
+
+
+def televoips_number(value: Any, field: str, default_region: str | None = None) -> str:
+    """A number as TeleVoIPs wants it (digits with the country code), validated first."""
+    return PhoneNumber.parse(value, default_region, field=field).televoips
 
 
 class TeleVoipsMessagingEndpoints(TeleVoipsCore):
-    """TeleVoIPs SMS write endpoints (POST /messages, POST /unsubscribe)."""
+    """TeleVoIPs SMS write endpoints (``POST /messages``, ``POST /unsubscribe``)."""
+
+    @endpoint
+    def send_message(self, from_: Any, to: Any, content: str, *, default_region: str | None = "US") -> Call[str]:
+        """``POST /messages``: send ``content`` from an owned number to ``to``; returns the message ``uuid``.
+
+        :param from_: a number owned by the account and enabled for texting.
+        :param to: the recipient.
+        :param content: the text (must not be blank).
+        :param default_region: region of numbers written without a country code (TeleVoIPs is a
+            North-American carrier: ``US`` by default).
+        Not retried after an ambiguous failure (TeleVoIPs has no idempotency key).
+        """
+        sender = televoips_number(from_, "from", default_region)
+        recipient = televoips_number(to, "to", default_region)
+        if not isinstance(content, str) or not content.strip():
+            raise ValidationError("content", content, "the SMS text must not be empty", vendor=self.vendor)
+
+        def parse(response: httpx.Response) -> str:
+            payload = json_body(response, vendor=self.vendor, endpoint="POST /messages")
+            uuid = payload.get("uuid") if isinstance(payload, dict) else None
+            if not uuid:
+                raise MalformedResponseError("answer has no 'uuid'", vendor=self.vendor, endpoint="POST /messages")
+            return str(uuid)
+
+        return Call(
+            endpoint="POST /messages",
+            method="POST",
+            path="/messages",
+            data={"from": sender, "to": recipient, "content": content},
+            auth="messaging",
+            parse=parse,
+            idempotent=False,
+        )
+
+    @endpoint
+    def unsubscribe(self, from_: Any, to: Any, *, default_region: str | None = "US") -> Call[None]:
+        """``POST /unsubscribe``: ``from_`` (the person) no longer receives messages from the account.
+
+        :param from_: the phone number that asked to stop receiving messages.
+        :param to: a number owned by the account (TeleVoIPs then blocks the person from every
+            number of the account).
+        Safe to resend: unsubscribing twice changes nothing.
+        """
+        person = televoips_number(from_, "from", default_region)
+        owned = televoips_number(to, "to", default_region)
+        return Call(
+            endpoint="POST /unsubscribe",
+            method="POST",
+            path="/unsubscribe",
+            data={"from": person, "to": owned},
+            auth="messaging",
+            parse=lambda response: None,
+            idempotent=True,
+        )

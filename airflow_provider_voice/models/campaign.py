@@ -1,0 +1,307 @@
+"""Normalized campaign models shared by Velip, Octopush and Kaleyra.
+
+* :class:`CampaignSpec` — what to say, when, and vendor-only options (recipients are streamed
+  separately, never stored in the spec).
+* :class:`CampaignHandle` — what a send produced: the vendor's ids and the counts. Small and
+  JSON-ready: this is what :class:`~airflow_provider_voice.operators.campaign.SendVoiceCampaignOperator`
+  pushes to XCom (never the recipient list).
+* :class:`CampaignStatus` — progress of a campaign with counts per normalized outcome; what
+  :class:`~airflow_provider_voice.sensors.campaign.CampaignCompletionSensor` returns.
+* Per-vendor option models (:class:`VelipCampaignOptions`, :class:`OctopushCampaignOptions`,
+  :class:`KaleyraCampaignOptions`): typed ``vendor_options``; unknown keys are refused.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "OUTCOMES",
+    "CampaignHandle",
+    "CampaignSpec",
+    "CampaignStatus",
+    "KaleyraCampaignOptions",
+    "OctopushCampaignOptions",
+    "VelipCampaignOptions",
+]
+
+#: normalized call outcomes (every vendor code maps to one of these)
+OUTCOMES = ("answered", "no_answer", "busy", "failed", "bad_number", "blocked", "pending")
+
+OCTOPUSH_LANGUAGES = (
+    "en-US", "en-GB", "el-GR", "pl-PL", "hu-HU", "sv-SE", "de-DE", "es-ES", "es-LA", "fr-FR", "it-IT", "pt-BR", "ru-RU",
+)  # fmt: skip
+TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class _Options(BaseModel):
+    """Base of the vendor option models: unknown keys are an error (a typo must not be ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+    vendor: ClassVar[str] = ""
+
+    #: recipients per request (each vendor caps it; ``None`` = the vendor's best size)
+    frame_size: int | None = Field(default=None, ge=1)
+
+
+class VelipCampaignOptions(_Options):
+    """Velip ``CreateCampaign`` options.
+
+    :param voice: TTS voice name (when the message is text).
+    :param vel: calls per minute, 1-100 or ``"max"``.
+    :param resends: new attempts for unanswered numbers (0-3).
+    :param time_resends: minutes between attempts.
+    :param date_end: last day (``YYYY-MM-DD``, Velip's time zone); default: the start day.
+    :param time_start: daily window start ``HH:MM:SS``; default: the start time.
+    :param time_end: daily window end ``HH:MM:SS``; default ``23:59:59``.
+    :param rurl: per-call webhook URL (end of each call).
+    :param timezone: Velip's zone for dates and times (default ``America/Sao_Paulo``).
+    :param frame_size: destinations per Velip campaign (default and maximum 500,000: one campaign;
+        a smaller size creates one campaign per frame, named ``<name> #<n>``).
+    :param upload_threshold: above this many destinations the list is uploaded as a CSV file
+        (multipart) instead of ``datajson`` (default 5,000).
+    :param extra_fields: recipient variable names sent as ``codcli``, ``extra1``..``extra3``
+        (default: variables with those names).
+    """
+
+    vendor: ClassVar[str] = "velip"
+    voice: str | None = None
+    vel: int | Literal["max"] | None = None
+    resends: int | None = Field(default=None, ge=0, le=3)
+    time_resends: int | None = Field(default=None, ge=0, le=1440)
+    date_end: str | None = None
+    time_start: str | None = None
+    time_end: str | None = None
+    rurl: str | None = None
+    timezone: str = "America/Sao_Paulo"
+    upload_threshold: int = Field(default=5000, ge=0)
+    extra_fields: dict[str, str] = Field(default_factory=dict)
+    frame_size: int | None = Field(default=None, ge=1, le=500_000)
+
+    @field_validator("vel")
+    @classmethod
+    def _vel(cls, value: Any) -> Any:
+        if isinstance(value, int) and not 1 <= value <= 100:
+            raise ValueError("vel is 1-100 calls per minute or 'max'")
+        return value
+
+    @field_validator("time_start", "time_end")
+    @classmethod
+    def _time(cls, value: str | None) -> str | None:
+        if value is not None and not TIME_RE.match(value):
+            raise ValueError("time must be HH:MM:SS")
+        return value
+
+    @field_validator("date_end")
+    @classmethod
+    def _date(cls, value: str | None) -> str | None:
+        if value is not None and not DATE_RE.match(value):
+            raise ValueError("date must be YYYY-MM-DD")
+        return value
+
+    @field_validator("extra_fields")
+    @classmethod
+    def _extra(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = set(value) - {"codcli", "extra1", "extra2", "extra3"}
+        if bad:
+            raise ValueError(f"extra_fields keys are codcli, extra1, extra2, extra3 (got {sorted(bad)})")
+        return value
+
+
+class OctopushCampaignOptions(_Options):
+    """Octopush Voice-SMS options (every field of the spec).
+
+    :param sender: 3-11 letters or digits (if the account allows a sender).
+    :param purpose: ``alert`` (transactional) or ``wholesale`` (marketing).
+    :param voice_gender: ``male`` or ``female``.
+    :param voice_language: one of the spec's 13 languages (``fr-FR``, ``en-US``...).
+    :param auto_delete_optout_contacts: skip contacts who opted out.
+    :param get_back_pressed_keys: report the keys people press.
+    :param simulation_mode: Octopush validates and answers with a fake result, nothing is sent.
+    :param params: recipient variable names sent as ``param1``..``param5`` (default: variables
+        with those names).
+    :param frame_size: recipients per request (default and maximum 500).
+    """
+
+    vendor: ClassVar[str] = "octopush"
+    sender: str | None = None
+    purpose: Literal["alert", "wholesale"] = "alert"
+    voice_gender: Literal["male", "female"] | None = None
+    voice_language: str | None = None
+    auto_delete_optout_contacts: bool | None = None
+    get_back_pressed_keys: bool | None = None
+    simulation_mode: bool | None = None
+    params: dict[str, str] = Field(default_factory=dict)
+    frame_size: int | None = Field(default=None, ge=1, le=500)
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = set(value) - {f"param{i}" for i in range(1, 6)}
+        if bad:
+            raise ValueError(f"params keys are param1..param5 (got {sorted(bad)})")
+        return value
+
+
+class KaleyraCampaignOptions(_Options):
+    """Kaleyra OBD options (``voice.json`` / ``voice.call``).
+
+    :param method: ``voice.json`` (default: answers with call ids and a group id; supports a
+        different message per number) or ``voice.call``.
+    :param retries: new attempts when the first leg does not answer (0-2).
+    :param campaign: Kaleyra campaign name (default: the campaign's name).
+    :param delay: seconds before the calls start (0-900).
+    :param meta: JSON metadata sent with every call.
+    :param callback: URL called at the end of each call (``{obdid}``... placeholders).
+    :param newgroup: ask Kaleyra for a separate group per request.
+    :param frame_size: numbers per request (default and maximum 200).
+    """
+
+    vendor: ClassVar[str] = "kaleyra"
+    method: Literal["voice.json", "voice.call"] = "voice.json"
+    retries: int | None = Field(default=None, ge=0, le=2)
+    campaign: str | None = None
+    delay: int | None = Field(default=None, ge=0, le=900)
+    meta: dict[str, Any] | None = None
+    callback: str | None = None
+    newgroup: bool | None = None
+    frame_size: int | None = Field(default=None, ge=1, le=200)
+
+
+class CampaignSpec(BaseModel):
+    """What a voice campaign says and when (the recipients are streamed separately).
+
+    :param name: campaign name (Velip: at most 50 characters; Kaleyra: campaign label).
+    :param message: the text read by TTS. Kaleyra: ``{name}``/``{variable}`` placeholders give a
+        different message per number (``voice.json``).
+    :param audio: a pre-recorded audio reference instead of text (Velip ``content`` id, Kaleyra
+        ``play`` such as ``123.sound`` or ``ivr:1234``). Octopush has none.
+    :param voice: TTS voice (Velip ``voice``; Octopush: ``male``/``female``).
+    :param language: TTS language (Octopush ``voice_language``, e.g. ``fr-FR``).
+    :param schedule: when the calls start (aware datetime or ISO 8601; naive = UTC). None = now.
+    :param vendor_options: the connection vendor's options (a dict or an options model).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    message: str | None = None
+    audio: str | None = None
+    voice: str | None = None
+    language: str | None = None
+    schedule: datetime | None = None
+    vendor_options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: Any) -> Any:
+        if value in (None, ""):
+            return None
+        if isinstance(value, str):
+            text = value.strip()
+            if text.endswith(("Z", "z")):
+                text = text[:-1] + "+00:00"
+            value = datetime.fromisoformat(text)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+    @field_validator("vendor_options", mode="before")
+    @classmethod
+    def _options(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, BaseModel):
+            return value.model_dump(exclude_unset=True)
+        return value
+
+
+class CampaignHandle(BaseModel):
+    """What a campaign send produced (the operator's XCom value; never the recipient list).
+
+    :param vendor: ``velip`` | ``octopush`` | ``kaleyra``.
+    :param conn_id: the connection used.
+    :param name: the campaign name.
+    :param campaign_ids: the vendor's ids: Velip ``cp_id`` per campaign, Octopush ticket numbers,
+        Kaleyra group ids.
+    :param accepted: recipients the vendor accepted (this try and earlier tries).
+    :param rejected: recipients the vendor refused (frames answered with an error).
+    :param suppressed: recipients skipped by the suppression list.
+    :param invalid: rows skipped because their number is invalid (only with ``skip_invalid``).
+    :param duplicates: repeated numbers skipped.
+    :param in_doubt: recipients whose fate is unknown (reported, not resent).
+    :param resumed: recipients accepted by an earlier try of the task (not resent).
+    :param cost: total cost when the vendor reports it (Octopush ``total_cost`` summed).
+    :param estimated_duration: Octopush's ``estimated_duration`` (seconds, largest frame).
+    :param started_at: ISO 8601 UTC time of the send (the start for Octopush's estimate).
+    :param schedule: ISO 8601 UTC start when the campaign was scheduled.
+    :param extra: vendor facts (Octopush ``residual_credit``, ...).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    vendor: str
+    conn_id: str | None = None
+    name: str = ""
+    campaign_ids: list[str] = Field(default_factory=list)
+    accepted: int = 0
+    rejected: int = 0
+    suppressed: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    in_doubt: int = 0
+    resumed: int = 0
+    cost: float | None = None
+    estimated_duration: float | None = None
+    started_at: str | None = None
+    schedule: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class CampaignStatus(BaseModel):
+    """Progress of a campaign, normalized across vendors.
+
+    :param vendor: the vendor.
+    :param campaign_ids: the ids looked at.
+    :param state: ``scheduled`` | ``running`` | ``paused`` | ``finished`` | ``unknown``.
+    :param total: calls in the campaign.
+    :param done: calls in a terminal state.
+    :param counts: calls per normalized outcome (:data:`OUTCOMES`; ``pending`` = not ended yet).
+    :param vendor_counts: calls per vendor status code (Velip ``OK``/``NA``..., Kaleyra ``COMPLETED``...).
+    :param finished: every call is in a terminal state.
+    :param estimated: True when progress is an estimate, not the vendor's report (Octopush).
+    :param message: a one-line human summary.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    vendor: str
+    campaign_ids: list[str] = Field(default_factory=list)
+    state: str = "unknown"
+    total: int = 0
+    done: int = 0
+    counts: dict[str, int] = Field(default_factory=dict)
+    vendor_counts: dict[str, int] = Field(default_factory=dict)
+    finished: bool = False
+    estimated: bool = False
+    message: str = ""
+
+    @property
+    def answered_share(self) -> float:
+        """Answered calls / all calls (0 when the campaign is empty)."""
+        return self.counts.get("answered", 0) / self.total if self.total else 0.0
+
+    def summary(self) -> str:
+        """``"finished: 1,400/2,000 done, answered 980 (49.0%)..."``."""
+        parts = [f"{k} {v}" for k, v in self.counts.items() if v]
+        return (
+            f"{self.vendor} {self.state}: {self.done:,}/{self.total:,} calls ended"
+            + (f" ({', '.join(parts)})" if parts else "")
+            + (f", answered share {self.answered_share:.1%}" if self.total else "")
+            + (" [estimate]" if self.estimated else "")
+        )

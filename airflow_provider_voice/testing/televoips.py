@@ -1,0 +1,389 @@
+"""TeleVoIPs simulator (``{root}/televoips``): CDR reports and SMS messaging.
+
+Reports (header ``x-api-key`` = the reports key):
+  * ``GET /reports/cdrs``: the first request of a day answers 202 ``requested``, then 202
+    ``processing`` until ``cdr_compile_seconds`` have passed on the clock, then 201 ``complete``.
+    The report covers the previous day (``televoips_utc_offset_minutes``, UTC by default); its id
+    is derived from the seed and the day, and it is never recreated. Any query parameter is
+    rejected with the spec's 400 body (the endpoint takes none). Missing or wrong key: the spec's
+    403 body ``'Access Denied'``.
+  * ``GET /reports/cdrs/{id}/cdrs_<yyyy-mm-dd>.csv``: the CSV, generated on the fly in ~64 KiB
+    chunks (``cdr_rows`` rows, or about ``cdr_target_bytes`` bytes; rows of
+    ``state.televoips.cdr_records`` first), deterministic by seed and day. ``cdr_bad_line`` puts a
+    non-integer duration on that file line (the header is line 1). No key: 403
+    ``{"message": "Forbidden"}``; wrong key: 401 ``{"message": "Unauthorized"}``; unknown or not
+    yet complete report: 404 ``{"message": "Not Found"}``.
+
+Messaging (header ``Authorization`` = the raw messaging key; ``Bearer`` is not accepted):
+  * ``POST /messages`` (form ``from``, ``to``, ``content``): ``from`` must be an owned number
+    (``televoips_numbers``), ``to`` 10-15 digits and not unsubscribed, ``content`` non-empty;
+    otherwise 400 ``{"message": "Unable to send message"}``. Success: 200 ``{"uuid": <28 chars>}``.
+  * ``GET /messages?start=&end=`` (``yyyy-mm-dd HH:mm:ss``; last 90 days when neither is given):
+    the spec's list shape; a bad date answers 400 ``{"message": "Invalid date"}``.
+  * ``GET /messages/{id}``: a one-element list, or 404 ``{"message": "Not Found"}``.
+  * ``POST /unsubscribe`` (form ``from`` = the person, ``to`` = an owned number): 200 with an
+    empty body; ``to`` not owned: 400 with the spec's message. An unsubscribed number can no longer
+    be messaged from any owned number.
+  Missing or wrong key: 401 ``{"message": "Unauthorized"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+import random
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from . import clock as clk
+from .auth import secrets_equal
+from .calls import digits
+from .ids import LOWER_ALNUM
+from .render import json_response, raw_response
+from .vendor import RequestContext, VendorSimulator, status_phrase
+
+VENDOR = "televoips"
+ACCESS_DENIED = "'Access Denied'"
+PROBLEM = "'There was a problem processing your request.'"
+UNAUTHORIZED = {"message": "Unauthorized"}
+FORBIDDEN = {"message": "Forbidden"}
+NOT_FOUND = {"message": "Not Found"}
+UNABLE_TO_SEND = {"message": "Unable to send message"}
+NOT_OWNER = {"message": "You do not own the number you are trying to unsubscribe from"}
+CDR_HEADER = (
+    "id,calldate,clid,src,dst,dcontext,channel,dstchannel,lastapp,lastdata,duration,billsec,disposition,"
+    "amaflags,accountcode,uniqueid,did,recordingfile,cnum,cnam,outbound_cnum,outbound_cnam,dst_cnam"
+).split(",")
+DISPOSITIONS = (("ANSWERED", 0.62), ("NO ANSWER", 0.2), ("BUSY", 0.09), ("FAILED", 0.05), ("CONGESTION", 0.04))
+MESSAGE_TIME = "%Y-%m-%d %H:%M:%S"
+NINETY_DAYS = 90 * 86400
+NAMES = ("Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy")
+
+
+@dataclass
+class CdrReport:
+    """One day's CDR report."""
+
+    id: str
+    day: str
+    requested_at: float
+
+
+@dataclass
+class TeleVoipsStore:
+    """TeleVoIPs data of one simulator state.
+
+    ``cdr_records``: rows (dicts keyed by CSV column) emitted before the generated ones.
+    ``messages``: message dicts in the spec's shape plus an ``_at`` POSIX time.
+    """
+
+    reports: dict[str, CdrReport] = field(default_factory=dict)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    unsubscribed: set[str] = field(default_factory=set)
+    cdr_records: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_message(self, message: Mapping[str, Any], at: float) -> None:
+        """Add a message (e.g. an inbound one) in the spec's shape."""
+        self.messages.append({**message, "_at": at})
+
+
+@dataclass(frozen=True)
+class CdrSpec:
+    """What one CSV download contains (a snapshot of the settings at request time)."""
+
+    seed: int
+    day: str
+    day_start: float
+    rows: int
+    target_bytes: int | None
+    bad_line: int | None
+    chunk_bytes: int
+    records: tuple[Mapping[str, Any], ...] = ()
+
+
+def _cdr_row(rng: random.Random, index: int, calldate: str, stamp: int) -> list[str]:
+    roll = rng.random()
+    edge = 0.0
+    disposition = DISPOSITIONS[-1][0]
+    for name, weight in DISPOSITIONS:
+        edge += weight
+        if roll < edge:
+            disposition = name
+            break
+    src = f"1{rng.randrange(10**9, 10**10)}"
+    ext = str(rng.randrange(200, 300))
+    inbound = rng.random() < 0.5
+    dst = ext if inbound else f"1{rng.randrange(10**9, 10**10)}"
+    name = NAMES[rng.randrange(len(NAMES))]
+    duration = rng.randrange(5, 900)
+    billsec = rng.randrange(1, duration) if disposition == "ANSWERED" else 0
+    uid = f"{stamp}.{index + 1}"
+    tag = f"{rng.getrandbits(32):08x}"
+    return [
+        uid,
+        calldate,
+        f'"{name}" <{src}>',
+        src,
+        dst,
+        "ext-local" if inbound else "from-internal",
+        f"PJSIP/trunk-{tag}",
+        f"PJSIP/{ext}-{tag[::-1]}" if disposition == "ANSWERED" else "",
+        "Dial",
+        f"PJSIP/{ext}/sip:{ext}@10.0.{rng.randrange(256)}.{rng.randrange(256)}:5060,30",
+        str(duration),
+        str(billsec),
+        disposition,
+        "3",
+        "",
+        uid,
+        f"1{rng.randrange(10**9, 10**10)}" if inbound else "",
+        f"external-{ext}-{src}-{calldate[:10].replace('-', '')}-{uid}.wav" if inbound and disposition != "ANSWERED" else "",
+        src,
+        name,
+        "",
+        "",
+        "",
+    ]
+
+
+async def cdr_chunks(spec: CdrSpec) -> AsyncIterator[bytes]:
+    """The CSV file of ``spec`` in chunks of about ``chunk_bytes`` (constant memory)."""
+    rng = random.Random(f"{spec.seed}|cdr|{spec.day}")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CDR_HEADER)
+    sent = 0
+    line = 1
+    index = 0
+    expected = spec.rows if spec.target_bytes is None else max(1, spec.target_bytes // 200)
+    records = list(spec.records)
+    while True:
+        if spec.target_bytes is None:
+            if index >= len(records) + spec.rows:
+                break
+        elif sent + buffer.tell() >= spec.target_bytes:
+            break
+        line += 1
+        offset = min(86399.0, index * 86400.0 / max(expected, 1))
+        stamp = int(spec.day_start + offset)
+        if index < len(records):
+            row = [str(records[index].get(col, "")) for col in CDR_HEADER]
+        else:
+            row = _cdr_row(rng, index, _fast_date(spec.day, offset), stamp)
+        if spec.bad_line is not None and line == spec.bad_line:
+            row[CDR_HEADER.index("duration")] = "not-a-number"
+        writer.writerow(row)
+        index += 1
+        if buffer.tell() >= spec.chunk_bytes:
+            data = buffer.getvalue().encode("utf-8")
+            sent += len(data)
+            buffer.seek(0)
+            buffer.truncate()
+            yield data
+            await asyncio.sleep(0)
+    tail = buffer.getvalue().encode("utf-8")
+    if tail:
+        yield tail
+
+
+def _fast_date(day: str, offset: float) -> str:
+    seconds = int(offset)
+    return f"{day} {seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class TeleVoipsSimulator(VendorSimulator):
+    """Serves the TeleVoIPs API."""
+
+    name = VENDOR
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/reports/cdrs", self.cdrs, methods=["GET"]),
+            Route("/reports/cdrs/{id}/{file}", self.cdr_file, methods=["GET"]),
+            Route("/messages", self.messages, methods=["GET", "POST"]),
+            Route("/messages/{id}", self.message, methods=["GET"]),
+            Route("/unsubscribe", self.unsubscribe, methods=["POST"]),
+        ]
+
+    def fault_response(self, status: int, ctx: RequestContext) -> Response:
+        if ctx.route == "/reports/cdrs" and status == 400:
+            return raw_response(PROBLEM, 400)
+        if ctx.route == "/reports/cdrs" and status == 403:
+            return raw_response(ACCESS_DENIED, 403)
+        return json_response({"message": status_phrase(status)}, status)
+
+    @property
+    def store(self) -> TeleVoipsStore:
+        return self.state.televoips
+
+    # -- reports ----------------------------------------------------------------------------
+    async def cdrs(self, request: Request) -> Response:
+        return await self.handle(request, "/reports/cdrs", self.request_cdrs)
+
+    async def cdr_file(self, request: Request) -> Response:
+        return await self.handle(request, "/reports/cdrs/{id}/{file}", self.download_cdrs)
+
+    def _report_day(self) -> tuple[str, float]:
+        offset = self.state.config.televoips_utc_offset_minutes
+        today = clk.local(self.state.now(), offset).replace(hour=0, minute=0, second=0, microsecond=0)
+        day_start = today.timestamp() - 86400
+        return clk.fmt(day_start, offset, "%Y-%m-%d"), day_start
+
+    def request_cdrs(self, ctx: RequestContext) -> Response:
+        if not secrets_equal(ctx.headers.get("x-api-key"), self.state.config.televoips_reports_key):
+            return raw_response(ACCESS_DENIED, 403)
+        if ctx.params.query or ctx.params.raw:
+            return raw_response(PROBLEM, 400)
+        now = self.state.now()
+        day, _ = self._report_day()
+        report = self.store.reports.get(day)
+        if report is None:
+            report_id = hashlib.blake2b(f"{self.state.config.seed}|cdr|{day}".encode(), digest_size=5).hexdigest()
+            report = self.store.reports[day] = CdrReport(report_id, day, now)
+            status, code = "requested", 202
+        elif now - report.requested_at < self.state.config.cdr_compile_seconds:
+            status, code = "processing", 202
+        else:
+            status, code = "complete", 201
+        url = f"{ctx.root_url}televoips/reports/cdrs/{report.id}/cdrs_{day}.csv"
+        return json_response({"id": report.id, "url": url, "status": status}, code)
+
+    def download_cdrs(self, ctx: RequestContext) -> Response:
+        key = ctx.headers.get("x-api-key")
+        if key is None:
+            return json_response(FORBIDDEN, 403)
+        if not secrets_equal(key, self.state.config.televoips_reports_key):
+            return json_response(UNAUTHORIZED, 401)
+        report_id, filename = ctx.request.path_params["id"], ctx.request.path_params["file"]
+        report = next((r for r in self.store.reports.values() if r.id == report_id), None)
+        config = self.state.config
+        if (
+            report is None
+            or filename != f"cdrs_{report.day}.csv"
+            or self.state.now() - report.requested_at < config.cdr_compile_seconds
+        ):
+            return json_response(NOT_FOUND, 404)
+        offset = config.televoips_utc_offset_minutes
+        day_start = clk.parse_local(report.day, ["%Y-%m-%d"], offset) or 0.0
+        spec = CdrSpec(
+            seed=config.seed,
+            day=report.day,
+            day_start=day_start,
+            rows=max(0, int(config.cdr_rows)),
+            target_bytes=config.cdr_target_bytes,
+            bad_line=config.cdr_bad_line,
+            chunk_bytes=max(1024, int(config.cdr_chunk_bytes)),
+            records=tuple(dict(r) for r in self.store.cdr_records),
+        )
+        headers = {"content-disposition": f'attachment; filename="{filename}"'}
+        return StreamingResponse(cdr_chunks(spec), media_type="text/csv", headers=headers)
+
+    # -- messaging --------------------------------------------------------------------------
+    def _authorized(self, ctx: RequestContext) -> bool:
+        given = ctx.headers.get("authorization")
+        return secrets_equal(given.strip() if given else None, self.state.config.televoips_messaging_key)
+
+    def _owned(self, number: str | None) -> str | None:
+        wanted = digits(number or "")
+        owned = {digits(n): n for n in self.state.config.televoips_numbers}
+        return owned.get(wanted) if wanted else None
+
+    async def messages(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self.handle(request, "/messages", self.send_message)
+        return await self.handle(request, "/messages", self.list_messages)
+
+    async def message(self, request: Request) -> Response:
+        return await self.handle(request, "/messages/{id}", self.get_message)
+
+    async def unsubscribe(self, request: Request) -> Response:
+        return await self.handle(request, "/unsubscribe", self.do_unsubscribe)
+
+    def send_message(self, ctx: RequestContext) -> Response:
+        if not self._authorized(ctx):
+            return json_response(UNAUTHORIZED, 401)
+        params = ctx.params.merged()
+        sender = str(params.get("from") or "").strip()
+        to = str(params.get("to") or "").strip()
+        content = str(params.get("content") or "")
+        owned = self._owned(sender)
+        to_digits = digits(to)
+        if (
+            owned is None
+            or not (10 <= len(to_digits) <= 15 and to_digits == to.lstrip("+"))
+            or to_digits in self.store.unsubscribed
+            or not content.strip()
+        ):
+            return json_response(UNABLE_TO_SEND, 400)
+        now = self.state.now()
+        uuid = self.state.ids.token("televoips.message", 28, LOWER_ALNUM)
+        number_id = str(15125 + sorted(self.state.config.televoips_numbers).index(owned))
+        message = {
+            "id": uuid,
+            "user_id": None,
+            "number_id": number_id,
+            "direction": "outbound",
+            "to": to,
+            "from": sender,
+            "content": content,
+            "time": clk.fmt(now, self.state.config.televoips_utc_offset_minutes, MESSAGE_TIME),
+            "read": "1",
+            "Media": [],
+        }
+        self.store.add_message(message, now)
+        self.state.record(VENDOR, "sms", to, uuid, {"from": sender, "content": content})
+        return json_response({"uuid": uuid})
+
+    @staticmethod
+    def _public(message: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in message.items() if not k.startswith("_")}
+
+    def list_messages(self, ctx: RequestContext) -> Response:
+        if not self._authorized(ctx):
+            return json_response(UNAUTHORIZED, 401)
+        offset = self.state.config.televoips_utc_offset_minutes
+        bounds: dict[str, float | None] = {}
+        for key in ("start", "end"):
+            text = ctx.params.query.get(key)
+            bounds[key] = None
+            if text:
+                bounds[key] = clk.parse_local(text, [MESSAGE_TIME, "%Y-%m-%d"], offset)
+                if bounds[key] is None:
+                    return json_response({"message": "Invalid date"}, 400)
+        start, end = bounds["start"], bounds["end"]
+        if start is None and end is None:
+            start = self.state.now() - NINETY_DAYS
+        listed = [
+            self._public(m)
+            for m in self.store.messages
+            if (start is None or m["_at"] >= start) and (end is None or m["_at"] <= end)
+        ]
+        return json_response(listed)
+
+    def get_message(self, ctx: RequestContext) -> Response:
+        if not self._authorized(ctx):
+            return json_response(UNAUTHORIZED, 401)
+        wanted = ctx.request.path_params["id"]
+        found = [self._public(m) for m in self.store.messages if m.get("id") == wanted]
+        return json_response(found[:1]) if found else json_response(NOT_FOUND, 404)
+
+    def do_unsubscribe(self, ctx: RequestContext) -> Response:
+        if not self._authorized(ctx):
+            return json_response(UNAUTHORIZED, 401)
+        params = ctx.params.merged()
+        person = str(params.get("from") or "").strip()
+        owned = self._owned(str(params.get("to") or ""))
+        if owned is None:
+            return json_response(NOT_OWNER, 400)
+        if not digits(person):
+            return json_response({"message": "Bad Request"}, 400)
+        self.store.unsubscribed.add(digits(person))
+        self.state.record(VENDOR, "unsubscribe", person, owned, {"to": owned})
+        return raw_response(b"", 200)
