@@ -1,16 +1,38 @@
-"""Shared fixtures: a sync/async driver table so every core test runs on both clients."""
+"""Shared fixtures: an isolated Airflow home, DAG runs, and a sync/async driver table for the HTTP core.
+
+The Airflow environment is set here, before any test module imports Airflow: a temporary
+AIRFLOW_HOME with a SQLite metadata DB, no example DAGs, the repository's ``dags/`` as DAGs folder,
+and connection tests enabled.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+import os
+import tempfile
+from pathlib import Path
 
-import httpx
-import pytest
+REPO = Path(__file__).resolve().parent.parent
+_HOME = tempfile.mkdtemp(prefix="apv-airflow-home-")
+os.environ.update(
+    {
+        "AIRFLOW_HOME": _HOME,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME}/airflow.db",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+    }
+)
 
-from airflow_provider_voice.transport import AsyncHttp, Dialect, RetryPolicy, SyncHttp
+import asyncio  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from typing import Any  # noqa: E402
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+
+from airflow_provider_voice.transport import AsyncHttp, Dialect, RetryPolicy, SyncHttp  # noqa: E402
 
 
 @dataclass
@@ -68,3 +90,38 @@ def make_driver(request: pytest.FixtureRequest) -> Callable[..., Driver]:
         return Driver(request.param, dialect, handler, FakeClock(), retry or RetryPolicy(max_attempts=4))
 
     return build
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Iterator[str]:
+    """A migrated SQLite metadata DB in the session's AIRFLOW_HOME (created once per session)."""
+    from airflow.utils import db
+
+    db.resetdb()
+    yield _HOME
+
+
+@pytest.fixture
+def run_dag(airflow_db: str) -> Callable[..., Any]:
+    """``run_dag(dag_or_id, conf=None)`` runs a DAG with ``dag.test()`` and returns the DagRun.
+
+    A DAG id is loaded from the repository's ``dags/`` folder; a DAG object defined in a test is
+    first written to the metadata DB (``dag.test()`` only runs serialized DAGs).
+    """
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    DagBundlesManager().sync_bundles_to_db()
+
+    def run(dag: Any, conf: dict[str, Any] | None = None) -> Any:
+        if isinstance(dag, str):
+            bag = DagBag(dag_folder=str(REPO / "dags"))
+            assert not bag.import_errors, bag.import_errors
+            dag = bag.get_dag(dag)
+        else:
+            bag = DagBag(collect_dags=False)
+            bag.bag_dag(dag)
+        sync_bag_to_db(bag, "dags-folder", None)
+        return dag.test(run_conf=conf)
+
+    return run

@@ -1,0 +1,86 @@
+"""TeleVoIPs SMS: ``POST /messages`` from a number the account owns."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from airflow_provider_voice.errors import ValidationError, VendorRejectedError
+from airflow_provider_voice.models.phone import PhoneNumber
+from airflow_provider_voice.transport import Call
+from airflow_provider_voice.vendors.televoips.messaging import explain_televoips_rejection
+
+__all__ = ["OWNED_NUMBERS_EXTRA", "TeleVoipsSms", "check_owned_number", "owned_numbers"]
+
+#: connection extra listing the account's numbers (TeleVoIPs has no endpoint that lists them)
+OWNED_NUMBERS_EXTRA = "owned_numbers"
+DEFAULT_REGION = "US"
+
+
+def owned_numbers(hook: Any) -> set[str] | None:
+    """The account's numbers from the connection extra ``owned_numbers`` (a list or a comma-separated
+    string), as TeleVoIPs digits; None when the connection does not list them."""
+    try:
+        conn = hook.get_connection(hook.conn_id)
+    except Exception:  # no connection available (plain client use): nothing to check against
+        return None
+    raw = hook.extra_value(conn, OWNED_NUMBERS_EXTRA, "televoips")
+    if raw in (None, "", []):
+        return None
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    out = set()
+    for index, item in enumerate(items):
+        if str(item).strip():
+            out.add(PhoneNumber.parse(str(item).strip(), DEFAULT_REGION, field=f"extra.{OWNED_NUMBERS_EXTRA}[{index}]").televoips)
+    return out or None
+
+
+def check_owned_number(hook: Any, number: Any, *, field: str) -> str:
+    """``number`` as TeleVoIPs digits; a :class:`ValidationError` if the connection lists the account's
+    numbers and ``number`` is not one of them (checked before any request is sent)."""
+    digits = PhoneNumber.parse(number, DEFAULT_REGION, field=field).televoips
+    owned = owned_numbers(hook)
+    if owned is not None and digits not in owned:
+        raise ValidationError(
+            field,
+            number,
+            "not one of the account's numbers listed in the connection extra "
+            f"'{OWNED_NUMBERS_EXTRA}' ({', '.join(sorted(owned))}); TeleVoIPs only sends from/unsubscribes to "
+            "numbers the account owns and has enabled for texting",
+            vendor="televoips",
+        )
+    return digits
+
+
+class TeleVoipsSms:
+    """SMS through TeleVoIPs ``POST /messages`` (form ``from``, ``to``, ``content``).
+
+    The sender must be a number the account owns and has enabled for texting. TeleVoIPs documents
+    no endpoint listing those numbers, so the check before sending uses the connection extra
+    ``owned_numbers`` when it is set; otherwise TeleVoIPs' HTTP 400 "Unable to send message" is
+    reported with the documented causes (:meth:`explain`). The returned id is the message ``uuid``.
+
+    :param hook: a :class:`~airflow_provider_voice.hooks.televoips.TeleVoipsHook`.
+    """
+
+    vendor: ClassVar[str] = "televoips"
+    default_region: ClassVar[str | None] = DEFAULT_REGION
+
+    def __init__(self, hook: Any) -> None:
+        self.hook = hook
+
+    def check_sender(self, sender: Any) -> str:
+        """The sender as TeleVoIPs digits; it is required and, when the connection lists the account's
+        numbers, must be one of them."""
+        if sender in (None, ""):
+            raise ValidationError(
+                "sender", sender, "TeleVoIPs needs the 'from' number: one the account owns and has enabled for texting"
+            )
+        return check_owned_number(self.hook, sender, field="sender")
+
+    def message_call(self, number: PhoneNumber, text: str, *, sender: str | None, key: str) -> Call[str]:
+        """``POST /messages`` texting ``number``; returns the ``uuid``."""
+        return self.hook.api.send_message(sender, number, text, default_region=self.default_region)
+
+    def explain(self, exc: Exception) -> Exception:
+        """TeleVoIPs' 400 "Unable to send message" with its documented causes."""
+        return explain_televoips_rejection(exc) if isinstance(exc, VendorRejectedError) else exc

@@ -1,0 +1,54 @@
+"""Velip SMS: ``MakeSMS`` (``dest``, ``message``, ``ctid``)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, ClassVar
+
+from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.models.phone import PhoneNumber
+from airflow_provider_voice.transport import Call
+
+__all__ = ["VelipSms", "velip_ctid"]
+
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def velip_ctid(key: str) -> str:
+    """A 15-character base-36 correlation id derived from ``key`` (stable across task retries)."""
+    value = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=10).digest(), "big")
+    out = []
+    for _ in range(15):
+        value, rest = divmod(value, 36)
+        out.append(_ALPHABET[rest])
+    return "".join(out)
+
+
+class VelipSms:
+    """SMS through Velip ``MakeSMS``; the returned id is ``cdls_id``.
+
+    Each message carries a ``ctid`` derived from the per-recipient key, so a message resent with the
+    same key is refused by Velip (code 220) when unique ctids are enabled on the account. Velip
+    has no sender parameter: giving one is refused before sending.
+
+    :param hook: a :class:`~airflow_provider_voice.hooks.velip.VelipHook`.
+    """
+
+    vendor: ClassVar[str] = "velip"
+    default_region: ClassVar[str | None] = None
+
+    def __init__(self, hook: Any) -> None:
+        self.hook = hook
+
+    def check_sender(self, sender: Any) -> None:
+        """Velip's MakeSMS has no sender field."""
+        if sender not in (None, ""):
+            raise ValidationError("sender", sender, "Velip MakeSMS has no sender parameter: leave it unset", vendor="velip")
+        return None
+
+    def message_call(self, number: PhoneNumber, text: str, *, sender: str | None, key: str) -> Call[str]:
+        """``MakeSMS`` to ``number`` with ``ctid`` derived from ``key``; returns ``cdls_id``."""
+        return self.hook.api.make_sms(number, text, ctid=velip_ctid(key))
+
+    def explain(self, exc: Exception) -> Exception:
+        return exc

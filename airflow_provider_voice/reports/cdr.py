@@ -1,0 +1,330 @@
+"""Streaming download of a TeleVoIPs CDR CSV: constant memory, atomic, header checked, rows counted.
+
+:func:`download_cdr_report` (and its asyncio twin :func:`adownload_cdr_report`) opens the report
+file with the transport's ``stream``, writes each chunk as it arrives to a temporary file next to
+the destination (:func:`~airflow_provider_voice.reports.storage.open_atomic`) and moves it into
+place only when the whole body has arrived and its header was accepted. Memory does not grow
+with the file: only one network chunk (about 64 KiB) is held at a time.
+
+While streaming, :class:`CdrStreamScanner` reads the header line (checked against the documented
+columns with :func:`check_cdr_header`) and counts CSV records without parsing every field
+(newlines inside quoted fields are not counted as row ends).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from airflow_provider_voice.errors import MalformedResponseError
+from airflow_provider_voice.models.cdr import (
+    CDR_CORE_FIELDS,
+    CDR_FIELD_ALIASES,
+    CDR_FIELDS,
+    CDR_OPTIONAL_FIELDS,
+    CdrReport,
+)
+from airflow_provider_voice.redaction import get_logger
+from airflow_provider_voice.reports.storage import open_atomic
+from airflow_provider_voice.transport import AsyncHttp, SyncHttp
+
+__all__ = [
+    "CdrDownloadResult",
+    "CdrHeaderCheck",
+    "CdrStreamScanner",
+    "HeaderPolicy",
+    "adownload_cdr_report",
+    "check_cdr_header",
+    "download_cdr_report",
+]
+
+log = get_logger(__name__)
+
+#: ``strict``: any missing documented column fails; ``core`` (default): only a missing core column
+#: (calldate, src, dst, duration, billsec, disposition) fails; ``off``: no check. Unknown columns
+#: never fail: they are reported (log + result).
+HeaderPolicy = Literal["strict", "core", "off"]
+_QUOTE = 34  # ord('"')
+_MAX_HEADER_BYTES = 64 * 1024
+_PROGRESS_EVERY_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class CdrHeaderCheck:
+    """The CSV header compared with TeleVoIPs' documented CDR fields.
+
+    :param columns: the header as found. :param missing: documented columns absent.
+    :param unknown: columns that are neither documented nor known extras (``userfield``).
+    :param aliases: other spellings used (``{"cunm": "cnum"}``).
+    :param duplicates: columns that appear more than once.
+    """
+
+    columns: tuple[str, ...]
+    missing: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()
+    aliases: dict[str, str] = field(default_factory=dict)
+    duplicates: tuple[str, ...] = ()
+
+    @property
+    def missing_core(self) -> tuple[str, ...]:
+        """Missing columns without which the file is not a CDR report."""
+        return tuple(name for name in self.missing if name in CDR_CORE_FIELDS)
+
+    def problems(self, policy: HeaderPolicy) -> list[str]:
+        """What fails the check under ``policy`` (empty when the header is accepted)."""
+        if policy == "off":
+            return []
+        out = []
+        missing = self.missing if policy == "strict" else self.missing_core
+        if missing:
+            out.append(f"missing column(s) {', '.join(missing)}")
+        if self.duplicates:
+            out.append(f"duplicated column(s) {', '.join(self.duplicates)}")
+        return out
+
+
+def check_cdr_header(columns: Iterable[str]) -> CdrHeaderCheck:
+    """Compare a CDR CSV header with the documented fields (see :data:`~airflow_provider_voice.models.cdr.CDR_FIELDS`).
+
+    ``cnum`` and ``cunm`` are the same column; ``userfield`` is a known extra; other columns are
+    reported as ``unknown``. Comparison ignores case and surrounding spaces.
+    """
+    found = tuple(c.strip() for c in columns)
+    normalized: list[str] = []
+    aliases: dict[str, str] = {}
+    for name in found:
+        low = name.lower()
+        canonical = CDR_FIELD_ALIASES.get(low, low)
+        if canonical != low:
+            aliases[name] = canonical
+        normalized.append(canonical)
+    seen: set[str] = set()
+    duplicates = []
+    for name in normalized:
+        if name in seen and name not in duplicates:
+            duplicates.append(name)
+        seen.add(name)
+    known = set(CDR_FIELDS) | CDR_OPTIONAL_FIELDS
+    return CdrHeaderCheck(
+        columns=found,
+        missing=tuple(name for name in CDR_FIELDS if name not in seen),
+        unknown=tuple(orig for orig, name in zip(found, normalized, strict=True) if name not in known),
+        aliases=aliases,
+        duplicates=tuple(duplicates),
+    )
+
+
+class CdrStreamScanner:
+    """Reads the header and counts CSV records of a byte stream fed chunk by chunk.
+
+    Only the header line is parsed; the rest is scanned for record ends: a ``\\n`` outside a
+    quoted field ends a record (quote state is tracked with the parity of ``"`` characters, which
+    also handles ``""`` escapes), blank lines are not records, and a last line without a final
+    newline still counts.
+
+    :param policy: the header policy (see :data:`HeaderPolicy`); a rejected header raises
+        :class:`MalformedResponseError` as soon as the header line has arrived.
+    """
+
+    def __init__(self, policy: HeaderPolicy = "core") -> None:
+        self.policy = policy
+        self.header: CdrHeaderCheck | None = None
+        self.records = 0  # header included
+        self.bytes = 0
+        self._in_quotes = False
+        self._carry = False  # the current (unterminated) record has content
+        self._head = bytearray()
+
+    @property
+    def rows(self) -> int:
+        """Data rows (records after the header)."""
+        return max(0, self.records - 1)
+
+    def feed(self, chunk: bytes) -> None:
+        """Scan the next chunk."""
+        if not chunk:
+            return
+        self.bytes += len(chunk)
+        if self.header is None:
+            self._head += chunk
+            newline = self._head.find(b"\n")
+            if newline >= 0:
+                self._read_header(bytes(self._head[:newline]))
+                self._head = bytearray()
+            elif len(self._head) > _MAX_HEADER_BYTES:
+                raise MalformedResponseError(
+                    f"no header line in the first {_MAX_HEADER_BYTES} bytes: not a CSV file",
+                    vendor="televoips",
+                    endpoint="GET /reports/cdrs/{id}/{file}",
+                )
+        in_quotes, carry, count = self._in_quotes, self._carry, 0
+        pieces = chunk.split(b"\n")
+        for piece in pieces[:-1]:
+            if piece.count(_QUOTE) & 1:
+                in_quotes = not in_quotes
+            if in_quotes:
+                carry = True
+                continue
+            if carry or (piece and piece != b"\r"):
+                count += 1
+            carry = False
+        last = pieces[-1]
+        if last:
+            if last.count(_QUOTE) & 1:
+                in_quotes = not in_quotes
+            carry = True
+        self._in_quotes, self._carry = in_quotes, carry
+        self.records += count
+
+    def finish(self) -> None:
+        """End of stream: count an unterminated last record; reject an empty file."""
+        if self.header is None:
+            if self._head.strip():
+                self._read_header(bytes(self._head))
+            else:
+                raise MalformedResponseError(
+                    "the CDR file is empty (no header line)", vendor="televoips", endpoint="GET /reports/cdrs/{id}/{file}"
+                )
+        if self._carry:
+            self.records += 1
+            self._carry = False
+
+    def _read_header(self, line: bytes) -> None:
+        text = line.decode("utf-8-sig", errors="replace").rstrip("\r")
+        columns = next(csv.reader([text]), [])
+        self.header = check_cdr_header(columns)
+        problems = self.header.problems(self.policy)
+        if problems:
+            raise MalformedResponseError(
+                f"not a TeleVoIPs CDR file: {'; '.join(problems)} (header: {', '.join(self.header.columns)[:300]})",
+                vendor="televoips",
+                endpoint="GET /reports/cdrs/{id}/{file}",
+            )
+        if self.header.unknown:
+            log.warning("CDR file has undocumented column(s): %s (kept)", ", ".join(self.header.unknown))
+        if self.header.missing:
+            log.info("CDR file lacks documented column(s): %s", ", ".join(self.header.missing))
+
+
+@dataclass
+class CdrDownloadResult:
+    """What a CDR download produced (also the operator's XCom value, see :meth:`to_dict`).
+
+    :param path: the destination (``file:///...``, ``s3://...``).
+    :param bytes: bytes written. :param rows: CSV data rows (header excluded).
+    :param report_id: the report id. :param day: the day the report covers (``YYYY-MM-DD``).
+    :param columns: the header. :param unknown_columns: undocumented columns (kept in the file).
+    :param missing_columns: documented columns absent from the header.
+    :param seconds: download time. :param mb_per_s: throughput (MB = 10^6 bytes).
+    """
+
+    path: str
+    bytes: int
+    rows: int
+    report_id: str | None
+    day: str | None
+    columns: list[str]
+    unknown_columns: list[str]
+    missing_columns: list[str]
+    seconds: float
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.bytes / 1e6 / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (for XCom and Asset event extras)."""
+        out = asdict(self)
+        out["seconds"] = round(self.seconds, 3)
+        return out
+
+
+class _Progress:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.started = time.monotonic()
+        self.next_at = self.started + _PROGRESS_EVERY_SECONDS
+
+    def tick(self, done: int) -> None:
+        now = time.monotonic()
+        if now >= self.next_at:
+            self.next_at = now + _PROGRESS_EVERY_SECONDS
+            log.info("CDR download: %.1f MB so far (%.1f MB/s)", done / 1e6, done / 1e6 / max(now - self.started, 1e-9))
+
+
+def _result(report: CdrReport | str, target: Any, scanner: CdrStreamScanner, seconds: float) -> CdrDownloadResult:
+    header = scanner.header
+    return CdrDownloadResult(
+        path=target.url,
+        bytes=target.bytes_written,
+        rows=scanner.rows,
+        report_id=report.id if isinstance(report, CdrReport) else None,
+        day=report.day if isinstance(report, CdrReport) else CdrReport(id="-", url=str(report), status="complete").day,
+        columns=list(header.columns) if header else [],
+        unknown_columns=list(header.unknown) if header else [],
+        missing_columns=list(header.missing) if header else [],
+        seconds=seconds,
+    )
+
+
+def download_cdr_report(
+    http: SyncHttp,
+    api: Any,
+    report: CdrReport | str,
+    destination: Any,
+    *,
+    header_policy: HeaderPolicy = "core",
+    chunk_size: int | None = None,
+) -> CdrDownloadResult:
+    """Stream a complete report's CSV to ``destination`` atomically, in constant memory.
+
+    :param http: the sync transport (``hook.client.http``).
+    :param api: the TeleVoIPs API (``hook.api``), which builds the download call.
+    :param report: a complete :class:`CdrReport` or the file URL.
+    :param destination: local path, ``file://``/``s3://``... URL or ``ObjectStoragePath``.
+    :param header_policy: see :data:`HeaderPolicy`.
+    :param chunk_size: bytes per read (None: as the network delivers them).
+    :returns: a :class:`CdrDownloadResult`. On any error (HTTP, network, rejected header,
+        interruption) nothing is left at the destination and the error propagates.
+    """
+    call = api.cdr_file_call(report)
+    scanner = CdrStreamScanner(header_policy)
+    started = time.monotonic()
+    with open_atomic(destination) as target:
+        progress = _Progress(target.url)
+        with http.stream(call) as response:
+            for chunk in response.iter_bytes(chunk_size):
+                scanner.feed(chunk)
+                target.write(chunk)
+                progress.tick(target.bytes_written)
+        scanner.finish()
+    result = _result(report, target, scanner, time.monotonic() - started)
+    log.info("CDR report saved to %s: %d rows, %.1f MB in %.1f s", result.path, result.rows, result.bytes / 1e6, result.seconds)
+    return result
+
+
+async def adownload_cdr_report(
+    http: AsyncHttp,
+    api: Any,
+    report: CdrReport | str,
+    destination: Any,
+    *,
+    header_policy: HeaderPolicy = "core",
+    chunk_size: int | None = None,
+) -> CdrDownloadResult:
+    """Asyncio twin of :func:`download_cdr_report` (the file writes themselves are blocking)."""
+    call = api.cdr_file_call(report)
+    scanner = CdrStreamScanner(header_policy)
+    started = time.monotonic()
+    with open_atomic(destination) as target:
+        progress = _Progress(target.url)
+        async with http.stream(call) as response:
+            async for chunk in response.aiter_bytes(chunk_size):
+                scanner.feed(chunk)
+                target.write(chunk)
+                progress.tick(target.bytes_written)
+        scanner.finish()
+    return _result(report, target, scanner, time.monotonic() - started)
