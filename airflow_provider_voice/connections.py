@@ -118,11 +118,11 @@ CONNECTION_TYPES: dict[str, ConnectionType] = {
         hook_name="Octopush (Voice-SMS)",
         hook_class="airflow_provider_voice.hooks.octopush.OctopushHook",
         default_conn_id="octopush_default",
-        production_url="https://api.octopush.com/v1/public",
+        production_url="https://api.octopush.com",
         hidden_fields=("schema", "port"),
         relabeling={"host": "Base URL", "login": "api-login", "password": "api-key"},
         placeholders={
-            "host": "https://api.octopush.com/v1/public",
+            "host": "https://api.octopush.com",
             "login": "the e-mail address of your Octopush account",
             "password": "API key from your Octopush account (API & Integrations)",
         },

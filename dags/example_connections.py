@@ -41,7 +41,7 @@ def example_connections():
         for r in results:
             lines.append(f"  {r['vendor']:<{width}}  OK      {r['ok']}")
             lines.append(f"  {'':<{width}}  refused {r['wrong_key']} (wrong key)")
-        print("\n".join(lines))
+        print("\n".join(f"DEMO| {line}" for line in lines))
 
     summary(check.expand(vendor=VENDORS))
 

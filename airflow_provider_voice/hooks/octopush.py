@@ -15,7 +15,7 @@ class OctopushHook(VoiceHook):
     """Hook for Octopush Voice-SMS (connection type ``octopush``).
 
     Connection: **api-login** (login) and **api-key** (password) from the Octopush account;
-    **Base URL** (host) optional (default ``https://api.octopush.com/v1/public``).
+    **Base URL** (host) optional (default ``https://api.octopush.com``; paths start with ``/v1/public/``).
     """
 
     conn_type: ClassVar[str] = "octopush"

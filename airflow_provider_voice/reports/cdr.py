@@ -186,7 +186,9 @@ class CdrStreamScanner:
                 self._read_header(bytes(self._head))
             else:
                 raise MalformedResponseError(
-                    "the CDR file is empty (no header line)", vendor="televoips", endpoint="GET /reports/cdrs/{id}/{file}"
+                    "the CDR file is empty (no header line)",
+                    vendor="televoips",
+                    endpoint="GET /reports/cdrs/{id}/{file}",
                 )
         if self._carry:
             self.records += 1
@@ -302,7 +304,13 @@ def download_cdr_report(
                 progress.tick(target.bytes_written)
         scanner.finish()
     result = _result(report, target, scanner, time.monotonic() - started)
-    log.info("CDR report saved to %s: %d rows, %.1f MB in %.1f s", result.path, result.rows, result.bytes / 1e6, result.seconds)
+    log.info(
+        "CDR report saved to %s: %d rows, %.1f MB in %.1f s",
+        result.path,
+        result.rows,
+        result.bytes / 1e6,
+        result.seconds,
+    )
     return result
 
 

@@ -52,9 +52,7 @@ def resolve_destination(destination: Any) -> Path | Any:
         return Path(text)
     if all(hasattr(destination, name) for name in ("open", "rename", "parent", "name")):
         return destination
-    raise ValidationError(
-        "destination", destination, "a local path, a 'scheme://' URL or an ObjectStoragePath"
-    )
+    raise ValidationError("destination", destination, "a local path, a 'scheme://' URL or an ObjectStoragePath")
 
 
 def describe_destination(path: Any) -> str:
@@ -104,7 +102,7 @@ def open_atomic(destination: Any, *, make_parents: bool = True) -> Iterator[Atom
         if make_parents:
             path.parent.mkdir(parents=True, exist_ok=True)
         temp = path.with_name(temp_name)
-        handle: IO[bytes] = open(temp, "xb")  # noqa: SIM115 - closed below in every case
+        handle: IO[bytes] = open(temp, "xb")
     else:
         if make_parents:
             with contextlib.suppress(Exception):  # buckets/prefixes need no directories

@@ -1,4 +1,4 @@
-"""Octopush client (``https://api.octopush.com/v1/public``)."""
+"""Octopush client (``https://api.octopush.com/v1/public/...``)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError
 from airflow_provider_voice.transport import Call, json_body
 from airflow_provider_voice.vendors.base import endpoint
-from airflow_provider_voice.vendors.octopush.core import OctopushCore
+from airflow_provider_voice.vendors.octopush.core import OCTOPUSH_API_PREFIX, OctopushCore
 
 __all__ = [
     "OCTOPUSH_LANGUAGES",
@@ -46,7 +46,7 @@ OCTOPUSH_LANGUAGES = (
 SENDER_RE = re.compile(r"^[A-Za-z0-9]{3,11}$")
 PHONE_RE = re.compile(r"^\+\d{8,15}$")
 PARAMS = tuple(f"param{i}" for i in range(1, 6))
-SEND_PATH = "/voice-campaign/send"
+SEND_PATH = f"{OCTOPUSH_API_PREFIX}/voice-campaign/send"
 ENDPOINT = "voice-campaign/send"
 
 

@@ -12,7 +12,9 @@ from airflow_provider_voice.vendors.base import VendorApi, endpoint
 
 __all__ = ["OctopushBalance", "OctopushCore"]
 
-OCTOPUSH_PRODUCTION_URL = "https://api.octopush.com/v1/public"
+OCTOPUSH_PRODUCTION_URL = "https://api.octopush.com"
+#: every Octopush path starts with this prefix
+OCTOPUSH_API_PREFIX = "/v1/public"
 
 
 class OctopushBalance(BaseModel):
@@ -72,6 +74,6 @@ class OctopushCore(VendorApi):
         return Call(
             endpoint="wallet/check-balance",
             method="GET",
-            path="/wallet/check-balance",
+            path=f"{OCTOPUSH_API_PREFIX}/wallet/check-balance",
             parse=self.json_parser("wallet/check-balance", OctopushBalance),
         )

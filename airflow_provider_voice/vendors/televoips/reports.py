@@ -106,7 +106,9 @@ class TeleVoipsReportEndpoints(TeleVoipsCore):
         if isinstance(report, CdrReport):
             if not report.is_complete:
                 raise ValidationError(
-                    "report", report.id, f"the report is {report.status!r}; download it once it is 'complete' (HTTP 201)"
+                    "report",
+                    report.id,
+                    f"the report is {report.status!r}; download it once it is 'complete' (HTTP 201)",
                 )
             url = report.url
         else:

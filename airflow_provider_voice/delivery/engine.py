@@ -1,0 +1,525 @@
+"""The fan-out engine: frames, bounded async concurrency, checkpoints, reconciliation, suppression.
+
+Used by voice campaigns and SMS alike; vendor specifics live in a
+:class:`~airflow_provider_voice.delivery.channel.Channel`.
+
+One delivery (:meth:`DeliveryEngine.run`):
+
+1. loads the checkpoint of the task instance; items of frames accepted by earlier tries are
+   skipped (``resumed``), items of frames an earlier try left in doubt are set aside;
+2. streams the items: suppressed ones are counted and dropped, the rest are cut into frames of
+   ``channel.frame_size``; ``concurrency`` workers send frames in parallel, each writing an
+   ``intent`` record before its request and a ``done`` / ``rejected`` / ``failed`` record after;
+   frames that certainly did not reach the vendor (429, 503, connection refused) are retried
+   with backoff (``Retry-After`` honoured);
+3. reconciles in-doubt frames (this try's and earlier tries') through ``channel.reconcile``:
+   accepted -> ``done``; certainly not accepted -> sent again with the same frame key; unknown ->
+   left in doubt and **not resent** unless ``resend_in_doubt=True``;
+4. returns a :class:`DeliveryReport`, or raises :class:`DeliveryIncompleteError` (carrying the
+   report, with the in-doubt item keys) when items are in doubt or could not be sent.
+
+A failure that stops the delivery (bad credentials, a bug) lets the frames already in flight
+finish and be recorded before raising. A crash (the worker dies) leaves ``intent`` records: the
+next try reconciles those frames first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from airflow_provider_voice.delivery.channel import Channel
+from airflow_provider_voice.delivery.checkpoint import CheckpointKey, CheckpointStore, FrameState, encode_members
+from airflow_provider_voice.delivery.frames import Fate, Frame, FrameResult, Reconciliation
+from airflow_provider_voice.delivery.progress import ProgressReporter
+from airflow_provider_voice.delivery.suppression import SuppressionList
+from airflow_provider_voice.errors import RateLimitedError, VendorRejectedError, VoiceProviderError
+from airflow_provider_voice.redaction import get_logger, mask_phone, redact
+
+__all__ = ["DeliveryEngine", "DeliveryIncompleteError", "DeliveryReport", "Rejection"]
+
+T = TypeVar("T")
+log = get_logger(__name__)
+
+
+@dataclass
+class Rejection:
+    """A frame the vendor refused: how many items, the vendor's code and message."""
+
+    frame: int
+    items: int
+    code: str | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"frame": self.frame, "items": self.items, "code": self.code, "reason": self.reason}
+
+
+@dataclass
+class DeliveryReport:
+    """Outcome of one :meth:`DeliveryEngine.run` (this try plus what earlier tries recorded).
+
+    :param channel: the channel's name.
+    :param considered: items read from the source after suppression.
+    :param accepted: items accepted by the vendor, this try and earlier ones.
+    :param accepted_now: items accepted during this try.
+    :param resumed: items skipped because an earlier try got them accepted.
+    :param rejected: items refused by the vendor (see :attr:`rejections`).
+    :param suppressed: items dropped by the suppression list.
+    :param in_doubt: keys (E.164 numbers) of items whose fate is unknown (not resent).
+    :param not_sent: keys of items that could not be sent (retries exhausted or stopped early).
+    :param resent_in_doubt: items sent again although possibly accepted (``resend_in_doubt=True``).
+    :param frames_sent: requests that ended accepted in this try. :param frames: every frame index recorded.
+    :param results: results of every accepted frame (earlier tries included).
+    :param summary: the channel's own totals (:meth:`Channel.summarize`).
+    :param seconds: wall time of this try.
+    """
+
+    channel: str
+    considered: int = 0
+    accepted: int = 0
+    accepted_now: int = 0
+    resumed: int = 0
+    rejected: int = 0
+    suppressed: int = 0
+    in_doubt: list[str] = field(default_factory=list)
+    not_sent: list[str] = field(default_factory=list)
+    resent_in_doubt: int = 0
+    frames_sent: int = 0
+    frames: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    results: list[FrameResult] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    checkpoint: str = ""
+
+    @property
+    def refs(self) -> list[str]:
+        """The vendor ids of every accepted frame, first seen first, without repeats."""
+        seen: dict[str, None] = {}
+        for result in self.results:
+            for ref in result.refs:
+                seen.setdefault(ref, None)
+        return list(seen)
+
+    @property
+    def cost(self) -> float | None:
+        costs = [r.cost for r in self.results if r.cost is not None]
+        return round(sum(costs), 6) if costs else None
+
+    @property
+    def complete(self) -> bool:
+        return not self.in_doubt and not self.not_sent
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (counts, ids; item keys only as counts)."""
+        return {
+            "channel": self.channel,
+            "considered": self.considered,
+            "accepted": self.accepted,
+            "accepted_now": self.accepted_now,
+            "resumed": self.resumed,
+            "rejected": self.rejected,
+            "suppressed": self.suppressed,
+            "in_doubt": len(self.in_doubt),
+            "not_sent": len(self.not_sent),
+            "resent_in_doubt": self.resent_in_doubt,
+            "frames_sent": self.frames_sent,
+            "frames": self.frames,
+            "refs": self.refs,
+            "cost": self.cost,
+            "rejections": [r.to_dict() for r in self.rejections[:20]],
+            "summary": self.summary,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class DeliveryIncompleteError(VoiceProviderError):
+    """Some items are in doubt (maybe accepted, not resent) or could not be sent.
+
+    :attr:`report` holds everything; :attr:`in_doubt` / :attr:`not_sent` list the item keys
+    (E.164 numbers). The message shows them masked. A task retry reconciles the in-doubt ones
+    again, resends the not-sent ones, and resends in-doubt ones only with ``resend_in_doubt``.
+    """
+
+    def __init__(self, report: DeliveryReport, cause: BaseException | None = None) -> None:
+        self.report = report
+        self.in_doubt = list(report.in_doubt)
+        self.not_sent = list(report.not_sent)
+        parts = []
+        if report.in_doubt:
+            parts.append(
+                f"{len(report.in_doubt)} recipients in doubt (the vendor may have accepted them; not resent): "
+                + _sample(report.in_doubt)
+            )
+        if report.not_sent:
+            parts.append(f"{len(report.not_sent)} recipients not sent (safe to retry): " + _sample(report.not_sent))
+        if cause is not None:
+            parts.append(f"stopped by: {redact(str(cause))}")
+        parts.append(f"accepted {report.accepted:,}; checkpoint {report.checkpoint}")
+        super().__init__(f"{report.channel}: delivery incomplete: " + "; ".join(parts))
+
+
+def _sample(keys: list[str], limit: int = 20) -> str:
+    shown = ", ".join(mask_phone(k) if k[:1] in "+0123456789" else k for k in keys[:limit])
+    return shown + (f" ... (+{len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def _backoff(attempt: int, exc: BaseException, initial: float, ceiling: float) -> float:
+    if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+        return min(exc.retry_after, ceiling)
+    top = min(ceiling, initial * (2 ** (attempt - 1)))
+    return top / 2 + random.uniform(0, top / 2)
+
+
+class DeliveryEngine(Generic[T]):
+    """Sends items through a :class:`Channel` in frames, exactly once across task retries.
+
+    :param channel: the vendor/channel adapter.
+    :param store: the checkpoint store (:func:`~airflow_provider_voice.delivery.checkpoint.checkpoint_store`).
+    :param key: the task instance's :class:`CheckpointKey`.
+    :param concurrency: frames in flight at once (bounded; default 8).
+    :param suppression: numbers to skip (:class:`SuppressionList`).
+    :param resend_in_doubt: send in-doubt frames again when the vendor cannot tell their fate
+        (risk: those people may be called twice). Default False: they are reported.
+    :param max_frame_attempts: tries per frame for failures that certainly did not reach the vendor.
+    :param backoff_initial: first backoff wait (seconds); doubles per attempt, jittered.
+    :param backoff_max: longest wait between attempts.
+    :param reconcile_delay: seconds to wait before asking the vendor about in-doubt frames (lets
+        a request that timed out finish on the vendor's side).
+    :param reconcile_rounds: reconcile/resend rounds before giving up on a frame.
+    :param total: items expected (for the progress percentage and ETA).
+    :param label: progress label. :param progress_interval: seconds between progress lines.
+    :param sleep: async sleep (tests pass a fake clock).
+    """
+
+    def __init__(
+        self,
+        channel: Channel[T],
+        *,
+        store: CheckpointStore,
+        key: CheckpointKey,
+        concurrency: int = 8,
+        suppression: SuppressionList | None = None,
+        resend_in_doubt: bool = False,
+        max_frame_attempts: int = 5,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        reconcile_delay: float = 1.0,
+        reconcile_rounds: int = 3,
+        total: int | None = None,
+        label: str | None = None,
+        progress_interval: float = 5.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.channel = channel
+        self.store = store
+        self.key = key
+        self.concurrency = concurrency
+        self.suppression = suppression or SuppressionList()
+        self.resend_in_doubt = resend_in_doubt
+        self.max_frame_attempts = max(1, max_frame_attempts)
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.reconcile_delay = reconcile_delay
+        self.reconcile_rounds = max(1, reconcile_rounds)
+        self.total = total
+        self.label = label or channel.name
+        self.progress_interval = progress_interval
+        self._sleep = sleep
+        self._stop = asyncio.Event() if False else None  # created inside the loop
+        self._stop_requested = False
+        self._stop_cause: BaseException | None = None
+
+    # -- public ---------------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Stop sending new frames (frames in flight finish and are recorded). Thread-safe."""
+        self._stop_requested = True
+
+    def run_sync(self, items: Iterable[T]) -> DeliveryReport:
+        """:meth:`run` in a new event loop (for synchronous callers such as ``execute``)."""
+        return asyncio.run(self.run(items))
+
+    async def run(self, items: Iterable[T] | AsyncIterable[T]) -> DeliveryReport:
+        """Deliver ``items``; return the report or raise :class:`DeliveryIncompleteError`."""
+        started = time.monotonic()
+        state = await asyncio.to_thread(self.store.state, self.key)
+        report = DeliveryReport(self.channel.name, checkpoint=self.store.location(self.key))
+        report.suppressed = 0
+        hasher = self.key.member_hasher()
+        accepted_members = state.accepted_members()
+        earlier: list[FrameState] = state.with_status("done")
+        report.results.extend(r for r in state.results())
+        doubtful = {f.index: f for f in state.with_status("intent", "doubt")}
+        member_to_doubt = {m: f.index for f in doubtful.values() for m in f.members}
+        doubt_items: dict[int, list[tuple[str, T]]] = {i: [] for i in doubtful}
+        self._next_index = state.next_index
+        progress = ProgressReporter(
+            self.label, self.total, unit=self.channel.unit, interval=self.progress_interval
+        )
+        if state.frames:
+            log.info(
+                "%s: resuming from checkpoint %s: %d frames accepted earlier, %d in doubt",
+                self.label, report.checkpoint, len(earlier), len(doubtful),
+            )  # fmt: skip
+        queue: asyncio.Queue[Frame[T] | None] = asyncio.Queue(maxsize=self.concurrency * 2)
+        in_doubt_now: list[Frame[T]] = []
+        lock = asyncio.Lock()
+
+        await self.channel.start()
+        try:
+            producer = asyncio.create_task(
+                self._produce(items, queue, hasher, accepted_members, member_to_doubt, doubt_items, report)
+            )
+            workers = [
+                asyncio.create_task(self._worker(queue, report, progress, in_doubt_now, lock))
+                for _ in range(self.concurrency)
+            ]
+            try:
+                await producer
+            finally:
+                for _ in workers:
+                    await queue.put(None)
+                await asyncio.gather(*workers)
+            report.frames_sent = report.frames_sent  # noqa: PLW0127 - counted by workers
+            # frames an earlier try left in doubt, rebuilt from the current source
+            pending: list[Frame[T]] = []
+            for index, pairs in doubt_items.items():
+                if pairs:
+                    frame_state = doubtful[index]
+                    pending.append(
+                        Frame(index, frame_state.key, [item for _, item in pairs], [m for m, _ in pairs], from_earlier_try=True)
+                    )
+            pending.extend(in_doubt_now)
+            if pending and not self._stop_requested:
+                await self._reconcile(pending, report, progress)
+            elif pending:
+                for frame in pending:
+                    report.in_doubt.extend(self.channel.item_key(i) for i in frame.items)
+        finally:
+            await self.channel.stop()
+        if progress.done or progress.frames:
+            progress.emit()
+        report.accepted = sum(r.accepted for r in report.results)
+        report.frames = max(self._next_index, state.next_index)
+        report.summary = self.channel.summarize(report.results)
+        report.seconds = time.monotonic() - started
+        log.info(
+            "%s: accepted %d (%d this try, %d by earlier tries), rejected %d, suppressed %d, in doubt %d, not sent %d in %.1f s",
+            self.label, report.accepted, report.accepted_now, report.resumed, report.rejected, report.suppressed,
+            len(report.in_doubt), len(report.not_sent), report.seconds,
+        )  # fmt: skip
+        if self._stop_cause is not None or not report.complete:
+            raise DeliveryIncompleteError(report, self._stop_cause) from self._stop_cause
+        return report
+
+    # -- producing frames -------------------------------------------------------------------
+    async def _produce(
+        self,
+        items: Iterable[T] | AsyncIterable[T],
+        queue: asyncio.Queue[Frame[T] | None],
+        hasher: Callable[[str], str],
+        accepted_members: set[str],
+        member_to_doubt: dict[str, int],
+        doubt_items: dict[int, list[tuple[str, T]]],
+        report: DeliveryReport,
+    ) -> None:
+        size = max(1, int(self.channel.frame_size))
+        batch: list[T] = []
+        members: list[str] = []
+        suppression = self.suppression
+
+        async def flush() -> None:
+            nonlocal batch, members
+            if not batch:
+                return
+            if self._stop_requested:
+                report.not_sent.extend(self.channel.item_key(i) for i in batch)
+            else:
+                index = self._allocate()
+                await queue.put(Frame(index, self.key.frame_key(index), batch, members))
+            batch, members = [], []
+
+        count = 0
+        async for item in _aiter(items):
+            count += 1
+            if count % 2048 == 0:
+                await asyncio.sleep(0)  # let workers run while a big source is read
+            item_key = self.channel.item_key(item)
+            if item_key in suppression:
+                report.suppressed += 1
+                continue
+            report.considered += 1
+            member = hasher(item_key)
+            if member in accepted_members:
+                report.resumed += 1
+                continue
+            doubt_index = member_to_doubt.get(member)
+            if doubt_index is not None:
+                doubt_items[doubt_index].append((member, item))
+                continue
+            batch.append(item)
+            members.append(member)
+            if len(batch) >= size:
+                await flush()
+        await flush()
+
+    def _allocate(self) -> int:
+        index = self._next_index
+        self._next_index += 1
+        return index
+
+    # -- sending ----------------------------------------------------------------------------------
+    async def _worker(
+        self,
+        queue: asyncio.Queue[Frame[T] | None],
+        report: DeliveryReport,
+        progress: ProgressReporter,
+        in_doubt: list[Frame[T]],
+        lock: asyncio.Lock,
+    ) -> None:
+        while True:
+            frame = await queue.get()
+            if frame is None:
+                return
+            if self._stop_requested:
+                report.not_sent.extend(self.channel.item_key(i) for i in frame.items)
+                continue
+            outcome = await self._deliver(frame, report, progress, write_intent=True)
+            if outcome is Fate.IN_DOUBT:
+                in_doubt.append(frame)
+
+    async def _record(self, records: list[dict[str, Any]]) -> None:
+        await self.store.append(self.key, records)
+
+    async def _deliver(
+        self, frame: Frame[T], report: DeliveryReport, progress: ProgressReporter, *, write_intent: bool
+    ) -> Fate | None:
+        """Send ``frame`` until accepted or classified; record the outcome. Returns None when
+        accepted, else the fate (``NOT_SENT`` after the last attempt, ``REJECTED``, ``IN_DOUBT``)."""
+        if write_intent:
+            await self._record([{"t": "intent", "i": frame.index, "k": frame.key, "m": encode_members(frame.members)}])
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = await self.channel.send(frame)
+            except Exception as exc:  # classified below; BaseException (cancellation, crash) propagates
+                fate, stop = self.channel.classify(exc)
+                if stop:
+                    self._stop_requested = True
+                    self._stop_cause = self._stop_cause or exc
+                reason = redact(str(exc))
+                if fate is Fate.NOT_SENT and not stop and attempt < self.max_frame_attempts:
+                    wait = _backoff(attempt, exc, self.backoff_initial, self.backoff_max)
+                    log.warning(
+                        "%s: frame %d not sent (%s); attempt %d/%d in %.1f s",
+                        self.label, frame.index, reason, attempt + 1, self.max_frame_attempts, wait,
+                    )  # fmt: skip
+                    await self._sleep(wait)
+                    continue
+                if fate is Fate.NOT_SENT:
+                    await self._record([{"t": "failed", "i": frame.index, "e": reason[:300]}])
+                    report.not_sent.extend(self.channel.item_key(i) for i in frame.items)
+                    log.error("%s: frame %d (%d items) not sent: %s", self.label, frame.index, len(frame), reason)
+                    return Fate.NOT_SENT
+                if fate is Fate.REJECTED:
+                    code = exc.vendor_code if isinstance(exc, VendorRejectedError) else None
+                    await self._record([{"t": "rejected", "i": frame.index, "e": reason[:300], "c": code}])
+                    report.rejected += len(frame)
+                    report.rejections.append(Rejection(frame.index, len(frame), code, reason))
+                    log.error("%s: frame %d (%d items) rejected: %s", self.label, frame.index, len(frame), reason)
+                    progress.advance(0)
+                    return Fate.REJECTED
+                log.warning("%s: frame %d (%d items) in doubt: %s", self.label, frame.index, len(frame), reason)
+                return Fate.IN_DOUBT
+            await self._accept(frame, result, report, progress)
+            return None
+
+    async def _accept(self, frame: Frame[T], result: FrameResult, report: DeliveryReport, progress: ProgressReporter, via: str = "") -> None:
+        record: dict[str, Any] = {"t": "done", "i": frame.index, "r": result.to_record()}
+        if via:
+            record["via"] = via
+        await self._record([record])
+        report.results.append(result)
+        report.accepted_now += result.accepted
+        report.rejected += result.rejected
+        report.frames_sent += 1
+        progress.advance(len(frame))
+
+    # -- reconciliation -------------------------------------------------------------------------
+    async def _reconcile(self, pending: list[Frame[T]], report: DeliveryReport, progress: ProgressReporter) -> None:
+        semaphore = asyncio.Semaphore(self.concurrency)
+        for round_no in range(1, self.reconcile_rounds + 1):
+            if not pending:
+                return
+            log.info("%s: reconciling %d in-doubt frames with the vendor (round %d)", self.label, len(pending), round_no)
+            if self.reconcile_delay > 0:
+                await self._sleep(self.reconcile_delay)
+            last_round = round_no == self.reconcile_rounds
+
+            async def settle(frame: Frame[T], last_round: bool = last_round) -> Frame[T] | None:
+                async with semaphore:
+                    return await self._settle(frame, report, progress, last_round)
+
+            outcomes = await asyncio.gather(*(settle(f) for f in pending))
+            pending = [f for f in outcomes if f is not None]
+        for frame in pending:  # pragma: no cover - settle marks the last round's frames itself
+            report.in_doubt.extend(self.channel.item_key(i) for i in frame.items)
+
+    async def _settle(self, frame: Frame[T], report: DeliveryReport, progress: ProgressReporter, last_round: bool) -> Frame[T] | None:
+        """Reconcile one frame; return it when it is still in doubt and another round may help."""
+        try:
+            answer = await self.channel.reconcile(frame)
+        except Exception as exc:  # the lookup failed: still unknown
+            from airflow_provider_voice.delivery.frames import Reconciled
+
+            answer = Reconciled.unknown(f"lookup failed: {redact(str(exc))}")
+        if answer.verdict is Reconciliation.ACCEPTED and answer.result is not None:
+            log.info("%s: frame %d was accepted (%s)", self.label, frame.index, answer.note or "vendor lookup")
+            await self._accept(frame, answer.result, report, progress, via="reconcile")
+            return None
+        resend = answer.verdict is Reconciliation.NOT_ACCEPTED or self.resend_in_doubt
+        if not resend:
+            if last_round or answer.verdict is Reconciliation.UNKNOWN:
+                await self._doubt(frame, report, answer.note)
+                return None
+            return frame
+        if answer.verdict is Reconciliation.UNKNOWN:
+            report.resent_in_doubt += len(frame)
+            log.warning(
+                "%s: frame %d fate unknown (%s); resending %d items because resend_in_doubt=True",
+                self.label, frame.index, answer.note, len(frame),
+            )  # fmt: skip
+        else:
+            log.info("%s: frame %d was not accepted (%s); sending it again", self.label, frame.index, answer.note)
+        outcome = await self._deliver(frame, report, progress, write_intent=frame.from_earlier_try and not frame.key)
+        if outcome is Fate.IN_DOUBT:
+            if last_round:
+                await self._doubt(frame, report, "still in doubt after resending")
+                return None
+            return frame
+        return None
+
+    async def _doubt(self, frame: Frame[T], report: DeliveryReport, note: str) -> None:
+        await self._record([{"t": "doubt", "i": frame.index, "e": note[:300]}])
+        report.in_doubt.extend(self.channel.item_key(i) for i in frame.items)
+        log.error(
+            "%s: frame %d (%d items) in doubt and not resent (%s): %s",
+            self.label, frame.index, len(frame), note, _sample([self.channel.item_key(i) for i in frame.items], 5),
+        )  # fmt: skip
+
+
+async def _aiter(items: Iterable[T] | AsyncIterable[T]) -> Any:
+    if hasattr(items, "__aiter__"):
+        async for item in items:  # type: ignore[union-attr]
+            yield item
+    else:
+        for item in items:  # type: ignore[union-attr]
+            yield item

@@ -1,0 +1,207 @@
+"""Download the TeleVoIPs CDR report to a local path or object storage, streamed and atomic."""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import json
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import Asset, BaseOperator, conf
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.hooks.televoips import TeleVoipsHook
+from airflow_provider_voice.models.cdr import CdrReport
+from airflow_provider_voice.reports.cdr import HeaderPolicy, download_cdr_report
+from airflow_provider_voice.triggers.cdr import CdrReportTrigger
+
+__all__ = ["DownloadCdrReportOperator", "default_asset_for", "storage_destination"]
+
+_DEFER_TIMEOUT_SLACK = dt.timedelta(minutes=5)
+
+
+def storage_destination(destination: Any, storage_conn_id: str | None = None) -> Any:
+    """What to write to: a ``scheme://`` string becomes an ``ObjectStoragePath`` (``file://`` too,
+    so local and remote storage go through the same API), a plain path stays a local path, and an
+    ``ObjectStoragePath`` is used as it is."""
+    if isinstance(destination, str) and "://" in destination:
+        from airflow.sdk import ObjectStoragePath
+
+        return (
+            ObjectStoragePath(destination, conn_id=storage_conn_id)
+            if storage_conn_id
+            else ObjectStoragePath(destination)
+        )
+    if isinstance(destination, str) and not destination.strip():
+        raise ValidationError("destination", destination, "a file path or an object-storage URL")
+    return destination
+
+
+def default_asset_for(destination: Any) -> Asset | None:
+    """The Asset a writer of ``destination`` publishes when none is given.
+
+    A templated destination (``.../cdrs/{{ ds }}.csv``) gives the folder before the first
+    template (``.../cdrs``), so every run updates the same Asset; a fixed destination gives the
+    file itself. Local paths become ``file://`` URIs. None when nothing static is left.
+    """
+    text = str(destination)
+    if "{{" in text:
+        static = text.split("{{", 1)[0]
+        text = static[: static.rfind("/")] if "/" in static else ""
+    if not text or text.endswith(":/") or text.endswith("://"):
+        return None
+    if "://" not in text:
+        text = Path(text).absolute().as_uri()
+    return Asset(name=text, uri=text)
+
+
+def _report_from(value: Any) -> CdrReport | str | None:
+    """A report handle from the sensor's XCom (dict), a rendered string of it, or a file URL."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, CdrReport):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                try:
+                    value = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    raise ValidationError("report", text[:80], "a {id, url, day} mapping or the CSV url") from None
+        else:
+            return text
+    if isinstance(value, dict) and value.get("url"):
+        return CdrReport(id=str(value.get("id") or "?"), url=str(value["url"]), status="complete", http_status=201)
+    raise ValidationError("report", value, "a {id, url, day} mapping (the CdrReportSensor's XCom) or the CSV url")
+
+
+class DownloadCdrReportOperator(BaseOperator):
+    """Streams the TeleVoIPs CDR CSV to a local path or an ``ObjectStoragePath``, atomically.
+
+    With ``report`` (e.g. ``CdrReportSensor(...).output``) it downloads that report; without it,
+    it requests the report itself and waits for it (polling, or deferring when ``deferrable``).
+    The body is written chunk by chunk (constant memory) to a temporary file next to the
+    destination, renamed into place only when complete: a half-written file is never visible
+    and a failed download leaves nothing at the destination. The header is checked against the
+    documented CDR columns (``cnum``/``cunm`` both accepted, ``userfield`` and extra columns
+    allowed and reported).
+
+    :param destination: where to write: local path, ``file://``/``s3://``/``gs://``... URL or
+        ``ObjectStoragePath``. Templated (``"s3://bucket/cdrs/{{ ds }}.csv"``).
+    :param conn_id: TeleVoIPs connection id. Templated.
+    :param report: the report to download: the sensor's XCom ``{id, url, day}`` or the CSV url.
+        Templated. None: request it and wait.
+    :param storage_conn_id: connection for the object storage (S3/GCS credentials).
+    :param poll_interval: seconds between polls when waiting. :param wait_timeout: seconds to wait
+        for the report (then :class:`~airflow_provider_voice.vendors.televoips.reports.CdrReportNotReadyError`
+        or, deferred, a timeout failure).
+    :param deferrable: wait in the triggerer; default from ``[operators] default_deferrable``.
+    :param header_policy: ``core`` (default: fail when calldate/src/dst/duration/billsec/disposition
+        is missing), ``strict`` (fail on any missing documented column) or ``off``.
+    :param asset: the Asset to publish (an ``Asset`` or URI); default derived from the
+        destination (see :func:`default_asset_for`); ``False`` for none. Each run emits an event
+        whose extra holds ``path``, ``bytes``, ``rows``, ``day`` and ``report_id``.
+
+    Returns (XCom): ``{"path", "bytes", "rows", "report_id", "day", "columns", "unknown_columns",
+    "missing_columns", "seconds"}``.
+    """
+
+    template_fields: Sequence[str] = ("destination", "conn_id", "report")
+    template_fields_renderers = {"report": "json"}
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self,
+        *,
+        destination: Any,
+        conn_id: str = "televoips_default",
+        report: Any = None,
+        storage_conn_id: str | None = None,
+        poll_interval: float = 60.0,
+        wait_timeout: float = 6 * 3600.0,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        header_policy: HeaderPolicy = "core",
+        asset: Asset | str | bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if header_policy not in ("core", "strict", "off"):
+            raise ValidationError("header_policy", header_policy, "'core', 'strict' or 'off'")
+        if asset is None or asset is True:
+            resolved = default_asset_for(destination)
+        elif asset is False:
+            resolved = None
+        else:
+            resolved = asset if isinstance(asset, Asset) else Asset(name=str(asset), uri=str(asset))
+        if resolved is not None:
+            kwargs["outlets"] = [*(kwargs.get("outlets") or []), resolved]
+        super().__init__(**kwargs)
+        self.destination = destination
+        self.conn_id = conn_id
+        self.report = report
+        self.storage_conn_id = storage_conn_id
+        self.poll_interval = float(poll_interval)
+        self.wait_timeout = float(wait_timeout)
+        self.deferrable = deferrable
+        self.header_policy = header_policy
+        self.asset = resolved
+
+    @cached_property
+    def hook(self) -> TeleVoipsHook:
+        """The TeleVoIPs hook (built at execute time)."""
+        return TeleVoipsHook(conn_id=self.conn_id)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        report = _report_from(self.report)
+        if report is None:
+            current = self.hook.client.request_cdr_report()
+            self.log.info("CDR report %s: %s (HTTP %s)", current.id, current.status, current.http_status)
+            if current.is_complete:
+                report = current
+            elif self.deferrable:
+                deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.wait_timeout)
+                self.defer(
+                    trigger=CdrReportTrigger(conn_id=self.conn_id, poll_interval=self.poll_interval, deadline=deadline),
+                    method_name="execute_complete",
+                    timeout=dt.timedelta(seconds=self.wait_timeout + self.poll_interval) + _DEFER_TIMEOUT_SLACK,
+                )
+            else:
+                report = self.hook.client.wait_for_cdr_report(
+                    poll_interval=self.poll_interval, timeout=self.wait_timeout
+                )
+        return self._download(context, report)
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger: download the report, or fail with the trigger's message."""
+        event = event or {}
+        if event.get("status") != "success":
+            raise AirflowException(str(event.get("message") or f"unexpected trigger event {event!r}"))
+        report = CdrReport(id=str(event.get("id")), url=str(event.get("url")), status="complete", http_status=201)
+        return self._download(context, report)
+
+    def _download(self, context: Any, report: CdrReport | str) -> dict[str, Any]:
+        destination = storage_destination(self.destination, self.storage_conn_id)
+        result = download_cdr_report(
+            self.hook.client.http, self.hook.api, report, destination, header_policy=self.header_policy
+        )
+        self.log.info(
+            "CDR report %s (day %s): %d rows, %.1f MB in %.1f s (%.0f MB/s) -> %s",
+            result.report_id, result.day, result.rows, result.bytes / 1e6, result.seconds, result.mb_per_s, result.path,
+        )  # fmt: skip
+        if result.unknown_columns:
+            self.log.warning("undocumented CDR column(s) kept: %s", ", ".join(result.unknown_columns))
+        if self.asset is not None and context is not None and "outlet_events" in context:
+            context["outlet_events"][self.asset].extra = {
+                "path": result.path,
+                "bytes": result.bytes,
+                "rows": result.rows,
+                "day": result.day,
+                "report_id": result.report_id,
+            }
+        return result.to_dict()

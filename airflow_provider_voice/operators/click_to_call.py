@@ -1,0 +1,154 @@
+"""Connect an agent and a customer on the phone: Kaleyra ``dial.click2call`` or Velip ``MakeTTSCall`` type 3."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseHook, BaseOperator, conf
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.sensors.click_to_call import finish_click_to_call
+from airflow_provider_voice.triggers.click_to_call import TRANSIENT_ERRORS, ClickToCallTrigger
+
+__all__ = ["ClickToCallOperator"]
+
+
+class ClickToCallOperator(BaseOperator):
+    """Ring the agent, then bridge the customer, without showing either number to the other.
+
+    The connection type picks the vendor:
+
+    * **Kaleyra** (``dial.click2call``): ``agent`` is the first leg (``caller``; a list rings
+      several agents, the first to answer wins), ``customer`` the second (``receiver``; a list, or
+      ``"ivr:<id>"``). ``vendor_options``: ``retry`` (0-2), ``delay`` (s), ``caller_id``, ``custom``,
+      ``meta`` (dict), ``callback`` (URL template with ``{caller}``, ``{receiver}``, ``{status}``,
+      ``{status1}``, ``{status2}``, ``{duration}``, ``{billsec}``, ``{starttime}``, ``{endtime}``,
+      ``{recordpath}``, ``{callerid}``, ``{id}``; sent URL-encoded as the spec shows).
+    * **Velip** (``MakeTTSCall`` type 3): ``agent`` = ``dest``, ``customer`` = ``dest2``;
+      ``message`` is the text spoken to the agent before the customer is joined (required unless
+      ``vendor_options`` has ``content``, an audio id). ``vendor_options``: ``voice``, ``content``,
+      ``ctid``, ``rurl``, ``priority``.
+
+    The call is placed once: a task retry after an ambiguous failure (timeout after sending) does
+    not ring the people again unless ``retries`` says so (the vendors have no idempotency key).
+
+    :param conn_id: a Kaleyra or Velip connection.
+    :param agent: the agent's number(s). Templated.
+    :param customer: the customer's number(s). Templated.
+    :param message: Velip only: the text played to the agent. Templated.
+    :param vendor_options: vendor-specific options (above). Templated.
+    :param default_region: region of numbers without a country code (Kaleyra default ``IN``).
+    :param wait_for_completion: wait until the call has ended and push its outcome.
+    :param require_connected: with ``wait_for_completion``, fail unless both people were connected.
+    :param poll_interval: seconds between status reads while waiting.
+    :param timeout: seconds to wait for the outcome (default 1 hour).
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+
+    XCom: ``{"vendor", "call_id", "ctid"}``; when waiting, the outcome is added: ``state``
+    (``connected``, ``agent_unreached``, ``customer_unreached``, ``failed``), ``agent_status``,
+    ``customer_status``, ``duration``.
+    """
+
+    template_fields: Sequence[str] = ("conn_id", "agent", "customer", "message", "vendor_options")
+    template_fields_renderers = {"vendor_options": "json"}
+    ui_color = "#e6f0ff"
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        agent: Any,
+        customer: Any,
+        message: str | None = None,
+        vendor_options: Mapping[str, Any] | None = None,
+        default_region: str | None = None,
+        wait_for_completion: bool = False,
+        require_connected: bool = False,
+        poll_interval: float = 15.0,
+        timeout: float = 3600.0,
+        deferrable: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id
+        self.agent = agent
+        self.customer = customer
+        self.message = message
+        self.vendor_options = dict(vendor_options or {})
+        self.default_region = default_region
+        self.wait_for_completion = wait_for_completion
+        self.require_connected = require_connected
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.deferrable = (
+            conf.getboolean("operators", "default_deferrable", fallback=False) if deferrable is None else deferrable
+        )
+
+    @cached_property
+    def hook(self) -> Any:
+        return BaseHook.get_hook(self.conn_id)
+
+    @cached_property
+    def capability(self) -> Any:
+        return self.hook.capability("click_to_call")
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        if isinstance(self.vendor_options, str) or not isinstance(self.vendor_options, Mapping):
+            raise ValidationError("vendor_options", self.vendor_options, "a dict of vendor options")
+        handle = self.capability.connect(
+            self.agent,
+            self.customer,
+            message=self.message or None,
+            default_region=self.default_region,
+            **self.vendor_options,
+        )
+        placed = handle.to_xcom()
+        self.log.info("%s click-to-call placed: %s", handle.vendor, handle.call_id or handle.ctid)
+        if not self.wait_for_completion:
+            return placed
+        if self.deferrable:
+            self.defer(
+                trigger=ClickToCallTrigger(
+                    conn_id=self.conn_id,
+                    vendor=handle.vendor,
+                    call_id=handle.call_id,
+                    ctid=handle.ctid,
+                    poll_interval=float(self.poll_interval),
+                    deadline=time.time() + float(self.timeout),
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=float(self.timeout) + 60),
+            )
+        deadline = time.monotonic() + float(self.timeout)
+        while True:
+            try:
+                status = self.capability.status(handle)
+            except TRANSIENT_ERRORS as exc:
+                self.log.warning("status read failed (%s); trying again", exc)
+                status = None
+            if status is not None and status.done:
+                self.log.info("click-to-call %s ended: %s", handle.call_id, status.state.value)
+                return {**placed, **finish_click_to_call(status.to_xcom(), require_connected=self.require_connected)}
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AirflowException(
+                    f"click-to-call {handle.call_id} not finished after {self.timeout:.0f} s "
+                    "(the call was placed; it was not cancelled)"
+                )
+            time.sleep(min(float(self.poll_interval), remaining))
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger: the call's outcome, or an error naming the call id."""
+        event = event or {}
+        if event.get("status") == "success":
+            result = finish_click_to_call(event["result"], require_connected=self.require_connected)
+            return {"ctid": None, **result}
+        raise AirflowException(
+            f"click-to-call {event.get('call_id')} {event.get('status', 'error')}: {event.get('message')} "
+            "(the call was placed; it was not cancelled)"
+        )
