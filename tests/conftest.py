@@ -125,3 +125,13 @@ def run_dag(airflow_db: str) -> Callable[..., Any]:
         return dag.test(run_conf=conf)
 
     return run
+
+
+@pytest.fixture
+def voice_connections(simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Every vendor connection (``<vendor>_default`` and ``<vendor>_wrong_key``) pointed at the simulator."""
+    from airflow_provider_voice.testing.demo import connection_env
+
+    for name, value in connection_env(simulator).items():
+        monkeypatch.setenv(name, value)
+    return simulator

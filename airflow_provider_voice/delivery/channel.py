@@ -77,6 +77,10 @@ class Channel(ABC, Generic[T]):
         number = getattr(item, "number", None)
         return str(number if number is not None else item)
 
+    def suppression_key(self, item: T) -> str:
+        """What the suppression list is matched against (an E.164 number). Default: :meth:`item_key`."""
+        return self.item_key(item)
+
     async def start(self) -> None:
         """Called once, inside the event loop, before the first frame."""
 

@@ -34,7 +34,7 @@ from typing import Any, Generic, TypeVar
 
 from airflow_provider_voice.delivery.channel import Channel
 from airflow_provider_voice.delivery.checkpoint import CheckpointKey, CheckpointStore, FrameState, encode_members
-from airflow_provider_voice.delivery.frames import Fate, Frame, FrameResult, Reconciliation
+from airflow_provider_voice.delivery.frames import Fate, Frame, FrameResult, Reconciled, Reconciliation
 from airflow_provider_voice.delivery.progress import ProgressReporter
 from airflow_provider_voice.delivery.suppression import SuppressionList
 from airflow_provider_voice.errors import RateLimitedError, VendorRejectedError, VoiceProviderError
@@ -233,7 +233,6 @@ class DeliveryEngine(Generic[T]):
         self.label = label or channel.name
         self.progress_interval = progress_interval
         self._sleep = sleep
-        self._stop = asyncio.Event() if False else None  # created inside the loop
         self._stop_requested = False
         self._stop_cause: BaseException | None = None
 
@@ -270,42 +269,46 @@ class DeliveryEngine(Generic[T]):
             )  # fmt: skip
         queue: asyncio.Queue[Frame[T] | None] = asyncio.Queue(maxsize=self.concurrency * 2)
         in_doubt_now: list[Frame[T]] = []
-        lock = asyncio.Lock()
+        producer_error: list[BaseException] = []
+
+        async def produce() -> None:
+            try:
+                await self._produce(items, queue, hasher, accepted_members, member_to_doubt, doubt_items, report, progress)
+            except Exception as exc:  # a bad source: stop, let frames in flight finish, then raise
+                self._stop_requested = True
+                producer_error.append(exc)
+            for _ in range(self.concurrency):
+                await queue.put(None)
 
         await self.channel.start()
         try:
-            producer = asyncio.create_task(
-                self._produce(items, queue, hasher, accepted_members, member_to_doubt, doubt_items, report)
-            )
-            workers = [
-                asyncio.create_task(self._worker(queue, report, progress, in_doubt_now, lock))
-                for _ in range(self.concurrency)
-            ]
+            tasks = [asyncio.create_task(produce())]
+            tasks += [asyncio.create_task(self._worker(queue, report, progress, in_doubt_now)) for _ in range(self.concurrency)]
             try:
-                await producer
-            finally:
-                for _ in workers:
-                    await queue.put(None)
-                await asyncio.gather(*workers)
-            report.frames_sent = report.frames_sent  # noqa: PLW0127 - counted by workers
+                await asyncio.gather(*tasks)
+            except BaseException:  # a crash or a cancellation: stop everything now (intents stay open)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+            if producer_error:
+                raise producer_error[0]
             # frames an earlier try left in doubt, rebuilt from the current source
             pending: list[Frame[T]] = []
             for index, pairs in doubt_items.items():
                 if pairs:
-                    frame_state = doubtful[index]
                     pending.append(
-                        Frame(index, frame_state.key, [item for _, item in pairs], [m for m, _ in pairs], from_earlier_try=True)
+                        Frame(index, doubtful[index].key, [item for _, item in pairs], [m for m, _ in pairs], from_earlier_try=True)
                     )
             pending.extend(in_doubt_now)
             if pending and not self._stop_requested:
                 await self._reconcile(pending, report, progress)
-            elif pending:
+            else:  # stopped: not asked, not recorded (the next try reconciles them)
                 for frame in pending:
                     report.in_doubt.extend(self.channel.item_key(i) for i in frame.items)
         finally:
             await self.channel.stop()
-        if progress.done or progress.frames:
-            progress.emit()
+        progress.finish()
         report.accepted = sum(r.accepted for r in report.results)
         report.frames = max(self._next_index, state.next_index)
         report.summary = self.channel.summarize(report.results)
@@ -329,6 +332,7 @@ class DeliveryEngine(Generic[T]):
         member_to_doubt: dict[str, int],
         doubt_items: dict[int, list[tuple[str, T]]],
         report: DeliveryReport,
+        progress: ProgressReporter,
     ) -> None:
         size = max(1, int(self.channel.frame_size))
         batch: list[T] = []
@@ -351,14 +355,15 @@ class DeliveryEngine(Generic[T]):
             count += 1
             if count % 2048 == 0:
                 await asyncio.sleep(0)  # let workers run while a big source is read
-            item_key = self.channel.item_key(item)
-            if item_key in suppression:
+            if suppression.numbers and self.channel.suppression_key(item) in suppression:
                 report.suppressed += 1
+                progress.shrink(1)
                 continue
             report.considered += 1
-            member = hasher(item_key)
+            member = hasher(self.channel.item_key(item))
             if member in accepted_members:
                 report.resumed += 1
+                progress.shrink(1)
                 continue
             doubt_index = member_to_doubt.get(member)
             if doubt_index is not None:
@@ -382,7 +387,6 @@ class DeliveryEngine(Generic[T]):
         report: DeliveryReport,
         progress: ProgressReporter,
         in_doubt: list[Frame[T]],
-        lock: asyncio.Lock,
     ) -> None:
         while True:
             frame = await queue.get()
@@ -478,19 +482,18 @@ class DeliveryEngine(Generic[T]):
         try:
             answer = await self.channel.reconcile(frame)
         except Exception as exc:  # the lookup failed: still unknown
-            from airflow_provider_voice.delivery.frames import Reconciled
-
-            answer = Reconciled.unknown(f"lookup failed: {redact(str(exc))}")
-        if answer.verdict is Reconciliation.ACCEPTED and answer.result is not None:
+            answer = Reconciled.unknown(f"lookup failed: {redact(str(exc))}", ask_again=True)
+        if answer.verdict is Reconciliation.ACCEPTED:
             log.info("%s: frame %d was accepted (%s)", self.label, frame.index, answer.note or "vendor lookup")
-            await self._accept(frame, answer.result, report, progress, via="reconcile")
+            result = answer.result if answer.result is not None else FrameResult(accepted=len(frame))
+            await self._accept(frame, result, report, progress, via="reconcile")
             return None
         resend = answer.verdict is Reconciliation.NOT_ACCEPTED or self.resend_in_doubt
         if not resend:
-            if last_round or answer.verdict is Reconciliation.UNKNOWN:
-                await self._doubt(frame, report, answer.note)
-                return None
-            return frame
+            if answer.ask_again and not last_round:
+                return frame
+            await self._doubt(frame, report, answer.note)
+            return None
         if answer.verdict is Reconciliation.UNKNOWN:
             report.resent_in_doubt += len(frame)
             log.warning(
@@ -499,7 +502,7 @@ class DeliveryEngine(Generic[T]):
             )  # fmt: skip
         else:
             log.info("%s: frame %d was not accepted (%s); sending it again", self.label, frame.index, answer.note)
-        outcome = await self._deliver(frame, report, progress, write_intent=frame.from_earlier_try and not frame.key)
+        outcome = await self._deliver(frame, report, progress, write_intent=False)
         if outcome is Fate.IN_DOUBT:
             if last_round:
                 await self._doubt(frame, report, "still in doubt after resending")

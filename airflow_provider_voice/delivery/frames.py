@@ -107,6 +107,8 @@ class Reconciled:
     verdict: Reconciliation
     result: FrameResult | None = None
     note: str = ""
+    #: for ``UNKNOWN``: the lookup itself failed (a transient error): ask again in the next round
+    ask_again: bool = False
 
     @classmethod
     def accepted(cls, result: FrameResult, note: str = "") -> Reconciled:
@@ -117,5 +119,5 @@ class Reconciled:
         return cls(Reconciliation.NOT_ACCEPTED, None, note)
 
     @classmethod
-    def unknown(cls, note: str = "") -> Reconciled:
-        return cls(Reconciliation.UNKNOWN, None, note)
+    def unknown(cls, note: str = "", *, ask_again: bool = False) -> Reconciled:
+        return cls(Reconciliation.UNKNOWN, None, note, ask_again)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 
 from airflow_provider_voice.redaction import get_logger
@@ -55,7 +56,9 @@ class ProgressReporter:
         self.done = 0
         self.frames = 0
         self._last_logged: float | None = None
-        self.lines: list[str] = []
+        self._logged_done = -1
+        #: the last 100 lines logged (tests read them)
+        self.lines: deque[str] = deque(maxlen=100)
 
     def advance(self, items: int, frames: int = 1) -> None:
         """Record ``items`` handled in ``frames`` frames; log when the interval has passed."""
@@ -64,6 +67,16 @@ class ProgressReporter:
         now = self.clock()
         if self._last_logged is None or now - self._last_logged >= self.interval:
             self.emit(now)
+
+    def shrink(self, items: int) -> None:
+        """Lower the expected total (items skipped: suppressed, or accepted by an earlier try)."""
+        if self.total is not None:
+            self.total = max(0, self.total - items)
+
+    def finish(self) -> None:
+        """Log the final line unless it was just logged."""
+        if (self.done or self.frames) and self._logged_done != self.done:
+            self.emit()
 
     def line(self, now: float | None = None) -> str:
         """The current progress line."""
@@ -88,6 +101,7 @@ class ProgressReporter:
         now = self.clock() if now is None else now
         text = self.line(now)
         self._last_logged = now
+        self._logged_done = self.done
         self.lines.append(text)
         self.log.info("%s", text)
         return text

@@ -85,7 +85,9 @@ class ExportMessagesOperator(BaseOperator):
     def hook(self) -> Any:
         hook = BaseHook.get_hook(self.conn_id)
         if getattr(hook, "conn_type", None) != "televoips":
-            raise ValidationError("conn_id", self.conn_id, "messages are read from TeleVoIPs: use a televoips connection")
+            raise ValidationError(
+                "conn_id", self.conn_id, "messages are read from TeleVoIPs: use a televoips connection"
+            )
         return hook
 
     def window(self, context: Any) -> tuple[Any, Any]:
@@ -126,7 +128,13 @@ class ExportMessagesOperator(BaseOperator):
             url,
         )
         directions = Counter((m.direction or "unknown") for m in messages)
-        return {"destination": url, "count": len(rows), "start": shown_start, "end": shown_end, "directions": dict(directions)}
+        return {
+            "destination": url,
+            "count": len(rows),
+            "start": shown_start,
+            "end": shown_end,
+            "directions": dict(directions),
+        }
 
 
 def _render(rows: list[dict[str, Any]], fmt: str) -> bytes:

@@ -80,15 +80,16 @@ class _CallReportExportOperator(BaseOperator):
         tz = self.vendor_timezone
         start = context.get("data_interval_start") if context else None
         end = context.get("data_interval_end") if context else None
+        given_from, given_to = self.date_from not in (None, ""), self.date_to not in (None, "")
         if start is not None and end is not None:
             first, last = interval_days(start, end, tz)
-        elif self.date_from in (None, "") or self.date_to in (None, ""):
-            raise ValidationError("date_from/date_to", (self.date_from, self.date_to), "give both when the run has no data interval")
-        else:
-            first = last = dt.date.today()
-        if self.date_from not in (None, ""):
+        elif not (given_from and given_to):
+            raise ValidationError(
+                "date_from/date_to", (self.date_from, self.date_to), "give both when the run has no data interval"
+            )
+        if given_from:
             first = vendor_date(self.date_from, tz, field="date_from")
-        if self.date_to not in (None, ""):
+        if given_to:
             last = vendor_date(self.date_to, tz, field="date_to")
         if first > last:
             raise ValidationError("date_from", first.isoformat(), f"must not be after date_to {last.isoformat()}")
@@ -101,7 +102,9 @@ class _CallReportExportOperator(BaseOperator):
         first, last = self.days(context)
         self.log.info("exporting %s for %s .. %s", type(self).__name__, first, last)
         rows = self.rows(first, last)  # builds (and validates) the first request before any file is opened
-        result = export_records(rows, storage_destination(self.destination, self.storage_conn_id), file_format=self.file_format)
+        result = export_records(
+            rows, storage_destination(self.destination, self.storage_conn_id), file_format=self.file_format
+        )
         self.log.info("%d rows written to %s (%s)", result.rows, result.path, result.file_format)
         if self.asset is not None and context is not None and "outlet_events" in context:
             context["outlet_events"][self.asset].extra = {

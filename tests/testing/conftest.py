@@ -1,4 +1,9 @@
-"""Fixtures for the simulator's own tests."""
+"""Fixtures for the simulator's own tests.
+
+``simulator``, ``simulator_server`` and ``simulator_clock`` come from
+``airflow_provider_voice.testing.pytest_plugin`` (enabled by ``-p`` in pyproject's addopts; loaded
+here too if a run does not enable it).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from airflow_provider_voice.testing.pytest_plugin import simulator, simulator_clock, simulator_server  # noqa: F401
+PLUGIN = "airflow_provider_voice.testing.pytest_plugin"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin(PLUGIN):
+        config.pluginmanager.import_plugin(PLUGIN)
 
 
 @pytest.fixture

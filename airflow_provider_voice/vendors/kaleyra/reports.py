@@ -156,8 +156,13 @@ class KaleyraReportEndpoints(KaleyraCore):
     ) -> Flow[int]:
         """Walk pages 1, 2, ... of one report (``limit`` rows each) until a short or empty page,
         emitting each page's rows. A page identical to the previous one (a server ignoring
-        ``page``) also ends the walk. Every call is built (and validated) before it is sent."""
-        build(limit=limit, page=1, **filters)  # validate the filters before the first request
+        ``page``) also ends the walk. The filters are validated here, before any request."""
+        build(limit=limit, page=1, **filters)  # raises ValidationError now, not at the first step
+        return self._walk_pages(build, limit, filters)
+
+    def _walk_pages(
+        self, build: Callable[..., Call[KaleyraReportPage[Any]]], limit: int, filters: dict[str, Any]
+    ) -> Flow[int]:
         total = 0
         previous: list[dict[str, Any]] | None = None
         for page_number in range(1, MAX_PAGES + 1):
