@@ -2,7 +2,7 @@
 #   make test   create .venv, install pinned, run the whole suite
 #   make demo   create .venv, install pinned, start the simulator, run the example DAGs
 SHELL := /bin/bash
-PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3; do command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
+PYTHON ?= $(shell for p in python3.11 python3.12 python3.10 python3; do $$p -c "import sys; assert sys.version_info >= (3, 10)" >/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

@@ -1,0 +1,263 @@
+"""The campaign protocol every campaign-capable vendor implements, and what they share.
+
+A backend is built from a hook (``hook.capability("campaign")`` -> ``Class(hook)``) and offers:
+
+* :meth:`CampaignBackend.validate` — every vendor limit, before any request;
+* :meth:`CampaignBackend.validate_recipient` — vendor rules for one number;
+* :meth:`CampaignBackend.send_campaign` / :meth:`~CampaignBackend.asend_campaign` — frames sent
+  through the generic :class:`~airflow_provider_voice.delivery.DeliveryEngine` (bounded
+  concurrency, checkpoints, reconciliation, suppression) -> :class:`CampaignHandle`;
+* :meth:`CampaignBackend.campaign_status` / :meth:`~CampaignBackend.acampaign_status` — one status
+  flow (a generator of vendor calls) run by the sync or the async client -> :class:`CampaignStatus`;
+* :meth:`CampaignBackend.cancel` — stop remote work where the vendor allows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Generic, TypeVar
+
+import pydantic
+
+from airflow_provider_voice.delivery import (
+    Channel,
+    CheckpointKey,
+    CheckpointStore,
+    DeliveryEngine,
+    DeliveryIncompleteError,
+    DeliveryReport,
+    MemoryCheckpointStore,
+    SuppressionList,
+)
+from airflow_provider_voice.errors import CapabilityNotSupportedError, ValidationError
+from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus
+from airflow_provider_voice.models.campaign import _Options as CampaignOptions
+from airflow_provider_voice.models.recipients import Recipient
+from airflow_provider_voice.transport import Flow
+from airflow_provider_voice.vendors.base import AsyncVendorClient
+
+__all__ = [
+    "CampaignBackend",
+    "CampaignChannel",
+    "CampaignIncompleteError",
+    "CampaignOptions",
+]
+
+OptionsT = TypeVar("OptionsT", bound=CampaignOptions)
+
+
+class CampaignIncompleteError(DeliveryIncompleteError):
+    """The campaign was sent in part: some recipients are in doubt or could not be sent.
+
+    :attr:`handle` is the normalized result of what was accepted; :attr:`in_doubt` and
+    :attr:`not_sent` list the numbers (E.164).
+    """
+
+    def __init__(self, error: DeliveryIncompleteError, handle: CampaignHandle) -> None:
+        super().__init__(error.report, error.__cause__)
+        self.handle = handle
+        self.vendor = handle.vendor
+
+
+class CampaignChannel(Channel[Recipient], Generic[OptionsT]):
+    """A campaign's delivery channel: holds the spec, the options and an async client opened in
+    the engine's event loop.
+
+    :param backend: the vendor backend (gives the hook and its API).
+    :param spec: the campaign. :param options: the vendor options, validated.
+    """
+
+    def __init__(self, backend: CampaignBackend[OptionsT], spec: CampaignSpec, options: OptionsT) -> None:
+        self.backend = backend
+        self.spec = spec
+        self.options = options
+        self.client: AsyncVendorClient[Any] | None = None
+        self.name = f"{backend.vendor} voice campaign {spec.name!r}"
+
+    def item_key(self, item: Recipient) -> str:
+        return str(item.number)
+
+    async def start(self) -> None:
+        self.client = self.backend.async_client()
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None
+
+    @property
+    def api(self) -> AsyncVendorClient[Any]:
+        if self.client is None:
+            raise RuntimeError("channel not started")
+        return self.client
+
+
+class CampaignBackend(ABC, Generic[OptionsT]):
+    """A vendor's implementation of the campaign protocol. Built as ``Class(hook)``.
+
+    :param hook: the vendor hook (:class:`~airflow_provider_voice.hooks.base.VoiceHook`).
+    """
+
+    vendor: ClassVar[str]
+    options_model: ClassVar[type[CampaignOptions]]
+    #: the vendor's largest (and default) frame
+    max_frame_size: ClassVar[int]
+    #: True when :meth:`campaign_status` reports real per-call outcomes
+    reports_outcomes: ClassVar[bool] = True
+
+    def __init__(self, hook: Any) -> None:
+        self.hook = hook
+
+    # -- building blocks ----------------------------------------------------------------------
+    def async_client(self) -> AsyncVendorClient[Any]:
+        """A new async client on the hook's API (the connection is read once, synchronously, by the hook)."""
+        return AsyncVendorClient(self.hook.api, timeout=self.hook.timeout, retry=self.hook.retry)
+
+    def options(self, spec: CampaignSpec) -> OptionsT:
+        """``spec.vendor_options`` as this vendor's typed options; errors name ``vendor_options.<field>``."""
+        try:
+            return self.options_model.model_validate(spec.vendor_options)  # type: ignore[return-value]
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            rule = first.get("msg", "invalid")
+            if first.get("type") == "extra_forbidden":
+                allowed = ", ".join(sorted(self.options_model.model_fields))
+                rule = f"unknown {self.vendor} option (allowed: {allowed})"
+            raise ValidationError(f"vendor_options.{where}", first.get("input"), rule, vendor=self.vendor) from None
+
+    def frame_size(self, options: OptionsT) -> int:
+        return min(options.frame_size or self.max_frame_size, self.max_frame_size)
+
+    def validate(self, spec: CampaignSpec, *, now: float | None = None) -> OptionsT:
+        """Check ``spec`` against this vendor's rules (raises :class:`ValidationError`); returns the options."""
+        if not (spec.message or spec.audio):
+            raise ValidationError("message", spec.message, "give the text to read (message) or an audio reference (audio)")
+        options = self.options(spec)
+        self.check(spec, options, time.time() if now is None else now)
+        return options
+
+    @abstractmethod
+    def check(self, spec: CampaignSpec, options: OptionsT, now: float) -> None:
+        """Vendor rules for the spec (called by :meth:`validate`)."""
+
+    def validate_recipient(self, recipient: Recipient, position: int) -> None:
+        """Vendor rules for one recipient (raise :class:`ValidationError`). Default: any valid E.164 number."""
+
+    @abstractmethod
+    def channel(self, spec: CampaignSpec, options: OptionsT) -> CampaignChannel[OptionsT]:
+        """The delivery channel sending this campaign's frames."""
+
+    def handle(self, spec: CampaignSpec, report: DeliveryReport, *, conn_id: str | None, started_at: str) -> CampaignHandle:
+        """The normalized result of a delivery."""
+        summary = dict(report.summary)
+        return CampaignHandle(
+            vendor=self.vendor,
+            conn_id=conn_id,
+            name=spec.name,
+            campaign_ids=report.refs,
+            accepted=report.accepted,
+            rejected=report.rejected,
+            suppressed=report.suppressed,
+            in_doubt=len(report.in_doubt),
+            resumed=report.resumed,
+            cost=report.cost,
+            estimated_duration=summary.pop("estimated_duration", None),
+            started_at=started_at,
+            schedule=spec.schedule.astimezone(timezone.utc).isoformat() if spec.schedule else None,
+            extra={k: v for k, v in summary.items() if v is not None},
+        )
+
+    # -- sending ------------------------------------------------------------------------------
+    async def asend_campaign(
+        self,
+        spec: CampaignSpec,
+        recipients: Iterable[Recipient],
+        *,
+        key: CheckpointKey,
+        store: CheckpointStore | None = None,
+        concurrency: int = 8,
+        suppression: SuppressionList | None = None,
+        resend_in_doubt: bool = False,
+        total: int | None = None,
+        engine_options: dict[str, Any] | None = None,
+        engine_hook: Any = None,
+    ) -> CampaignHandle:
+        """Send the campaign (see :meth:`send_campaign`)."""
+        options = self.validate(spec)
+        channel = self.channel(spec, options)
+        channel.frame_size = self.frame_size(options)
+        engine: DeliveryEngine[Recipient] = DeliveryEngine(
+            channel,
+            store=store if store is not None else MemoryCheckpointStore(),
+            key=key,
+            concurrency=concurrency,
+            suppression=suppression,
+            resend_in_doubt=resend_in_doubt,
+            total=total,
+            label=channel.name,
+            **(engine_options or {}),
+        )
+        if engine_hook is not None:
+            engine_hook(engine)
+        started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        conn_id = getattr(self.hook, "conn_id", None)
+        try:
+            report = await engine.run(recipients)
+        except DeliveryIncompleteError as exc:
+            raise CampaignIncompleteError(exc, self.handle(spec, exc.report, conn_id=conn_id, started_at=started_at)) from exc.__cause__
+        return self.handle(spec, report, conn_id=conn_id, started_at=started_at)
+
+    def send_campaign(self, spec: CampaignSpec, recipients: Iterable[Recipient], **kwargs: Any) -> CampaignHandle:
+        """Send ``spec`` to ``recipients`` in frames; exactly once per checkpoint ``key``.
+
+        :param key: the task instance (:class:`CheckpointKey`); every try of a task uses the same.
+        :param store: where checkpoints live (default: in memory, i.e. no protection across processes).
+        :param concurrency: frames in flight. :param suppression: numbers to skip.
+        :param resend_in_doubt: resend frames whose fate the vendor cannot tell (may call twice).
+        :param total: expected recipient count (progress lines).
+        :param engine_options: more :class:`DeliveryEngine` arguments (backoff, reconcile delay...).
+        :returns: the :class:`CampaignHandle`. Raises :class:`CampaignIncompleteError` when
+            recipients are in doubt or could not be sent.
+        """
+        return asyncio.run(self.asend_campaign(spec, recipients, **kwargs))
+
+    # -- status ---------------------------------------------------------------------------------
+    @abstractmethod
+    def status_flow(self, handle: CampaignHandle, *, now: float) -> Flow[CampaignStatus]:
+        """A flow (generator of vendor calls) computing the campaign's status."""
+
+    def campaign_status(self, handle: CampaignHandle | dict[str, Any]) -> CampaignStatus:
+        """The campaign's status, with the hook's blocking client."""
+        handle = CampaignHandle.model_validate(handle)
+        return self.hook.client.http.run(self.status_flow(handle, now=time.time()))
+
+    async def acampaign_status(self, handle: CampaignHandle | dict[str, Any], client: AsyncVendorClient[Any] | None = None) -> CampaignStatus:
+        """The campaign's status with an async client (triggers); a new client is opened when none is given."""
+        handle = CampaignHandle.model_validate(handle)
+        own = client is None
+        client = client or self.async_client()
+        try:
+            return await client.http.run(self.status_flow(handle, now=time.time()))
+        finally:
+            if own:
+                await client.aclose()
+
+    def cancel(self, handle: CampaignHandle | dict[str, Any]) -> list[str]:
+        """Stop the campaign's remaining calls where the vendor allows it; returns what was stopped."""
+        raise CapabilityNotSupportedError(f"{self.vendor} offers no way to stop a campaign once accepted", vendor=self.vendor)
+
+
+def schedule_epoch(spec: CampaignSpec) -> float | None:
+    """The schedule as POSIX seconds (None = now)."""
+    return spec.schedule.timestamp() if spec.schedule else None
+
+
+def yield_nothing() -> Flow[None]:
+    """A flow with no call (vendors without a status endpoint)."""
+    return None
+    yield  # pragma: no cover
