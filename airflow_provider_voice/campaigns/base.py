@@ -145,7 +145,7 @@ class CampaignBackend(ABC, Generic[OptionsT]):
     def check(self, spec: CampaignSpec, options: OptionsT, now: float) -> None:
         """Vendor rules for the spec (called by :meth:`validate`)."""
 
-    def validate_recipient(self, recipient: Recipient, position: int) -> None:
+    def validate_recipient(self, spec: CampaignSpec, recipient: Recipient, position: int) -> None:
         """Vendor rules for one recipient (raise :class:`ValidationError`). Default: any valid E.164 number."""
 
     @abstractmethod

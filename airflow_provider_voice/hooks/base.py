@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -90,35 +91,39 @@ class VoiceHook(BaseHook):
         }
 
     # -- api and clients ---------------------------------------------------------------
-    @staticmethod
-    def extra_value(conn: Any, name: str, conn_type: str) -> Any:
+    def extra_value(self, extra: dict[str, Any], name: str) -> Any:
         """An extra field, stored plain (``name``) or prefixed (``extra__<type>__<name>``)."""
-        extra = conn.extra_dejson or {}
         value = extra.get(name)
         if value in (None, ""):
-            value = extra.get(f"extra__{conn_type}__{name}")
+            value = extra.get(f"extra__{self.conn_type}__{name}")
         return None if value == "" else value
 
-    def base_urls(self, conn: Any) -> dict[str, str]:
+    def base_urls(self, conn: Any, extra: dict[str, Any]) -> dict[str, str]:
         """``default`` base URL from the connection host (or ``base_url`` extra) when set."""
-        host = conn.host or self.extra_value(conn, "base_url", self.conn_type)
+        host = conn.host or self.extra_value(extra, "base_url")
         if host and "://" not in host:
             host = f"https://{host}"
         return {"default": host} if host else {}
 
-    def build_api(self, conn: Any) -> VendorApi:  # pragma: no cover - abstract
+    def build_api(self, conn: Any, extra: dict[str, Any]) -> VendorApi:  # pragma: no cover - abstract
+        """The vendor API from a connection and its decoded ``extra``."""
         raise NotImplementedError
 
     @cached_property
     def api(self) -> VendorApi:
         """The vendor API built from the connection (fetched once, at first use)."""
-        return self.build_api(self.get_connection(self.conn_id))
+        conn = self.get_connection(self.conn_id)
+        return self.build_api(conn, conn.extra_dejson or {})
 
     async def aget_api(self) -> VendorApi:
         """The vendor API, reading the connection with Airflow's async API (for triggers)."""
         if "api" not in self.__dict__:
             conn = await self.aget_connection(self.conn_id)
-            self.__dict__["api"] = self.build_api(conn)
+            if hasattr(conn, "aextra_dejson"):  # Airflow >= 3.3.2: masks extras without blocking the loop
+                extra = await conn.aextra_dejson()
+            else:
+                extra = json.loads(conn.extra) if conn.extra else {}
+            self.__dict__["api"] = self.build_api(conn, extra or {})
         return self.__dict__["api"]
 
     @cached_property

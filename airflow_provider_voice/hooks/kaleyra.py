@@ -23,14 +23,14 @@ class KaleyraHook(VoiceHook):
     hook_name: ClassVar[str] = "Kaleyra Voice"
     default_conn_name = "kaleyra_default"
 
-    def build_api(self, conn: Any) -> KaleyraApi:
+    def build_api(self, conn: Any, extra: dict[str, Any]) -> KaleyraApi:
         if not conn.password:
             raise ValidationError("password (API key)", None, f"connection {self.conn_id!r} needs the Kaleyra API key")
-        urls = self.base_urls(conn)
-        obd = self.extra_value(conn, "obd_base_url", self.conn_type)
+        urls = self.base_urls(conn, extra)
+        obd = self.extra_value(extra, "obd_base_url")
         if obd:
             urls["obd"] = obd
-        fmt = self.extra_value(conn, "response_format", self.conn_type) or "json"
+        fmt = self.extra_value(extra, "response_format") or "json"
         if fmt not in ("json", "xml"):
             raise ValidationError("extra.response_format", fmt, "json or xml")
         return KaleyraApi(api_key=conn.password, response_format=fmt, base_urls=urls)

@@ -22,12 +22,12 @@ class OctopushHook(VoiceHook):
     hook_name: ClassVar[str] = "Octopush (Voice-SMS)"
     default_conn_name = "octopush_default"
 
-    def build_api(self, conn: Any) -> OctopushApi:
+    def build_api(self, conn: Any, extra: dict[str, Any]) -> OctopushApi:
         if not conn.login or not conn.password:
             raise ValidationError(
                 "login/password (api-login/api-key)", None, f"connection {self.conn_id!r} needs both Octopush credentials"
             )
-        return OctopushApi(api_login=conn.login, api_key=conn.password, base_urls=self.base_urls(conn))
+        return OctopushApi(api_login=conn.login, api_key=conn.password, base_urls=self.base_urls(conn, extra))
 
     def probe(self) -> str:
         balance = self.client.check_balance()

@@ -25,10 +25,10 @@ class TeleVoipsHook(VoiceHook):
     hook_name: ClassVar[str] = "TeleVoIPs (voice, SMS)"
     default_conn_name = "televoips_default"
 
-    def build_api(self, conn: Any) -> TeleVoipsApi:
-        reports_key = self.extra_value(conn, "reports_api_key", self.conn_type) or conn.password
-        messaging_key = self.extra_value(conn, "messaging_api_key", self.conn_type)
-        return TeleVoipsApi(reports_key=reports_key, messaging_key=messaging_key, base_urls=self.base_urls(conn))
+    def build_api(self, conn: Any, extra: dict[str, Any]) -> TeleVoipsApi:
+        reports_key = self.extra_value(extra, "reports_api_key") or conn.password
+        messaging_key = self.extra_value(extra, "messaging_api_key")
+        return TeleVoipsApi(reports_key=reports_key, messaging_key=messaging_key, base_urls=self.base_urls(conn, extra))
 
     def probe(self) -> str:
         """Messaging key: list the last minute's messages. Reports key only: ask for the CDR report

@@ -23,13 +23,13 @@ class VelipHook(VoiceHook):
     hook_name: ClassVar[str] = "Velip V2 (voice)"
     default_conn_name = "velip_default"
 
-    def build_api(self, conn: Any) -> VelipApi:
+    def build_api(self, conn: Any, extra: dict[str, Any]) -> VelipApi:
         if not conn.password:
             raise ValidationError("password (Token)", None, f"connection {self.conn_id!r} needs the Velip token")
         return VelipApi(
             token=conn.password,
-            php_suffix=bool(self.extra_value(conn, "php_suffix", self.conn_type)),
-            base_urls=self.base_urls(conn),
+            php_suffix=bool(self.extra_value(extra, "php_suffix")),
+            base_urls=self.base_urls(conn, extra),
         )
 
     def probe(self) -> str:

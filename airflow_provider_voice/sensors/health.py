@@ -32,7 +32,7 @@ class HealthStatusSensor(BaseSensorOperator):
     :param poke_interval: seconds between polls (also the trigger's interval).
     Other arguments: :class:`~airflow.sdk.BaseSensorOperator` (``timeout``, ``mode``, ``soft_fail``...).
 
-    XCom: ``{"healthy": True, "incidents": n, "relevant": m, "not_operational": [], "message": ...}``.
+    XCom: ``{"healthy": True, "incidents": n, "relevant": m, "not_operational": [], "vendor_message": ...}``.
     """
 
     template_fields: Sequence[str] = ("conn_id", "regions", "numbers")
@@ -115,7 +115,7 @@ class HealthStatusSensor(BaseSensorOperator):
         status = event.get("status")
         if status == "success":
             self.log.info("%s", event.get("message"))
-            return {k: v for k, v in event.items() if k != "status"}
+            return {k: v for k, v in event.items() if k not in ("status", "message")}
         if status == "timeout":
             raise AirflowSensorTimeout(f"HealthStatusSensor timed out: {event.get('message')}")
         raise AirflowException(f"HealthStatusSensor failed: {event.get('message', 'no event from the trigger')}")

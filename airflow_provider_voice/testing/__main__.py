@@ -24,11 +24,19 @@ from .state import SimulatorState
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m airflow_provider_voice.testing", description="Local fake Velip/TeleVoIPs/Octopush/Kaleyra servers.")
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_voice.testing",
+        description="Local fake Velip/TeleVoIPs/Octopush/Kaleyra servers.",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="TCP port (default 8765; 0 picks a free one)")
     parser.add_argument("--seed", type=int, default=0, help="seed for ids, call outcomes, CDR rows and faults")
-    parser.add_argument("--cdr-compile-seconds", type=float, default=None, help="seconds a TeleVoIPs CDR report takes to compile (default 2)")
+    parser.add_argument(
+        "--cdr-compile-seconds",
+        type=float,
+        default=None,
+        help="seconds a TeleVoIPs CDR report takes to compile (default 2)",
+    )
     parser.add_argument("--call-seconds", type=float, default=None, help="simulated seconds per call (default 0.05)")
     parser.add_argument("--octopush-webhook-url", default=None, help="loopback URL receiving Octopush delivery reports")
     parser.add_argument("--velip-webhook-url", default=None, help="loopback URL receiving Velip end-of-call webhooks")

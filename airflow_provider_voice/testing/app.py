@@ -33,7 +33,9 @@ def create_app(state: SimulatorState | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.ensure_future(run_delivery_loop(state.pump, lambda: state.webhooks, lambda: state.config.webhook_timeout))
+        task = asyncio.ensure_future(
+            run_delivery_loop(state.pump, lambda: state.webhooks, lambda: state.config.webhook_timeout)
+        )
         try:
             yield
         finally:

@@ -69,7 +69,9 @@ class OutcomeModel:
     :param overrides: number (digits) -> outcome name, to force an outcome.
     """
 
-    def __init__(self, seed: int | str, weights: Mapping[str, float], overrides: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, seed: int | str, weights: Mapping[str, float], overrides: Mapping[str, str] | None = None
+    ) -> None:
         self.seed = seed
         total = sum(max(0.0, float(w)) for w in weights.values()) or 1.0
         self._edges: list[float] = []

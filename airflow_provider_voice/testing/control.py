@@ -107,7 +107,9 @@ def control_routes(state: SimulatorState) -> list[BaseRoute]:
                     state.faults.set(item["vendor"], item.get("route", "*"), **rule_options(item))
             except (ValueError, TypeError, KeyError, AttributeError) as err:
                 return json_response({"message": f"bad fault rule: {err}"}, 400)
-        history = [{"vendor": h.vendor, "route": h.route, "method": h.method, "kind": h.kind} for h in state.faults.history]
+        history = [
+            {"vendor": h.vendor, "route": h.route, "method": h.method, "kind": h.kind} for h in state.faults.history
+        ]
         return json_response({"rules": [r.to_dict() for r in state.faults.rules()], "history": history})
 
     async def octopush_reports(request: Request) -> Response:

@@ -31,7 +31,7 @@ import email.utils
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,7 +98,13 @@ class FaultRule:
         self._rng = random.Random(self.seed if self.seed is not None else f"{self.vendor}|{self.route}")
 
     def _rates(self) -> tuple[float, ...]:
-        return (self.reset_rate, self.error_rate, self.rate_limit_rate, self.malformed_rate, self.timeout_after_accept_rate)
+        return (
+            self.reset_rate,
+            self.error_rate,
+            self.rate_limit_rate,
+            self.malformed_rate,
+            self.timeout_after_accept_rate,
+        )
 
     def draw(self) -> str | None:
         """Decide the fault kind for one request (None: no fault)."""
@@ -110,7 +116,7 @@ class FaultRule:
                 return None
             u = self._rng.random()
             edge = 0.0
-            for kind, rate in zip(FAULT_KINDS, self._rates()):
+            for kind, rate in zip(FAULT_KINDS, self._rates(), strict=True):
                 edge += rate
                 if u < edge:
                     self.injected += 1
@@ -247,7 +253,7 @@ class AbortConnection(Response):
         abort()
         try:  # wait for the server to notice, so it does not log a missing response
             await asyncio.wait_for(receive(), timeout=2.0)
-        except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - best effort
+        except (asyncio.TimeoutError, Exception):
             pass
 
 

@@ -344,12 +344,21 @@ class KaleyraSimulator(VendorSimulator):
         group = ObdGroup(group_id, batch, campaign, customs, callbacks, method)
         self.store.groups[group_id] = group
         self.state.ledger.record_many(
-            LedgerEntry(VENDOR, "call", n, group.call_id(i), {"group_id": group_id, "method": method, "campaign": campaign, **details[i]}, now)
+            LedgerEntry(
+                VENDOR,
+                "call",
+                n,
+                group.call_id(i),
+                {"group_id": group_id, "method": method, "campaign": campaign, **details[i]},
+                now,
+            )
             for i, n in enumerate(numbers)
         )
         if any(callbacks):
             self.state.webhooks.watch(batch, lambda index: self._obd_ended(group, index))
-        data: dict[str, Any] = {str(i): {"id": group.call_id(i), "mobile": n, "status": "SENT"} for i, n in enumerate(numbers)}
+        data: dict[str, Any] = {
+            str(i): {"id": group.call_id(i), "mobile": n, "status": "SENT"} for i, n in enumerate(numbers)
+        }
         data["group_id"] = group_id
         return {"data": data}
 
@@ -465,7 +474,15 @@ class KaleyraSimulator(VendorSimulator):
                 numbers.append(number)
                 customs.append(item_customs[position] if position < len(item_customs) else item_customs[-1])
                 callbacks.append(_text(merged, "callback"))
-                details.append({"play": play, "message": message, "retries": retries, "custom": customs[-1], "meta": item.get("meta")})
+                details.append(
+                    {
+                        "play": play,
+                        "message": message,
+                        "retries": retries,
+                        "custom": customs[-1],
+                        "meta": item.get("meta"),
+                    }
+                )
         return self._start_obd(
             numbers,
             start_at=scheduled if scheduled is not None else now + delay,
@@ -526,11 +543,15 @@ class KaleyraSimulator(VendorSimulator):
             raise _invalid("caller_id")
         call_id = f"c2c_{self.state.ids.token('kaleyra.c2c', 16)}"
         batch = self.state.new_batch(call_id, [callers[0]], start_at=now + delay)
-        call = ClickToCall(call_id, callers, receivers, batch, caller_id, _text(params, "callback"), _text(params, "custom") or "")
+        call = ClickToCall(
+            call_id, callers, receivers, batch, caller_id, _text(params, "callback"), _text(params, "custom") or ""
+        )
         self.store.c2c[call_id] = call
         for leg, numbers in (("caller", callers), ("receiver", [r for r in receivers if NUMBER_RE.fullmatch(r)])):
             for number in numbers:
-                self.state.record(VENDOR, "click2call", number, call_id, {"leg": leg, "retry": retry, "caller_id": caller_id})
+                self.state.record(
+                    VENDOR, "click2call", number, call_id, {"leg": leg, "retry": retry, "caller_id": caller_id}
+                )
         if call.callback:
             self.state.webhooks.watch(batch, lambda index: self._c2c_ended(call))
         return {"data": {"id": call_id}} if _text(params, "return") == "1" else {}
@@ -574,7 +595,11 @@ class KaleyraSimulator(VendorSimulator):
 
     def _c2c_ended(self, call: ClickToCall) -> None:
         view = self._c2c_view(call, self.state.now())
-        status = "ANSWER" if view["status"] == view["status2"] == "ANSWER" else (view["status"] if view["status"] != "ANSWER" else view["status2"])
+        status = (
+            "ANSWER"
+            if view["status"] == view["status2"] == "ANSWER"
+            else (view["status"] if view["status"] != "ANSWER" else view["status2"])
+        )
         values = {
             "caller": view["callfrom"],
             "receiver": view["callto"],
@@ -687,23 +712,45 @@ class KaleyraSimulator(VendorSimulator):
                     setattr(existing, name, fields[name])
             if ontime is not None:
                 existing.ontime = ontime
-            self.state.record(VENDOR, "followup_edit", existing.phone, followup_id, {k: v for k, v in fields.items() if v is not None})
+            self.state.record(
+                VENDOR, "followup_edit", existing.phone, followup_id, {k: v for k, v in fields.items() if v is not None}
+            )
             return {"message": "Follow-up updated successfully", "data": {"id": followup_id}}
         for name in ("phone", "name", "follower", "ontime"):
             if fields[name] is None:
                 raise _missing(name)
         new_id = str(self.state.ids.next_int("kaleyra.followup", 2351))
-        followup = Followup(new_id, str(fields["phone"]), str(fields["name"]), str(fields["follower"]), float(ontime or 0), fields["autocall"] or "0", fields["notes"] or "")
+        followup = Followup(
+            new_id,
+            str(fields["phone"]),
+            str(fields["name"]),
+            str(fields["follower"]),
+            float(ontime or 0),
+            fields["autocall"] or "0",
+            fields["notes"] or "",
+        )
         self.store.followups[new_id] = followup
-        self.state.record(VENDOR, "followup_create", followup.phone, new_id, {"follower": followup.follower, "autocall": followup.autocall})
+        self.state.record(
+            VENDOR,
+            "followup_create",
+            followup.phone,
+            new_id,
+            {"follower": followup.follower, "autocall": followup.autocall},
+        )
         return {"data": {"id": new_id}}
 
     def followup_reports(self, ctx: RequestContext, params: Mapping[str, Any]) -> dict[str, Any]:
         start, end = self._day_bounds(params)
         follower, number = _text(params, "follower"), _text(params, "number")
         rows = [
-            {"id": f.id, "phone": f.phone, "name": f.name, "follower": f.follower, "note": f.notes,
-             "ontime": clk.fmt(f.ontime, self._tz(), "%d-%m-%Y %I:%M:%S %p")}  # fmt: skip
+            {
+                "id": f.id,
+                "phone": f.phone,
+                "name": f.name,
+                "follower": f.follower,
+                "note": f.notes,
+                "ontime": clk.fmt(f.ontime, self._tz(), "%d-%m-%Y %I:%M:%S %p"),
+            }
             for f in self.store.followups.values()
             if (follower is None or f.follower == follower)
             and (number is None or f.phone == number)
@@ -722,7 +769,10 @@ class KaleyraSimulator(VendorSimulator):
 
     @staticmethod
     def _dialer_message(total: int, processed: int) -> dict[str, Any]:
-        return {"status": "OK ", "message": f"Number(s) added Successfully, Total Records(s) - {total}, Processed Records(s) - {processed}"}
+        return {
+            "status": "OK ",
+            "message": f"Number(s) added Successfully, Total Records(s) - {total}, Processed Records(s) - {processed}",
+        }
 
     def autodial_add(self, ctx: RequestContext, params: Mapping[str, Any]) -> dict[str, Any]:
         name, number = _text(params, "name"), _text(params, "number")

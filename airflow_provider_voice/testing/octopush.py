@@ -55,7 +55,21 @@ VENDOR = "octopush"
 SEND_ROUTE = "/v1/public/voice-campaign/send"
 VOCAL_ROUTE = "/v1/public/vocal-campaign/send"
 BALANCE_ROUTE = "/v1/public/wallet/check-balance"
-LANGUAGES = ("en-US", "en-GB", "el-GR", "pl-PL", "hu-HU", "sv-SE", "de-DE", "es-ES", "es-LA", "fr-FR", "it-IT", "pt-BR", "ru-RU")
+LANGUAGES = (
+    "en-US",
+    "en-GB",
+    "el-GR",
+    "pl-PL",
+    "hu-HU",
+    "sv-SE",
+    "de-DE",
+    "es-ES",
+    "es-LA",
+    "fr-FR",
+    "it-IT",
+    "pt-BR",
+    "ru-RU",
+)
 MAX_TEXT = 1224
 MAX_RECIPIENTS = 500
 PHONE_RE = re.compile(r"\+?\d{8,15}")
@@ -262,10 +276,21 @@ class OctopushSimulator(VendorSimulator):
             self.store.tickets[ticket_number] = ticket
             if request_id:
                 self.store.request_ids[request_id] = (ticket_number, now)
-            shared = {"request_id": request_id, "send_at": body.get("send_at"), "endpoint": VOCAL_ROUTE if vocal else SEND_ROUTE}
+            shared = {
+                "request_id": request_id,
+                "send_at": body.get("send_at"),
+                "endpoint": VOCAL_ROUTE if vocal else SEND_ROUTE,
+            }
             details = LedgerEntry(VENDOR, "call", "", ticket_number, shared).details
             self.state.ledger.record_many(
-                LedgerEntry(VENDOR, "call", n, ticket_number, details | _params(recipients[i]) if len(recipients[i]) > 1 else details, now)
+                LedgerEntry(
+                    VENDOR,
+                    "call",
+                    n,
+                    ticket_number,
+                    details | _params(recipients[i]) if len(recipients[i]) > 1 else details,
+                    now,
+                )
                 for i, n in enumerate(numbers)
             )
             url = config.octopush_webhook_url

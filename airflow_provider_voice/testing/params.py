@@ -79,9 +79,7 @@ async def read_params(request: Request) -> RequestParams:
     if not raw:
         return params
     stripped = raw.lstrip()
-    if "json" in params.content_type or (
-        params.content_type in ("", "text/plain") and stripped[:1] in (b"{", b"[")
-    ):
+    if "json" in params.content_type or (params.content_type in ("", "text/plain") and stripped[:1] in (b"{", b"[")):
         try:
             params.json = json.loads(raw)
         except ValueError:

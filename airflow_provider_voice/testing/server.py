@@ -151,7 +151,9 @@ class SimulatorServer:
         config = uvicorn_config(self.state, self.host, self.port, self.log_level)
         server = uvicorn.Server(config)
         self._server = server
-        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="voice-simulator", daemon=True)
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="voice-simulator", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + self.startup_timeout
         while not server.started:

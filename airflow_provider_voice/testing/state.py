@@ -25,7 +25,13 @@ if TYPE_CHECKING:
 
 def _default_incidents() -> list[dict[str, Any]]:
     def incident(region: str, code: str, *numbers: str) -> dict[str, Any]:
-        return {"region": region, "region_code": code, "type": "operational", "service": "all", "numbers": list(numbers)}
+        return {
+            "region": region,
+            "region_code": code,
+            "type": "operational",
+            "service": "all",
+            "numbers": list(numbers),
+        }
 
     return [
         incident("New Delhi", "ND-IN", "+9111xxxxxx05"),
@@ -186,7 +192,9 @@ class SimulatorState:
         """The outcome model for the current settings."""
         return OutcomeModel(self.config.seed, self.config.outcome_weights, self.config.outcome_overrides)
 
-    def new_batch(self, ref: str, numbers: list[str], *, start_at: float | None = None, active: bool = True) -> CallBatch:
+    def new_batch(
+        self, ref: str, numbers: list[str], *, start_at: float | None = None, active: bool = True
+    ) -> CallBatch:
         """A :class:`~.calls.CallBatch` created now with the current speed settings."""
         now = self.now()
         return CallBatch(
@@ -200,6 +208,8 @@ class SimulatorState:
             active=active,
         )
 
-    def record(self, vendor: str, action: str, number: str, ref: str, details: dict[str, Any] | None = None) -> LedgerEntry:
+    def record(
+        self, vendor: str, action: str, number: str, ref: str, details: dict[str, Any] | None = None
+    ) -> LedgerEntry:
         """Record a ledger entry at the current clock time."""
         return self.ledger.record(vendor, action, number, ref, details, at=self.now())

@@ -149,7 +149,9 @@ def _cdr_row(rng: random.Random, index: int, calldate: str, stamp: int) -> list[
         "",
         uid,
         src[::-1] if inbound else "",
-        f"external-{ext}-{src}-{calldate[:10].replace('-', '')}-{uid}.wav" if inbound and disposition != "ANSWERED" else "",
+        f"external-{ext}-{src}-{calldate[:10].replace('-', '')}-{uid}.wav"
+        if inbound and disposition != "ANSWERED"
+        else "",
         src,
         name,
         "",

@@ -257,7 +257,9 @@ class VelipSimulator(VendorSimulator):
         return clk.fmt(ts, self.state.config.velip_utc_offset_minutes, pattern)
 
     def _local_ts(self, date: str, time_of_day: str) -> float | None:
-        return clk.parse_local(f"{date} {time_of_day}", ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"], self.state.config.velip_utc_offset_minutes)
+        return clk.parse_local(
+            f"{date} {time_of_day}", ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"], self.state.config.velip_utc_offset_minutes
+        )
 
     def _number(self, value: str | None, name: str = "dest") -> str:
         if value is None or not NUMBER_RE.fullmatch(value):
@@ -272,7 +274,16 @@ class VelipSimulator(VendorSimulator):
             raise VelipError(400, "220", "Duplicate ctid", ctid=ctid)
         return ctid
 
-    def _new_group(self, numbers: list[str], *, start_at: float | None, ctid: str = "", cp_id: str = "", rurl: str | None = None, active: bool = True) -> CallGroup:
+    def _new_group(
+        self,
+        numbers: list[str],
+        *,
+        start_at: float | None,
+        ctid: str = "",
+        cp_id: str = "",
+        rurl: str | None = None,
+        active: bool = True,
+    ) -> CallGroup:
         first = self.state.ids.reserve("velip.cd", len(numbers), FIRST_CD)
         batch = self.state.new_batch(cp_id or f"c_{first}", numbers, start_at=start_at, active=active)
         group = CallGroup(first, batch, ctid, cp_id, rurl)
@@ -312,7 +323,16 @@ class VelipSimulator(VendorSimulator):
         self.store.tsids[tsid] = (now, ctx.client_host)
         expires = self._fmt(now + self.state.config.velip_tsid_ttl_seconds, "%Y-%m-%d %H:%M:%S")
         return json_response(
-            envelope(tsid=tsid, tsid_expires=expires, cdcs_id="1001", cdus_id="2001", user="simulator", aut_send=1, aut_camp=1, aut_sms=1)
+            envelope(
+                tsid=tsid,
+                tsid_expires=expires,
+                cdcs_id="1001",
+                cdus_id="2001",
+                user="simulator",
+                aut_send=1,
+                aut_camp=1,
+                aut_sms=1,
+            )
         )
 
     def make_tts_call(self, ctx: RequestContext, params: Mapping[str, Any]) -> Response:
@@ -343,12 +363,21 @@ class VelipSimulator(VendorSimulator):
             self.store.call_ctids.add(ctid)
         self.store.last_dest[dest] = now
         cd_id = group.cd_id(0)
-        details = {"type": call_type, "ctid": ctid, "text": text, "content": content, "voice": _text(params, "voice"), "scheduled": repeat}
+        details = {
+            "type": call_type,
+            "ctid": ctid,
+            "text": text,
+            "content": content,
+            "voice": _text(params, "voice"),
+            "scheduled": repeat,
+        }
         for leg, number in enumerate(numbers, start=1):
             self.state.record(VENDOR, "call", number, cd_id, details | {"leg": leg})
         sms_text = _text(params, "sms_text")
         if sms_text and _text(params, "sms_action") not in (None, "0"):
-            self.state.record(VENDOR, "sms", dest, cd_id, {"message": sms_text, "sms_action": _text(params, "sms_action")})
+            self.state.record(
+                VENDOR, "sms", dest, cd_id, {"message": sms_text, "sms_action": _text(params, "sms_action")}
+            )
         fields: dict[str, Any] = {"ctid": ctid}
         if not repeat:
             fields = {"cd_id": cd_id, **fields}
@@ -363,7 +392,9 @@ class VelipSimulator(VendorSimulator):
         if ctid:
             self.store.sms_ctids.add(ctid)
         cdls_id = f"s_{self.state.ids.next_int('velip.sms', FIRST_SMS)}"
-        self.store.sms.append({"cdls_id": cdls_id, "dest": dest, "message": message, "ctid": ctid, "at": self.state.now()})
+        self.store.sms.append(
+            {"cdls_id": cdls_id, "dest": dest, "message": message, "ctid": ctid, "at": self.state.now()}
+        )
         self.state.record(VENDOR, "sms", dest, cdls_id, {"message": message, "ctid": ctid})
         return json_response(envelope(cdls_id=cdls_id, ctid=ctid))
 
@@ -412,12 +443,14 @@ class VelipSimulator(VendorSimulator):
                 raise _invalid("file", "not a JSON array")
             return [self._record(item) for item in parsed]
         delimiter = ";" if text.count(";") > text.count(",") else ","
-        rows = [row for row in csv.reader(io.StringIO(text), delimiter=delimiter) if row and any(c.strip() for c in row)]
+        rows = [
+            row for row in csv.reader(io.StringIO(text), delimiter=delimiter) if row and any(c.strip() for c in row)
+        ]
         columns = ["number", "name", "codcli", "extra1", "extra2", "extra3"]
         if rows and not rows[0][0].strip().lstrip("+").isdigit():
             header = [c.strip().lower() for c in rows.pop(0)]
             columns = ["number" if c in ("dest", "phone", "telefone") else c for c in header]
-        return [self._record(dict(zip(columns, (c.strip() for c in row)))) for row in rows]
+        return [self._record(dict(zip(columns, (c.strip() for c in row), strict=False))) for row in rows]
 
     def create_campaign(self, ctx: RequestContext, params: Mapping[str, Any]) -> Response:
         now = self.state.now()
@@ -463,18 +496,35 @@ class VelipSimulator(VendorSimulator):
         if len(cp_ctid) > 50:
             raise _invalid("cp_ctid", "at most 50 characters")
         for existing in self.store.campaigns.values():
-            if existing.name == name and existing.date_start == date_start and existing.active and not existing.group.batch.finished(now):
+            if (
+                existing.name == name
+                and existing.date_start == date_start
+                and existing.active
+                and not existing.group.batch.finished(now)
+            ):
                 raise VelipError(400, "230", "Campaign with same name and date already exists", cp_id=existing.cp_id)
         cp_id = str(self.state.ids.next_int("velip.cp", FIRST_CP))
         rurl = _text(params, "rurl")
         numbers = [r["number"] for r in records]
         group = self._new_group(numbers, start_at=max(start_at, now), cp_id=cp_id, rurl=rurl)
-        campaign = Campaign(cp_id, cp_ctid, name, date_start, date_end, time_start, time_end, now, group, audio, records, rurl)
+        campaign = Campaign(
+            cp_id, cp_ctid, name, date_start, date_end, time_start, time_end, now, group, audio, records, rurl
+        )
         self.store.campaigns[cp_id] = campaign
-        settings = {"name": name, "cp_ctid": cp_ctid, "destinations": len(numbers), "vel": vel, "resends": resends, "time_resends": time_resends, **audio}
+        settings = {
+            "name": name,
+            "cp_ctid": cp_ctid,
+            "destinations": len(numbers),
+            "vel": vel,
+            "resends": resends,
+            "time_resends": time_resends,
+            **audio,
+        }
         self.state.record(VENDOR, "campaign_create", "", cp_id, settings)
         shared = LedgerEntry(VENDOR, "call", "", cp_id, {"cp_id": cp_id, "cp_ctid": cp_ctid}, now).details
-        self.state.ledger.record_many(LedgerEntry(VENDOR, "call", n, group.cd_id(i), shared, now) for i, n in enumerate(numbers))
+        self.state.ledger.record_many(
+            LedgerEntry(VENDOR, "call", n, group.cd_id(i), shared, now) for i, n in enumerate(numbers)
+        )
         return json_response(envelope(cp_id=cp_id, cp_ctid=cp_ctid, cp_destinations=len(numbers)))
 
     def _campaign_view(self, campaign: Campaign, now: float) -> dict[str, Any]:

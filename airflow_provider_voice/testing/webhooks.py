@@ -70,7 +70,7 @@ class WebhookDispatcher:
                 watch.emitted += 1
                 try:
                     watch.on_end(index)
-                except Exception:  # noqa: BLE001 - a bad callback must not break the server
+                except Exception:
                     log.exception("simulator call-end callback failed")
             if watch.emitted >= len(watch.batch):
                 finished.append(watch)
@@ -104,7 +104,7 @@ class WebhookDispatcher:
         try:
             await client.request(delivery.method, delivery.url, json=delivery.json, data=delivery.data)
             self.delivered += 1
-        except Exception:  # noqa: BLE001 - best effort by design
+        except Exception:
             self.failed += 1
 
     def clear(self) -> None:
@@ -114,7 +114,12 @@ class WebhookDispatcher:
             self._outbox.clear()
 
 
-async def run_delivery_loop(pump: Callable[[], None], dispatcher_of: Callable[[], WebhookDispatcher], timeout: Callable[[], float], interval: float = 0.1) -> None:
+async def run_delivery_loop(
+    pump: Callable[[], None],
+    dispatcher_of: Callable[[], WebhookDispatcher],
+    timeout: Callable[[], float],
+    interval: float = 0.1,
+) -> None:
     """The server's background task: pump call ends and send queued webhooks until cancelled."""
     import httpx
 
@@ -125,7 +130,7 @@ async def run_delivery_loop(pump: Callable[[], None], dispatcher_of: Callable[[]
                 await asyncio.sleep(interval)
                 try:
                     pump()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("simulator pump failed")
                 dispatcher = dispatcher_of()
                 room = dispatcher.max_in_flight - len(in_flight)

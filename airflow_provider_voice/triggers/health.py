@@ -44,7 +44,7 @@ def evaluate_health(
     incident matters. Healthy means every incident that matters has ``type`` operational.
 
     :returns: ``{"healthy": bool, "incidents": <count listed>, "relevant": <count that matter>,
-        "not_operational": [{"region", "region_code", "type", "service"}...], "message": ...}``
+        "not_operational": [{"region", "region_code", "type", "service"}...], "vendor_message": ...}``
         (no phone numbers).
     """
     wanted_regions = {r.strip().lower() for r in (regions or []) if str(r).strip()}
@@ -66,14 +66,14 @@ def evaluate_health(
         "not_operational": [
             {"region": i.region, "region_code": i.region_code, "type": i.type, "service": i.service} for i in bad
         ],
-        "message": health.message,
+        "vendor_message": health.message,
     }
 
 
 def _describe(verdict: dict[str, Any]) -> str:
     if verdict["healthy"]:
         if not verdict["incidents"]:
-            return f"Kaleyra reports no incidents ({verdict['message'] or 'E701'})"
+            return f"Kaleyra reports no incidents ({verdict['vendor_message'] or 'E701'})"
         return f"{verdict['relevant']} relevant Kaleyra region entries are operational"
     regions = ", ".join(f"{b['region'] or b['region_code']} ({b['type']})" for b in verdict["not_operational"])
     return f"Kaleyra regions not operational: {regions}"
@@ -127,7 +127,7 @@ class HealthStatusTrigger(BaseTrigger):
         except (ValidationError, AuthError, VoiceProviderError) as exc:
             yield TriggerEvent({"status": "error", "message": str(exc)})
             return
-        last: dict[str, Any] = {"healthy": False, "incidents": 0, "relevant": 0, "not_operational": [], "message": ""}
+        last: dict[str, Any] = {"healthy": False, "incidents": 0, "relevant": 0, "not_operational": [], "vendor_message": ""}
         polls = 0
         try:
             while True:
@@ -139,13 +139,13 @@ class HealthStatusTrigger(BaseTrigger):
                 else:
                     last = evaluate_health(health, regions=self.regions, numbers=self.numbers)
                     if last["healthy"]:
-                        yield TriggerEvent({"status": "success", "message": _describe(last), **last})
+                        yield TriggerEvent({**last, "status": "success", "message": _describe(last)})
                         return
                     self.log.info("%s; polling again", _describe(last))
                 remaining = self.deadline - time.time()
                 if remaining <= 0:
                     message = f"still not healthy after {polls} polls: {_describe(last)}"
-                    yield TriggerEvent({"status": "timeout", "message": message, **last})
+                    yield TriggerEvent({**last, "status": "timeout", "message": message})
                     return
                 await asyncio.sleep(max(0.0, min(self.poll_interval, remaining)))
         except VoiceProviderError as exc:

@@ -50,8 +50,15 @@ def test_auth_failure_is_sent_once(voice_connections, vendor):
     assert not ok and len(sent) == 1
 
 
-async def test_async_client_reads_connection_with_async_api(voice_connections):
+async def test_async_client_reads_connection_with_async_api(voice_connections, monkeypatch):
+    from airflow.sdk.definitions.connection import Connection
+
     from airflow_provider_voice.hooks.kaleyra import KaleyraHook
+
+    def sync_read(self):
+        raise AssertionError("the sync extra_dejson (sync mask_secret) must not run on the event loop")
+
+    monkeypatch.setattr(Connection, "extra_dejson", property(sync_read))
 
     client = await KaleyraHook("kaleyra_default").aget_client()
     try:

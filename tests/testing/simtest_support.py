@@ -30,7 +30,14 @@ def postman_examples(name: str) -> list[dict[str, Any]]:
         if isinstance(node, dict):
             if "request" in node:
                 for response in node.get("response", []):
-                    out.append({"request": node.get("name"), "name": response.get("name"), "code": response.get("code"), "body": response.get("body")})
+                    out.append(
+                        {
+                            "request": node.get("name"),
+                            "name": response.get("name"),
+                            "code": response.get("code"),
+                            "body": response.get("body"),
+                        }
+                    )
             for child in node.get("item", []):
                 walk(child)
 

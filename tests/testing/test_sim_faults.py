@@ -11,20 +11,25 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from simtest_support import KALEYRA_AUTH, OCTOPUSH_AUTH, TELEVOIPS_MESSAGING, VELIP_AUTH
 
 from airflow_provider_voice.testing import SimulatorServer
-
-from simtest_support import KALEYRA_AUTH, OCTOPUSH_AUTH, TELEVOIPS_MESSAGING, VELIP_AUTH
 
 Sender = Callable[[httpx.Client, SimulatorServer, int], httpx.Response]
 
 
 def velip(http: httpx.Client, sim: SimulatorServer, i: int) -> httpx.Response:
-    return http.post(f"{sim.base_url('velip')}/api/v2/MakeTTSCall", headers=VELIP_AUTH, json={"dest": f"55119{i:08d}", "text": "x"})
+    return http.post(
+        f"{sim.base_url('velip')}/api/v2/MakeTTSCall", headers=VELIP_AUTH, json={"dest": f"55119{i:08d}", "text": "x"}
+    )
 
 
 def televoips(http: httpx.Client, sim: SimulatorServer, i: int) -> httpx.Response:
-    return http.post(f"{sim.base_url('televoips')}/messages", headers=TELEVOIPS_MESSAGING, data={"from": "13214567890", "to": f"1987{i:07d}", "content": "x"})
+    return http.post(
+        f"{sim.base_url('televoips')}/messages",
+        headers=TELEVOIPS_MESSAGING,
+        data={"from": "13214567890", "to": f"1987{i:07d}", "content": "x"},
+    )
 
 
 def octopush(http: httpx.Client, sim: SimulatorServer, i: int) -> httpx.Response:
@@ -33,7 +38,11 @@ def octopush(http: httpx.Client, sim: SimulatorServer, i: int) -> httpx.Response
 
 
 def kaleyra(http: httpx.Client, sim: SimulatorServer, i: int) -> httpx.Response:
-    return http.post(sim.base_url("kaleyra"), headers=KALEYRA_AUTH, data={"method": "voice.call", "numbers": f"98{i:08d}", "play": "1.sound"})
+    return http.post(
+        sim.base_url("kaleyra"),
+        headers=KALEYRA_AUTH,
+        data={"method": "voice.call", "numbers": f"98{i:08d}", "play": "1.sound"},
+    )
 
 
 SENDERS: dict[str, tuple[str, Sender]] = {
@@ -79,7 +88,9 @@ def test_rate_limit_has_retry_after(simulator: SimulatorServer, http: httpx.Clie
     assert not simulator.state.ledger.entries(vendor)
 
 
-def test_reset_closes_the_connection_without_response(simulator: SimulatorServer, http: httpx.Client, vendor: str) -> None:
+def test_reset_closes_the_connection_without_response(
+    simulator: SimulatorServer, http: httpx.Client, vendor: str
+) -> None:
     route, send = SENDERS[vendor]
     simulator.state.faults.set(vendor, route, reset_rate=1.0, times=1)
     with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
@@ -114,8 +125,12 @@ def test_latency_does_not_block_other_requests(simulator: SimulatorServer) -> No
         async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
             url = f"{simulator.base_url('velip')}/api/v2/MakeTTSCall"
             start = time.perf_counter()
-            quick = asyncio.ensure_future(client.post(f"{simulator.base_url('velip')}/api/v2/GetUserID", headers=VELIP_AUTH))
-            slow = [client.post(url, headers=VELIP_AUTH, json={"dest": f"55119{i:08d}", "text": "x"}) for i in range(10)]
+            quick = asyncio.ensure_future(
+                client.post(f"{simulator.base_url('velip')}/api/v2/GetUserID", headers=VELIP_AUTH)
+            )
+            slow = [
+                client.post(url, headers=VELIP_AUTH, json={"dest": f"55119{i:08d}", "text": "x"}) for i in range(10)
+            ]
             await quick
             quick_done = time.perf_counter() - start
             responses = await asyncio.gather(*slow)
@@ -166,7 +181,11 @@ def test_route_matching_and_times(simulator: SimulatorServer, http: httpx.Client
 
 def test_vendor_shaped_fault_bodies(simulator: SimulatorServer, http: httpx.Client) -> None:
     simulator.state.faults.set("kaleyra", "voice.status", error_rate=1.0, error_status=500)
-    r = http.post(simulator.base_url("kaleyra"), headers=KALEYRA_AUTH, data={"method": "voice.status", "id": "1-1", "format": "xml"})
+    r = http.post(
+        simulator.base_url("kaleyra"),
+        headers=KALEYRA_AUTH,
+        data={"method": "voice.status", "id": "1-1", "format": "xml"},
+    )
     assert r.status_code == 500 and ET.fromstring(r.text).findtext("status") == "E500"
     simulator.state.faults.set("televoips", "/reports/cdrs", error_rate=1.0, error_status=400)
     r = http.get(f"{simulator.base_url('televoips')}/reports/cdrs")

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from simtest_support import OCTOPUSH_AUTH
 
 from airflow_provider_voice.testing import FakeClock, SimulatorServer
-
-from simtest_support import OCTOPUSH_AUTH
 
 
 def send(simulator: SimulatorServer, http: httpx.Client, **payload: object) -> httpx.Response:
     body = {"text": "Hello", "recipients": [{"phone_number": "+33600000001"}], "type": "voice_sms"} | payload
-    return http.post(f"{simulator.base_url('octopush')}/v1/public/voice-campaign/send", headers=OCTOPUSH_AUTH, json=body)
+    return http.post(
+        f"{simulator.base_url('octopush')}/v1/public/voice-campaign/send", headers=OCTOPUSH_AUTH, json=body
+    )
 
 
 def recipients(n: int) -> list[dict[str, str]]:
@@ -39,7 +40,9 @@ def recipients(n: int) -> list[dict[str, str]]:
         ({"simulation_mode": "maybe"}, "simulation_mode", 480),
     ],
 )
-def test_validation_errors(simulator: SimulatorServer, http: httpx.Client, payload: dict, field: str, code: int) -> None:
+def test_validation_errors(
+    simulator: SimulatorServer, http: httpx.Client, payload: dict, field: str, code: int
+) -> None:
     r = send(simulator, http, **payload)
     assert r.status_code == 400
     body = r.json()
@@ -54,18 +57,31 @@ def test_all_bad_fields_are_reported_together(simulator: SimulatorServer, http: 
 
 
 def test_limits_are_inclusive(simulator: SimulatorServer, http: httpx.Client) -> None:
-    r = send(simulator, http, text="x" * 1224, recipients=recipients(500), sender="ABCDEFGHIJK", voice_language="en-GB", voice_gender="male", purpose="wholesale")
+    r = send(
+        simulator,
+        http,
+        text="x" * 1224,
+        recipients=recipients(500),
+        sender="ABCDEFGHIJK",
+        voice_language="en-GB",
+        voice_gender="male",
+        purpose="wholesale",
+    )
     assert r.status_code == 200, r.text
     assert r.json()["number_of_contacts"] == 500 and r.json()["total_cost"] == 25.0
 
 
-def test_duplicate_request_id_returns_the_first_ticket_and_sends_nothing(simulator: SimulatorServer, simulator_clock: FakeClock, http: httpx.Client) -> None:
+def test_duplicate_request_id_returns_the_first_ticket_and_sends_nothing(
+    simulator: SimulatorServer, simulator_clock: FakeClock, http: httpx.Client
+) -> None:
     first = send(simulator, http, recipients=recipients(3), request_id="frame-0001").json()
     again = send(simulator, http, recipients=recipients(3), request_id="frame-0001")
     assert again.status_code == 409
     assert again.json() == {"code": 409, "message": "Duplicate request_id.", "ticket_number": first["ticket_number"]}
     assert len(simulator.state.ledger.entries("octopush", "call")) == 3
-    assert http.get(f"{simulator.base_url('octopush')}/v1/public/wallet/check-balance", headers=OCTOPUSH_AUTH).json()["amount"] == pytest.approx(10000 - 0.15)
+    assert http.get(f"{simulator.base_url('octopush')}/v1/public/wallet/check-balance", headers=OCTOPUSH_AUTH).json()[
+        "amount"
+    ] == pytest.approx(10000 - 0.15)
     simulator_clock.advance(24 * 3600 + 1)
     assert send(simulator, http, recipients=recipients(3), request_id="frame-0001").status_code == 200
 
@@ -103,7 +119,9 @@ def test_delivery_reports_over_time(simulator: SimulatorServer, simulator_clock:
     assert len(callbacks) == 25 and {c.details["payload"]["status"] for c in callbacks} == set(final["counts"])
 
 
-def test_vocal_endpoint_and_scheduled_send(simulator: SimulatorServer, simulator_clock: FakeClock, http: httpx.Client) -> None:
+def test_vocal_endpoint_and_scheduled_send(
+    simulator: SimulatorServer, simulator_clock: FakeClock, http: httpx.Client
+) -> None:
     from datetime import datetime, timezone
 
     when = datetime.fromtimestamp(simulator_clock() + 600, timezone.utc).isoformat().replace("+00:00", "Z")

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 import xml.etree.ElementTree as ET
 
 import httpx
 import pytest
+from simtest_support import KALEYRA_AUTH, OCTOPUSH_AUTH, TELEVOIPS_MESSAGING, TELEVOIPS_REPORTS, VELIP_AUTH
 
 from airflow_provider_voice.testing import SimulatorServer
-
-from simtest_support import KALEYRA_AUTH, OCTOPUSH_AUTH, TELEVOIPS_MESSAGING, TELEVOIPS_REPORTS, VELIP_AUTH
 
 
 @pytest.mark.parametrize("suffix", ["", ".php"])
@@ -25,9 +23,15 @@ def test_velip_every_api(simulator: SimulatorServer, http: httpx.Client, suffix:
         if encoding == "json":
             r = http.post(url, headers=VELIP_AUTH, json=params)
         elif encoding == "form":
-            r = http.post(url, headers=VELIP_AUTH, data={k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()})
+            r = http.post(
+                url, headers=VELIP_AUTH, data={k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
+            )
         else:
-            r = http.get(url, headers=VELIP_AUTH, params={k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()})
+            r = http.get(
+                url,
+                headers=VELIP_AUTH,
+                params={k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()},
+            )
         assert r.status_code == 200, r.text
         body = r.json()["return"]
         assert (body["status"], body["status_code"]) == ("OK", "0")
@@ -36,7 +40,13 @@ def test_velip_every_api(simulator: SimulatorServer, http: httpx.Client, suffix:
     assert len(call("GetUserID")["tsid"]) == 32
     assert call("MakeTTSCall", dest="5511999990000", text="Hello", ctid="abc1")["cd_id"].startswith("c_")
     assert call("MakeSMS", dest="5511999990000", message="Hello")["cdls_id"].startswith("s_")
-    created = call("CreateCampaign", name="camp", text="Hello", voice="pt-BR", datajson=[{"number": "5511999990001"}, {"number": "5511999990002"}])
+    created = call(
+        "CreateCampaign",
+        name="camp",
+        text="Hello",
+        voice="pt-BR",
+        datajson=[{"number": "5511999990001"}, {"number": "5511999990002"}],
+    )
     cp_id = created["cp_id"]
     assert created["cp_destinations"] == 2
     campaigns = call("GetCampaignsList", cp_id=cp_id)["campaigns"]
@@ -64,25 +74,48 @@ def test_televoips_every_route(simulator: SimulatorServer, http: httpx.Client) -
     csv = http.get(done.json()["url"], headers=TELEVOIPS_REPORTS)
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     assert len(csv.text.splitlines()) == 4
-    sent = http.post(f"{base}/messages", headers=TELEVOIPS_MESSAGING, data={"from": "13214567890", "to": "19876543210", "content": "Test"})
+    sent = http.post(
+        f"{base}/messages",
+        headers=TELEVOIPS_MESSAGING,
+        data={"from": "13214567890", "to": "19876543210", "content": "Test"},
+    )
     assert sent.status_code == 200
     assert http.get(f"{base}/messages", headers=TELEVOIPS_MESSAGING).json()[0]["id"] == sent.json()["uuid"]
     assert http.get(f"{base}/messages/{sent.json()['uuid']}", headers=TELEVOIPS_MESSAGING).status_code == 200
     missing = http.get(f"{base}/messages/nope", headers=TELEVOIPS_MESSAGING)
     assert (missing.status_code, missing.json()) == (404, {"message": "Not Found"})
-    assert http.post(f"{base}/unsubscribe", headers=TELEVOIPS_MESSAGING, data={"from": "19876543210", "to": "13214567890"}).status_code == 200
+    assert (
+        http.post(
+            f"{base}/unsubscribe", headers=TELEVOIPS_MESSAGING, data={"from": "19876543210", "to": "13214567890"}
+        ).status_code
+        == 200
+    )
 
 
 def test_octopush_every_route(simulator: SimulatorServer, http: httpx.Client) -> None:
     base = simulator.base_url("octopush")
     before = http.get(f"{base}/v1/public/wallet/check-balance", headers=OCTOPUSH_AUTH).json()
     assert before == {"amount": 10000.0, "unit": "euros"}
-    payload = {"text": "Hello", "recipients": [{"phone_number": "+33600000001"}], "type": "voice_sms", "purpose": "alert", "sender": "MyCompany"}
+    payload = {
+        "text": "Hello",
+        "recipients": [{"phone_number": "+33600000001"}],
+        "type": "voice_sms",
+        "purpose": "alert",
+        "sender": "MyCompany",
+    }
     voice = http.post(f"{base}/v1/public/voice-campaign/send", headers=OCTOPUSH_AUTH, json=payload).json()
-    assert voice.keys() == {"ticket_number", "number_of_contacts", "total_cost", "estimated_duration", "residual_credit"}
+    assert voice.keys() == {
+        "ticket_number",
+        "number_of_contacts",
+        "total_cost",
+        "estimated_duration",
+        "residual_credit",
+    }
     assert voice["ticket_number"].startswith("voice_") and len(voice["ticket_number"]) == len("voice_5f44ebf9e47b7")
     assert (voice["number_of_contacts"], voice["total_cost"], voice["residual_credit"]) == (1, 0.05, 9999.95)
-    vocal = http.post(f"{base}/v1/public/vocal-campaign/send", headers=OCTOPUSH_AUTH, json=payload | {"type": "vocal_sms"}).json()
+    vocal = http.post(
+        f"{base}/v1/public/vocal-campaign/send", headers=OCTOPUSH_AUTH, json=payload | {"type": "vocal_sms"}
+    ).json()
     assert vocal["vocal_ticket"] == vocal["ticket_number"]
     after = http.get(f"{base}/v1/public/wallet/check-balance", headers=OCTOPUSH_AUTH).json()
     assert after["amount"] == pytest.approx(9999.90)
@@ -96,7 +129,17 @@ KALEYRA_CALLS = [
     ("dial", {}, "dial"),
     ("block", {"number": "9876543210"}, None),
     ("block", {"number": "9876543210", "action": "delete"}, None),
-    ("followup", {"phone": "9876543210", "name": "John", "follower": "9123456780", "ontime": "14-10-2030 19-00", "autocall": "1"}, None),
+    (
+        "followup",
+        {
+            "phone": "9876543210",
+            "name": "John",
+            "follower": "9123456780",
+            "ontime": "14-10-2030 19-00",
+            "autocall": "1",
+        },
+        None,
+    ),
     ("followup.reports", {}, "followup"),
     ("monitor", {}, "monitor"),
     ("autodial.add", {"number": "9876543210", "name": "camp", "meta": '{"a":"b"}'}, None),
@@ -105,9 +148,19 @@ KALEYRA_CALLS = [
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
-@pytest.mark.parametrize(("method", "form", "item_tag"), KALEYRA_CALLS, ids=[f"{c[0]}-{i}" for i, c in enumerate(KALEYRA_CALLS)])
+@pytest.mark.parametrize(
+    ("method", "form", "item_tag"), KALEYRA_CALLS, ids=[f"{c[0]}-{i}" for i, c in enumerate(KALEYRA_CALLS)]
+)
 @pytest.mark.parametrize("transport", ["form", "multipart", "query"])
-def test_kaleyra_methods(simulator: SimulatorServer, http: httpx.Client, fmt: str, method: str, form: dict, item_tag: str | None, transport: str) -> None:
+def test_kaleyra_methods(
+    simulator: SimulatorServer,
+    http: httpx.Client,
+    fmt: str,
+    method: str,
+    form: dict,
+    item_tag: str | None,
+    transport: str,
+) -> None:
     fields = {"method": method, "format": fmt, **form}
     url = simulator.base_url("kaleyra")
     if transport == "form":
@@ -124,21 +177,38 @@ def test_kaleyra_methods(simulator: SimulatorServer, http: httpx.Client, fmt: st
         root = ET.fromstring(r.text)
         assert root.tag == "api" and root.findtext("status") in ("200", "OK "), r.text
         if item_tag and method != "dial.c2cstatus" and method != "followup.reports":
-            assert root.find(f"data/{item_tag}") is not None or root.find(f"data/incidents/{item_tag}") is not None, r.text
+            assert root.find(f"data/{item_tag}") is not None or root.find(f"data/incidents/{item_tag}") is not None, (
+                r.text
+            )
 
 
 @pytest.mark.parametrize("base", ["kaleyra", "kaleyra-obd"])
 @pytest.mark.parametrize("fmt", ["json", "xml"])
-def test_kaleyra_obd_family_on_both_base_urls(simulator: SimulatorServer, http: httpx.Client, base: str, fmt: str) -> None:
+def test_kaleyra_obd_family_on_both_base_urls(
+    simulator: SimulatorServer, http: httpx.Client, base: str, fmt: str
+) -> None:
     url = simulator.base_url(base)
-    started = http.post(url, headers=KALEYRA_AUTH, data={"method": "voice.call", "numbers": "9876543210,9123456780", "play": "1.sound", "format": "json"}).json()
+    started = http.post(
+        url,
+        headers=KALEYRA_AUTH,
+        data={"method": "voice.call", "numbers": "9876543210,9123456780", "play": "1.sound", "format": "json"},
+    ).json()
     group_id = started["data"]["group_id"]
     assert started["data"]["0"] == {"id": f"{group_id}-1", "mobile": "9876543210", "status": "SENT"}
     body = {"play": "1.sound", "call": [{"to": "9000000001,9000000002"}, {"to": "9000000003", "message": "hi"}]}
-    by_json = http.post(url, headers=KALEYRA_AUTH, params={"method": "voice.json", "format": fmt}, content=json.dumps(body))
-    by_urlencoded = http.post(url, headers=KALEYRA_AUTH | {"content-type": "application/x-www-form-urlencoded"}, params={"method": "voice.json", "format": fmt}, content=httpx.QueryParams({"data": json.dumps(body)}).__str__())
+    by_json = http.post(
+        url, headers=KALEYRA_AUTH, params={"method": "voice.json", "format": fmt}, content=json.dumps(body)
+    )
+    by_urlencoded = http.post(
+        url,
+        headers=KALEYRA_AUTH | {"content-type": "application/x-www-form-urlencoded"},
+        params={"method": "voice.json", "format": fmt},
+        content=httpx.QueryParams({"data": json.dumps(body)}).__str__(),
+    )
     status = http.post(url, headers=KALEYRA_AUTH, data={"method": "voice.status", "id": f"{group_id}-2", "format": fmt})
-    group = http.post(url, headers=KALEYRA_AUTH, data={"method": "voice.groupStatus", "groupid": str(group_id), "format": fmt})
+    group = http.post(
+        url, headers=KALEYRA_AUTH, data={"method": "voice.groupStatus", "groupid": str(group_id), "format": fmt}
+    )
     for r in (by_json, by_urlencoded, status, group):
         assert r.status_code == 200
         if fmt == "json":
@@ -153,8 +223,16 @@ def test_kaleyra_obd_family_on_both_base_urls(simulator: SimulatorServer, http: 
 
 def test_kaleyra_autodial_import(simulator: SimulatorServer, http: httpx.Client) -> None:
     data = [{"number": f"98765{i:05d}", "customname": "v"} for i in range(1200)]
-    r = http.post(simulator.base_url("kaleyra"), headers=KALEYRA_AUTH, params={"method": "autodial.import", "name": "camp", "format": "json"}, json={"data": data})
-    assert r.json() == {"status": "OK ", "message": "Number(s) added Successfully, Total Records(s) - 1200, Processed Records(s) - 1000"}
+    r = http.post(
+        simulator.base_url("kaleyra"),
+        headers=KALEYRA_AUTH,
+        params={"method": "autodial.import", "name": "camp", "format": "json"},
+        json={"data": data},
+    )
+    assert r.json() == {
+        "status": "OK ",
+        "message": "Number(s) added Successfully, Total Records(s) - 1200, Processed Records(s) - 1000",
+    }
     assert len(simulator.state.ledger.entries("kaleyra", "dialer_add")) == 1000
 
 
@@ -165,7 +243,10 @@ def test_kaleyra_obd_base_rejects_other_methods(simulator: SimulatorServer, http
 
 def test_kaleyra_api_key_alternatives(simulator: SimulatorServer, http: httpx.Client) -> None:
     url = simulator.base_url("kaleyra")
-    assert http.post(url, headers={"api_key": "sim-kaleyra-key"}, data={"method": "dial.c2cstatus"}).json()["status"] == "200"
+    assert (
+        http.post(url, headers={"api_key": "sim-kaleyra-key"}, data={"method": "dial.c2cstatus"}).json()["status"]
+        == "200"
+    )
     assert http.post(url, data={"method": "dial.c2cstatus", "api_key": "sim-kaleyra-key"}).json()["status"] == "200"
     assert http.get(url, params={"method": "dial.c2cstatus", "api_key": "sim-kaleyra-key"}).json()["status"] == "200"
 
@@ -174,12 +255,27 @@ def test_control_routes(simulator: SimulatorServer, http: httpx.Client) -> None:
     root = f"{simulator.url}/_sim"
     assert http.get(f"{root}/health").json()["base_urls"]["velip"] == simulator.base_url("velip")
     assert http.post(f"{root}/config", json={"call_seconds": 0.5}).json()["call_seconds"] == 0.5
-    assert http.post(f"{root}/faults", json={"vendor": "velip", "route": "MakeTTSCall", "error_rate": 1.0}).json()["rules"][0]["route"] == "MakeTTSCall"
-    r = http.post(f"{simulator.base_url('velip')}/api/v2/MakeTTSCall", headers=VELIP_AUTH, json={"dest": "5511999990000", "text": "x"})
+    assert (
+        http.post(f"{root}/faults", json={"vendor": "velip", "route": "MakeTTSCall", "error_rate": 1.0}).json()[
+            "rules"
+        ][0]["route"]
+        == "MakeTTSCall"
+    )
+    r = http.post(
+        f"{simulator.base_url('velip')}/api/v2/MakeTTSCall",
+        headers=VELIP_AUTH,
+        json={"dest": "5511999990000", "text": "x"},
+    )
     assert r.status_code == 503
-    assert http.get(f"{root}/faults").json()["history"] == [{"vendor": "velip", "route": "MakeTTSCall", "method": "POST", "kind": "error"}]
+    assert http.get(f"{root}/faults").json()["history"] == [
+        {"vendor": "velip", "route": "MakeTTSCall", "method": "POST", "kind": "error"}
+    ]
     assert http.post(f"{root}/faults", json={"clear": True}).json()["rules"] == []
-    http.post(f"{simulator.base_url('velip')}/api/v2/MakeTTSCall", headers=VELIP_AUTH, json={"dest": "5511999990000", "text": "x"})
+    http.post(
+        f"{simulator.base_url('velip')}/api/v2/MakeTTSCall",
+        headers=VELIP_AUTH,
+        json={"dest": "5511999990000", "text": "x"},
+    )
     ledger = http.get(f"{root}/ledger", params={"vendor": "velip", "action": "call"}).json()
     assert ledger["counts"] == {"5511999990000": 1}
     assert http.post(f"{root}/faults", json={"vendor": "velip", "bogus": 1}).status_code == 400

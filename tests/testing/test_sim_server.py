@@ -15,10 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from simtest_support import KALEYRA_AUTH, OCTOPUSH_AUTH, VELIP_AUTH
 
 from airflow_provider_voice.testing import SimulatorServer, SimulatorState
-
-from simtest_support import KALEYRA_AUTH, OCTOPUSH_AUTH, VELIP_AUTH
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -92,10 +91,14 @@ def test_loopback_only() -> None:
         SimulatorServer(host="192.168.1.10")
 
 
-def test_octopush_delivery_reports_are_posted_to_loopback(simulator: SimulatorServer, http: httpx.Client, receiver: Receiver) -> None:
+def test_octopush_delivery_reports_are_posted_to_loopback(
+    simulator: SimulatorServer, http: httpx.Client, receiver: Receiver
+) -> None:
     simulator.state.configure(call_seconds=0.01, octopush_webhook_url=f"{receiver.url}/dlr")
     body = {"text": "x", "recipients": [{"phone_number": f"+336{i:08d}"} for i in range(3)]}
-    ticket = http.post(f"{simulator.base_url('octopush')}/v1/public/voice-campaign/send", headers=OCTOPUSH_AUTH, json=body).json()["ticket_number"]
+    ticket = http.post(
+        f"{simulator.base_url('octopush')}/v1/public/voice-campaign/send", headers=OCTOPUSH_AUTH, json=body
+    ).json()["ticket_number"]
     got = receiver.wait_for(3)
     assert len(got) == 3 and {m for m, _, _ in got} == {"POST"} and {p for _, p, _ in got} == {"/dlr"}
     reports = [json.loads(b) for _, _, b in got]
@@ -103,10 +106,16 @@ def test_octopush_delivery_reports_are_posted_to_loopback(simulator: SimulatorSe
     assert sorted(r["number"] for r in reports) == [f"+336{i:08d}" for i in range(3)]
 
 
-def test_kaleyra_callback_requested_on_loopback_only(simulator: SimulatorServer, http: httpx.Client, receiver: Receiver) -> None:
+def test_kaleyra_callback_requested_on_loopback_only(
+    simulator: SimulatorServer, http: httpx.Client, receiver: Receiver
+) -> None:
     simulator.state.configure(call_seconds=0.01)
     for url in (f"{receiver.url}/cb?id={{id}}&s={{status}}", "https://example.invalid/cb?id={id}"):
-        http.post(simulator.base_url("kaleyra"), headers=KALEYRA_AUTH, data={"method": "dial.click2call", "caller": "9800000001", "receiver": "9800000002", "callback": url})
+        http.post(
+            simulator.base_url("kaleyra"),
+            headers=KALEYRA_AUTH,
+            data={"method": "dial.click2call", "caller": "9800000001", "receiver": "9800000002", "callback": url},
+        )
     got = receiver.wait_for(1)
     time.sleep(0.3)
     assert len(receiver.requests) == 1 and got[0][0] == "GET" and got[0][1].startswith("/cb?id=c2c_")
@@ -175,5 +184,11 @@ def test_cli_refuses_public_host() -> None:
 
 def test_import_does_not_load_airflow() -> None:
     code = "import sys, airflow_provider_voice.testing, airflow_provider_voice.testing.pytest_plugin; print(any(m == 'airflow' or m.startswith('airflow.') for m in sys.modules))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
     assert result.stdout.strip() == "False", result.stderr

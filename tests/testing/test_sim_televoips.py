@@ -10,11 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from simtest_support import TELEVOIPS_MESSAGING, TELEVOIPS_REPORTS
 
 from airflow_provider_voice.testing import FakeClock, SimulatorServer
 from airflow_provider_voice.testing.televoips import CDR_HEADER
-
-from simtest_support import TELEVOIPS_MESSAGING, TELEVOIPS_REPORTS
 
 HEADER_LINE = (
     "id,calldate,clid,src,dst,dcontext,channel,dstchannel,lastapp,lastdata,duration,billsec,disposition,"
@@ -34,7 +33,9 @@ def complete_report(simulator: SimulatorServer, http: httpx.Client) -> dict:
     return done.json()
 
 
-def test_cdr_lifecycle_requested_processing_complete(simulator: SimulatorServer, simulator_clock: FakeClock, http: httpx.Client) -> None:
+def test_cdr_lifecycle_requested_processing_complete(
+    simulator: SimulatorServer, simulator_clock: FakeClock, http: httpx.Client
+) -> None:
     first = request_report(simulator, http)
     assert (first.status_code, first.json()["status"]) == (202, "requested")
     simulator_clock.advance(1.0)
@@ -48,7 +49,10 @@ def test_cdr_lifecycle_requested_processing_complete(simulator: SimulatorServer,
     assert first.json()["id"] == second.json()["id"] == third.json()["id"]
     assert len(third.json()["id"]) == 10
     yesterday = time.strftime("%Y-%m-%d", time.gmtime(simulator_clock() - 86400))
-    assert third.json()["url"] == f"{simulator.base_url('televoips')}/reports/cdrs/{third.json()['id']}/cdrs_{yesterday}.csv"
+    assert (
+        third.json()["url"]
+        == f"{simulator.base_url('televoips')}/reports/cdrs/{third.json()['id']}/cdrs_{yesterday}.csv"
+    )
     simulator_clock.advance(3600)
     assert request_report(simulator, http).json()["id"] == third.json()["id"]
 
@@ -77,7 +81,17 @@ def test_csv_content(simulator: SimulatorServer, http: httpx.Client) -> None:
 
 def test_csv_bad_line_and_injected_records(simulator: SimulatorServer, http: httpx.Client) -> None:
     simulator.state.configure(cdr_rows=10, cdr_bad_line=4)
-    simulator.state.televoips.cdr_records.append({"id": "1.1", "calldate": "2021-08-25 10:04:14", "src": "1234567890", "dst": "201", "duration": "30", "billsec": "0", "disposition": "NO ANSWER"})
+    simulator.state.televoips.cdr_records.append(
+        {
+            "id": "1.1",
+            "calldate": "2021-08-25 10:04:14",
+            "src": "1234567890",
+            "dst": "201",
+            "duration": "30",
+            "billsec": "0",
+            "disposition": "NO ANSWER",
+        }
+    )
     lines = http.get(complete_report(simulator, http)["url"], headers=TELEVOIPS_REPORTS).text.splitlines()
     assert len(lines) == 12
     assert lines[1].startswith("1.1,2021-08-25 10:04:14,")
@@ -130,11 +144,15 @@ def test_50_mb_csv_streams_in_bounded_memory(simulator: SimulatorServer, http: h
     assert peak - baseline < 30 * 1024 * 1024, f"memory grew by {(peak - baseline) / 2**20:.1f} MiB"
 
 
-def test_messages_listing_window_and_unsubscribe(simulator: SimulatorServer, simulator_clock: FakeClock, http: httpx.Client) -> None:
+def test_messages_listing_window_and_unsubscribe(
+    simulator: SimulatorServer, simulator_clock: FakeClock, http: httpx.Client
+) -> None:
     base = simulator.base_url("televoips")
 
     def send(to: str, sender: str = "13214567890") -> httpx.Response:
-        return http.post(f"{base}/messages", headers=TELEVOIPS_MESSAGING, data={"from": sender, "to": to, "content": "Hello"})
+        return http.post(
+            f"{base}/messages", headers=TELEVOIPS_MESSAGING, data={"from": sender, "to": to, "content": "Hello"}
+        )
 
     old = send("19876543210").json()["uuid"]
     simulator_clock.advance(100 * 86400)
@@ -150,6 +168,13 @@ def test_messages_listing_window_and_unsubscribe(simulator: SimulatorServer, sim
     refused = send("19876543210")
     assert (refused.status_code, refused.json()) == (400, {"message": "Unable to send message"})
     for to, content in (("123", "x"), ("19876543212", "")):
-        assert http.post(f"{base}/messages", headers=TELEVOIPS_MESSAGING, data={"from": "13214567890", "to": to, "content": content}).status_code == 400
+        assert (
+            http.post(
+                f"{base}/messages",
+                headers=TELEVOIPS_MESSAGING,
+                data={"from": "13214567890", "to": to, "content": content},
+            ).status_code
+            == 400
+        )
     assert simulator.state.ledger.counts("televoips", "sms") == {"19876543210": 1, "19876543211": 1}
     assert [e.number for e in simulator.state.ledger.entries("televoips", "unsubscribe")] == ["19876543210"]

@@ -1,0 +1,196 @@
+"""Kaleyra campaigns: OBD requests of at most 200 numbers (``voice.json`` by default, or ``voice.call``).
+
+* Each frame is one OBD request on the ``obd`` base URL with ``campaign`` = the campaign name and
+  ``custom`` = the frame key. ``voice.json`` answers with a call id per number and the group id;
+  a message with ``{placeholders}`` (``{name}``, ``{number}``, recipient variables) is rendered per
+  recipient and sent as one ``call[]`` item per distinct text.
+* Kaleyra documents no idempotency key and no lookup that works without the group id its answer
+  carries: a frame whose answer is lost (timeout after sending, reset, 500/502/504, unreadable
+  answer) **cannot be reconciled**. It is reported in doubt and not resent (unless the DAG author
+  sets ``resend_in_doubt``). 429 and 503 are retried: Kaleyra did not act on them.
+* ``scheduletime`` must be at least 15 minutes ahead (checked with one extra minute of margin for
+  the time the send takes) and at most 60 days ahead; it is sent as EPOCH seconds.
+* Status: ``voice.groupstatus`` per group: SENT = pending; COMPLETED/ANSWER = answered; NOANSWER
+  = no answer; BUSY; FAILED/CONGESTION/CANCEL = failed; CHANUNAVAIL = bad number; DND/NOTALLOWED
+  = blocked.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+from airflow_provider_voice.campaigns.base import CampaignBackend, CampaignChannel
+from airflow_provider_voice.delivery import Frame, FrameResult, Reconciled
+from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus, KaleyraCampaignOptions
+from airflow_provider_voice.models.recipients import Recipient
+from airflow_provider_voice.transport import Flow
+from airflow_provider_voice.vendors.kaleyra.obd import KALEYRA_MAX_NUMBERS, KaleyraObdResult, kaleyra_number, kaleyra_schedule
+
+__all__ = ["KALEYRA_OUTCOMES", "KaleyraCampaigns"]
+
+#: Kaleyra OBD status -> normalized outcome (anything else, e.g. SENT, is pending)
+KALEYRA_OUTCOMES = {
+    "COMPLETED": "answered",
+    "ANSWER": "answered",
+    "NOANSWER": "no_answer",
+    "NOANSWER_LEG1": "no_answer",
+    "NOANSWER_LEG2": "no_answer",
+    "BUSY": "busy",
+    "FAILED": "failed",
+    "FAILED_LEG1": "failed",
+    "FAILED_LEG2": "failed",
+    "CONGESTION": "failed",
+    "CANCEL": "failed",
+    "CHANUNAVAIL": "bad_number",
+    "DND": "blocked",
+    "NOTALLOWED": "blocked",
+}
+SCHEDULE_MARGIN_SECONDS = 60.0
+
+
+def placeholders(template: str | None) -> list[str]:
+    """Names of the ``{placeholders}`` in a message (empty when it is plain text)."""
+    if not template:
+        return []
+    try:
+        return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+    except ValueError as exc:
+        raise ValidationError("message", template, f"bad placeholder syntax ({exc}); write {{{{ and }}}} for braces") from None
+
+
+def render(template: str, recipient: Recipient) -> str:
+    """The message for one recipient (``{name}``, ``{number}`` and the recipient's variables)."""
+    values = {**recipient.variables, "name": recipient.name or "", "number": str(recipient.number)}
+    return template.format_map(values)
+
+
+class KaleyraCampaignChannel(CampaignChannel[KaleyraCampaignOptions]):
+    """Sends each frame as one ``voice.json`` (or ``voice.call``) request."""
+
+    def __init__(self, backend: KaleyraCampaigns, spec: CampaignSpec, options: KaleyraCampaignOptions) -> None:
+        super().__init__(backend, spec, options)
+        self.personalised = bool(placeholders(spec.message)) and not spec.audio
+
+    @property
+    def campaign(self) -> str:
+        return self.options.campaign or self.spec.name
+
+    async def send(self, frame: Frame[Recipient]) -> FrameResult:
+        spec, options = self.spec, self.options
+        numbers = [r.number.kaleyra for r in frame.items]
+        if options.method == "voice.call":
+            result = await self.api.voice_call(
+                numbers,
+                play=spec.audio,
+                message=None if spec.audio else spec.message,
+                retries=options.retries,
+                campaign=self.campaign,
+                newgroup=options.newgroup,
+                scheduletime=spec.schedule,
+                delay=options.delay,
+                meta=options.meta,
+                custom=frame.key,
+                callback=options.callback,
+            )
+        else:
+            result = await self.api.voice_json(
+                self._items(frame, numbers),
+                play=spec.audio,
+                message=None if spec.audio or self.personalised else spec.message,
+                campaign=self.campaign,
+                scheduletime=spec.schedule,
+                callback=options.callback,
+                retries=options.retries,
+                delay=options.delay,
+            )
+        return self._result(result, len(frame))
+
+    def _items(self, frame: Frame[Recipient], numbers: list[str]) -> list[dict[str, Any]]:
+        common: dict[str, Any] = {"custom": frame.key}
+        if self.options.meta:
+            common["meta"] = self.options.meta
+        if not self.personalised:
+            return [{"to": numbers, **common}]
+        by_text: dict[str, list[str]] = {}
+        for recipient, number in zip(frame.items, numbers):
+            by_text.setdefault(render(self.spec.message or "", recipient), []).append(number)
+        return [{"to": group, "message": text, **common} for text, group in by_text.items()]
+
+    @staticmethod
+    def _result(result: KaleyraObdResult, size: int) -> FrameResult:
+        refs = [result.group_id] if result.group_id else []
+        accepted = len(result.calls) or size
+        return FrameResult(accepted=accepted, refs=refs, info={"calls": len(result.calls)})
+
+    async def reconcile(self, frame: Frame[Recipient]) -> Reconciled:
+        return Reconciled.unknown(
+            "Kaleyra has no idempotency key and no lookup without the group id of the lost answer"
+        )
+
+
+class KaleyraCampaigns(CampaignBackend[KaleyraCampaignOptions]):
+    """Kaleyra implementation of the campaign protocol (OBD ``voice.json`` / ``voice.call``, ``voice.groupstatus``).
+
+    :param hook: a :class:`~airflow_provider_voice.hooks.kaleyra.KaleyraHook`.
+    """
+
+    vendor = "kaleyra"
+    options_model = KaleyraCampaignOptions
+    max_frame_size = KALEYRA_MAX_NUMBERS
+
+    def check(self, spec: CampaignSpec, options: KaleyraCampaignOptions, now: float) -> None:
+        if spec.schedule is not None:
+            try:
+                kaleyra_schedule(spec.schedule, now=now, margin=SCHEDULE_MARGIN_SECONDS)
+            except ValidationError as exc:
+                raise ValidationError("schedule", spec.schedule.isoformat(), exc.rule, vendor=self.vendor) from None
+        names = placeholders(spec.message)
+        if names and options.method == "voice.call" and not spec.audio:
+            raise ValidationError(
+                "message", spec.message, "per-recipient placeholders need vendor_options.method='voice.json'", vendor=self.vendor
+            )
+        if spec.language or spec.voice:
+            field = "language" if spec.language else "voice"
+            raise ValidationError(field, spec.language or spec.voice, "Kaleyra reads messages in English with its own voice", vendor=self.vendor)
+
+    def validate_recipient(self, spec: CampaignSpec, recipient: Recipient, position: int) -> None:
+        """Kaleyra's number format, and a personalised message must render (no missing variable)."""
+        kaleyra_number(recipient.number, f"recipients[{position}].number")
+        if spec.message and not spec.audio and placeholders(spec.message):
+            try:
+                render(spec.message, recipient)
+            except (KeyError, IndexError) as exc:
+                raise ValidationError(f"recipients[{position}].variables", dict(recipient.variables), f"message needs {exc}", vendor=self.vendor) from None
+
+    def channel(self, spec: CampaignSpec, options: KaleyraCampaignOptions) -> KaleyraCampaignChannel:
+        return KaleyraCampaignChannel(self, spec, options)
+
+    def status_flow(self, handle: CampaignHandle, *, now: float) -> Flow[CampaignStatus]:
+        api = self.hook.api
+        counts = {"answered": 0, "no_answer": 0, "busy": 0, "failed": 0, "bad_number": 0, "blocked": 0, "pending": 0}
+        vendor_counts: dict[str, int] = {}
+        total = 0
+        for group_id in handle.campaign_ids:
+            result = yield api.voice_groupstatus(group_id)
+            for call in result.calls:
+                code = (call.status or "").strip().upper()
+                vendor_counts[code] = vendor_counts.get(code, 0) + 1
+                counts[KALEYRA_OUTCOMES.get(code, "pending")] += 1
+                total += 1
+        done = total - counts["pending"]
+        finished = bool(handle.campaign_ids) and total > 0 and counts["pending"] == 0
+        state = "finished" if finished else ("running" if done else ("scheduled" if handle.schedule else "running"))
+        status = CampaignStatus(
+            vendor=self.vendor,
+            campaign_ids=list(handle.campaign_ids),
+            state=state if handle.campaign_ids else "unknown",
+            total=total,
+            done=done,
+            counts=counts,
+            vendor_counts=vendor_counts,
+            finished=finished,
+        )
+        status.message = status.summary()
+        return status

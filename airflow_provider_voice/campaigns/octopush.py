@@ -1,0 +1,167 @@
+"""Octopush campaigns: Voice-SMS frames of at most 500 recipients, each with its own ``request_id``.
+
+* Each frame is one ``POST /voice-campaign/send`` with ``request_id`` = the frame key (15
+  letters/digits, at most 20 allowed). The HTTP core resends it after a timeout, reset or 5xx with
+  the same ``request_id``; Octopush answers a repeat with 409 naming the ticket that already covers
+  it, which counts as accepted. An in-doubt frame is reconciled the same way: sent again with its
+  ``request_id`` (safe within Octopush's 24 h duplicate window).
+* The answer (``ticket_number``, ``number_of_contacts``, ``total_cost``, ``estimated_duration``,
+  ``residual_credit``) is summed across frames: ids = tickets, accepted = contacts, cost = total,
+  ``estimated_duration`` = the largest, ``residual_credit`` = the lowest seen.
+* Status: Octopush has **no polling endpoint** for voice delivery. Until delivery-report webhooks
+  are wired in (a later release), the status is an *estimate*: the campaign is reported finished
+  once ``started_at`` (or the schedule) + ``estimated_duration`` has passed — a lower bound on the
+  real end — with no per-outcome counts (``estimated=True``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from airflow_provider_voice.campaigns.base import CampaignBackend, CampaignChannel, yield_nothing
+from airflow_provider_voice.delivery import Fate, Frame, FrameResult, Reconciled
+from airflow_provider_voice.errors import ValidationError, VendorRejectedError
+from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus, OctopushCampaignOptions
+from airflow_provider_voice.models.recipients import Recipient
+from airflow_provider_voice.transport import Flow
+from airflow_provider_voice.vendors.octopush.campaigns import (
+    OCTOPUSH_LANGUAGES,
+    OCTOPUSH_MAX_RECIPIENTS,
+    OCTOPUSH_MAX_TEXT,
+    SENDER_RE,
+    OctopushVoiceTicket,
+    duplicate_ticket,
+)
+
+__all__ = ["OctopushCampaigns"]
+
+ESTIMATE_NOTE = (
+    "Octopush has no status endpoint: 'finished' is estimated from estimated_duration (a lower bound); "
+    "per-call outcomes come from delivery-report webhooks"
+)
+
+
+class OctopushCampaignChannel(CampaignChannel[OctopushCampaignOptions]):
+    """Sends each frame as one Voice-SMS request (``request_id`` = frame key)."""
+
+    def _payload(self) -> dict[str, Any]:
+        spec, options = self.spec, self.options
+        return {
+            "text": spec.message,
+            "sender": options.sender,
+            "send_at": spec.schedule,
+            "purpose": options.purpose,
+            "voice_gender": options.voice_gender or (spec.voice if spec.voice in ("male", "female") else None),
+            "voice_language": options.voice_language or spec.language,
+            "auto_delete_optout_contacts": options.auto_delete_optout_contacts,
+            "get_back_pressed_keys": options.get_back_pressed_keys,
+            "simulation_mode": options.simulation_mode,
+            "params": options.params or None,
+        }
+
+    async def send(self, frame: Frame[Recipient]) -> FrameResult:
+        try:
+            ticket = await self.api.send_voice_sms(recipients=frame.items, request_id=frame.key, **self._payload())
+        except VendorRejectedError as exc:
+            duplicate = duplicate_ticket(exc)
+            if duplicate is None:
+                raise
+            ticket = duplicate
+        return self._result(ticket, len(frame))
+
+    @staticmethod
+    def _result(ticket: OctopushVoiceTicket, size: int) -> FrameResult:
+        info: dict[str, Any] = {}
+        if ticket.estimated_duration is not None:
+            info["estimated_duration"] = ticket.estimated_duration
+        if ticket.residual_credit is not None:
+            info["residual_credit"] = ticket.residual_credit
+        if ticket.duplicate:
+            info["duplicate"] = True
+        accepted = ticket.number_of_contacts if not ticket.duplicate and ticket.number_of_contacts else size
+        return FrameResult(accepted=accepted, refs=[ticket.ticket_number] if ticket.ticket_number else [], cost=ticket.total_cost, info=info)
+
+    async def reconcile(self, frame: Frame[Recipient]) -> Reconciled:
+        """Send the frame again with its ``request_id``: Octopush either accepts it now (it had not
+        before) or answers 409 with the ticket that already covers it."""
+        try:
+            result = await self.send(frame)
+        except Exception as exc:
+            fate, stop = self.classify(exc)
+            if fate is Fate.REJECTED and not stop:
+                return Reconciled.not_accepted(f"resend refused: {exc}")
+            return Reconciled.unknown(f"resend with the same request_id failed: {exc}", ask_again=not stop)
+        return Reconciled.accepted(result, "resent with the same request_id")
+
+    def summarize(self, results: Sequence[FrameResult]) -> dict[str, Any]:
+        durations = [r.info["estimated_duration"] for r in results if "estimated_duration" in r.info]
+        credits = [r.info["residual_credit"] for r in results if "residual_credit" in r.info]
+        return {
+            "tickets": sum(1 for r in results if r.refs),
+            "estimated_duration": max(durations) if durations else None,
+            "residual_credit": min(credits) if credits else None,
+            "duplicate_frames": sum(1 for r in results if r.info.get("duplicate")),
+        }
+
+
+class OctopushCampaigns(CampaignBackend[OctopushCampaignOptions]):
+    """Octopush implementation of the campaign protocol (Voice-SMS; status is an estimate).
+
+    :param hook: an :class:`~airflow_provider_voice.hooks.octopush.OctopushHook`.
+    """
+
+    vendor = "octopush"
+    options_model = OctopushCampaignOptions
+    max_frame_size = OCTOPUSH_MAX_RECIPIENTS
+    reports_outcomes = False
+
+    def check(self, spec: CampaignSpec, options: OctopushCampaignOptions, now: float) -> None:
+        if spec.audio:
+            raise ValidationError("audio", spec.audio, "Octopush Voice-SMS reads text only: give message", vendor=self.vendor)
+        text = spec.message or ""
+        if not 1 <= len(text) <= OCTOPUSH_MAX_TEXT:
+            raise ValidationError("message", text, f"Octopush text is 1 to {OCTOPUSH_MAX_TEXT} characters (got {len(text)})", vendor=self.vendor)
+        if options.sender is not None and not SENDER_RE.match(options.sender):
+            raise ValidationError("vendor_options.sender", options.sender, "3 to 11 letters or digits (a-zA-Z0-9)", vendor=self.vendor)
+        language = options.voice_language or spec.language
+        if language is not None and language not in OCTOPUSH_LANGUAGES:
+            field = "vendor_options.voice_language" if options.voice_language else "language"
+            raise ValidationError(field, language, "one of " + ", ".join(OCTOPUSH_LANGUAGES), vendor=self.vendor)
+        if spec.voice is not None and spec.voice not in ("male", "female"):
+            raise ValidationError("voice", spec.voice, "Octopush voices are male or female", vendor=self.vendor)
+
+    def channel(self, spec: CampaignSpec, options: OctopushCampaignOptions) -> OctopushCampaignChannel:
+        return OctopushCampaignChannel(self, spec, options)
+
+    def status_flow(self, handle: CampaignHandle, *, now: float) -> Flow[CampaignStatus]:
+        yield from yield_nothing()
+        return estimate_status(handle, now)
+
+
+def estimate_status(handle: CampaignHandle, now: float) -> CampaignStatus:
+    """The estimated status of an Octopush send (see the module docstring)."""
+    starts = [datetime.fromisoformat(v).timestamp() for v in (handle.started_at, handle.schedule) if v]
+    start = max(starts) if starts else now
+    duration = float(handle.estimated_duration or 0.0)
+    ends_at = start + duration
+    finished = now >= ends_at
+    total = handle.accepted
+    if now < start:
+        state = "scheduled"
+    else:
+        state = "finished" if finished else "running"
+    status = CampaignStatus(
+        vendor="octopush",
+        campaign_ids=list(handle.campaign_ids),
+        state=state,
+        total=total,
+        done=total if finished else 0,
+        counts={"pending": 0 if finished else total},
+        finished=finished,
+        estimated=True,
+    )
+    remaining = max(0.0, ends_at - now)
+    status.message = f"{status.summary()}; {ESTIMATE_NOTE}" + ("" if finished else f"; about {remaining:.0f} s to go")
+    return status

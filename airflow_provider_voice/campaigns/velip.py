@@ -1,0 +1,210 @@
+"""Velip campaigns: ``CreateCampaign`` per frame, reconciled by ``cp_ctid``, progress by ``GetCampaignsList``.
+
+* One frame = one Velip campaign (default frame size 500,000: one campaign for the whole list).
+  Destinations go as ``datajson`` up to ``upload_threshold`` (5,000) and as an uploaded CSV above.
+  A frame after the first is named ``<name> #<n>``.
+* Each frame carries ``cp_ctid`` = the frame key. A frame in doubt (timeout, reset, 5xx) is looked
+  up with ``GetCampaignsList(cp_ctid=...)``: found -> accepted; not found -> sent again with the same
+  ``cp_ctid``. Velip's error 230 (an active campaign with the same name and date) is checked the
+  same way: if that campaign carries our ``cp_ctid`` it is ours, accepted earlier.
+* Status: ``GetCampaignsList(cp_id=...)`` per campaign: ``cp_destinations``, ``cp_made``,
+  ``cp_counts`` (OK, NA, EK, IK, CK, BK) and the state (scheduled, running, paused, finished).
+* Cancel: ``ChangeCampaign(active=0)`` (pause) for every campaign of the handle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from airflow_provider_voice.campaigns.base import CampaignBackend, CampaignChannel
+from airflow_provider_voice.delivery import Frame, FrameResult, Reconciled
+from airflow_provider_voice.errors import ValidationError, VendorRejectedError
+from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus, VelipCampaignOptions
+from airflow_provider_voice.models.recipients import Recipient
+from airflow_provider_voice.transport import Flow
+from airflow_provider_voice.vendors.velip.campaigns import VelipCampaign
+
+__all__ = ["VELIP_OUTCOMES", "VelipCampaigns"]
+
+#: Velip ``cd_status`` / ``cp_counts`` code -> normalized outcome
+VELIP_OUTCOMES = {"OK": "answered", "NA": "no_answer", "EK": "failed", "IK": "bad_number", "CK": "blocked", "BK": "blocked"}
+MAX_NAME = 50
+
+
+def frame_name(name: str, index: int) -> str:
+    """The Velip campaign name of frame ``index``: the name itself, then ``<name> #2``, ``#3``..."""
+    if index == 0:
+        return name[:MAX_NAME]
+    suffix = f" #{index + 1}"
+    return name[: MAX_NAME - len(suffix)] + suffix
+
+
+class VelipCampaignChannel(CampaignChannel[VelipCampaignOptions]):
+    """Sends each frame as one Velip campaign (``cp_ctid`` = frame key)."""
+
+    def __init__(self, backend: VelipCampaigns, spec: CampaignSpec, options: VelipCampaignOptions, fields: dict[str, Any]) -> None:
+        super().__init__(backend, spec, options)
+        self.fields = fields
+
+    def _rows(self, frame: Frame[Recipient]) -> list[dict[str, str]]:
+        mapping = self.options.extra_fields
+        rows = []
+        for recipient in frame.items:
+            row = {"number": recipient.number.velip}
+            if recipient.name:
+                row["name"] = recipient.name
+            for column in ("codcli", "extra1", "extra2", "extra3"):
+                value = recipient.variables.get(mapping.get(column, column))
+                if value not in (None, ""):
+                    row[column] = str(value)
+            rows.append(row)
+        return rows
+
+    async def send(self, frame: Frame[Recipient]) -> FrameResult:
+        rows = self._rows(frame)
+        try:
+            created = await self.api.create_campaign(
+                name=frame_name(self.spec.name, frame.index),
+                destinations=rows,
+                upload=len(rows) > self.options.upload_threshold,
+                cp_ctid=frame.key,
+                **self.fields,
+            )
+        except VendorRejectedError as exc:
+            if str(exc.vendor_code) == "230":  # same name and date: ours, from an earlier attempt?
+                found = await self._lookup(frame.key)
+                if found is not None:
+                    return self._result(found, len(frame))
+            raise
+        return FrameResult(accepted=created.cp_destinations or len(frame), refs=[created.cp_id], info={"cp_ctid": frame.key})
+
+    async def _lookup(self, cp_ctid: str) -> VelipCampaign | None:
+        campaigns = await self.api.get_campaigns_list(cp_ctid=cp_ctid)
+        return next((c for c in campaigns if c.cp_ctid == cp_ctid), None)
+
+    @staticmethod
+    def _result(campaign: VelipCampaign, size: int) -> FrameResult:
+        return FrameResult(accepted=campaign.cp_destinations or size, refs=[campaign.cp_id], info={"cp_ctid": campaign.cp_ctid})
+
+    async def reconcile(self, frame: Frame[Recipient]) -> Reconciled:
+        found = await self._lookup(frame.key)
+        if found is None:
+            return Reconciled.not_accepted(f"GetCampaignsList has no campaign with cp_ctid={frame.key}")
+        return Reconciled.accepted(self._result(found, len(frame)), f"GetCampaignsList found cp_id {found.cp_id}")
+
+
+class VelipCampaigns(CampaignBackend[VelipCampaignOptions]):
+    """Velip implementation of the campaign protocol (``CreateCampaign`` / ``GetCampaignsList`` / ``ChangeCampaign``).
+
+    :param hook: a :class:`~airflow_provider_voice.hooks.velip.VelipHook`.
+    """
+
+    vendor = "velip"
+    options_model = VelipCampaignOptions
+    max_frame_size = 500_000
+
+    def _zone(self, options: VelipCampaignOptions) -> ZoneInfo:
+        try:
+            return ZoneInfo(options.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError("vendor_options.timezone", options.timezone, "an IANA time zone name", vendor=self.vendor) from None
+
+    def campaign_fields(self, spec: CampaignSpec, options: VelipCampaignOptions, now: float) -> dict[str, Any]:
+        """``CreateCampaign`` fields shared by every frame (dates and times in Velip's zone)."""
+        zone = self._zone(options)
+        start = spec.schedule if spec.schedule and spec.schedule.timestamp() > now else datetime.fromtimestamp(now, timezone.utc)
+        local = start.astimezone(zone)
+        date_start = local.strftime("%Y-%m-%d")
+        date_end = options.date_end or date_start
+        if date_end < date_start:
+            raise ValidationError("vendor_options.date_end", date_end, f"on or after the start day {date_start}", vendor=self.vendor)
+        return {
+            "date_start": date_start,
+            "date_end": date_end,
+            "time_start": options.time_start or local.strftime("%H:%M:%S"),
+            "time_end": options.time_end or "23:59:59",
+            "text": spec.message if not spec.audio else None,
+            "voice": (options.voice or spec.voice) if not spec.audio else None,
+            "content": spec.audio,
+            "vel": options.vel,
+            "resends": options.resends,
+            "time_resends": options.time_resends,
+            "rurl": options.rurl,
+        }
+
+    def check(self, spec: CampaignSpec, options: VelipCampaignOptions, now: float) -> None:
+        if len(spec.name) > MAX_NAME:
+            raise ValidationError("name", spec.name, f"Velip campaign names have at most {MAX_NAME} characters", vendor=self.vendor)
+        if spec.language:
+            raise ValidationError("language", spec.language, "Velip picks the language with the voice: set voice", vendor=self.vendor)
+        self.campaign_fields(spec, options, now)
+
+    def channel(self, spec: CampaignSpec, options: VelipCampaignOptions) -> VelipCampaignChannel:
+        import time
+
+        return VelipCampaignChannel(self, spec, options, self.campaign_fields(spec, options, time.time()))
+
+    # -- status / cancel ------------------------------------------------------------------------
+    def status_flow(self, handle: CampaignHandle, *, now: float) -> Flow[CampaignStatus]:
+        api = self.hook.api
+        found: list[VelipCampaign] = []
+        for cp_id in handle.campaign_ids:
+            campaigns = yield api.get_campaigns_list(cp_id=cp_id)
+            found.extend(c for c in campaigns if c.cp_id == cp_id)
+        return combine_status(handle, found)
+
+    def cancel(self, handle: CampaignHandle | Mapping[str, Any]) -> list[str]:
+        """Pause every campaign of ``handle`` (``ChangeCampaign active=0``)."""
+        handle = CampaignHandle.model_validate(handle)
+        paused = []
+        for cp_id in handle.campaign_ids:
+            self.hook.client.change_campaign(cp_id, active=False)
+            paused.append(cp_id)
+        return paused
+
+
+def combine_status(handle: CampaignHandle, campaigns: list[VelipCampaign]) -> CampaignStatus:
+    """Sum the Velip campaigns of a handle into one :class:`CampaignStatus`."""
+    counts = {"answered": 0, "no_answer": 0, "busy": 0, "failed": 0, "bad_number": 0, "blocked": 0, "pending": 0}
+    vendor_counts: dict[str, int] = {}
+    total = done = 0
+    states = []
+    for campaign in campaigns:
+        total += campaign.cp_destinations
+        done += campaign.cp_made
+        for code, n in (campaign.cp_counts or {}).items():
+            vendor_counts[code] = vendor_counts.get(code, 0) + int(n)
+            counts[VELIP_OUTCOMES.get(code, "failed")] += int(n)
+        if not campaign.cp_counts:
+            counts["answered"] += campaign.cp_answered
+        state = campaign.status or ("paused" if not campaign.active else "running")
+        if state == "running" and campaign.cp_made >= campaign.cp_destinations:
+            state = "finished"
+        states.append(state)
+    counts["pending"] = max(0, total - done)
+    missing = len(handle.campaign_ids) - len(campaigns)
+    if not campaigns or missing:
+        state = "unknown"
+    elif "paused" in states:
+        state = "paused"
+    elif all(s == "finished" for s in states):
+        state = "finished"
+    elif all(s == "scheduled" for s in states):
+        state = "scheduled"
+    else:
+        state = "running"
+    status = CampaignStatus(
+        vendor="velip",
+        campaign_ids=list(handle.campaign_ids),
+        state=state,
+        total=total,
+        done=done,
+        counts=counts,
+        vendor_counts=vendor_counts,
+        finished=state == "finished",
+    )
+    status.message = status.summary() + (f"; {missing} campaign(s) not found" if missing else "")
+    return status
