@@ -15,6 +15,7 @@ A backend is built from a hook (``hook.capability("campaign")`` -> ``Class(hook)
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -144,6 +145,14 @@ class CampaignBackend(ABC, Generic[OptionsT]):
     @abstractmethod
     def check(self, spec: CampaignSpec, options: OptionsT, now: float) -> None:
         """Vendor rules for the spec (called by :meth:`validate`)."""
+
+    def reject_placeholders(self, spec: CampaignSpec) -> None:
+        """Vendors without per-recipient text refuse ``{placeholder}`` messages (they would be read aloud)."""
+        if spec.message and re.search(r"\{[A-Za-z_][A-Za-z0-9_]*\}", spec.message):
+            raise ValidationError(
+                "message", spec.message, f"{self.vendor} reads one text for every recipient: {{placeholders}} are only filled on Kaleyra",
+                vendor=self.vendor,
+            )
 
     def validate_recipient(self, spec: CampaignSpec, recipient: Recipient, position: int) -> None:
         """Vendor rules for one recipient (raise :class:`ValidationError`). Default: any valid E.164 number."""

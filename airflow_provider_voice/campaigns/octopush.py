@@ -118,6 +118,7 @@ class OctopushCampaigns(CampaignBackend[OctopushCampaignOptions]):
     reports_outcomes = False
 
     def check(self, spec: CampaignSpec, options: OctopushCampaignOptions, now: float) -> None:
+        self.reject_placeholders(spec)
         if spec.audio:
             raise ValidationError("audio", spec.audio, "Octopush Voice-SMS reads text only: give message", vendor=self.vendor)
         text = spec.message or ""

@@ -136,6 +136,7 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions]):
         }
 
     def check(self, spec: CampaignSpec, options: VelipCampaignOptions, now: float) -> None:
+        self.reject_placeholders(spec)
         if len(spec.name) > MAX_NAME:
             raise ValidationError("name", spec.name, f"Velip campaign names have at most {MAX_NAME} characters", vendor=self.vendor)
         if spec.language:

@@ -23,7 +23,13 @@ class ClickToCallCapability(Protocol):
     vendor: ClassVar[str]
 
     def connect(
-        self, agent: Any, customer: Any, *, message: str | None = None, default_region: str | None = None, **options: Any
+        self,
+        agent: Any,
+        customer: Any,
+        *,
+        message: str | None = None,
+        default_region: str | None = None,
+        **options: Any,
     ) -> ClickToCallHandle: ...
 
     def status_call(self, handle: ClickToCallHandle) -> Call[Any]: ...

@@ -57,7 +57,13 @@ class KaleyraClickToCall:
         self.hook = hook
 
     def connect(
-        self, agent: Any, customer: Any, *, message: str | None = None, default_region: str | None = None, **options: Any
+        self,
+        agent: Any,
+        customer: Any,
+        *,
+        message: str | None = None,
+        default_region: str | None = None,
+        **options: Any,
     ) -> ClickToCallHandle:
         """``dial.click2call`` (always with ``return=1``); returns the call id."""
         if message:
@@ -74,7 +80,9 @@ class KaleyraClickToCall:
         result = self.hook.client.http.send(call)
         if not result.call_id:
             raise MalformedResponseError(
-                "dial.click2call was accepted but the answer has no call id", vendor=self.vendor, endpoint="dial.click2call"
+                "dial.click2call was accepted but the answer has no call id",
+                vendor=self.vendor,
+                endpoint="dial.click2call",
             )
         log.info("Kaleyra click-to-call placed: %s", result.call_id)
         return ClickToCallHandle(vendor=self.vendor, call_id=result.call_id)

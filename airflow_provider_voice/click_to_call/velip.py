@@ -53,17 +53,27 @@ class VelipClickToCall:
         self.hook = hook
 
     def connect(
-        self, agent: Any, customer: Any, *, message: str | None = None, default_region: str | None = None, **options: Any
+        self,
+        agent: Any,
+        customer: Any,
+        *,
+        message: str | None = None,
+        default_region: str | None = None,
+        **options: Any,
     ) -> ClickToCallHandle:
         """``MakeTTSCall`` type 3; returns the ``cd_id`` (and ``ctid`` when given)."""
         unknown = sorted(set(options) - set(VELIP_C2C_OPTIONS))
         if unknown:
-            raise ValidationError("vendor_options", unknown, f"Velip click-to-call options are {', '.join(VELIP_C2C_OPTIONS)}")
+            raise ValidationError(
+                "vendor_options", unknown, f"Velip click-to-call options are {', '.join(VELIP_C2C_OPTIONS)}"
+            )
         if isinstance(agent, (list, tuple)) or isinstance(customer, (list, tuple)):
             raise ValidationError("agent/customer", [agent, customer], "Velip joins exactly one agent and one customer")
         if not message and not options.get("content"):
             raise ValidationError(
-                "message", message, "Velip plays a message to the agent first: give message (TTS text) or vendor_options content"
+                "message",
+                message,
+                "Velip plays a message to the agent first: give message (TTS text) or vendor_options content",
             )
         region = default_region or self.default_region
         dest = PhoneNumber.parse(agent, region, field="agent")
@@ -72,7 +82,9 @@ class VelipClickToCall:
         call = self.hook.api.make_tts_call(dest, type=3, dest2=dest2, text=message or None, ctid=ctid, **options)
         result = self.hook.client.http.send(call)
         if not result.cd_id and not ctid:
-            raise MalformedResponseError("MakeTTSCall was accepted but the answer has no cd_id", vendor=self.vendor, endpoint="MakeTTSCall")
+            raise MalformedResponseError(
+                "MakeTTSCall was accepted but the answer has no cd_id", vendor=self.vendor, endpoint="MakeTTSCall"
+            )
         log.info("Velip click-to-call placed: %s", result.cd_id or ctid)
         return ClickToCallHandle(vendor=self.vendor, call_id=result.cd_id, ctid=result.ctid or ctid)
 

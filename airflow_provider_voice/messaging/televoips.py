@@ -30,7 +30,11 @@ def owned_numbers(hook: Any) -> set[str] | None:
     out = set()
     for index, item in enumerate(items):
         if str(item).strip():
-            out.add(PhoneNumber.parse(str(item).strip(), DEFAULT_REGION, field=f"extra.{OWNED_NUMBERS_EXTRA}[{index}]").televoips)
+            out.add(
+                PhoneNumber.parse(
+                    str(item).strip(), DEFAULT_REGION, field=f"extra.{OWNED_NUMBERS_EXTRA}[{index}]"
+                ).televoips
+            )
     return out or None
 
 

@@ -43,7 +43,9 @@ class VelipSms:
     def check_sender(self, sender: Any) -> None:
         """Velip's MakeSMS has no sender field."""
         if sender not in (None, ""):
-            raise ValidationError("sender", sender, "Velip MakeSMS has no sender parameter: leave it unset", vendor="velip")
+            raise ValidationError(
+                "sender", sender, "Velip MakeSMS has no sender parameter: leave it unset", vendor="velip"
+            )
         return None
 
     def message_call(self, number: PhoneNumber, text: str, *, sender: str | None, key: str) -> Call[str]:

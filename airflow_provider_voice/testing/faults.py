@@ -21,7 +21,8 @@ Route names: the Velip API name (``MakeTTSCall``), the Kaleyra method (``voice.c
 Octopush / TeleVoIPs path template (``/v1/public/voice-campaign/send``, ``/messages``,
 ``/reports/cdrs``, ``/reports/cdrs/{id}/{file}``). A rule may be keyed ``"POST /messages"``
 to match one HTTP method; ``"*"`` matches every route of the vendor, and vendor ``"*"`` every vendor.
-The most specific rule wins: method+route, route, vendor ``*``, then ``*``/``*``.
+Route names match case-insensitively (``voice.groupStatus`` = ``voice.groupstatus``). The most
+specific rule wins: method+route, route, vendor ``*``, then ``*``/``*``.
 """
 
 from __future__ import annotations
@@ -191,14 +192,14 @@ class Faults:
             options["seed"] = f"{self._default_seed}|{vendor}|{route}"
         rule = FaultRule(vendor=vendor, route=route, **options)
         with self._lock:
-            self._rules[(vendor, route)] = rule
+            self._rules[(vendor, route.lower())] = rule
         return rule
 
     def clear(self, vendor: str | None = None, route: str | None = None) -> None:
         """Remove rules (all of them, a vendor's, or one)."""
         with self._lock:
             for key in list(self._rules):
-                if (vendor is None or key[0] == vendor) and (route is None or key[1] == route):
+                if (vendor is None or key[0] == vendor) and (route is None or key[1] == route.lower()):
                     del self._rules[key]
             if vendor is None and route is None:
                 self.history.clear()
@@ -217,6 +218,7 @@ class Faults:
         with self._lock:
             if not self._rules:
                 return None
+            route, method = route.lower(), method.lower()
             for key in ((vendor, f"{method} {route}"), (vendor, route), (vendor, "*"), ("*", route), ("*", "*")):
                 rule = self._rules.get(key)
                 if rule is not None:

@@ -127,7 +127,13 @@ class HealthStatusTrigger(BaseTrigger):
         except (ValidationError, AuthError, VoiceProviderError) as exc:
             yield TriggerEvent({"status": "error", "message": str(exc)})
             return
-        last: dict[str, Any] = {"healthy": False, "incidents": 0, "relevant": 0, "not_operational": [], "vendor_message": ""}
+        last: dict[str, Any] = {
+            "healthy": False,
+            "incidents": 0,
+            "relevant": 0,
+            "not_operational": [],
+            "vendor_message": "",
+        }
         polls = 0
         try:
             while True:

@@ -14,16 +14,24 @@ def test_kaleyra_block_then_unblock_updates_ledger_and_suppression_file(voice_co
     sim = voice_conns
     suppression = tmp_path / "optouts.csv"
     numbers = ["9988776655", "+91 98765 43210", "9988776655"]  # one duplicate
-    block = BlacklistNumbersOperator(task_id="block", conn_id="kaleyra_default", numbers=numbers, suppression_file=str(suppression))
+    block = BlacklistNumbersOperator(
+        task_id="block", conn_id="kaleyra_default", numbers=numbers, suppression_file=str(suppression)
+    )
     summary = block.execute(context)
-    assert summary["changed"] == 2 and summary["duplicates"] == 1 and summary["failed"] == 0 and summary["requests"] == 1
+    assert (
+        summary["changed"] == 2 and summary["duplicates"] == 1 and summary["failed"] == 0 and summary["requests"] == 1
+    )
     assert sorted(e.number for e in sim.state.ledger.entries("kaleyra", "block")) == ["9876543210", "9988776655"]
     assert sim.state.kaleyra.blocked == {"9876543210", "9988776655"}
     assert suppression.read_text().splitlines() == ["number", "+919988776655", "+919876543210"]
     assert json.dumps(summary)  # XCom-ready
 
     unblock = BlacklistNumbersOperator(
-        task_id="unblock", conn_id="kaleyra_default", numbers=["9988776655"], action="unblock", suppression_file=str(suppression)
+        task_id="unblock",
+        conn_id="kaleyra_default",
+        numbers=["9988776655"],
+        action="unblock",
+        suppression_file=str(suppression),
     )
     assert unblock.execute(context)["changed"] == 1
     assert [e.number for e in sim.state.ledger.entries("kaleyra", "unblock")] == ["9988776655"]
@@ -56,16 +64,24 @@ def test_invalid_numbers_can_be_skipped(voice_conns, context):
 def test_televoips_unsubscribe_each_number(voice_conns, context, tmp_path):
     sim = voice_conns
     op = BlacklistNumbersOperator(
-        task_id="optout", conn_id="televoips_default", numbers=["(415) 555-2671", "+1 212 555 0123"], owned_number="13214567890"
+        task_id="optout",
+        conn_id="televoips_default",
+        numbers=["(415) 555-2671", "+1 212 555 0123"],
+        owned_number="13214567890",
     )
     summary = op.execute(context)
     assert summary["changed"] == 2 and summary["requests"] == 2 and summary["vendor"] == "televoips"
-    assert sorted(e.number for e in sim.state.ledger.entries("televoips", "unsubscribe")) == ["12125550123", "14155552671"]
+    assert sorted(e.number for e in sim.state.ledger.entries("televoips", "unsubscribe")) == [
+        "12125550123",
+        "14155552671",
+    ]
     assert sim.state.televoips.unsubscribed == {"14155552671", "12125550123"}
 
 
 def test_televoips_not_owned_number_surfaces_the_vendor_400_clearly(voice_conns, context):
-    op = BlacklistNumbersOperator(task_id="optout", conn_id="televoips_default", numbers=["4155552671"], owned_number="12125550199")
+    op = BlacklistNumbersOperator(
+        task_id="optout", conn_id="televoips_default", numbers=["4155552671"], owned_number="12125550199"
+    )
     with pytest.raises(VendorRejectedError) as info:
         op.execute(context)
     assert "You do not own the number" in info.value.vendor_message
@@ -77,7 +93,9 @@ def test_televoips_owned_numbers_extra_checks_before_sending(voice_conns, contex
     conn = json.loads(voice_conns_env(voice_conns)["AIRFLOW_CONN_TELEVOIPS_DEFAULT"])
     conn["extra"]["owned_numbers"] = "13214567890, 13214567891"
     monkeypatch.setenv("AIRFLOW_CONN_TELEVOIPS_OWNED", json.dumps(conn))
-    op = BlacklistNumbersOperator(task_id="optout", conn_id="televoips_owned", numbers=["4155552671"], owned_number="12125550199")
+    op = BlacklistNumbersOperator(
+        task_id="optout", conn_id="televoips_owned", numbers=["4155552671"], owned_number="12125550199"
+    )
     with pytest.raises(ValidationError) as info:
         op.execute(context)
     assert info.value.field == "owned_number" and "13214567890" in str(info.value)
@@ -89,7 +107,11 @@ def test_televoips_needs_an_owned_number_and_cannot_unblock(voice_conns, context
         BlacklistNumbersOperator(task_id="o", conn_id="televoips_default", numbers=["4155552671"]).execute(context)
     with pytest.raises(CapabilityNotSupportedError, match="kaleyra"):
         BlacklistNumbersOperator(
-            task_id="u", conn_id="televoips_default", numbers=["4155552671"], action="unblock", owned_number="13214567890"
+            task_id="u",
+            conn_id="televoips_default",
+            numbers=["4155552671"],
+            action="unblock",
+            owned_number="13214567890",
         ).execute(context)
     assert len(voice_conns.state.ledger) == 0
 

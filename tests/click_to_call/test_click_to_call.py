@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
+from airflow_provider_voice.click_to_call.kaleyra import kaleyra_c2c_state
+from airflow_provider_voice.click_to_call.velip import velip_c2c_state
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.call_reports import KaleyraCallRecord
 from airflow_provider_voice.models.click_to_call import ClickToCallState
 from airflow_provider_voice.operators.click_to_call import ClickToCallOperator
 from airflow_provider_voice.sensors.click_to_call import ClickToCallSensor
 from airflow_provider_voice.triggers.click_to_call import ClickToCallTrigger
-from airflow_provider_voice.click_to_call.kaleyra import kaleyra_c2c_state
-from airflow_provider_voice.click_to_call.velip import velip_c2c_state
 
 CALLBACK = "https://crm.example.com/c2c?agent={caller}&customer={receiver}&outcome={status}&talk={billsec}"
 
@@ -52,7 +52,9 @@ def test_kaleyra_click_to_call_waits_for_the_outcome(voice_conns, context):
     legs = sim.state.ledger.entries("kaleyra", "click2call")
     assert [(e.number, e.details["leg"]) for e in legs] == [("9988776655", "caller"), ("9876543210", "receiver")]
     (callback,) = sim.state.ledger.entries("kaleyra", "callback")
-    assert callback.details["url"].startswith("https://crm.example.com/c2c?agent=9988776655&customer=9876543210&outcome=ANSWER")
+    assert callback.details["url"].startswith(
+        "https://crm.example.com/c2c?agent=9988776655&customer=9876543210&outcome=ANSWER"
+    )
 
 
 def test_kaleyra_agent_unreached_and_require_connected(voice_conns, context):
@@ -91,7 +93,13 @@ def test_trigger_times_out_after_one_last_poll(voice_conns):
     handle = hook.capability("click_to_call").connect("9988776655", "9876543210")
     started = time.monotonic()
     event = first_event(
-        ClickToCallTrigger(conn_id="kaleyra_default", vendor="kaleyra", call_id=handle.call_id, poll_interval=0.05, deadline=time.time() + 0.2)
+        ClickToCallTrigger(
+            conn_id="kaleyra_default",
+            vendor="kaleyra",
+            call_id=handle.call_id,
+            poll_interval=0.05,
+            deadline=time.time() + 0.2,
+        )
     )
     assert event["status"] == "timeout" and event["result"]["state"] == "pending"
     assert "polls" in event["message"] and str(int(time.time()))[:6] not in event["message"]  # no epoch in messages
@@ -99,7 +107,9 @@ def test_trigger_times_out_after_one_last_poll(voice_conns):
 
 
 def test_trigger_reports_errors(voice_conns):
-    event = first_event(ClickToCallTrigger(conn_id="kaleyra_wrong_key", vendor="kaleyra", call_id="c2c_x", deadline=time.time() + 5))
+    event = first_event(
+        ClickToCallTrigger(conn_id="kaleyra_wrong_key", vendor="kaleyra", call_id="c2c_x", deadline=time.time() + 5)
+    )
     assert event["status"] == "error" and "sim-kaleyra-key" not in event["message"]
 
 
@@ -107,7 +117,14 @@ def test_sensor_pokes_kaleyra_call_from_the_operator_xcom(voice_conns, context):
     from airflow_provider_voice.hooks.kaleyra import KaleyraHook
 
     handle = KaleyraHook("kaleyra_default").capability("click_to_call").connect("9988776655", "9876543210")
-    sensor = ClickToCallSensor(task_id="s", conn_id="kaleyra_default", call_id=handle.to_xcom(), poke_interval=0.05, timeout=10, deferrable=False)
+    sensor = ClickToCallSensor(
+        task_id="s",
+        conn_id="kaleyra_default",
+        call_id=handle.to_xcom(),
+        poke_interval=0.05,
+        timeout=10,
+        deferrable=False,
+    )
     result = sensor.execute(context)
     assert result["call_id"] == handle.call_id and result["state"] in {s.value for s in ClickToCallState} - {"pending"}
 
@@ -128,10 +145,16 @@ def test_velip_click_to_call_type_3(voice_conns, context):
 
 def test_velip_needs_a_message_and_one_customer(voice_conns, context):
     with pytest.raises(ValidationError, match="message"):
-        ClickToCallOperator(task_id="c", conn_id="velip_default", agent="5511987654321", customer="5521998765432").execute(context)
+        ClickToCallOperator(
+            task_id="c", conn_id="velip_default", agent="5511987654321", customer="5521998765432"
+        ).execute(context)
     with pytest.raises(ValidationError):
         ClickToCallOperator(
-            task_id="c", conn_id="velip_default", agent="5511987654321", customer=["5521998765432", "5521998765433"], message="hi"
+            task_id="c",
+            conn_id="velip_default",
+            agent="5511987654321",
+            customer=["5521998765432", "5521998765433"],
+            message="hi",
         ).execute(context)
     assert len(voice_conns.state.ledger) == 0
 
@@ -139,9 +162,17 @@ def test_velip_needs_a_message_and_one_customer(voice_conns, context):
 def test_bad_kaleyra_options_fail_before_sending(voice_conns, context):
     for options in ({"retry": 5}, {"callback": "https://x/?a={nope}"}, {"unknown": 1}):
         with pytest.raises(ValidationError):
-            ClickToCallOperator(task_id="c", conn_id="kaleyra_default", agent="9988776655", customer="9876543210", vendor_options=options).execute(context)
+            ClickToCallOperator(
+                task_id="c",
+                conn_id="kaleyra_default",
+                agent="9988776655",
+                customer="9876543210",
+                vendor_options=options,
+            ).execute(context)
     with pytest.raises(ValidationError, match="message"):
-        ClickToCallOperator(task_id="c", conn_id="kaleyra_default", agent="9988776655", customer="9876543210", message="hello").execute(context)
+        ClickToCallOperator(
+            task_id="c", conn_id="kaleyra_default", agent="9988776655", customer="9876543210", message="hello"
+        ).execute(context)
     assert len(voice_conns.state.ledger) == 0
 
 
@@ -149,7 +180,9 @@ def test_click_to_call_not_available_on_octopush(voice_conns, context):
     from airflow_provider_voice.errors import CapabilityNotSupportedError
 
     with pytest.raises(CapabilityNotSupportedError, match="kaleyra or velip"):
-        ClickToCallOperator(task_id="c", conn_id="octopush_default", agent="+33612345678", customer="+33612345679").execute(context)
+        ClickToCallOperator(
+            task_id="c", conn_id="octopush_default", agent="+33612345678", customer="+33612345679"
+        ).execute(context)
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,9 @@ def critical(region: str, code: str, number: str) -> dict[str, Any]:
 
 
 def test_operational_regions_are_healthy(voice_conns, context):
-    result = HealthStatusSensor(task_id="h", conn_id="kaleyra_default", timeout=5, poke_interval=0.05, deferrable=False).execute(context)
+    result = HealthStatusSensor(
+        task_id="h", conn_id="kaleyra_default", timeout=5, poke_interval=0.05, deferrable=False
+    ).execute(context)
     assert result["healthy"] is True and result["incidents"] == 6 and result["not_operational"] == []
 
 
@@ -45,10 +47,19 @@ def test_only_the_wanted_regions_count(voice_conns, context):
     voice_conns.state.configure(kaleyra_incidents=[critical("Karnataka", "KA-IN", "+918012345628")])
     ok = HealthStatusSensor(task_id="h", conn_id="kaleyra_default", regions=["ND-IN"], timeout=5, deferrable=False)
     assert ok.execute(context)["healthy"] is True
-    bad = HealthStatusSensor(task_id="h", conn_id="kaleyra_default", regions=["ka-in"], timeout=0.2, poke_interval=0.05, deferrable=False)
+    bad = HealthStatusSensor(
+        task_id="h", conn_id="kaleyra_default", regions=["ka-in"], timeout=0.2, poke_interval=0.05, deferrable=False
+    )
     with pytest.raises(AirflowSensorTimeout):
         bad.execute(context)
-    by_number = HealthStatusSensor(task_id="h", conn_id="kaleyra_default", numbers=["8012345628"], timeout=0.2, poke_interval=0.05, deferrable=False)
+    by_number = HealthStatusSensor(
+        task_id="h",
+        conn_id="kaleyra_default",
+        numbers=["8012345628"],
+        timeout=0.2,
+        poke_interval=0.05,
+        deferrable=False,
+    )
     with pytest.raises(AirflowSensorTimeout):
         by_number.execute(context)
 
@@ -62,7 +73,9 @@ def test_plugin_not_subscribed_fails_at_once(voice_conns, context):
 def test_deferred_until_the_region_recovers(voice_conns, context):
     sim = voice_conns
     sim.state.configure(kaleyra_incidents=[critical("Karnataka", "KA-IN", "+918012345628")])
-    sensor = HealthStatusSensor(task_id="h", conn_id="kaleyra_default", regions=["Karnataka"], timeout=30, poke_interval=0.05, deferrable=True)
+    sensor = HealthStatusSensor(
+        task_id="h", conn_id="kaleyra_default", regions=["Karnataka"], timeout=30, poke_interval=0.05, deferrable=True
+    )
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute(context)
     _, kwargs = deferred.value.trigger.serialize()
@@ -72,7 +85,9 @@ def test_deferred_until_the_region_recovers(voice_conns, context):
         task = asyncio.ensure_future(gen.__anext__())
         await asyncio.sleep(0.2)
         assert not task.done()
-        sim.state.configure(kaleyra_incidents=[{**critical("Karnataka", "KA-IN", "+918012345628"), "type": "operational"}])
+        sim.state.configure(
+            kaleyra_incidents=[{**critical("Karnataka", "KA-IN", "+918012345628"), "type": "operational"}]
+        )
         event = (await task).payload
         await gen.aclose()
         return event

@@ -13,7 +13,13 @@ def test_create_edit_delete(voice_conns, context):
     sim = voice_conns
     when = pendulum.now("Asia/Kolkata").add(days=2).replace(hour=11, minute=30, second=0, microsecond=0)
     create = KaleyraFollowUpOperator(
-        task_id="f", phone="9876543210", name="Renewal call", follower="9123456789", ontime=when, autocall=True, notes="renewal"
+        task_id="f",
+        phone="9876543210",
+        name="Renewal call",
+        follower="9123456789",
+        ontime=when,
+        autocall=True,
+        notes="renewal",
     )
     created = create.execute(context)
     assert created["existing"] is False and created["id"]
@@ -40,9 +46,13 @@ def test_create_edit_delete(voice_conns, context):
 
 def test_bad_followups_fail_before_sending(voice_conns, context):
     with pytest.raises(ValidationError):
-        KaleyraFollowUpOperator(task_id="f", phone="9876543210", name="x", follower="9123456789", ontime="next tuesday").execute(context)
+        KaleyraFollowUpOperator(
+            task_id="f", phone="9876543210", name="x", follower="9123456789", ontime="next tuesday"
+        ).execute(context)
     with pytest.raises(ValidationError):
-        KaleyraFollowUpOperator(task_id="f", phone="98", name="x", follower="9123456789", ontime="02-01-2030 10-00").execute(context)
+        KaleyraFollowUpOperator(
+            task_id="f", phone="98", name="x", follower="9123456789", ontime="02-01-2030 10-00"
+        ).execute(context)
     with pytest.raises(ValidationError, match="kaleyra"):
         KaleyraFollowUpOperator(task_id="f", conn_id="velip_default", action="delete", followup_id="1").execute(context)
     with pytest.raises(ValidationError):

@@ -59,6 +59,8 @@ def test_export_by_ids_as_json(voice_conns, context, tmp_path):
 
 def test_export_needs_a_televoips_connection(voice_conns, context, tmp_path):
     with pytest.raises(ValidationError, match="televoips"):
-        ExportMessagesOperator(task_id="x", conn_id="velip_default", destination=str(tmp_path / "x.json")).execute(context)
+        ExportMessagesOperator(task_id="x", conn_id="velip_default", destination=str(tmp_path / "x.json")).execute(
+            context
+        )
     with pytest.raises(ValidationError):
         ExportMessagesOperator(task_id="x", destination="x.json", direction="sideways")

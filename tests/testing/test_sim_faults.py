@@ -175,6 +175,12 @@ def test_route_matching_and_times(simulator: SimulatorServer, http: httpx.Client
     assert velip(http, simulator, 1).status_code == 504
     faults.clear()
     assert velip(http, simulator, 1).status_code == 200
+    faults.set("kaleyra", "voice.groupStatus", error_rate=1.0)
+    r = http.post(
+        simulator.base_url("kaleyra"), headers=KALEYRA_AUTH, data={"method": "VOICE.GROUPSTATUS", "groupid": "1"}
+    )
+    assert r.status_code == 503
+    faults.clear()
     with pytest.raises(ValueError):
         faults.set("velip", "*", error_rate=0.8, reset_rate=0.5)
 

@@ -126,6 +126,15 @@ def _destination(row: Mapping[str, Any] | Any, position: int) -> dict[str, str]:
     return out
 
 
+def _with_name(call: Call[Any], name: str | None) -> Call[Any]:
+    """Add Velip's ``name`` field (``VelipCore.call`` takes the API name as its first argument)."""
+    if name is None:
+        return call
+    if call.method == "GET":
+        return dataclasses.replace(call, params={**(call.params or {}), "name": name})
+    return dataclasses.replace(call, json={**(call.json or {}), "name": name})
+
+
 def velip_destinations_csv(destinations: Iterable[Mapping[str, Any] | Any]) -> bytes:
     """Render destinations as the CSV Velip's ``CreateCampaign`` upload reads (header row included)."""
     buffer = io.StringIO()
@@ -246,22 +255,22 @@ class VelipCampaignEndpoints(VelipCore):
         if cp_ctid is not None and not 1 <= len(cp_ctid) <= 50:
             raise ValidationError("cp_ctid", cp_ctid, "1 to 50 characters")
         fields = {
-            "name": name, "cdlc_id": cdlc_id, "cp_id": clone_cp_id, "date_start": date_start, "date_end": date_end,
+            "cdlc_id": cdlc_id, "cp_id": clone_cp_id, "date_start": date_start, "date_end": date_end,
             "time_start": time_start, "time_end": time_end, "text": text, "voice": voice, "content": content,
             "vel": vel, "resends": resends, "time_resends": time_resends, "cp_ctid": cp_ctid, "rurl": rurl,
         }  # fmt: skip
         _check_times(fields)
         parse = VelipCampaignCreated.model_validate
         if destinations is None:
-            return self.call("CreateCampaign", parse=parse, **fields)
+            return _with_name(self.call("CreateCampaign", parse=parse, **fields), name)
         rows = [_destination(row, i) for i, row in enumerate(destinations)]
         if not rows:
             raise ValidationError("destinations", [], "at least one destination")
         if len(rows) > MAX_DESTINATIONS:
             raise ValidationError("destinations", f"<{len(rows)} destinations>", f"at most {MAX_DESTINATIONS:,} per campaign")
         if not upload:
-            return self.call("CreateCampaign", parse=parse, datajson=rows, **fields)
-        call = self.call("CreateCampaign", parse=parse, **fields)
+            return _with_name(self.call("CreateCampaign", parse=parse, datajson=rows, **fields), name)
+        call = _with_name(self.call("CreateCampaign", parse=parse, **fields), name)
         form = {k: str(v) for k, v in (call.json or {}).items()}
         return dataclasses.replace(
             call, json=None, data=form, files={"file": ("destinations.csv", velip_destinations_csv(rows), "text/csv")}
@@ -287,7 +296,8 @@ class VelipCampaignEndpoints(VelipCore):
             return [VelipCampaign.model_validate(item) for item in items if isinstance(item, Mapping)]
 
         flag = None if active is None else int(bool(active))
-        return self.call("GetCampaignsList", method="GET", parse=parse, cp_id=cp_id, cp_ctid=cp_ctid, name=name, active=flag)
+        call = self.call("GetCampaignsList", method="GET", parse=parse, cp_id=cp_id, cp_ctid=cp_ctid, active=flag)
+        return _with_name(call, name)
 
     @endpoint
     def change_campaign(
@@ -311,7 +321,5 @@ class VelipCampaignEndpoints(VelipCore):
         fields = {"date_start": date_start, "date_end": date_end, "time_start": time_start, "time_end": time_end}
         _check_times(fields)
         flag = None if active is None else int(bool(active))
-        call = self.call(
-            "ChangeCampaign", parse=VelipCampaignChange.model_validate, cp_id=str(cp_id), active=flag, name=name, **fields
-        )
-        return dataclasses.replace(call, idempotent=True)
+        call = self.call("ChangeCampaign", parse=VelipCampaignChange.model_validate, cp_id=str(cp_id), active=flag, **fields)
+        return dataclasses.replace(_with_name(call, name), idempotent=True)
