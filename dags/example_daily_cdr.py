@@ -81,7 +81,9 @@ with DAG(
             "invalid_lines": [bad.line for bad in reader.invalid[:10]],
             "by_disposition": dict(sorted(by_disposition.items())),
         }
-        print(f"DEMO| CDR report of {summary['day']}: {reader.rows} rows, {download['bytes']} bytes -> {download['path']}")
+        print(
+            f"DEMO| CDR report of {summary['day']}: {reader.rows} rows, {download['bytes']} bytes -> {download['path']}"
+        )
         for name, entry in summary["by_disposition"].items():
             print(f"DEMO|   {name:<11} {entry['calls']:>6} calls {entry['billsec']:>8} billed seconds")
         if reader.invalid_count:

@@ -34,7 +34,13 @@ def place_click_to_calls(sim, count: int) -> list[str]:
             answer = http.post(
                 sim.base_url("kaleyra"),
                 headers={"x-api-key": sim.state.config.kaleyra_api_key},
-                data={"method": "dial.click2call", "format": "json", "caller": f"98450{i:05d}", "receiver": f"99000{i:05d}", "return": "1"},
+                data={
+                    "method": "dial.click2call",
+                    "format": "json",
+                    "caller": f"98450{i:05d}",
+                    "receiver": f"99000{i:05d}",
+                    "return": "1",
+                },
             ).json()
             assert answer["status"] == "200", answer
             ids.append(answer["data"]["id"])
@@ -79,7 +85,9 @@ def test_kaleyra_c2cstatus_export_csv_over_xml(voice_connections, tmp_path, monk
     }  # fmt: skip
     monkeypatch.setenv("AIRFLOW_CONN_KALEYRA_XML", json.dumps(conn))
     ids = place_click_to_calls(sim, 3)
-    op = KaleyraCallReportOperator(task_id="k", conn_id="kaleyra_xml", report="c2cstatus", destination=str(tmp_path / "c2c.csv"), asset=False)
+    op = KaleyraCallReportOperator(
+        task_id="k", conn_id="kaleyra_xml", report="c2cstatus", destination=str(tmp_path / "c2c.csv"), asset=False
+    )
     result = op.execute(today_interval("Asia/Kolkata"))
     read = list(csv.DictReader((tmp_path / "c2c.csv").open()))
     assert sorted(r["id"] for r in read) == sorted(ids) and result["rows"] == 3 and result["file_format"] == "csv"
@@ -107,10 +115,14 @@ def test_velip_export_follows_cursor_and_survives_a_429(voice_connections, tmp_p
 
 
 def test_explicit_dates_and_validation(voice_connections, tmp_path):
-    op = VelipCallStatusExportOperator(task_id="v", destination=str(tmp_path / "v.csv"), date_from="2024-05-01", date_to="2024-05-02")
+    op = VelipCallStatusExportOperator(
+        task_id="v", destination=str(tmp_path / "v.csv"), date_from="2024-05-01", date_to="2024-05-02"
+    )
     assert op.days({}) == (dt.date(2024, 5, 1), dt.date(2024, 5, 2))
     with pytest.raises(ValidationError):
-        VelipCallStatusExportOperator(task_id="v2", destination=str(tmp_path / "v.csv"), date_from="2024-05-01").days({})
+        VelipCallStatusExportOperator(task_id="v2", destination=str(tmp_path / "v.csv"), date_from="2024-05-01").days(
+            {}
+        )
     with pytest.raises(ValidationError):
         VelipCallStatusExportOperator(task_id="v3", destination="x.csv", maxreg=6000)
     with pytest.raises(ValidationError):

@@ -12,7 +12,9 @@ from airflow_provider_voice.models.cdr import CDR_FIELDS, CdrRecord, CdrReport, 
 HEADER = ",".join("cunm" if c == "cnum" else c for c in CDR_FIELDS)  # the spec's spelling
 
 
-def row(uid: str, *, calldate="2021-08-25 10:04:14", duration="30", billsec="0", disposition="NO ANSWER", lastdata='"x,30"') -> str:
+def row(
+    uid: str, *, calldate="2021-08-25 10:04:14", duration="30", billsec="0", disposition="NO ANSWER", lastdata='"x,30"'
+) -> str:
     return (
         f'{uid},{calldate},"""Test"" <1234567890>",1234567890,201,ext-local,PJSIP/a,PJSIP/b,Dial,{lastdata},'
         f"{duration},{billsec},{disposition},3,,{uid},3525932093,rec.wav,1234567890,Test,,,"
@@ -46,7 +48,9 @@ def test_calldate_zone_from_context_and_cunm_alias():
 
 
 def test_unknown_disposition_is_kept_as_text():
-    record = CdrRecord.model_validate({"calldate": "2021-08-25 10:04:14", "duration": "1", "billsec": "0", "disposition": "CANCEL"})
+    record = CdrRecord.model_validate(
+        {"calldate": "2021-08-25 10:04:14", "duration": "1", "billsec": "0", "disposition": "CANCEL"}
+    )
     assert record.disposition == "CANCEL" and not isinstance(record.disposition, Disposition)
 
 
@@ -106,7 +110,10 @@ def test_keep_invalid_bounds_memory_but_counts_all(tmp_path):
 
 @pytest.mark.parametrize(
     ("url", "day"),
-    [("https://api.televoips.com/reports/cdrs/12cd2374dc/cdrs_2024-05-01.csv", "2024-05-01"), ("https://x/y.csv", None)],
+    [
+        ("https://api.televoips.com/reports/cdrs/12cd2374dc/cdrs_2024-05-01.csv", "2024-05-01"),
+        ("https://x/y.csv", None),
+    ],
 )
 def test_report_day_from_url(url, day):
     report = CdrReport(id="12cd2374dc", url=url, status="complete", http_status=201)

@@ -38,7 +38,9 @@ def test_sensor_poke_mode_times_out(voice_connections):
 
 
 def test_sensor_wrong_key_fails_fast(voice_connections):
-    sensor = CdrReportSensor(task_id="wait", conn_id="televoips_wrong_key", poke_interval=0.1, timeout=10, deferrable=False)
+    sensor = CdrReportSensor(
+        task_id="wait", conn_id="televoips_wrong_key", poke_interval=0.1, timeout=10, deferrable=False
+    )
     with pytest.raises(AuthError, match="Access Denied"):
         sensor.execute({})
 
@@ -80,13 +82,21 @@ def test_sensor_execute_complete_events():
 def test_operator_requests_waits_and_downloads(voice_connections, tmp_path):
     voice_connections.state.configure(cdr_compile_seconds=0.3, cdr_rows=25)
     dest = tmp_path / "cdrs" / "day.csv"
-    op = DownloadCdrReportOperator(task_id="dl", destination=str(dest), poll_interval=0.1, wait_timeout=10, deferrable=False)
+    op = DownloadCdrReportOperator(
+        task_id="dl", destination=str(dest), poll_interval=0.1, wait_timeout=10, deferrable=False
+    )
     events = _OutletEvents()
     result = op.execute({"outlet_events": events})
     assert result["rows"] == 25 and result["bytes"] == dest.stat().st_size and result["path"] == dest.as_uri()
     (asset,) = op.outlets
     assert asset == Asset(name=dest.as_uri(), uri=dest.as_uri())
-    assert events[asset].extra == {"path": dest.as_uri(), "bytes": result["bytes"], "rows": 25, "day": result["day"], "report_id": result["report_id"]}
+    assert events[asset].extra == {
+        "path": dest.as_uri(),
+        "bytes": result["bytes"],
+        "rows": 25,
+        "day": result["day"],
+        "report_id": result["report_id"],
+    }
 
 
 def test_operator_with_sensor_xcom_and_object_storage(voice_connections, tmp_path):
@@ -105,7 +115,9 @@ def test_operator_with_sensor_xcom_and_object_storage(voice_connections, tmp_pat
 def test_operator_defers_when_not_ready_then_downloads_on_event(voice_connections, tmp_path):
     voice_connections.state.configure(cdr_compile_seconds=3600, cdr_rows=3)
     dest = tmp_path / "d.csv"
-    op = DownloadCdrReportOperator(task_id="dl", destination=str(dest), deferrable=True, poll_interval=5, wait_timeout=60)
+    op = DownloadCdrReportOperator(
+        task_id="dl", destination=str(dest), deferrable=True, poll_interval=5, wait_timeout=60
+    )
     with pytest.raises(TaskDeferred) as deferred:
         op.execute({})
     assert isinstance(deferred.value.trigger, CdrReportTrigger) and not dest.exists()
@@ -119,7 +131,9 @@ def test_operator_defers_when_not_ready_then_downloads_on_event(voice_connection
 
 def test_operator_blocking_wait_times_out(voice_connections, tmp_path):
     voice_connections.state.configure(cdr_compile_seconds=3600)
-    op = DownloadCdrReportOperator(task_id="dl", destination=str(tmp_path / "x.csv"), poll_interval=0.1, wait_timeout=0.3, deferrable=False)
+    op = DownloadCdrReportOperator(
+        task_id="dl", destination=str(tmp_path / "x.csv"), poll_interval=0.1, wait_timeout=0.3, deferrable=False
+    )
     with pytest.raises(CdrReportNotReadyError, match="still processing"):
         op.execute({})
     assert list(tmp_path.iterdir()) == []
@@ -129,7 +143,9 @@ def test_operator_arguments_and_template_fields():
     op = DownloadCdrReportOperator(task_id="dl", destination="s3://bucket/cdrs/{{ ds }}.csv")
     assert set(op.template_fields) == {"destination", "conn_id", "report"}
     assert op.outlets == [Asset(name="s3://bucket/cdrs", uri="s3://bucket/cdrs")]
-    assert DownloadCdrReportOperator(task_id="a", destination="/x/y.csv", asset="file:///lake/cdrs").outlets == [Asset(name="file:///lake/cdrs", uri="file:///lake/cdrs")]
+    assert DownloadCdrReportOperator(task_id="a", destination="/x/y.csv", asset="file:///lake/cdrs").outlets == [
+        Asset(name="file:///lake/cdrs", uri="file:///lake/cdrs")
+    ]
     with pytest.raises(ValidationError):
         DownloadCdrReportOperator(task_id="b", destination="/x.csv", header_policy="loose")
     with pytest.raises(TypeError):

@@ -28,9 +28,15 @@ def soon(seconds: float) -> dt.datetime:
 
 
 def test_serialize_round_trip_is_json_primitives():
-    trigger = CdrReportTrigger(conn_id="televoips_default", poll_interval=5, deadline=dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc))
+    trigger = CdrReportTrigger(
+        conn_id="televoips_default", poll_interval=5, deadline=dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    )
     classpath, kwargs = trigger.serialize()
-    assert json.loads(json.dumps(kwargs)) == kwargs == {"conn_id": "televoips_default", "poll_interval": 5.0, "deadline": "2030-01-02T03:04:05Z"}
+    assert (
+        json.loads(json.dumps(kwargs))
+        == kwargs
+        == {"conn_id": "televoips_default", "poll_interval": 5.0, "deadline": "2030-01-02T03:04:05Z"}
+    )
     module, name = classpath.rsplit(".", 1)
     rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs) and rebuilt.deadline == trigger.deadline
@@ -78,4 +84,6 @@ async def test_missing_connection_is_an_error_event(voice_connections):
 
 @pytest.mark.parametrize("deadline", ["2030-01-02T03:04:05Z", "2030-01-02T03:04:05+00:00", "2030-01-02T03:04:05"])
 def test_deadline_forms(deadline):
-    assert CdrReportTrigger(conn_id="c", deadline=deadline).deadline == dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    assert CdrReportTrigger(conn_id="c", deadline=deadline).deadline == dt.datetime(
+        2030, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc
+    )

@@ -17,11 +17,10 @@ def demo_env(voice_connections, tmp_path, monkeypatch):
 
 
 def test_example_daily_cdr(demo_env, run_dag):
-    from sqlalchemy import select
-
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     run = run_dag("example_daily_cdr")
     assert run.state == "success"

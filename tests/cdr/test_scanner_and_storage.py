@@ -50,7 +50,12 @@ def _csv(rows: list[list[str]], terminator: str = "\n") -> bytes:
 
 
 def _row(i: int, lastdata: str = "x") -> list[str]:
-    values = {c: "" for c in CDR_FIELDS} | {"calldate": "2024-01-01 00:00:00", "duration": "1", "billsec": "1", "disposition": "ANSWERED"}
+    values = {c: "" for c in CDR_FIELDS} | {
+        "calldate": "2024-01-01 00:00:00",
+        "duration": "1",
+        "billsec": "1",
+        "disposition": "ANSWERED",
+    }
     values["lastdata"], values["uniqueid"], values["clid"] = lastdata, str(i), f'"Name {i}" <{i}>'
     return [values[c] for c in CDR_FIELDS]
 
@@ -146,7 +151,9 @@ def test_export_jsonl_keeps_everything(tmp_path):
     rows = [KaleyraCallRecord.model_validate({"id": "a", "duration": "3", "new_field": "z"}), {"id": "b", "other": 1}]
     result = export_records(rows, tmp_path / "out.jsonl")
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert result.rows == 2 and result.file_format == "jsonl" and result.bytes == (tmp_path / "out.jsonl").stat().st_size
+    assert (
+        result.rows == 2 and result.file_format == "jsonl" and result.bytes == (tmp_path / "out.jsonl").stat().st_size
+    )
     assert lines[0]["duration"] == 3 and lines[0]["new_field"] == "z" and lines[1] == {"id": "b", "other": 1}
 
 
@@ -172,5 +179,5 @@ def test_export_failure_mid_stream_leaves_nothing(tmp_path):
 
 
 def test_export_format_from_suffix():
-    with pytest.raises(ValidationError, match=".jsonl"):
+    with pytest.raises(ValidationError, match=r"\.jsonl"):
         export_records([], "/tmp/out.parquet")

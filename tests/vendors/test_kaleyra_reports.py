@@ -98,12 +98,20 @@ def test_dial_request_and_json_rows(make_driver):
     ]  # fmt: skip
     (row,) = page.rows
     assert isinstance(row, KaleyraCallRecord)
-    assert (row.duration, row.billsec, row.credits, row.status, row.parent_id) == (30, 28, 1.2, "ANSWER", "XXXXXX20215ba50XXXc542")
+    assert (row.duration, row.billsec, row.credits, row.status, row.parent_id) == (
+        30,
+        28,
+        1.2,
+        "ANSWER",
+        "XXXXXX20215ba50XXXc542",
+    )
     assert page.page == 2 and page.is_last
 
 
 def test_c2c_status_xml_rows(make_driver):
-    page = make_driver(api("xml"), lambda r: httpx.Response(200, text=XML_C2C)).send(api("xml").c2c_status(call_id="c2c_57XXXXXXXXXX"))
+    page = make_driver(api("xml"), lambda r: httpx.Response(200, text=XML_C2C)).send(
+        api("xml").c2c_status(call_id="c2c_57XXXXXXXXXX")
+    )
     (row,) = page.rows
     assert (row.id, row.status, row.status2, row.duration, row.billsec, row.agent) == (
         "c2c_57XXXXXXXXXX", "ANSWER", "ANSWER", 36, 28, "agent name",
@@ -117,14 +125,18 @@ def test_followup_reports_xml(make_driver):
         seen.append(form(request))
         return httpx.Response(200, text=XML_FOLLOWUP)
 
-    page = make_driver(api("xml"), handler).send(api("xml").followup_reports(fromdate="2015-10-14", follower="8812345678"))
+    page = make_driver(api("xml"), handler).send(
+        api("xml").followup_reports(fromdate="2015-10-14", follower="8812345678")
+    )
     assert [r.id for r in page.rows] == ["1864", "1865"]
     assert isinstance(page.rows[0], KaleyraFollowupRecord) and page.rows[1].note is None
     assert seen[0]["method"] == "followup.reports" and seen[0]["fromdate"] == "2015/10/14" and "limit" not in seen[0]
 
 
 def test_empty_data_is_an_empty_page(make_driver):
-    page = make_driver(api(), lambda r: httpx.Response(200, json={"status": "200", "message": "OK", "data": []})).send(api().dial())
+    page = make_driver(api(), lambda r: httpx.Response(200, json={"status": "200", "message": "OK", "data": []})).send(
+        api().dial()
+    )
     assert page.rows == [] and page.is_last
 
 
@@ -134,7 +146,9 @@ def _paged_handler(total: int, seen: list[dict[str, str]]):
         seen.append(fields)
         limit, page = int(fields["limit"]), int(fields["page"])
         ids = range((page - 1) * limit, min(total, page * limit))
-        return httpx.Response(200, json={"status": "200", "message": "OK", "data": [{"id": f"r{i}", "duration": str(i)} for i in ids]})
+        return httpx.Response(
+            200, json={"status": "200", "message": "OK", "data": [{"id": f"r{i}", "duration": str(i)} for i in ids]}
+        )
 
     return handler
 
@@ -173,7 +187,10 @@ def test_c2c_status_refuses_days_older_than_retention():
     today = pendulum.now(KALEYRA_TIMEZONE).date()
     oldest = today - dt.timedelta(days=C2C_RETENTION_DAYS)
     api().c2c_status(fromdate=oldest, todate=today)  # the oldest kept day is fine
-    for field, kwargs in (("fromdate", {"fromdate": oldest - dt.timedelta(days=1)}), ("todate", {"todate": "2020-01-01"})):
+    for field, kwargs in (
+        ("fromdate", {"fromdate": oldest - dt.timedelta(days=1)}),
+        ("todate", {"todate": "2020-01-01"}),
+    ):
         with pytest.raises(ValidationError, match="last 3 days only") as caught:
             api().c2c_status(**kwargs)
         assert caught.value.field == field

@@ -43,7 +43,9 @@ def test_request_builds_get_with_reports_key(make_driver):
 
 
 def test_complete_answer_201(make_driver):
-    report = make_driver(api(), lambda r: httpx.Response(201, json=report_body("complete"))).send(api().request_cdr_report())
+    report = make_driver(api(), lambda r: httpx.Response(201, json=report_body("complete"))).send(
+        api().request_cdr_report()
+    )
     assert report.is_complete and report.http_status == 201
     assert report.handle() == {"id": "12cd2374dc", "url": URL, "day": "2024-05-01"}
 
@@ -52,7 +54,12 @@ def test_complete_answer_201(make_driver):
     ("status", "body", "error", "text"),
     [
         (403, "'Access Denied'", AuthError, "HTTP 403: Access Denied"),
-        (400, "'There was a problem processing your request.'", VendorRejectedError, "There was a problem processing your request."),
+        (
+            400,
+            "'There was a problem processing your request.'",
+            VendorRejectedError,
+            "There was a problem processing your request.",
+        ),
     ],
 )
 def test_request_errors_are_typed(make_driver, status, body, error, text):
@@ -122,11 +129,11 @@ def test_file_call_keeps_base_path_prefix():
 
 
 CSV = (
-    "id,calldate,clid,src,dst,dcontext,channel,dstchannel,lastapp,lastdata,duration,billsec,disposition,"
-    "amaflags,accountcode,uniqueid,did,recordingfile,cunm,cnam,outbound_cnum,outbound_cnam,dst_cnam\n"
-    '1.1,2024-05-01 10:00:00,"""A"" <1>",1,201,ext-local,c,d,Dial,"x,30",30,20,ANSWERED,3,,1.1,,,1,A,,,\n'
-    '1.2,2024-05-01 11:00:00,"""B"" <2>",2,202,ext-local,c,d,Dial,"x,30",10,0,NO ANSWER,3,,1.2,,,2,B,,,\n'
-).encode()
+    b"id,calldate,clid,src,dst,dcontext,channel,dstchannel,lastapp,lastdata,duration,billsec,disposition,"
+    b"amaflags,accountcode,uniqueid,did,recordingfile,cunm,cnam,outbound_cnum,outbound_cnam,dst_cnam\n"
+    b'1.1,2024-05-01 10:00:00,"""A"" <1>",1,201,ext-local,c,d,Dial,"x,30",30,20,ANSWERED,3,,1.1,,,1,A,,,\n'
+    b'1.2,2024-05-01 11:00:00,"""B"" <2>",2,202,ext-local,c,d,Dial,"x,30",10,0,NO ANSWER,3,,1.2,,,2,B,,,\n'
+)
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
@@ -156,9 +163,16 @@ def test_download_streams_and_counts(tmp_path, kind):
     assert list(dest.parent.iterdir()) == [dest]  # no temporary file left
 
 
-@pytest.mark.parametrize(("status", "body", "text"), [(401, {"message": "Unauthorized"}, "Unauthorized"), (403, {"message": "Forbidden"}, "Forbidden")])
+@pytest.mark.parametrize(
+    ("status", "body", "text"),
+    [(401, {"message": "Unauthorized"}, "Unauthorized"), (403, {"message": "Forbidden"}, "Forbidden")],
+)
 def test_download_auth_errors_leave_nothing(tmp_path, status, body, text):
-    http = SyncHttp(api(), retry=RetryPolicy(max_attempts=3), http_client=httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(status, json=body))))
+    http = SyncHttp(
+        api(),
+        retry=RetryPolicy(max_attempts=3),
+        http_client=httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(status, json=body))),
+    )
     with pytest.raises(AuthError, match=text) as caught:
         download_cdr_report(http, api(), URL, tmp_path / "cdrs.csv")
     assert caught.value.status_code == status

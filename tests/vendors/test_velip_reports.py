@@ -20,11 +20,28 @@ def api() -> VelipApi:
 
 
 def envelope(calls, has_more=False, next_id=""):
-    return {"return": {"status": "OK", "status_code": "0", "calls": calls, "pagination": {"has_more": has_more, "next_id": next_id}}}
+    return {
+        "return": {
+            "status": "OK",
+            "status_code": "0",
+            "calls": calls,
+            "pagination": {"has_more": has_more, "next_id": next_id},
+        }
+    }
 
 
 def call(n: int) -> dict:
-    return {"cd_id": f"c_{n}", "ctid": "", "cp_id": "5001", "cd_status": "OK", "dest": "5511999990000", "date": "2024-05-01", "time": "10:00:00", "dur": 12, "value": 0.15}
+    return {
+        "cd_id": f"c_{n}",
+        "ctid": "",
+        "cp_id": "5001",
+        "cd_status": "OK",
+        "dest": "5511999990000",
+        "date": "2024-05-01",
+        "time": "10:00:00",
+        "dur": 12,
+        "value": 0.15,
+    }
 
 
 def test_one_page_request_and_rows(make_driver):
@@ -39,7 +56,12 @@ def test_one_page_request_and_rows(make_driver):
     )
     (request,) = seen
     assert request.method == "GET" and request.url.path == "/api/v2/GetCallStatus"
-    assert dict(request.url.params) == {"maxreg": "2", "cp_id": "5001", "date_start": "2024-05-01", "date_end": "2024-05-02"}
+    assert dict(request.url.params) == {
+        "maxreg": "2",
+        "cp_id": "5001",
+        "date_start": "2024-05-01",
+        "date_end": "2024-05-02",
+    }
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
     assert [c.cd_id for c in page.calls] == ["c_88700", "c_88701"] and isinstance(page.calls[0], VelipCallRecord)
     assert page.has_more and page.next_id == "c_88701" and page.calls[0].dur == 12
@@ -63,7 +85,11 @@ def test_dates_validated():
 
 
 def test_cursor_flow_follows_last_id(make_driver):
-    pages = {None: envelope([call(1), call(2)], True, "c_2"), "c_2": envelope([call(3), call(4)], True, "c_4"), "c_4": envelope([call(5)])}
+    pages = {
+        None: envelope([call(1), call(2)], True, "c_2"),
+        "c_2": envelope([call(3), call(4)], True, "c_4"),
+        "c_4": envelope([call(5)]),
+    }
     seen = []
 
     def handler(request):
@@ -83,7 +109,9 @@ def test_cursor_that_does_not_move_is_an_error(make_driver):
 
 def test_429_retry_after_is_honoured(make_driver):
     answers = [
-        httpx.Response(429, headers={"Retry-After": "7"}, json={"return": {"status": "Rate limit exceeded", "status_code": "429"}}),
+        httpx.Response(
+            429, headers={"Retry-After": "7"}, json={"return": {"status": "Rate limit exceeded", "status_code": "429"}}
+        ),
         httpx.Response(200, json=envelope([call(1)])),
     ]
     driver = make_driver(api(), lambda r: answers.pop(0))
@@ -93,7 +121,12 @@ def test_429_retry_after_is_honoured(make_driver):
 
 def test_long_retry_after_is_raised_not_slept(make_driver):
     driver = make_driver(
-        api(), lambda r: httpx.Response(429, headers={"Retry-After": "3600"}, json={"return": {"status": "Rate limit exceeded", "status_code": "429"}}),
+        api(),
+        lambda r: httpx.Response(
+            429,
+            headers={"Retry-After": "3600"},
+            json={"return": {"status": "Rate limit exceeded", "status_code": "429"}},
+        ),
         retry=RetryPolicy(max_attempts=4, max_retry_after=120),
     )
     with pytest.raises(RateLimitedError) as caught:
