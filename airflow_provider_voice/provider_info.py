@@ -36,7 +36,9 @@ def provider_info() -> dict[str, Any]:
         "hooks": [
             {"integration-name": "Voice", "python-modules": [f"{_PKG}.hooks.{v}" for v in CONNECTION_TYPES]},
         ],
-        "operators": [{"integration-name": "Voice", "python-modules": _existing(f"{_PKG}.operators", _OPERATOR_MODULES)}],
+        "operators": [
+            {"integration-name": "Voice", "python-modules": _existing(f"{_PKG}.operators", _OPERATOR_MODULES)}
+        ],
         "sensors": [{"integration-name": "Voice", "python-modules": _existing(f"{_PKG}.sensors", _SENSOR_MODULES)}],
         "triggers": [{"integration-name": "Voice", "python-modules": _existing(f"{_PKG}.triggers", _TRIGGER_MODULES)}],
         "connection-types": [ct.provider_entry() for ct in CONNECTION_TYPES.values()],

@@ -49,6 +49,7 @@ from airflow_provider_voice.errors import (
 from airflow_provider_voice.redaction import get_logger, redact
 
 __all__ = [
+    "USER_AGENT",
     "AsyncHttp",
     "Call",
     "Dialect",
@@ -59,7 +60,6 @@ __all__ = [
     "RetryPolicy",
     "Sleep",
     "SyncHttp",
-    "USER_AGENT",
     "json_body",
     "parse_retry_after",
 ]
@@ -288,7 +288,8 @@ class HttpCore:
         if status in (408, 429):
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise RateLimitedError(
-                f"HTTP {status}: rate limited" + (f", retry after {retry_after:.0f} s" if retry_after is not None else ""),
+                f"HTTP {status}: rate limited"
+                + (f", retry after {retry_after:.0f} s" if retry_after is not None else ""),
                 retry_after=retry_after,
                 status_code=status,
                 vendor=vendor,
@@ -299,7 +300,11 @@ class HttpCore:
         code = f" (vendor code {info.code})" if info.code else ""
         if status in (401, 403):
             raise AuthError(
-                f"HTTP {status}: {text}{code}", status_code=status, vendor_code=info.code, vendor=vendor, endpoint=endpoint
+                f"HTTP {status}: {text}{code}",
+                status_code=status,
+                vendor_code=info.code,
+                vendor=vendor,
+                endpoint=endpoint,
             )
         if status >= 500:
             raise ServerError(f"HTTP {status}: {text}", status_code=status, vendor=vendor, endpoint=endpoint)

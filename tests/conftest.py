@@ -61,7 +61,9 @@ class Driver:
     def send(self, call: Any) -> Any:
         if self.kind == "sync":
             http = SyncHttp(
-                self.dialect, retry=self.retry, sleep=self.clock.sleep,
+                self.dialect,
+                retry=self.retry,
+                sleep=self.clock.sleep,
                 http_client=httpx.Client(transport=httpx.MockTransport(self.handler)),
             )
             try:
@@ -71,7 +73,9 @@ class Driver:
 
         async def run() -> Any:
             http = AsyncHttp(
-                self.dialect, retry=self.retry, sleep=self.clock.asleep,
+                self.dialect,
+                retry=self.retry,
+                sleep=self.clock.asleep,
                 http_client=httpx.AsyncClient(transport=httpx.MockTransport(self.handler)),
             )
             try:
@@ -86,7 +90,9 @@ class Driver:
 def make_driver(request: pytest.FixtureRequest) -> Callable[..., Driver]:
     """``make_driver(dialect, handler, retry=None)`` -> a :class:`Driver` for the parametrized kind."""
 
-    def build(dialect: Dialect, handler: Callable[[httpx.Request], httpx.Response], retry: RetryPolicy | None = None) -> Driver:
+    def build(
+        dialect: Dialect, handler: Callable[[httpx.Request], httpx.Response], retry: RetryPolicy | None = None
+    ) -> Driver:
         return Driver(request.param, dialect, handler, FakeClock(), retry or RetryPolicy(max_attempts=4))
 
     return build

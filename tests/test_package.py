@@ -9,8 +9,6 @@ import subprocess
 import sys
 from importlib.metadata import entry_points
 
-import pytest
-
 import airflow_provider_voice
 from airflow_provider_voice import get_provider_info
 from airflow_provider_voice.connections import CONNECTION_TYPES
@@ -68,7 +66,9 @@ def test_connection_types_declare_forms():
     entries = {e["connection-type"]: e for e in get_provider_info()["connection-types"]}
     assert set(entries) == {"velip", "televoips", "octopush", "kaleyra"}
     assert entries["octopush"]["ui-field-behaviour"]["relabeling"] == {
-        "host": "Base URL", "login": "api-login", "password": "api-key",
+        "host": "Base URL",
+        "login": "api-login",
+        "password": "api-key",
     }
     televoips_fields = entries["televoips"]["conn-fields"]
     assert televoips_fields["reports_api_key"]["schema"]["format"] == "password"

@@ -39,7 +39,13 @@ class DemoDialect(Dialect):
 
 
 def get_call(**kw: Any) -> Call[Any]:
-    return Call(endpoint="thing", method="GET", path="/thing", parse=lambda r: json_body(r, vendor="demo", endpoint="thing"), **kw)
+    return Call(
+        endpoint="thing",
+        method="GET",
+        path="/thing",
+        parse=lambda r: json_body(r, vendor="demo", endpoint="thing"),
+        **kw,
+    )
 
 
 def post_call(**kw: Any) -> Call[Any]:

@@ -25,7 +25,9 @@ class OctopushHook(VoiceHook):
     def build_api(self, conn: Any, extra: dict[str, Any]) -> OctopushApi:
         if not conn.login or not conn.password:
             raise ValidationError(
-                "login/password (api-login/api-key)", None, f"connection {self.conn_id!r} needs both Octopush credentials"
+                "login/password (api-login/api-key)",
+                None,
+                f"connection {self.conn_id!r} needs both Octopush credentials",
             )
         return OctopushApi(api_login=conn.login, api_key=conn.password, base_urls=self.base_urls(conn, extra))
 

@@ -20,6 +20,9 @@ class SmsChannel(Protocol):
     :meth message_call: the request that texts ``number`` (returns the vendor's message id);
         ``key`` is a stable per-recipient key (used as a correlation id where the vendor has one).
     :meth explain: turn a vendor refusal into an error that names the documented causes.
+    :meth lookup_call: the request listing messages sent between two POSIX times (None when the
+        vendor has no such request); :meth find_sent: the id of the message to ``number`` with
+        ``text`` in that list. Together they reconcile an SMS whose fate is unknown.
     """
 
     vendor: ClassVar[str]
@@ -30,3 +33,7 @@ class SmsChannel(Protocol):
     def message_call(self, number: PhoneNumber, text: str, *, sender: str | None, key: str) -> Call[str]: ...
 
     def explain(self, exc: Exception) -> Exception: ...
+
+    def lookup_call(self, since: float, until: float) -> Call[Any] | None: ...
+
+    def find_sent(self, messages: Any, number: PhoneNumber, text: str) -> str | None: ...

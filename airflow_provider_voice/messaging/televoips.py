@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import pendulum
+
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call
+from airflow_provider_voice.vendors.televoips.core import TeleVoipsMessage
 from airflow_provider_voice.vendors.televoips.messaging import explain_televoips_rejection
 
 __all__ = ["OWNED_NUMBERS_EXTRA", "TeleVoipsSms", "check_owned_number", "owned_numbers"]
@@ -62,6 +65,9 @@ class TeleVoipsSms:
     no endpoint listing those numbers, so the check before sending uses the connection extra
     ``owned_numbers`` when it is set; otherwise TeleVoIPs' HTTP 400 "Unable to send message" is
     reported with the documented causes (:meth:`explain`). The returned id is the message ``uuid``.
+    An SMS whose fate is unknown (timeout after sending) is looked up with ``GET /messages``
+    (:meth:`lookup_call`, :meth:`find_sent`): an outbound message to the same number with the same
+    text since the send started means it was sent.
 
     :param hook: a :class:`~airflow_provider_voice.hooks.televoips.TeleVoipsHook`.
     """
@@ -88,3 +94,20 @@ class TeleVoipsSms:
     def explain(self, exc: Exception) -> Exception:
         """TeleVoIPs' 400 "Unable to send message" with its documented causes."""
         return explain_televoips_rejection(exc) if isinstance(exc, VendorRejectedError) else exc
+
+    def lookup_call(self, since: float, until: float) -> Call[list[TeleVoipsMessage]]:
+        """``GET /messages`` between two POSIX times: used to find out whether an in-doubt SMS was sent."""
+        return self.hook.api.list_messages(
+            start=pendulum.from_timestamp(since, tz="UTC"), end=pendulum.from_timestamp(until, tz="UTC")
+        )
+
+    def find_sent(self, messages: list[TeleVoipsMessage], number: PhoneNumber, text: str) -> str | None:
+        """The uuid of an outbound message to ``number`` with ``text`` in ``messages`` (None if absent)."""
+        for message in messages:
+            if (
+                (message.direction or "").lower() == "outbound"
+                and "".join(ch for ch in str(message.to or "") if ch.isdigit()) == number.televoips
+                and (message.content or "") == text
+            ):
+                return message.id
+        return None

@@ -29,7 +29,8 @@ class VelipSms:
 
     Each message carries a ``ctid`` derived from the per-recipient key, so a message resent with the
     same key is refused by Velip (code 220) when unique ctids are enabled on the account. Velip
-    has no sender parameter: giving one is refused before sending.
+    has no sender parameter: giving one is refused before sending. Velip documents no SMS lookup,
+    so an SMS whose fate is unknown (timeout after sending) is reported, not resent.
 
     :param hook: a :class:`~airflow_provider_voice.hooks.velip.VelipHook`.
     """
@@ -54,3 +55,10 @@ class VelipSms:
 
     def explain(self, exc: Exception) -> Exception:
         return exc
+
+    def lookup_call(self, since: float, until: float) -> None:
+        """Velip documents no way to look an SMS up: an in-doubt SMS stays in doubt (not resent)."""
+        return None
+
+    def find_sent(self, messages: Any, number: PhoneNumber, text: str) -> str | None:
+        return None

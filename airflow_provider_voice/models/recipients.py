@@ -167,7 +167,10 @@ class RecipientSource:
             if fmt == "csv":
                 reader = csv.DictReader(handle)
                 for row in reader:
-                    yield reader.line_num, {k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}
+                    yield (
+                        reader.line_num,
+                        {k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k},
+                    )
             elif fmt == "jsonl":
                 for line_no, line in enumerate(handle, start=1):
                     if line.strip():
@@ -179,7 +182,7 @@ class RecipientSource:
                 payload = json.load(handle)
                 items = payload.get("recipients", payload.get("data")) if isinstance(payload, dict) else payload
                 if not isinstance(items, list):
-                    raise ValidationError("recipients", name, "JSON file must hold a list (or {\"recipients\": [...]})")
+                    raise ValidationError("recipients", name, 'JSON file must hold a list (or {"recipients": [...]})')
                 yield from enumerate(items, start=1)
 
 

@@ -63,7 +63,11 @@ def connection_env(server: SimulatorServer, config: SimulatorConfig | None = Non
     def conns(wrong: bool) -> dict[str, dict[str, Any]]:
         bad = "wrong-key-for-the-demo"
         return {
-            "velip": {"conn_type": "velip", "host": server.base_url("velip"), "password": bad if wrong else cfg.velip_token},
+            "velip": {
+                "conn_type": "velip",
+                "host": server.base_url("velip"),
+                "password": bad if wrong else cfg.velip_token,
+            },
             "televoips": {
                 "conn_type": "televoips",
                 "host": server.base_url("televoips"),
@@ -137,10 +141,18 @@ class Demo:
             )
             env.update(connection_env(server))
             self.step("airflow db migrate", [self.airflow, "db", "migrate"], env)
-            self.step("connections test velip_default", [self.airflow, "connections", "test", "velip_default"], env, keep=("Connection",))
+            self.step(
+                "connections test velip_default",
+                [self.airflow, "connections", "test", "velip_default"],
+                env,
+                keep=("Connection",),
+            )
             self.step(
                 "connections test kaleyra_wrong_key (must be refused)",
-                [self.airflow, "connections", "test", "kaleyra_wrong_key"], env, keep=("Connection",), expect_fail=True,
+                [self.airflow, "connections", "test", "kaleyra_wrong_key"],
+                env,
+                keep=("Connection",),
+                expect_fail=True,
             )
             for run in DEMO_RUNS:
                 if self.only and run.dag_id not in self.only:
@@ -161,7 +173,9 @@ class Demo:
         print(f"-- {title} ...", flush=True)
         started = time.monotonic()
         with log.open("w") as out:
-            code = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+            code = subprocess.run(
+                cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            ).returncode
         ok = (code != 0) if expect_fail else (code == 0)
         text = log.read_text(errors="replace").splitlines()
         lines = [line.split(DEMO_PREFIX, 1)[1].removeprefix(" ").rstrip() for line in text if DEMO_PREFIX in line]
@@ -169,7 +183,7 @@ class Demo:
             if keep and line.strip().startswith(keep):
                 lines += [line.strip()] + [t.strip() for t in text[i + 1 : i + 2] if t.strip()]
         if not ok:
-            lines += ["(last lines of the log)"] + text[-15:]
+            lines += ["(last lines of the log)", *text[-15:]]
         self.results.append(StepResult(title, ok, time.monotonic() - started, log, lines))
 
     def summary(self) -> int:

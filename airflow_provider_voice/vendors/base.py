@@ -64,7 +64,9 @@ class VendorApi(Dialect):
     def endpoints(cls) -> list[str]:
         """Names of every endpoint method this API offers."""
         return sorted(
-            name for name in dir(cls) if not name.startswith("_") and getattr(getattr(cls, name), "__voice_endpoint__", False)
+            name
+            for name in dir(cls)
+            if not name.startswith("_") and getattr(getattr(cls, name), "__voice_endpoint__", False)
         )
 
 
@@ -74,7 +76,9 @@ class _Endpoints(Generic[ApiT]):
     def __getattr__(self, name: str) -> Any:
         builder = getattr(self.api, name, None)
         if builder is None or not getattr(builder, "__voice_endpoint__", False):
-            raise AttributeError(f"{type(self.api).__name__} has no endpoint {name!r}; endpoints: {', '.join(self.api.endpoints())}")
+            raise AttributeError(
+                f"{type(self.api).__name__} has no endpoint {name!r}; endpoints: {', '.join(self.api.endpoints())}"
+            )
         return self._bind(builder)
 
     def _bind(self, builder: Callable[..., Any]) -> Callable[..., Any]:  # pragma: no cover - overridden

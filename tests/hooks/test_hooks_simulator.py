@@ -73,10 +73,16 @@ def test_airflow_connections_test_cli(voice_connections):
 
     env = dict(os.environ)
     good = subprocess.run(
-        [sys.executable, "-m", "airflow", "connections", "test", "octopush_default"], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "airflow", "connections", "test", "octopush_default"],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     bad = subprocess.run(
-        [sys.executable, "-m", "airflow", "connections", "test", "octopush_wrong_key"], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "airflow", "connections", "test", "octopush_wrong_key"],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert good.returncode == 0 and "Connection success!" in good.stdout, good.stdout + good.stderr
     assert bad.returncode != 0 and "Unauthorized." in bad.stdout + bad.stderr

@@ -77,7 +77,10 @@ def test_octopush_hook_sends_both_headers(monkeypatch):
 
 def test_kaleyra_hook_reads_extras_and_formats(monkeypatch):
     set_conn(
-        monkeypatch, "k1", conn_type="kaleyra", password="kkey-123456",
+        monkeypatch,
+        "k1",
+        conn_type="kaleyra",
+        password="kkey-123456",
         extra={"obd_base_url": "http://127.0.0.1:9/obd/", "response_format": "xml"},
     )
     hook = KaleyraHook("k1")

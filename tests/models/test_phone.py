@@ -76,7 +76,10 @@ def test_vendor_renderings():
     india = PhoneNumber.parse("9876543210", "IN")
     brazil = PhoneNumber.parse("+5511987654321")
     assert (india.kaleyra, india.velip, india.octopush, india.televoips) == (
-        "9876543210", "919876543210", "+919876543210", "919876543210",
+        "9876543210",
+        "919876543210",
+        "+919876543210",
+        "919876543210",
     )
     assert brazil.kaleyra == "5511987654321" and brazil.velip == "5511987654321"
     assert brazil.region == "BR" and brazil.country_code == 55

@@ -20,7 +20,9 @@ def test_list_dedupes_and_reports():
 
 def test_csv_streams_with_variables_and_line_numbers(tmp_path):
     path = tmp_path / "people.csv"
-    path.write_text("name,phone,amount\nAnn,+33612345678,10\nBob,not-a-number,20\nCid,+33612345679,30\nAnn2,+33612345678,5\n")
+    path.write_text(
+        "name,phone,amount\nAnn,+33612345678,10\nBob,not-a-number,20\nCid,+33612345679,30\nAnn2,+33612345678,5\n"
+    )
     source = RecipientSource(str(path))
     rows = source.collect()
     assert [r.name for r in rows] == ["Ann", "Cid"]
@@ -38,7 +40,9 @@ def test_csv_without_number_column_reports_each_row(tmp_path):
 
 
 def test_json_and_jsonl(tmp_path):
-    (tmp_path / "a.json").write_text(json.dumps({"recipients": [{"number": "+14155552671", "name": "Z"}, "+14155552672"]}))
+    (tmp_path / "a.json").write_text(
+        json.dumps({"recipients": [{"number": "+14155552671", "name": "Z"}, "+14155552672"]})
+    )
     (tmp_path / "b.jsonl").write_text('{"msisdn": "9876543210"}\nnot json\n\n{"msisdn": "9876543211"}\n')
     assert len(RecipientSource(tmp_path / "a.json").collect()) == 2
     source = RecipientSource(tmp_path / "b.jsonl", default_region="IN")

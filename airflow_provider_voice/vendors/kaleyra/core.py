@@ -196,12 +196,24 @@ class KaleyraCore(VendorApi):
         selector = {"method": method, "format": self.response_format}
         if json is not None:
             return Call(
-                endpoint=method, method="POST", path="", params={**selector, **(query or {})}, json=json,
-                parse=_parse, base=base, idempotent=idempotent,
+                endpoint=method,
+                method="POST",
+                path="",
+                params={**selector, **(query or {})},
+                json=json,
+                parse=_parse,
+                base=base,
+                idempotent=idempotent,
             )
         return Call(
-            endpoint=method, method="POST", path="", data={**selector, **(fields or {})}, params=query,
-            parse=_parse, base=base, idempotent=idempotent,
+            endpoint=method,
+            method="POST",
+            path="",
+            data={**selector, **(fields or {})},
+            params=query,
+            parse=_parse,
+            base=base,
+            idempotent=idempotent,
         )
 
     # -- endpoints ----------------------------------------------------------------------
@@ -221,7 +233,11 @@ class KaleyraCore(VendorApi):
                 numbers = item.get("numbers", [])
                 if isinstance(numbers, Mapping):
                     numbers = numbers.get("monitor", [])
-                incidents.append(KaleyraIncident.model_validate({**item, "numbers": numbers if isinstance(numbers, list) else [numbers]}))
+                incidents.append(
+                    KaleyraIncident.model_validate(
+                        {**item, "numbers": numbers if isinstance(numbers, list) else [numbers]}
+                    )
+                )
             return KaleyraHealth(
                 incidents=incidents, healthy=all(i.operational for i in incidents), message=reply.message
             )

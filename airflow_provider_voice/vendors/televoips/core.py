@@ -96,7 +96,11 @@ class TeleVoipsCore(VendorApi):
             "end": None if end is None else format_televoips_time(end),
         }
         return Call(
-            endpoint="GET /messages", method="GET", path="/messages", params=params, auth="messaging",
+            endpoint="GET /messages",
+            method="GET",
+            path="/messages",
+            params=params,
+            auth="messaging",
             parse=self.json_parser("GET /messages", TeleVoipsMessage, many=True),
         )
 
@@ -106,6 +110,9 @@ class TeleVoipsCore(VendorApi):
         if not message_id or "/" in message_id:
             raise ValidationError("message_id", message_id, "a non-empty message id without '/'")
         return Call(
-            endpoint="GET /messages/{id}", method="GET", path=f"/messages/{message_id}", auth="messaging",
+            endpoint="GET /messages/{id}",
+            method="GET",
+            path=f"/messages/{message_id}",
+            auth="messaging",
             parse=self.json_parser("GET /messages/{id}", TeleVoipsMessage, many=True),
         )

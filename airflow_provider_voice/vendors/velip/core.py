@@ -74,7 +74,9 @@ class VelipCore(VendorApi):
             return ret
         status = str(ret.get("status", "error"))
         if _is_auth_code(code):
-            raise AuthError(f"{status} (status_code {code})", vendor_code=code, vendor=self.vendor, endpoint=endpoint_name)
+            raise AuthError(
+                f"{status} (status_code {code})", vendor_code=code, vendor=self.vendor, endpoint=endpoint_name
+            )
         raise VendorRejectedError(
             f"{status} (status_code {code})",
             vendor_code=code,

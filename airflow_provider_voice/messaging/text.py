@@ -1,0 +1,61 @@
+"""Per-recipient SMS text: ``${name}``-style placeholders filled from each recipient.
+
+The operator's ``text`` is first rendered by Airflow (Jinja, run-level: ``{{ ds }}``, params...);
+then, for each recipient, ``${placeholder}`` (Python :class:`string.Template` syntax, ``$$`` for a
+literal ``$``) is filled from the recipient: ``${name}``, ``${number}`` (E.164) and every
+recipient variable (CSV columns, JSON keys, ``variables``). The two syntaxes do not collide.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.models.recipients import Recipient
+
+__all__ = ["SmsText"]
+
+
+class SmsText:
+    """An SMS text template (see the module docstring).
+
+    :param template: the text (already rendered by Airflow).
+    :raises ValidationError: empty text or a malformed placeholder.
+    """
+
+    def __init__(self, template: Any) -> None:
+        if not isinstance(template, str) or not template.strip():
+            raise ValidationError("text", template, "the SMS text must not be empty")
+        self.template = template
+        self._template = string.Template(template)
+        try:
+            self.placeholders = tuple(dict.fromkeys(self._template.get_identifiers()))
+        except AttributeError:  # pragma: no cover - Python 3.10 has no get_identifiers
+            self.placeholders = ()
+        if hasattr(self._template, "is_valid") and not self._template.is_valid():
+            raise ValidationError("text", template, "a '$' must start ${placeholder} or be written '$$'")
+
+    @property
+    def personalized(self) -> bool:
+        return "$" in self.template
+
+    def render(self, recipient: Recipient, *, position: int | None = None) -> str:
+        """The text for ``recipient``; :class:`ValidationError` when a placeholder has no value."""
+        if not self.personalized:
+            return self.template
+        values = {**recipient.variables, "number": str(recipient.number)}
+        if recipient.name is not None:
+            values["name"] = recipient.name
+        where = f"recipient #{position}" if position is not None else "recipient"
+        try:
+            text = self._template.substitute(values)
+        except KeyError as exc:
+            raise ValidationError(
+                "text", self.template, f"{where} has no value for ${{{exc.args[0]}}} (has: {', '.join(sorted(values))})"
+            ) from None
+        except ValueError as exc:
+            raise ValidationError("text", self.template, f"bad placeholder: {exc}") from None
+        if not text.strip():
+            raise ValidationError("text", self.template, f"the text for {where} is empty")
+        return text
