@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call
 from airflow_provider_voice.vendors.base import endpoint
 from airflow_provider_voice.vendors.kaleyra.core import KaleyraCore, KaleyraReply, records
@@ -74,8 +75,15 @@ def _result(reply: KaleyraReply) -> KaleyraObdResult:
 
 
 def kaleyra_number(value: Any, field: str = "numbers") -> str:
-    """A number as Kaleyra wants it (10 digits for India, country code + number elsewhere)."""
+    """A number as Kaleyra wants it (10 digits for India, country code + number elsewhere).
+
+    A ``PhoneNumber`` or a ``+E.164`` string is rendered that way; bare digits are sent as given."""
     text = getattr(value, "kaleyra", None) or str(value).strip()
+    if text.startswith("+"):
+        try:
+            text = PhoneNumber.parse(text).kaleyra
+        except ValidationError:
+            pass
     if not NUMBER_RE.match(text):
         raise ValidationError(field, value, "10 to 15 digits (10-digit mobile number for India)")
     return text

@@ -1,0 +1,141 @@
+"""Base of the provider's triggers: poll a vendor until a condition holds or a deadline passes.
+
+A subclass says *what to check* once, as a :class:`~airflow_provider_voice.transport.Call` or a
+flow returning a :class:`PollResult`; the base does the rest, the same way for every sensor:
+
+* the connection is read with Airflow's async API, the vendor client is asyncio (nothing blocks
+  the triggerer's loop; waits are ``asyncio.sleep``);
+* rate limits, 5xx and network errors are logged and polled again; auth errors and vendor
+  refusals end the wait with an ``error`` event;
+* at the absolute UTC ``deadline`` one last poll is made, then a ``timeout`` event is fired;
+* events are ``{"status": "success"|"timeout"|"error", "message": ..., **payload}`` with JSON
+  values only; ``serialize()`` returns JSON primitives only.
+
+The sensor's ``poke`` runs the very same check through the blocking client (:meth:`poll_once`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_voice.errors import RateLimitedError, ServerError, TransportError, VoiceProviderError
+from airflow_provider_voice.transport import Call, Flow
+
+__all__ = ["TRANSIENT_ERRORS", "PollResult", "PollingTrigger", "deadline_after", "parse_deadline"]
+
+#: errors a poll survives (the next poll may succeed); anything else ends the wait
+TRANSIENT_ERRORS = (RateLimitedError, ServerError, TransportError)
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """One poll's verdict: ``done``, a human ``message`` and a JSON ``payload`` (no secrets, no phone numbers)."""
+
+    done: bool
+    message: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+Check = Union[Call[PollResult], Flow[PollResult]]
+
+
+def deadline_after(seconds: float | None) -> str | None:
+    """The absolute UTC deadline ``seconds`` from now, as ISO 8601 (``None`` for no deadline)."""
+    if seconds is None:
+        return None
+    return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=float(seconds))).isoformat(timespec="seconds")
+
+
+def parse_deadline(value: str | None) -> float | None:
+    """POSIX seconds of an ISO 8601 deadline (naive values are UTC)."""
+    if not value:
+        return None
+    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.timestamp()
+
+
+class PollingTrigger(BaseTrigger):
+    """Poll :meth:`check` every ``poll_interval`` seconds until it is done or ``deadline`` passes.
+
+    :param conn_id: the Airflow connection of the vendor to poll.
+    :param poll_interval: seconds between polls.
+    :param deadline: absolute UTC deadline, ISO 8601 (see :func:`deadline_after`); ``None`` = none.
+
+    Subclasses implement :meth:`check` and, when they take more arguments, :meth:`params` (their
+    extra constructor arguments as JSON primitives).
+    """
+
+    def __init__(self, *, conn_id: str, poll_interval: float = 60.0, deadline: str | None = None) -> None:
+        super().__init__()
+        self.conn_id = conn_id
+        self.poll_interval = float(poll_interval)
+        self.deadline = deadline
+        parse_deadline(deadline)  # fail early on a bad value
+
+    # -- to implement ----------------------------------------------------------------------
+    def params(self) -> dict[str, Any]:
+        """Subclass constructor arguments (JSON primitives) for :meth:`serialize`."""
+        return {}
+
+    def check(self, hook: Any) -> Check:
+        """The check, as a call or flow on ``hook.api`` returning a :class:`PollResult`."""
+        raise NotImplementedError
+
+    # -- Airflow contract --------------------------------------------------------------------
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {"conn_id": self.conn_id, "poll_interval": self.poll_interval, "deadline": self.deadline, **self.params()},
+        )
+
+    def poll_once(self, hook: Any) -> PollResult:
+        """Run the check once with the hook's blocking client (a sensor's ``poke``)."""
+        return hook.client.http.execute(self.check(hook))
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow.sdk import BaseHook
+
+        try:
+            hook = await BaseHook.aget_hook(self.conn_id)
+            client = await hook.aget_client()
+        except Exception as exc:  # a missing connection is not a VoiceProviderError: report it all the same
+            yield TriggerEvent({"status": "error", "message": f"cannot poll with connection {self.conn_id!r}: {exc}"})
+            return
+        deadline = parse_deadline(self.deadline)
+        last = PollResult(False, "no answer yet")
+        polls = 0
+        try:
+            while True:
+                final = deadline is not None and time.time() >= deadline
+                polls += 1
+                try:
+                    last = await client.http.execute(self.check(hook))
+                except TRANSIENT_ERRORS as exc:
+                    self.log.warning("poll %d failed (%s); polling again", polls, exc)
+                except VoiceProviderError as exc:
+                    yield TriggerEvent({"status": "error", "message": str(exc), **last.payload})
+                    return
+                else:
+                    if last.done:
+                        yield TriggerEvent({**last.payload, "status": "success", "message": last.message})
+                        return
+                    self.log.info("%s; polling again in %.0f s", last.message, self.poll_interval)
+                if final:
+                    message = f"not done by the deadline {self.deadline} after {polls} polls: {last.message}"
+                    yield TriggerEvent({**last.payload, "status": "timeout", "message": message})
+                    return
+                wait = self.poll_interval
+                if deadline is not None:
+                    wait = max(0.0, min(wait, deadline - time.time()))
+                await asyncio.sleep(wait)
+        finally:
+            await client.aclose()
