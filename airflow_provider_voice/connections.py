@@ -111,6 +111,11 @@ CONNECTION_TYPES: dict[str, ConnectionType] = {
                 "API key for /messages and /unsubscribe, sent raw in the Authorization header.",
                 secret=True,
             ),
+            "owned_numbers": ConnField(
+                "Owned numbers",
+                "Comma-separated numbers of the account enabled for texting; SMS 'from' is checked against them "
+                "before sending (optional: without it, TeleVoIPs' own 400 'Unable to send message' is reported).",
+            ),
         },
     ),
     "octopush": ConnectionType(

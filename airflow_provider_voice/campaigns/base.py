@@ -213,7 +213,7 @@ class CampaignBackend(ABC, Generic[OptionsT]):
         )
         if engine_hook is not None:
             engine_hook(engine)
-        started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        started_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         conn_id = getattr(self.hook, "conn_id", None)
         try:
             report = await engine.run(recipients)

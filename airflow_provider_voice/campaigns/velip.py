@@ -3,7 +3,9 @@
 * One frame = one Velip campaign (default frame size 500,000: one campaign for the whole list).
   Destinations go as ``datajson`` up to ``upload_threshold`` (5,000) and as an uploaded CSV above.
   A frame after the first is named ``<name> #<n>``.
-* Each frame carries ``cp_ctid`` = the frame key. A frame in doubt (timeout, reset, 5xx) is looked
+* Each frame carries ``cp_ctid`` = the frame key. Before creating a campaign the channel looks the
+  key up (``GetCampaignsList(cp_ctid=...)``; ``lookup_before_create``, default on): a campaign that
+  exists already is ours and is not created again, even if the checkpoint store was lost. A frame in doubt (timeout, reset, 5xx) is looked
   up with ``GetCampaignsList(cp_ctid=...)``: found -> accepted; not found -> sent again with the same
   ``cp_ctid``. Velip's error 230 (an active campaign with the same name and date) is checked the
   same way: if that campaign carries our ``cp_ctid`` it is ours, accepted earlier.
@@ -64,6 +66,10 @@ class VelipCampaignChannel(CampaignChannel[VelipCampaignOptions]):
         return rows
 
     async def send(self, frame: Frame[Recipient]) -> FrameResult:
+        if self.options.lookup_before_create:  # a campaign with this cp_ctid exists already: ours, never twice
+            found = await self._lookup(frame.key)
+            if found is not None:
+                return self._result(found, len(frame))
         rows = self._rows(frame)
         try:
             created = await self.api.create_campaign(

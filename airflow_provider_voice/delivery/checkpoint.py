@@ -168,7 +168,7 @@ class CheckpointState:
                 continue
             frame.status = str(kind)
             if kind == "done":
-                frame.result = FrameResult.from_record(record.get("r", {}))
+                frame.result = FrameResult.from_checkpoint(int(index), record.get("r", {}))
             frame.error = str(record.get("e", ""))
         return state
 

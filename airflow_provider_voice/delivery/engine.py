@@ -99,9 +99,9 @@ class DeliveryReport:
 
     @property
     def refs(self) -> list[str]:
-        """The vendor ids of every accepted frame, first seen first, without repeats."""
+        """The vendor ids of every accepted frame, in frame order, without repeats."""
         seen: dict[str, None] = {}
-        for result in self.results:
+        for result in sorted(self.results, key=lambda r: r.index):
             for ref in result.refs:
                 seen.setdefault(ref, None)
         return list(seen)
@@ -274,8 +274,7 @@ class DeliveryEngine(Generic[T]):
         async def produce() -> None:
             try:
                 await self._produce(items, queue, hasher, accepted_members, member_to_doubt, doubt_items, report, progress)
-            except Exception as exc:  # a bad source: stop, let frames in flight finish, then raise
-                self._stop_requested = True
+            except Exception as exc:  # the source failed: frames already cut are still sent, then it is raised
                 producer_error.append(exc)
             for _ in range(self.concurrency):
                 await queue.put(None)
@@ -291,8 +290,6 @@ class DeliveryEngine(Generic[T]):
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 raise
-            if producer_error:
-                raise producer_error[0]
             # frames an earlier try left in doubt, rebuilt from the current source
             pending: list[Frame[T]] = []
             for index, pairs in doubt_items.items():
@@ -308,6 +305,9 @@ class DeliveryEngine(Generic[T]):
                     report.in_doubt.extend(self.channel.item_key(i) for i in frame.items)
         finally:
             await self.channel.stop()
+        if producer_error:
+            log.error("%s: the recipient source failed after %d items were handed to the vendor", self.label, report.accepted_now)
+            raise producer_error[0]
         progress.finish()
         report.accepted = sum(r.accepted for r in report.results)
         report.frames = max(self._next_index, state.next_index)
@@ -447,6 +447,7 @@ class DeliveryEngine(Generic[T]):
             return None
 
     async def _accept(self, frame: Frame[T], result: FrameResult, report: DeliveryReport, progress: ProgressReporter, via: str = "") -> None:
+        result.index = frame.index
         record: dict[str, Any] = {"t": "done", "i": frame.index, "r": result.to_record()}
         if via:
             record["via"] = via

@@ -51,6 +51,8 @@ class FrameResult:
     refs: list[str] = field(default_factory=list)
     cost: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    #: the frame's index (set by the engine; orders ``DeliveryReport.refs``)
+    index: int = -1
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready form stored in the checkpoint."""
@@ -75,6 +77,12 @@ class FrameResult:
             cost=record.get("cost"),
             info=dict(record.get("info", {})),
         )
+
+    @classmethod
+    def from_checkpoint(cls, index: int, record: dict[str, Any]) -> FrameResult:
+        result = cls.from_record(record)
+        result.index = index
+        return result
 
 
 class Fate(str, enum.Enum):

@@ -107,7 +107,11 @@ class SmsDeliveryChannel(Channel[Recipient]):
         fate, stop = default_classify(exc)
         if fate is Fate.REJECTED:
             self._rejected_in_a_row += 1
-            if self.abort_after_rejections and not self._accepted and self._rejected_in_a_row >= self.abort_after_rejections:
+            if (
+                self.abort_after_rejections
+                and not self._accepted
+                and self._rejected_in_a_row >= self.abort_after_rejections
+            ):
                 log.error(
                     "%s: the first %d messages were all refused (%s); stopping: check the sender and the account",
                     self.name,

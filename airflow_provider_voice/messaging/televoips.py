@@ -26,7 +26,7 @@ def owned_numbers(hook: Any) -> set[str] | None:
         conn = hook.get_connection(hook.conn_id)
     except Exception:  # no connection available (plain client use): nothing to check against
         return None
-    raw = hook.extra_value(conn, OWNED_NUMBERS_EXTRA, "televoips")
+    raw = hook.extra_value(conn.extra_dejson or {}, OWNED_NUMBERS_EXTRA)
     if raw in (None, "", []):
         return None
     items = raw.split(",") if isinstance(raw, str) else list(raw)

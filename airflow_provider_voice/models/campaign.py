@@ -67,9 +67,13 @@ class VelipCampaignOptions(_Options):
         (multipart) instead of ``datajson`` (default 5,000).
     :param extra_fields: recipient variable names sent as ``codcli``, ``extra1``..``extra3``
         (default: variables with those names).
+    :param lookup_before_create: look each frame's ``cp_ctid`` up before ``CreateCampaign`` (one
+        ``GetCampaignsList`` per campaign) so a campaign is never created twice, even when the
+        checkpoint store was lost (default True).
     """
 
     vendor: ClassVar[str] = "velip"
+    lookup_before_create: bool = True
     voice: str | None = None
     vel: int | Literal["max"] | None = None
     resends: int | None = Field(default=None, ge=0, le=3)

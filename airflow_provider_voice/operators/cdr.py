@@ -17,6 +17,7 @@ from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.hooks.televoips import TeleVoipsHook
 from airflow_provider_voice.models.cdr import CdrReport
 from airflow_provider_voice.reports.cdr import HeaderPolicy, download_cdr_report
+from airflow_provider_voice.triggers.base import deadline_after
 from airflow_provider_voice.triggers.cdr import CdrReportTrigger
 
 __all__ = ["DownloadCdrReportOperator", "default_asset_for", "storage_destination"]
@@ -165,9 +166,12 @@ class DownloadCdrReportOperator(BaseOperator):
             if current.is_complete:
                 report = current
             elif self.deferrable:
-                deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.wait_timeout)
                 self.defer(
-                    trigger=CdrReportTrigger(conn_id=self.conn_id, poll_interval=self.poll_interval, deadline=deadline),
+                    trigger=CdrReportTrigger(
+                        conn_id=self.conn_id,
+                        poll_interval=self.poll_interval,
+                        deadline=deadline_after(self.wait_timeout),
+                    ),
                     method_name="execute_complete",
                     timeout=dt.timedelta(seconds=self.wait_timeout + self.poll_interval) + _DEFER_TIMEOUT_SLACK,
                 )

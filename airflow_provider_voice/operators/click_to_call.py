@@ -13,7 +13,8 @@ from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.sensors.click_to_call import finish_click_to_call
-from airflow_provider_voice.triggers.click_to_call import TRANSIENT_ERRORS, ClickToCallTrigger
+from airflow_provider_voice.triggers.base import TRANSIENT_ERRORS, deadline_after
+from airflow_provider_voice.triggers.click_to_call import ClickToCallTrigger
 
 __all__ = ["ClickToCallOperator"]
 
@@ -111,29 +112,29 @@ class ClickToCallOperator(BaseOperator):
         self.log.info("%s click-to-call placed: %s", handle.vendor, handle.call_id or handle.ctid)
         if not self.wait_for_completion:
             return placed
+        trigger = ClickToCallTrigger(
+            conn_id=self.conn_id,
+            poll_interval=float(self.poll_interval),
+            deadline=deadline_after(float(self.timeout)),
+            call_id=handle.call_id,
+            ctid=handle.ctid,
+        )
         if self.deferrable:
             self.defer(
-                trigger=ClickToCallTrigger(
-                    conn_id=self.conn_id,
-                    vendor=handle.vendor,
-                    call_id=handle.call_id,
-                    ctid=handle.ctid,
-                    poll_interval=float(self.poll_interval),
-                    deadline=time.time() + float(self.timeout),
-                ),
+                trigger=trigger,
                 method_name="execute_complete",
-                timeout=timedelta(seconds=float(self.timeout) + 60),
+                timeout=timedelta(seconds=float(self.timeout) + max(60.0, float(self.poll_interval))),
             )
         deadline = time.monotonic() + float(self.timeout)
-        while True:
+        while True:  # blocking wait: the trigger's own check, with the hook's blocking client
             try:
-                status = self.capability.status(handle)
+                result = trigger.poll_once(self.hook)
             except TRANSIENT_ERRORS as exc:
                 self.log.warning("status read failed (%s); trying again", exc)
-                status = None
-            if status is not None and status.done:
-                self.log.info("click-to-call %s ended: %s", handle.call_id, status.state.value)
-                return {**placed, **finish_click_to_call(status.to_xcom(), require_connected=self.require_connected)}
+                result = None
+            if result is not None and result.done:
+                self.log.info("%s", result.message)
+                return {**placed, **finish_click_to_call(result.payload, require_connected=self.require_connected)}
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AirflowException(
@@ -146,8 +147,8 @@ class ClickToCallOperator(BaseOperator):
         """Resume after the trigger: the call's outcome, or an error naming the call id."""
         event = event or {}
         if event.get("status") == "success":
-            result = finish_click_to_call(event["result"], require_connected=self.require_connected)
-            return {"ctid": None, **result}
+            outcome = {k: v for k, v in event.items() if k not in ("status", "message")}
+            return {"ctid": None, **finish_click_to_call(outcome, require_connected=self.require_connected)}
         raise AirflowException(
             f"click-to-call {event.get('call_id')} {event.get('status', 'error')}: {event.get('message')} "
             "(the call was placed; it was not cancelled)"

@@ -10,7 +10,10 @@ Reports (header ``x-api-key`` = the reports key):
   * ``GET /reports/cdrs/{id}/cdrs_<yyyy-mm-dd>.csv``: the CSV, generated on the fly in ~64 KiB
     chunks (``cdr_rows`` rows, or about ``cdr_target_bytes`` bytes; rows of
     ``state.televoips.cdr_records`` first), deterministic by seed and day. ``cdr_bad_line`` puts a
-    non-integer duration on that file line (the header is line 1). No key: 403
+    non-integer duration on that file line (the header is line 1). Size-targeted files cycle the
+    random part of rows through a pool of 4096 generated rows (ids stay unique, calldate
+    increases) so 1 GB streams fast. ``state.televoips.cdr_abort_after_bytes`` resets the
+    connection after that many body bytes (a network drop mid-download). No key: 403
     ``{"message": "Forbidden"}``; wrong key: 401 ``{"message": "Unauthorized"}``; unknown or not
     yet complete report: 404 ``{"message": "Not Found"}``.
 
@@ -18,6 +21,9 @@ Messaging (header ``Authorization`` = the raw messaging key; ``Bearer`` is not a
   * ``POST /messages`` (form ``from``, ``to``, ``content``): ``from`` must be an owned number
     (``televoips_numbers``), ``to`` 10-15 digits and not unsubscribed, ``content`` non-empty;
     otherwise 400 ``{"message": "Unable to send message"}``. Success: 200 ``{"uuid": <28 chars>}``.
+    A recipient whose generic outcome is ``blocked`` (seeded, or ``outcome_overrides``) replies
+    ``STOP``: an inbound message from them appears one second later in ``GET /messages`` (the
+    simulator does not unsubscribe them: that is the client's ``POST /unsubscribe``).
   * ``GET /messages?start=&end=`` (``yyyy-mm-dd HH:mm:ss``; last 90 days when neither is given):
     the spec's list shape; a bad date answers 400 ``{"message": "Invalid date"}``.
   * ``GET /messages/{id}``: a one-element list, or 404 ``{"message": "Not Found"}``.
@@ -44,7 +50,8 @@ from starlette.routing import BaseRoute, Route
 
 from . import clock as clk
 from .auth import secrets_equal
-from .calls import digits
+from .calls import Outcome, digits
+from .faults import ABORT_EXTENSION
 from .ids import LOWER_ALNUM
 from .render import json_response, raw_response
 from .vendor import RequestContext, VendorSimulator, status_phrase
@@ -88,6 +95,8 @@ class TeleVoipsStore:
     messages: list[dict[str, Any]] = field(default_factory=list)
     unsubscribed: set[str] = field(default_factory=set)
     cdr_records: list[dict[str, Any]] = field(default_factory=list)
+    #: when set, CSV downloads are cut (TCP reset mid-body) after this many bytes: a network drop
+    cdr_abort_after_bytes: int | None = None
 
     def add_message(self, message: Mapping[str, Any], at: float) -> None:
         """Add a message (e.g. an inbound one) in the spec's shape."""
@@ -106,6 +115,8 @@ class CdrSpec:
     bad_line: int | None
     chunk_bytes: int
     records: tuple[Mapping[str, Any], ...] = ()
+    #: cut the connection (TCP reset, no end of body) after this many bytes (``state.televoips.cdr_abort_after_bytes``)
+    abort_after_bytes: int | None = None
 
 
 _DISPOSITION_TABLE = [name for name, weight in DISPOSITIONS for _ in range(round(weight * 100))]
@@ -160,9 +171,76 @@ def _cdr_row(rng: random.Random, index: int, calldate: str, stamp: int) -> list[
     ]
 
 
+#: rows of the pool the size-targeted (``cdr_target_bytes``) generator cycles through
+_POOL_ROWS = 4096
+_UID_MARK = "\x1fuid\x1f"
+
+
+def _row_pool(rng: random.Random, spec: CdrSpec) -> list[list[str]]:
+    """``_POOL_ROWS`` generated rows, each as the CSV text after ``id,calldate,`` split on its uid."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    pool = []
+    stamp = int(spec.day_start)
+    for index in range(_POOL_ROWS):
+        row = _cdr_row(rng, index, _fast_date(spec.day, 0), stamp)
+        uid = row[0]
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(row[2:])
+        pool.append(buffer.getvalue().replace(uid, _UID_MARK).split(_UID_MARK))
+    return pool
+
+
+async def _sized_cdr_chunks(spec: CdrSpec, rng: random.Random, header: str) -> AsyncIterator[bytes]:
+    """Size-targeted CSV (``cdr_target_bytes``, for big files): the random part of each row comes
+    from a pool of generated rows (cycled), while ``id``/``uniqueid`` stay unique and ``calldate``
+    increases through the day, so a 1 GB file is served at several hundred MB/s."""
+    pool = _row_pool(rng, spec)
+    expected = max(1, (spec.target_bytes or 0) // 200)
+    day_start = int(spec.day_start)
+    day = spec.day
+    lines: list[str] = [header]
+    size = len(header)
+    sent = 0
+    index = 0
+    last_second = -1
+    calldate = ""
+    target = spec.target_bytes or 0
+    while sent + size < target:
+        index += 1
+        second = min(86399, (index - 1) * 86400 // expected)
+        if second != last_second:
+            last_second = second
+            calldate = f"{day} {second // 3600:02d}:{second % 3600 // 60:02d}:{second % 60:02d}"
+        uid = f"{day_start + second}.{index}"
+        line = f"{uid},{calldate},{uid.join(pool[index % _POOL_ROWS])}"
+        if spec.bad_line is not None and index + 1 == spec.bad_line:
+            fields = next(csv.reader([line]))
+            fields[CDR_HEADER.index("duration")] = "not-a-number"
+            out = io.StringIO()
+            csv.writer(out, lineterminator="\n").writerow(fields)
+            line = out.getvalue()
+        lines.append(line)
+        size += len(line)
+        if size >= spec.chunk_bytes:
+            data = "".join(lines).encode("utf-8")
+            sent += len(data)
+            lines.clear()
+            size = 0
+            yield data
+            await asyncio.sleep(0)
+    if lines:
+        yield "".join(lines).encode("utf-8")
+
+
 async def cdr_chunks(spec: CdrSpec) -> AsyncIterator[bytes]:
     """The CSV file of ``spec`` in chunks of about ``chunk_bytes`` (constant memory)."""
     rng = random.Random(f"{spec.seed}|cdr|{spec.day}")
+    if spec.target_bytes is not None and not spec.records:
+        async for chunk in _sized_cdr_chunks(spec, rng, ",".join(CDR_HEADER) + "\n"):
+            yield chunk
+        return
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CDR_HEADER)
@@ -203,6 +281,34 @@ async def cdr_chunks(spec: CdrSpec) -> AsyncIterator[bytes]:
 def _fast_date(day: str, offset: float) -> str:
     seconds = int(offset)
     return f"{day} {seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class _CdrResponse(StreamingResponse):
+    """The CSV stream; with ``abort_after`` set, the connection is reset once that many bytes are sent."""
+
+    def __init__(self, content: AsyncIterator[bytes], abort_after: int | None, **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self.abort_after = abort_after
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.abort_after is None:
+            await super().__call__(scope, receive, send)
+            return
+        abort = scope.get("extensions", {}).get(ABORT_EXTENSION)
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        sent = 0
+        async for chunk in self.body_iterator:
+            piece = chunk[: max(0, self.abort_after - sent)]
+            if piece:
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+                sent += len(piece)
+            if sent >= self.abort_after:
+                break
+        await asyncio.sleep(0.05)  # let the bytes leave before the reset
+        if abort is not None:
+            abort()
+        else:  # no abortable transport (e.g. an in-process test client): fail the response
+            raise ConnectionResetError("simulated network drop")
 
 
 class TeleVoipsSimulator(VendorSimulator):
@@ -288,9 +394,10 @@ class TeleVoipsSimulator(VendorSimulator):
             bad_line=config.cdr_bad_line,
             chunk_bytes=max(1024, int(config.cdr_chunk_bytes)),
             records=tuple(dict(r) for r in self.store.cdr_records),
+            abort_after_bytes=self.store.cdr_abort_after_bytes,
         )
         headers = {"content-disposition": f'attachment; filename="{filename}"'}
-        return StreamingResponse(cdr_chunks(spec), media_type="text/csv", headers=headers)
+        return _CdrResponse(cdr_chunks(spec), spec.abort_after_bytes, media_type="text/csv", headers=headers)
 
     # -- messaging --------------------------------------------------------------------------
     def _authorized(self, ctx: RequestContext) -> bool:
@@ -346,7 +453,28 @@ class TeleVoipsSimulator(VendorSimulator):
         }
         self.store.add_message(message, now)
         self.state.record(VENDOR, "sms", to, uuid, {"from": sender, "content": content})
+        if self.state.outcome_model().outcome(to_digits) is Outcome.BLOCKED:
+            self._reply_stop(to, sender, number_id, now)
         return json_response({"uuid": uuid})
+
+    def _reply_stop(self, person: str, owned: str, number_id: str, now: float) -> None:
+        """A person who does not want to be contacted (outcome ``blocked``) answers ``STOP``."""
+        reply_id = self.state.ids.token("televoips.message", 28, LOWER_ALNUM)
+        self.store.add_message(
+            {
+                "id": reply_id,
+                "user_id": None,
+                "number_id": number_id,
+                "direction": "inbound",
+                "to": owned,
+                "from": person,
+                "content": "STOP",
+                "time": clk.fmt(now + 1, self.state.config.televoips_utc_offset_minutes, MESSAGE_TIME),
+                "read": "0",
+                "Media": [],
+            },
+            now + 1,
+        )
 
     @staticmethod
     def _public(message: Mapping[str, Any]) -> dict[str, Any]:

@@ -105,7 +105,10 @@ class PollingTrigger(BaseTrigger):
         from airflow.sdk import BaseHook
 
         try:
-            hook = await BaseHook.aget_hook(self.conn_id)
+            if hasattr(BaseHook, "aget_hook"):  # Airflow >= 3.3
+                hook = await BaseHook.aget_hook(self.conn_id)
+            else:
+                hook = (await BaseHook.aget_connection(self.conn_id)).get_hook()
             client = await hook.aget_client()
         except Exception as exc:  # a missing connection is not a VoiceProviderError: report it all the same
             yield TriggerEvent({"status": "error", "message": f"cannot poll with connection {self.conn_id!r}: {exc}"})

@@ -1,32 +1,19 @@
 """Deferrable wait on Kaleyra's network health (``method=monitor``).
 
-:func:`evaluate_health` decides whether the regions/numbers a job needs are operational; the
-sensor's poke and :class:`HealthStatusTrigger` share it.
+:func:`evaluate_health` decides whether the regions/numbers a job needs are operational;
+:class:`HealthStatusTrigger` runs it as a :class:`~airflow_provider_voice.triggers.base.PollingTrigger`
+check (the sensor's poke runs the same check with the blocking client).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Generator, Iterable
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
-from airflow_provider_voice.errors import (
-    AuthError,
-    RateLimitedError,
-    ServerError,
-    TransportError,
-    ValidationError,
-    VoiceProviderError,
-)
+from airflow_provider_voice.triggers.base import PollingTrigger, PollResult
 from airflow_provider_voice.vendors.kaleyra.core import KaleyraHealth
 
-__all__ = ["TRANSIENT_ERRORS", "HealthStatusTrigger", "evaluate_health"]
-
-#: errors a poll may hit and survive (the next poll may succeed); anything else ends the wait
-TRANSIENT_ERRORS = (RateLimitedError, ServerError, TransportError)
+__all__ = ["HealthStatusTrigger", "describe_health", "evaluate_health"]
 
 
 def _digits(value: str) -> str:
@@ -70,7 +57,8 @@ def evaluate_health(
     }
 
 
-def _describe(verdict: dict[str, Any]) -> str:
+def describe_health(verdict: dict[str, Any]) -> str:
+    """One line for logs and events."""
     if verdict["healthy"]:
         if not verdict["incidents"]:
             return f"Kaleyra reports no incidents ({verdict['vendor_message'] or 'E701'})"
@@ -79,82 +67,36 @@ def _describe(verdict: dict[str, Any]) -> str:
     return f"Kaleyra regions not operational: {regions}"
 
 
-class HealthStatusTrigger(BaseTrigger):
+class HealthStatusTrigger(PollingTrigger):
     """Poll Kaleyra ``monitor`` until the wanted regions/numbers are operational, or the deadline passes.
 
     :param conn_id: a Kaleyra connection. :param regions: region names or codes (``"KA-IN"``).
     :param numbers: account numbers the job uses. :param poll_interval: seconds between polls.
-    :param deadline: absolute UTC deadline as POSIX seconds (one last poll happens at the deadline).
+    :param deadline: absolute UTC deadline, ISO 8601 (one last poll happens at the deadline).
 
-    Events: ``{"status": "success", "message", **verdict}``, ``{"status": "timeout", "message", **verdict}``,
-    ``{"status": "error", "message"}``. Rate limits, 5xx and network errors are retried at the
-    next poll; authentication and vendor refusals (``E542`` plugin not subscribed) end the wait.
+    Events (see :class:`~airflow_provider_voice.triggers.base.PollingTrigger`):
+    ``{"status": "success"|"timeout", "message", **verdict}`` (verdict of :func:`evaluate_health`) or
+    ``{"status": "error", "message"}``. Rate limits, 5xx and network errors are polled again;
+    authentication errors and vendor refusals (``E542`` plugin not subscribed) end the wait.
     """
 
     def __init__(
         self,
         *,
         conn_id: str,
+        poll_interval: float = 60.0,
+        deadline: str | None = None,
         regions: list[str] | None = None,
         numbers: list[str] | None = None,
-        poll_interval: float = 60.0,
-        deadline: float,
     ) -> None:
-        super().__init__()
-        self.conn_id = conn_id
+        super().__init__(conn_id=conn_id, poll_interval=poll_interval, deadline=deadline)
         self.regions = list(regions or [])
         self.numbers = list(numbers or [])
-        self.poll_interval = float(poll_interval)
-        self.deadline = float(deadline)
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "conn_id": self.conn_id,
-                "regions": self.regions,
-                "numbers": self.numbers,
-                "poll_interval": self.poll_interval,
-                "deadline": self.deadline,
-            },
-        )
+    def params(self) -> dict[str, Any]:
+        return {"regions": self.regions, "numbers": self.numbers}
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airflow_provider_voice.hooks.kaleyra import KaleyraHook
-
-        try:
-            client = await KaleyraHook(self.conn_id).aget_client()
-        except (ValidationError, AuthError, VoiceProviderError) as exc:
-            yield TriggerEvent({"status": "error", "message": str(exc)})
-            return
-        last: dict[str, Any] = {
-            "healthy": False,
-            "incidents": 0,
-            "relevant": 0,
-            "not_operational": [],
-            "vendor_message": "",
-        }
-        polls = 0
-        try:
-            while True:
-                polls += 1
-                try:
-                    health = await client.monitor()
-                except TRANSIENT_ERRORS as exc:
-                    self.log.warning("Kaleyra monitor poll %d failed (%s); polling again", polls, exc)
-                else:
-                    last = evaluate_health(health, regions=self.regions, numbers=self.numbers)
-                    if last["healthy"]:
-                        yield TriggerEvent({**last, "status": "success", "message": _describe(last)})
-                        return
-                    self.log.info("%s; polling again", _describe(last))
-                remaining = self.deadline - time.time()
-                if remaining <= 0:
-                    message = f"still not healthy after {polls} polls: {_describe(last)}"
-                    yield TriggerEvent({**last, "status": "timeout", "message": message})
-                    return
-                await asyncio.sleep(max(0.0, min(self.poll_interval, remaining)))
-        except VoiceProviderError as exc:
-            yield TriggerEvent({"status": "error", "message": str(exc)})
-        finally:
-            await client.aclose()
+    def check(self, hook: Any) -> Generator[Any, Any, PollResult]:
+        health: KaleyraHealth = yield hook.api.monitor()
+        verdict = evaluate_health(health, regions=self.regions, numbers=self.numbers)
+        return PollResult(verdict["healthy"], describe_health(verdict), verdict)

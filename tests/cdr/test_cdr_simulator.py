@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_voice.errors import AuthError, VendorRejectedError
+from airflow_provider_voice.errors import AuthError, TransportError, VendorRejectedError
 from airflow_provider_voice.models.cdr import iter_cdr_records
 from airflow_provider_voice.reports import download_cdr_report
 from airflow_provider_voice.reports.storage import AtomicFile
@@ -129,3 +129,23 @@ def test_api_key_never_in_url_or_logs(simulator, tmp_path, caplog):
     report = _complete_report(simulator, c)
     download_cdr_report(c.http, c.api, report, tmp_path / "cdrs.csv")
     assert all(REPORTS_KEY not in str(r.url) for r in sent) and REPORTS_KEY not in caplog.text
+
+
+def test_network_drop_mid_download_leaves_no_file(simulator, tmp_path):
+    """The connection is reset after 300 kB of body: the download fails, nothing is at the destination,
+    and a complete file from an earlier run is left untouched."""
+    simulator.state.configure(cdr_rows=20_000, cdr_chunk_bytes=32 * 1024)
+    c = client(simulator, retry=RetryPolicy(max_attempts=2, backoff_initial=0.01))
+    report = _complete_report(simulator, c)
+    simulator.state.televoips.cdr_abort_after_bytes = 300_000
+    dest = tmp_path / "cdrs.csv"
+    with pytest.raises(TransportError) as caught:
+        download_cdr_report(c.http, c.api, report, dest)
+    assert caught.value.may_have_been_accepted  # broke after the request was sent
+    assert list(tmp_path.iterdir()) == []
+    dest.write_bytes(b"previous complete file")
+    with pytest.raises(TransportError):
+        download_cdr_report(c.http, c.api, report, dest)
+    assert dest.read_bytes() == b"previous complete file" and list(tmp_path.iterdir()) == [dest]
+    simulator.state.televoips.cdr_abort_after_bytes = None
+    assert download_cdr_report(c.http, c.api, report, dest).rows == 20_000

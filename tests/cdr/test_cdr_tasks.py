@@ -37,6 +37,11 @@ def test_sensor_poke_mode_times_out(voice_connections):
         sensor.execute({})
 
 
+def test_sensor_refuses_other_vendors(voice_connections):
+    with pytest.raises(ValidationError, match="televoips"):
+        CdrReportSensor(task_id="wait", conn_id="kaleyra_default", deferrable=False).execute({})
+
+
 def test_sensor_wrong_key_fails_fast(voice_connections):
     sensor = CdrReportSensor(
         task_id="wait", conn_id="televoips_wrong_key", poke_interval=0.1, timeout=10, deferrable=False
@@ -53,7 +58,8 @@ def test_sensor_defers_with_a_deadline(voice_connections):
         sensor.execute({})
     trigger = deferred.value.trigger
     assert isinstance(trigger, CdrReportTrigger) and trigger.poll_interval == 30
-    assert before + dt.timedelta(seconds=599) <= trigger.deadline <= before + dt.timedelta(seconds=602)
+    deadline = dt.datetime.fromisoformat(trigger.deadline)
+    assert before + dt.timedelta(seconds=599) <= deadline <= before + dt.timedelta(seconds=602)
     assert deferred.value.method_name == "execute_complete"
     assert deferred.value.timeout > dt.timedelta(seconds=600)  # Airflow's guard leaves the trigger its final poll
 
@@ -75,8 +81,8 @@ def test_sensor_execute_complete_events():
     with pytest.raises(AirflowException, match="Access Denied"):
         sensor.execute_complete({}, {"status": "error", "message": "HTTP 403: Access Denied"})
     soft = CdrReportSensor(task_id="wait2", soft_fail=True)
-    with pytest.raises(AirflowSkipException):
-        soft.execute_complete({}, {"status": "timeout", "message": "late"})
+    with pytest.raises(AirflowSkipException):  # soft_fail turns the timeout into a skip (BaseSensorOperator)
+        soft.resume_execution("execute_complete", {"event": {"status": "timeout", "message": "late"}}, {})
 
 
 def test_operator_requests_waits_and_downloads(voice_connections, tmp_path):

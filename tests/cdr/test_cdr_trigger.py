@@ -23,20 +23,15 @@ async def first_event(trigger: CdrReportTrigger, limit: float = 20.0) -> dict:
     return event.payload
 
 
-def soon(seconds: float) -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)
+def soon(seconds: float) -> str:
+    return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)).isoformat()
 
 
 def test_serialize_round_trip_is_json_primitives():
-    trigger = CdrReportTrigger(
-        conn_id="televoips_default", poll_interval=5, deadline=dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
-    )
+    trigger = CdrReportTrigger(conn_id="televoips_default", poll_interval=5, deadline="2030-01-02T03:04:05+00:00")
     classpath, kwargs = trigger.serialize()
-    assert (
-        json.loads(json.dumps(kwargs))
-        == kwargs
-        == {"conn_id": "televoips_default", "poll_interval": 5.0, "deadline": "2030-01-02T03:04:05Z"}
-    )
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert kwargs == {"conn_id": "televoips_default", "poll_interval": 5.0, "deadline": "2030-01-02T03:04:05+00:00"}
     module, name = classpath.rsplit(".", 1)
     rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs) and rebuilt.deadline == trigger.deadline
@@ -58,10 +53,11 @@ async def test_timeout_after_a_final_poll(voice_connections):
     deadline = soon(0.6)
     payload = await first_event(CdrReportTrigger(conn_id="televoips_default", poll_interval=0.25, deadline=deadline))
     after = dt.datetime.now(dt.timezone.utc)
-    assert payload["status"] == "timeout" and payload["report_status"] == "processing"
-    assert after >= deadline  # the last poll was made at (or after) the deadline
+    assert payload["status"] == "timeout" and "is processing" in payload["message"]
+    assert set(payload) == {"status", "message", "id", "url", "day"}
+    assert after >= dt.datetime.fromisoformat(deadline)  # the last poll was made at (or after) the deadline
     assert rule.requests >= 4  # 0, 0.25, 0.5, and the last one at 0.6
-    assert deadline.strftime("%Y-%m-%dT%H:%M:%S") in payload["message"]
+    assert deadline[:19] in payload["message"]
     assert not re.search(r"\b1\d{9}\b", payload["message"])  # no epoch in the message
 
 
@@ -73,7 +69,7 @@ async def test_ready_at_the_final_poll_is_success(voice_connections):
 
 async def test_wrong_key_is_an_error_event_without_the_key(voice_connections):
     payload = await first_event(CdrReportTrigger(conn_id="televoips_wrong_key", poll_interval=0.1, deadline=soon(5)))
-    assert payload["status"] == "error" and payload["error_type"] == "AuthError"
+    assert payload["status"] == "error"
     assert "Access Denied" in payload["message"] and "wrong-key-for-the-demo" not in json.dumps(payload)
 
 
@@ -82,8 +78,6 @@ async def test_missing_connection_is_an_error_event(voice_connections):
     assert payload["status"] == "error" and "no_such_connection" in payload["message"]
 
 
-@pytest.mark.parametrize("deadline", ["2030-01-02T03:04:05Z", "2030-01-02T03:04:05+00:00", "2030-01-02T03:04:05"])
-def test_deadline_forms(deadline):
-    assert CdrReportTrigger(conn_id="c", deadline=deadline).deadline == dt.datetime(
-        2030, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc
-    )
+def test_bad_deadline_is_refused_at_construction():
+    with pytest.raises(ValueError):
+        CdrReportTrigger(conn_id="c", deadline="tomorrow-ish")

@@ -16,6 +16,7 @@ from airflow_provider_voice.models.call_reports import KaleyraCallRecord
 from airflow_provider_voice.models.click_to_call import ClickToCallState
 from airflow_provider_voice.operators.click_to_call import ClickToCallOperator
 from airflow_provider_voice.sensors.click_to_call import ClickToCallSensor
+from airflow_provider_voice.triggers.base import deadline_after
 from airflow_provider_voice.triggers.click_to_call import ClickToCallTrigger
 
 CALLBACK = "https://crm.example.com/c2c?agent={caller}&customer={receiver}&outcome={status}&talk={billsec}"
@@ -80,7 +81,7 @@ def test_kaleyra_deferred_wait_runs_through_the_trigger(voice_conns, context):
     assert classpath == "airflow_provider_voice.triggers.click_to_call.ClickToCallTrigger"
     assert all(isinstance(v, (str, int, float, type(None))) for v in kwargs.values())
     event = first_event(ClickToCallTrigger(**kwargs))
-    assert event["status"] == "success" and event["result"]["state"] == "customer_unreached"
+    assert event["status"] == "success" and event["state"] == "customer_unreached"
     result = op.execute_complete(context, event)
     assert result["customer_status"] == "BUSY" and result["call_id"] == kwargs["call_id"]
 
@@ -95,21 +96,18 @@ def test_trigger_times_out_after_one_last_poll(voice_conns):
     event = first_event(
         ClickToCallTrigger(
             conn_id="kaleyra_default",
-            vendor="kaleyra",
             call_id=handle.call_id,
             poll_interval=0.05,
-            deadline=time.time() + 0.2,
+            deadline=deadline_after(1),
         )
     )
-    assert event["status"] == "timeout" and event["result"]["state"] == "pending"
+    assert event["status"] == "timeout" and event["state"] == "pending"
     assert "polls" in event["message"] and str(int(time.time()))[:6] not in event["message"]  # no epoch in messages
     assert time.monotonic() - started < 5
 
 
 def test_trigger_reports_errors(voice_conns):
-    event = first_event(
-        ClickToCallTrigger(conn_id="kaleyra_wrong_key", vendor="kaleyra", call_id="c2c_x", deadline=time.time() + 5)
-    )
+    event = first_event(ClickToCallTrigger(conn_id="kaleyra_wrong_key", call_id="c2c_x", deadline=deadline_after(5)))
     assert event["status"] == "error" and "sim-kaleyra-key" not in event["message"]
 
 

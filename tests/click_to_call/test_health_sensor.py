@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -11,6 +10,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, TaskD
 
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.sensors.health import HealthStatusSensor
+from airflow_provider_voice.triggers.base import deadline_after
 from airflow_provider_voice.triggers.health import HealthStatusTrigger, evaluate_health
 from airflow_provider_voice.vendors.kaleyra.core import KaleyraHealth, KaleyraIncident
 
@@ -99,11 +99,11 @@ def test_deferred_until_the_region_recovers(voice_conns, context):
 
 def test_trigger_timeout_and_error_events(voice_conns):
     voice_conns.state.configure(kaleyra_incidents=[critical("Karnataka", "KA-IN", "+918012345628")])
-    event = first_event(HealthStatusTrigger(conn_id="kaleyra_default", poll_interval=0.05, deadline=time.time() + 0.15))
+    event = first_event(HealthStatusTrigger(conn_id="kaleyra_default", poll_interval=0.05, deadline=deadline_after(0)))
     assert event["status"] == "timeout" and "Karnataka (critical)" in event["message"]
     with pytest.raises(AirflowSensorTimeout):
         HealthStatusSensor(task_id="h", conn_id="kaleyra_default").execute_complete({}, event)
-    error = first_event(HealthStatusTrigger(conn_id="kaleyra_wrong_key", deadline=time.time() + 5))
+    error = first_event(HealthStatusTrigger(conn_id="kaleyra_wrong_key", deadline=deadline_after(5)))
     assert error["status"] == "error"
     with pytest.raises(AirflowException):
         HealthStatusSensor(task_id="h", conn_id="kaleyra_default").execute_complete({}, error)

@@ -59,3 +59,24 @@ def test_example_click_to_call(airflow_env, simulator_server):
     assert len(ledger.entries("velip", "call")) == 2
     assert len(ledger.entries("kaleyra", "followup_create")) == 1
     assert len(ledger.entries("kaleyra", "followup_delete")) == 1
+
+
+def test_example_sms_and_optouts_twice(airflow_env, simulator_server):
+    sim = simulator_server
+    sim.state.reset()
+    lines = dags_test(airflow_env, "example_sms_and_optouts")
+    assert "first SMS: 28 accepted, 2 refused, 0 suppressed (of 30)" in lines, lines
+    assert "STOP replies: 2; refused by TeleVoIPs: 2" in lines, lines
+    assert "blacklisted 4 numbers at TeleVoIPs and 4 at Kaleyra; suppression list: 4 numbers" in lines, lines
+    assert "reminder SMS: 26 accepted, 0 refused, 4 suppressed" in lines, lines
+    stop_repliers = {"14155552605", "14155552621"}
+    counts = sim.state.ledger.counts("televoips", "sms")
+    assert all(counts[n] == 1 for n in stop_repliers)  # texted once, then never again
+    assert {e.number for e in sim.state.ledger.entries("kaleyra", "block")} == {
+        "14155552605", "14155552621", "14155552610", "14155552611"
+    }  # fmt: skip
+
+    rerun = dags_test(airflow_env, "example_sms_and_optouts")  # the opt-outs are suppressed from the start
+    assert "first SMS: 26 accepted, 0 refused, 4 suppressed (of 30)" in rerun, rerun
+    assert "reminder SMS: 26 accepted, 0 refused, 4 suppressed" in rerun, rerun
+    assert all(sim.state.ledger.counts("televoips", "sms")[n] == 1 for n in stop_repliers)

@@ -45,6 +45,7 @@ __all__ = [
     "KaleyraCallbackTemplate",
     "KaleyraClickToCallResult",
     "KaleyraDialerUpload",
+    "check_dialer_name",
     "format_followup_time",
     "kaleyra_number",
 ]
@@ -225,7 +226,7 @@ def _join_numbers(values: Any, field: str, separator: str, default_region: str |
     )
 
 
-def _check_name(name: Any, field: str = "name") -> str:
+def check_dialer_name(name: Any, field: str = "name") -> str:
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise ValidationError(field, name, "the dialer campaign's unique name: letters, digits, '_' or '-'")
     return name
@@ -441,7 +442,7 @@ class KaleyraCallEndpoints(KaleyraCore):
         if meta is not None and not isinstance(meta, Mapping):
             raise ValidationError("meta", meta, "a JSON object (dict)")
         fields = {
-            "name": _check_name(name),
+            "name": check_dialer_name(name),
             "number": kaleyra_number(number, "number", default_region),
             "meta": dict(meta or {}),
         }
@@ -456,7 +457,7 @@ class KaleyraCallEndpoints(KaleyraCore):
         More than :data:`AUTODIAL_IMPORT_MAX` rows is a :class:`ValidationError` before sending
         (Kaleyra would silently keep the first 1000); split bigger lists into several calls.
         """
-        _check_name(name)
+        check_dialer_name(name)
         if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Sequence):
             raise ValidationError("rows", rows, "a list of {'number': ..., ...} rows")
         if not rows:

@@ -47,7 +47,7 @@ class KaleyraObdCall(BaseModel):
     """One OBD call: ``id`` (``<group>-<n>``), ``mobile``, ``status`` (SENT, COMPLETED, NOANSWER,
     BUSY, FAILED, CONGESTION, CHANUNAVAIL, DND...) and ``senttime``."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
 
     id: str | None = None
     mobile: str = ""
@@ -70,8 +70,9 @@ def _result(reply: KaleyraReply) -> KaleyraObdResult:
     data = reply.data
     group_id = data.get("group_id") if isinstance(data, Mapping) else None
     rows = [row for row in records(data, "voice") if "mobile" in row or "id" in row]
-    calls = [KaleyraObdCall.model_validate({k: (str(v) if v is not None else None) for k, v in row.items()}) for row in rows]
-    return KaleyraObdResult(group_id=None if group_id in (None, "") else str(group_id), calls=calls, message=reply.message)
+    return KaleyraObdResult.model_validate(
+        {"group_id": None if group_id in (None, "") else str(group_id), "calls": rows, "message": reply.message}
+    )
 
 
 def kaleyra_number(value: Any, field: str = "numbers") -> str:

@@ -24,6 +24,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError
+from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call, json_body
 from airflow_provider_voice.vendors.base import endpoint
 from airflow_provider_voice.vendors.octopush.core import OCTOPUSH_API_PREFIX, OctopushCore
@@ -78,6 +79,16 @@ def octopush_recipient(item: Mapping[str, Any] | Any, position: int = 0, params:
     :class:`~airflow_provider_voice.models.Recipient` (``params`` maps ``param1..5`` to variable
     names; by default variables named ``param1..5`` are sent) or a number.
     """
+    number_attr = getattr(item, "number", None)
+    if isinstance(number_attr, PhoneNumber):  # fast path: a validated Recipient
+        out = {"phone_number": number_attr.e164}
+        variables = item.variables
+        if variables:
+            for slot in PARAMS:
+                value = variables.get((params or {}).get(slot, slot))
+                if value not in (None, ""):
+                    out[slot] = str(value)
+        return out
     if isinstance(item, Mapping):
         number: Any = item.get("phone_number", item.get("number"))
         values: Mapping[str, Any] = item

@@ -1,0 +1,349 @@
+"""Send SMS to many recipients, each exactly once: TeleVoIPs ``POST /messages`` or Velip ``MakeSMS``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseHook, BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_voice.campaigns.recipients import ValidatedRecipients, validate_recipients
+from airflow_provider_voice.delivery import (
+    CheckpointKey,
+    DeliveryEngine,
+    DeliveryIncompleteError,
+    DeliveryReport,
+    SuppressionList,
+    checkpoint_store,
+)
+from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.messaging.delivery import SmsDeliveryChannel, SmsOutcome
+from airflow_provider_voice.messaging.text import SmsText
+from airflow_provider_voice.models.recipients import Recipient
+from airflow_provider_voice.operators.campaign import CampaignInputError
+from airflow_provider_voice.reports.storage import describe_destination, open_atomic, resolve_destination
+
+__all__ = ["SendSMSOperator"]
+
+RESULT_COLUMNS = ("number", "status", "message_id", "error", "vendor_code")
+
+
+class _SmsRecipientCheck:
+    """Adapter for :func:`validate_recipients`: a recipient is valid when its text renders."""
+
+    def __init__(self, vendor: str) -> None:
+        self.vendor = vendor
+
+    def validate_recipient(self, spec: SmsText, recipient: Recipient, position: int) -> None:
+        spec.render(recipient, position=position)
+
+
+def _input_error(exc: ValidationError) -> CampaignInputError:
+    """Bad input stays bad: fail without Airflow retries."""
+    return CampaignInputError(exc.field, exc.value, exc.rule, vendor=exc.vendor)
+
+
+def _exists(source: Any) -> bool:
+    """Whether a suppression file/URL exists (lists and Assets count as existing)."""
+    uri = getattr(source, "uri", None)
+    if uri is not None and not hasattr(source, "open"):
+        source = uri
+    if isinstance(source, (list, tuple, set, frozenset)):
+        return True
+    try:
+        path = resolve_destination(source)
+    except ValidationError:
+        return True  # let SuppressionList.load say what is wrong
+    try:
+        return bool(path.exists())
+    except Exception:  # an object store that cannot tell: try to read it
+        return True
+
+
+class SendSMSOperator(BaseOperator):
+    """Text a list of people, each exactly once, on the connection's vendor.
+
+    * **TeleVoIPs** (``POST /messages``, form ``from``/``to``/``content``): ``sender`` is required
+      and must be a number the account owns and has enabled for texting. TeleVoIPs documents no
+      endpoint listing those numbers: list them in the connection extra ``owned_numbers`` to have
+      ``sender`` checked before anything is sent; otherwise TeleVoIPs' HTTP 400 "Unable to send
+      message" is reported with its documented causes, and the task stops after
+      ``abort_after_rejections`` refusals in a row without any success. Numbers without a country
+      code are North American (``US``).
+    * **Velip** (``MakeSMS``: ``dest``, ``message``, ``ctid``): no sender; each message carries a
+      ``ctid`` derived from the task instance and the recipient.
+
+    Every recipient is validated first (number, and the text rendered for them); bad input fails
+    the task before any message is sent, without retries. Messages go out with bounded
+    concurrency through the provider's delivery engine, with progress lines; every accepted
+    message is checkpointed, so a retried task does not text anyone twice. A message whose fate
+    is unknown (timeout after sending) is looked up (TeleVoIPs ``GET /messages``) and otherwise
+    reported, not resent, unless ``resend_in_doubt=True``.
+
+    **Text.** ``text`` is rendered by Airflow (Jinja: ``{{ ds }}``, ``{{ params.x }}``); then
+    ``${name}``, ``${number}`` and every recipient variable (CSV column / JSON key) are filled per
+    recipient (``$$`` is a literal ``$``). A missing variable is a validation error.
+
+    :param conn_id: a TeleVoIPs or Velip connection (templated).
+    :param recipients: list (numbers, ``{"number", "name", ...}`` rows, ``Recipient``), XCom,
+        CSV/JSON/JSONL path, URL or ``ObjectStoragePath`` (templated).
+    :param text: the message (templated; see above).
+    :param sender: TeleVoIPs ``from`` number (templated).
+    :param suppression: numbers never to text: list, ``.txt``/``.csv``/``.json`` file, URL,
+        ``ObjectStoragePath`` or ``Asset`` (e.g. the ``suppression_file`` kept by
+        ``BlacklistNumbersOperator``); a file that does not exist yet suppresses nothing (templated).
+    :param default_region: region of numbers without a country code (templated).
+    :param number_field: column/key of the number (auto-detected). :param skip_invalid: leave
+        invalid rows out (counted) instead of failing.
+    :param concurrency: messages in flight (default 8).
+    :param checkpoint_path: where checkpoints live (local dir, ``file://``, ``s3://``...; default
+        ``[voice] checkpoint_path`` or ``$AIRFLOW_HOME/voice/checkpoints``) (templated).
+    :param resend_in_doubt: resend messages whose fate is unknown (risk: texting twice).
+    :param results_path: write one row per recipient (``number, status, message_id, error,
+        vendor_code``; ``.jsonl``/``.json``/``.csv``) here, atomically (templated).
+    :param inline_results_limit: without ``results_path``, per-recipient results are pushed to
+        XCom when there are at most this many recipients (default 100).
+    :param abort_after_rejections: stop when this many messages in a row were refused before any
+        was accepted (0 = never).
+    :param fail_on_rejected: fail the task when the vendor refused any recipient.
+    :param progress_interval: seconds between progress lines.
+
+    XCom: ``vendor``, ``accepted`` (all tries), ``accepted_now``, ``resumed``, ``rejected``,
+    ``suppressed``, ``invalid``, ``duplicates``, ``in_doubt``, ``not_sent``, ``total``,
+    ``failed_numbers`` (refused this try, at most ``inline_results_limit``), ``results_path``,
+    ``results`` (inline, small sends only), ``checkpoint``.
+    """
+
+    template_fields: Sequence[str] = (
+        "conn_id",
+        "recipients",
+        "text",
+        "sender",
+        "suppression",
+        "default_region",
+        "checkpoint_path",
+        "results_path",
+    )
+    template_fields_renderers = {"text": "txt"}
+    ui_color = "#dcedc8"
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        recipients: Any,
+        text: str,
+        sender: str | None = None,
+        suppression: Any = None,
+        default_region: str | None = None,
+        number_field: str | None = None,
+        skip_invalid: bool = False,
+        concurrency: int = 8,
+        checkpoint_path: Any = None,
+        resend_in_doubt: bool = False,
+        results_path: Any = None,
+        inline_results_limit: int = 100,
+        abort_after_rejections: int = 10,
+        fail_on_rejected: bool = False,
+        progress_interval: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if concurrency < 1:
+            raise ValidationError("concurrency", concurrency, "at least 1")
+        self.conn_id = conn_id
+        self.recipients = recipients
+        self.text = text
+        self.sender = sender
+        self.suppression = suppression
+        self.default_region = default_region
+        self.number_field = number_field
+        self.skip_invalid = skip_invalid
+        self.concurrency = concurrency
+        self.checkpoint_path = checkpoint_path
+        self.resend_in_doubt = resend_in_doubt
+        self.results_path = results_path
+        self.inline_results_limit = inline_results_limit
+        self.abort_after_rejections = abort_after_rejections
+        self.fail_on_rejected = fail_on_rejected
+        self.progress_interval = progress_interval
+        self._engine: DeliveryEngine[Any] | None = None
+
+    @cached_property
+    def hook(self) -> Any:
+        return BaseHook.get_hook(self.conn_id)
+
+    # -- execute ---------------------------------------------------------------------------------
+    def prepare(self) -> tuple[Any, SmsText, str | None, ValidatedRecipients, SuppressionList]:
+        """Everything checked before the first message: capability, text, sender, recipients, suppression."""
+        sms = self.hook.capability("sms")
+        try:
+            text = SmsText(self.text)
+            sender = sms.check_sender(self.sender)
+            region = self.default_region or sms.default_region
+            recipients = validate_recipients(
+                self.recipients,
+                _SmsRecipientCheck(sms.vendor),
+                text,  # type: ignore[arg-type] - the "spec" the check renders
+                default_region=region,
+                number_field=self.number_field,
+                skip_invalid=self.skip_invalid,
+            )
+            if self.suppression not in (None, "", []) and not _exists(self.suppression):
+                self.log.info("suppression list %s does not exist yet: nothing is suppressed", self.suppression)
+                suppression = SuppressionList()
+            else:
+                suppression = SuppressionList.load(self.suppression or None, default_region=region)
+        except ValidationError as exc:
+            raise _input_error(exc) from None
+        return sms, text, sender, recipients, suppression
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        sms, text, sender, recipients, suppression = self.prepare()
+        store = checkpoint_store(self.checkpoint_path)
+        key = CheckpointKey.from_context(context)
+        channel = SmsDeliveryChannel(sms, text, sender=sender, abort_after_rejections=self.abort_after_rejections)
+        self.log.info(
+            "%s SMS: %d recipients (%d rows, %d invalid skipped, %d duplicates), suppression list of %d numbers; checkpoint %s",
+            sms.vendor, recipients.valid, recipients.rows, recipients.invalid, recipients.duplicates,
+            len(suppression), store.location(key),
+        )  # fmt: skip
+        self._engine = engine = DeliveryEngine(
+            channel,
+            store=store,
+            key=key,
+            concurrency=self.concurrency,
+            suppression=suppression,
+            resend_in_doubt=self.resend_in_doubt,
+            total=recipients.valid,
+            label=f"{sms.vendor} SMS",
+            progress_interval=self.progress_interval,
+        )
+        incomplete: DeliveryIncompleteError | None = None
+        try:
+            report = engine.run_sync(recipients)
+        except DeliveryIncompleteError as exc:
+            incomplete, report = exc, exc.report
+        finally:
+            self._engine = None
+        result = self._result(sms.vendor, report, recipients, channel, suppression, store, key)
+        if incomplete is not None:
+            self.log.error(
+                "partial result: %s", {k: v for k, v in result.items() if k not in ("results", "failed_numbers")}
+            )
+            raise incomplete
+        self.log.info(
+            "%s SMS sent: %d accepted (%d by earlier tries), %d rejected, %d suppressed",
+            sms.vendor, result["accepted"], result["resumed"], result["rejected"], result["suppressed"],
+        )  # fmt: skip
+        if self.fail_on_rejected and result["rejected"]:
+            raise AirflowException(
+                f"{sms.vendor} refused {result['rejected']} recipients: {result['failed_numbers'][:5]}"
+            )
+        return result
+
+    # -- results ---------------------------------------------------------------------------------
+    def _result(
+        self,
+        vendor: str,
+        report: DeliveryReport,
+        recipients: ValidatedRecipients,
+        channel: SmsDeliveryChannel,
+        suppression: SuppressionList,
+        store: Any,
+        key: CheckpointKey,
+    ) -> dict[str, Any]:
+        failed = [o.number for o in channel.outcomes.values() if o.status == "rejected"]
+        result: dict[str, Any] = {
+            "vendor": vendor,
+            "total": recipients.valid,
+            "accepted": report.accepted,
+            "accepted_now": report.accepted_now,
+            "resumed": report.resumed,
+            "rejected": report.rejected,
+            "suppressed": report.suppressed,
+            "invalid": recipients.invalid,
+            "duplicates": recipients.duplicates,
+            "in_doubt": len(report.in_doubt),
+            "not_sent": len(report.not_sent),
+            "failed_numbers": failed[: self.inline_results_limit],
+            "results_path": None,
+            "checkpoint": report.checkpoint,
+        }
+        if self.results_path in (None, "") and recipients.valid > self.inline_results_limit:
+            self.log.info("%d recipients: per-recipient results not kept (set results_path)", recipients.valid)
+            return result
+        rows = list(self._rows(report, recipients, channel, suppression, store, key))
+        if self.results_path not in (None, ""):
+            path = resolve_destination(self.results_path)
+            with open_atomic(path) as handle:
+                handle.write(_render_rows(rows, str(getattr(path, "name", path))))
+            result["results_path"] = describe_destination(path)
+            self.log.info("per-recipient results: %s", result["results_path"])
+        else:
+            result["results"] = rows
+        return result
+
+    @staticmethod
+    def _rows(
+        report: DeliveryReport,
+        recipients: ValidatedRecipients,
+        channel: SmsDeliveryChannel,
+        suppression: SuppressionList,
+        store: Any,
+        key: CheckpointKey,
+    ) -> Any:
+        """One row per recipient: this try's outcome, else an earlier try's accepted message, else why not."""
+        hasher = key.member_hasher()
+        earlier: dict[str, str | None] = {}
+        for frame in store.state(key).with_status("done"):
+            refs = frame.result.refs if frame.result else []
+            for member, ref in zip(frame.members, refs + [None] * len(frame.members), strict=False):
+                earlier[member] = ref
+        in_doubt, not_sent = set(report.in_doubt), set(report.not_sent)
+        for recipient in recipients:
+            number = str(recipient.number)
+            outcome: SmsOutcome | None = channel.outcomes.get(number)
+            if number in in_doubt:
+                outcome = SmsOutcome(number, "in_doubt", error="the vendor may have it; not resent")
+            elif outcome is None:
+                member = hasher(number)
+                if member in earlier:
+                    outcome = SmsOutcome(number, "sent", message_id=earlier[member])
+                elif number in suppression:
+                    outcome = SmsOutcome(number, "suppressed")
+                elif number in not_sent:
+                    outcome = SmsOutcome(number, "not_sent", error="not sent (safe to retry)")
+                else:
+                    outcome = SmsOutcome(number, "not_sent")
+            yield {
+                "number": outcome.number,
+                "status": outcome.status,
+                "message_id": outcome.message_id,
+                "error": outcome.error,
+                "vendor_code": outcome.vendor_code,
+            }
+
+    def on_kill(self) -> None:
+        """Stop sending new messages (messages in flight finish and are checkpointed)."""
+        engine = self._engine
+        if engine is not None:
+            engine.request_stop()
+
+
+def _render_rows(rows: list[dict[str, Any]], name: str) -> bytes:
+    lowered = name.lower()
+    if lowered.endswith(".csv"):
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(RESULT_COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue().encode("utf-8")
+    if lowered.endswith(".json") and not lowered.endswith(".jsonl"):
+        return json.dumps(rows, indent=1).encode("utf-8")
+    return "".join(json.dumps(r) + "\n" for r in rows).encode("utf-8")

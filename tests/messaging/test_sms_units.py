@@ -1,0 +1,89 @@
+"""SMS text templates, Velip ctids, TeleVoIPs owned numbers and in-doubt lookups (no network)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.messaging.televoips import TeleVoipsSms, owned_numbers
+from airflow_provider_voice.messaging.text import SmsText
+from airflow_provider_voice.messaging.velip import VelipSms, velip_ctid
+from airflow_provider_voice.models.phone import PhoneNumber
+from airflow_provider_voice.models.recipients import Recipient
+from airflow_provider_voice.vendors.televoips.core import TeleVoipsMessage
+
+ANA = Recipient(number=PhoneNumber.parse("+14155552600"), name="Ana", variables={"day": "Monday", "price": "5"})
+
+
+def test_text_placeholders_per_recipient():
+    text = SmsText("Hi ${name}, ${day} costs $$${price} ({number}) {{ not jinja }}")
+    assert text.render(ANA) == "Hi Ana, Monday costs $5 ({number}) {{ not jinja }}"
+    assert SmsText("plain").render(ANA) == "plain"
+
+
+@pytest.mark.parametrize("template", ["", "   ", None, "costs $5", "bad ${"])
+def test_bad_templates(template):
+    with pytest.raises(ValidationError):
+        SmsText(template)
+
+
+def test_missing_variable_names_the_recipient():
+    with pytest.raises(ValidationError, match=r"recipient #4 has no value for \$\{code\}"):
+        SmsText("code ${code}").render(ANA, position=4)
+    with pytest.raises(ValidationError, match="empty"):
+        SmsText("${blank}").render(Recipient(number=ANA.number, variables={"blank": " "}))
+
+
+def test_velip_ctid_is_stable_and_valid():
+    assert velip_ctid("abc") == velip_ctid("abc") != velip_ctid("abd")
+    assert len(velip_ctid("x")) == 15 and velip_ctid("x").isalnum()
+
+
+def test_velip_refuses_a_sender_and_cannot_look_up():
+    sms = VelipSms(SimpleNamespace())
+    assert sms.check_sender(None) is None
+    with pytest.raises(ValidationError):
+        sms.check_sender("5511987654321")
+    assert sms.lookup_call(0, 1) is None
+
+
+class FakeConn:
+    def __init__(self, extra):
+        self.extra_dejson = extra
+
+
+class FakeHook:
+    conn_id = "tv"
+    conn_type = "televoips"
+
+    def __init__(self, extra):
+        self._extra = extra
+
+    def get_connection(self, conn_id):
+        return FakeConn(self._extra)
+
+    def extra_value(self, extra, name):
+        return extra.get(name) or extra.get(f"extra__televoips__{name}")
+
+
+def test_owned_numbers_from_the_connection_extra():
+    assert owned_numbers(FakeHook({})) is None
+    assert owned_numbers(FakeHook({"owned_numbers": "+1 321 456 7890, 13214567891"})) == {"13214567890", "13214567891"}
+    assert owned_numbers(FakeHook({"extra__televoips__owned_numbers": ["13214567890"]})) == {"13214567890"}
+    sms = TeleVoipsSms(FakeHook({"owned_numbers": "13214567890"}))
+    assert sms.check_sender("+1 (321) 456-7890") == "13214567890"
+    with pytest.raises(ValidationError, match="owned_numbers"):
+        sms.check_sender("13214567891")
+
+
+def test_find_sent_matches_number_text_and_direction():
+    sms = TeleVoipsSms(FakeHook({}))
+    messages = [
+        TeleVoipsMessage(id="in", direction="inbound", to="14155552600", content="hello"),
+        TeleVoipsMessage(id="other", direction="outbound", to="14155552601", content="hello"),
+        TeleVoipsMessage(id="mine", direction="outbound", to="14155552600", content="hello"),
+    ]
+    assert sms.find_sent(messages, ANA.number, "hello") == "mine"
+    assert sms.find_sent(messages, ANA.number, "bye") is None
