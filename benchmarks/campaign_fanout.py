@@ -95,11 +95,26 @@ class Simulator:
 
 
 STUB_BODIES = {
-    "octopush": json.dumps({"ticket_number": "voice_stub", "number_of_contacts": 500, "total_cost": 25.0,
-                            "estimated_duration": 30, "residual_credit": 1000.0}).encode(),  # fmt: skip
-    "kaleyra": json.dumps({"status": "200", "message": "OK", "data": {
-        **{str(i): {"id": f"1-{i + 1}", "mobile": "33612345678", "status": "SENT"} for i in range(200)}, "group_id": 1}}).encode(),
-}  # fmt: skip
+    "octopush": json.dumps(
+        {
+            "ticket_number": "voice_stub",
+            "number_of_contacts": 500,
+            "total_cost": 25.0,
+            "estimated_duration": 30,
+            "residual_credit": 1000.0,
+        }
+    ).encode(),
+    "kaleyra": json.dumps(
+        {
+            "status": "200",
+            "message": "OK",
+            "data": {
+                **{str(i): {"id": f"1-{i + 1}", "mobile": "33612345678", "status": "SENT"} for i in range(200)},
+                "group_id": 1,
+            },
+        }
+    ).encode(),
+}
 
 
 def serve_stub(ready_file: str, latency: float) -> None:
@@ -118,7 +133,10 @@ def serve_stub(ready_file: str, latency: float) -> None:
                 await reader.readexactly(length)
                 body = STUB_BODIES["kaleyra" if b"voice.json" in head.split(b"\r\n", 1)[0] else "octopush"]
                 await asyncio.sleep(latency)
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                    % (len(body), body)
+                )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
@@ -154,17 +172,31 @@ def stub_connections(stub: Stub) -> None:
         {"conn_type": "octopush", "host": stub.url, "login": "a@example.com", "password": "stub-key"}
     )
     os.environ["AIRFLOW_CONN_STUB_KALEYRA"] = json.dumps(
-        {"conn_type": "kaleyra", "host": stub.url, "password": "stub-key", "extra": {"obd_base_url": stub.url + "/api/v1/"}}
+        {
+            "conn_type": "kaleyra",
+            "host": stub.url,
+            "password": "stub-key",
+            "extra": {"obd_base_url": stub.url + "/api/v1/"},
+        }
     )
 
 
 def connections(sim: Simulator) -> None:
     os.environ["AIRFLOW_CONN_BENCH_OCTOPUSH"] = json.dumps(
-        {"conn_type": "octopush", "host": sim.base_urls["octopush"], "login": "sim@example.com", "password": "sim-octopush-key"}
+        {
+            "conn_type": "octopush",
+            "host": sim.base_urls["octopush"],
+            "login": "sim@example.com",
+            "password": "sim-octopush-key",
+        }
     )
     os.environ["AIRFLOW_CONN_BENCH_KALEYRA"] = json.dumps(
-        {"conn_type": "kaleyra", "host": sim.base_urls["kaleyra"], "password": "sim-kaleyra-key",
-         "extra": {"obd_base_url": sim.base_urls["kaleyra-obd"]}}  # fmt: skip
+        {
+            "conn_type": "kaleyra",
+            "host": sim.base_urls["kaleyra"],
+            "password": "sim-kaleyra-key",
+            "extra": {"obd_base_url": sim.base_urls["kaleyra-obd"]},
+        }
     )
 
 
@@ -179,15 +211,23 @@ def sequential(vendor: str, sim: Simulator, recipients: list[Any]) -> float:
                 response = client.post(
                     sim.base_urls["octopush"] + "/v1/public/voice-campaign/send",
                     headers={"api-login": "sim@example.com", "api-key": "sim-octopush-key"},
-                    json={"text": "Benchmark message", "recipients": [{"phone_number": r.number.octopush} for r in frame],
-                          "type": "voice_sms", "purpose": "alert"},  # fmt: skip
+                    json={
+                        "text": "Benchmark message",
+                        "recipients": [{"phone_number": r.number.octopush} for r in frame],
+                        "type": "voice_sms",
+                        "purpose": "alert",
+                    },
                 )
             else:
                 response = client.post(
                     sim.base_urls["kaleyra-obd"],
                     params={"method": "voice.json", "format": "json"},
                     headers={"x-api-key": "sim-kaleyra-key"},
-                    json={"message": "Benchmark message", "campaign": "bench", "call": [{"to": ",".join(r.number.kaleyra for r in frame)}]},
+                    json={
+                        "message": "Benchmark message",
+                        "campaign": "bench",
+                        "call": [{"to": ",".join(r.number.kaleyra for r in frame)}],
+                    },
                 )
             response.raise_for_status()
     return time.perf_counter() - started
@@ -217,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--latency", type=float, default=0.05, help="simulator latency per request, seconds")
-    parser.add_argument("--concurrency", default="8,16", help="frames in flight on the operator path (comma-separated values)")
+    parser.add_argument(
+        "--concurrency", default="8,16", help="frames in flight on the operator path (comma-separated values)"
+    )
     parser.add_argument("--vendors", default="octopush,kaleyra")
     parser.add_argument("--serve-stub", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -240,10 +282,14 @@ def main(argv: list[str] | None = None) -> int:
         from airflow.sdk import BaseHook
 
         t0 = time.perf_counter()
-        validated = validate_recipients(raw, BaseHook.get_hook("bench_octopush").capability("campaign"), CampaignSpec(name="b", message="m"))
+        validated = validate_recipients(
+            raw, BaseHook.get_hook("bench_octopush").capability("campaign"), CampaignSpec(name="b", message="m")
+        )
         recipients = list(validated)
         validation = time.perf_counter() - t0
-        print(f"recipients: {len(recipients):,} (validated and parsed to E.164 in {validation:.2f} s, two passes; not in the send path)")
+        print(
+            f"recipients: {len(recipients):,} (validated and parsed to E.164 in {validation:.2f} s, two passes; not in the send path)"
+        )
         print(f"simulator latency {args.latency * 1000:.0f} ms per request; operator concurrency {args.concurrency}\n")
         levels = [int(c) for c in str(args.concurrency).split(",")]
         for vendor in args.vendors.split(","):
@@ -290,7 +336,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"{bare:.2f} s = {bare / ideal:.2f}x ideal"
                 )
             print()
-        print(f"peak RSS: benchmark process {rss_mb():.0f} MiB (at start {rss_start:.0f} MiB), simulator process {sim.peak_rss:.0f} MiB")
+        print(
+            f"peak RSS: benchmark process {rss_mb():.0f} MiB (at start {rss_start:.0f} MiB), simulator process {sim.peak_rss:.0f} MiB"
+        )
     finally:
         sim.close()
     return 0

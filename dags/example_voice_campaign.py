@@ -35,7 +35,9 @@ RECIPIENTS = Path(__file__).parent / "data" / "campaign_recipients.csv"
     tags=["voice", "example", "campaign"],
     doc_md=__doc__,
     params={
-        "vendor": Param("octopush", enum=["velip", "octopush", "kaleyra"], description="which vendor sends the campaign"),
+        "vendor": Param(
+            "octopush", enum=["velip", "octopush", "kaleyra"], description="which vendor sends the campaign"
+        ),
         "message": Param(
             "Hello, this is a reminder of your appointment tomorrow at 10 AM. Reply to your agent to reschedule.",
             type="string",
@@ -75,7 +77,12 @@ def example_voice_campaign():
             + (" [estimate]" if status.get("estimated") else ""),
         ]
         print("\n".join(lines))
-        return {"vendor": result["vendor"], "accepted": result["accepted"], "state": status["state"], "counts": status.get("counts")}
+        return {
+            "vendor": result["vendor"],
+            "accepted": result["accepted"],
+            "state": status["state"],
+            "counts": status.get("counts"),
+        }
 
     summarize(send.output, wait.output)
 

@@ -12,4 +12,10 @@ from __future__ import annotations
 from airflow_provider_voice.campaigns.base import CampaignBackend, CampaignChannel, CampaignIncompleteError
 from airflow_provider_voice.campaigns.recipients import ValidatedRecipients, validate_recipients
 
-__all__ = ["CampaignBackend", "CampaignChannel", "CampaignIncompleteError", "ValidatedRecipients", "validate_recipients"]
+__all__ = [
+    "CampaignBackend",
+    "CampaignChannel",
+    "CampaignIncompleteError",
+    "ValidatedRecipients",
+    "validate_recipients",
+]

@@ -137,7 +137,9 @@ class CampaignBackend(ABC, Generic[OptionsT]):
     def validate(self, spec: CampaignSpec, *, now: float | None = None) -> OptionsT:
         """Check ``spec`` against this vendor's rules (raises :class:`ValidationError`); returns the options."""
         if not (spec.message or spec.audio):
-            raise ValidationError("message", spec.message, "give the text to read (message) or an audio reference (audio)")
+            raise ValidationError(
+                "message", spec.message, "give the text to read (message) or an audio reference (audio)"
+            )
         options = self.options(spec)
         self.check(spec, options, time.time() if now is None else now)
         return options
@@ -150,7 +152,9 @@ class CampaignBackend(ABC, Generic[OptionsT]):
         """Vendors without per-recipient text refuse ``{placeholder}`` messages (they would be read aloud)."""
         if spec.message and re.search(r"\{[A-Za-z_][A-Za-z0-9_]*\}", spec.message):
             raise ValidationError(
-                "message", spec.message, f"{self.vendor} reads one text for every recipient: {{placeholders}} are only filled on Kaleyra",
+                "message",
+                spec.message,
+                f"{self.vendor} reads one text for every recipient: {{placeholders}} are only filled on Kaleyra",
                 vendor=self.vendor,
             )
 
@@ -161,7 +165,9 @@ class CampaignBackend(ABC, Generic[OptionsT]):
     def channel(self, spec: CampaignSpec, options: OptionsT) -> CampaignChannel[OptionsT]:
         """The delivery channel sending this campaign's frames."""
 
-    def handle(self, spec: CampaignSpec, report: DeliveryReport, *, conn_id: str | None, started_at: str) -> CampaignHandle:
+    def handle(
+        self, spec: CampaignSpec, report: DeliveryReport, *, conn_id: str | None, started_at: str
+    ) -> CampaignHandle:
         """The normalized result of a delivery."""
         summary = dict(report.summary)
         return CampaignHandle(
@@ -218,7 +224,9 @@ class CampaignBackend(ABC, Generic[OptionsT]):
         try:
             report = await engine.run(recipients)
         except DeliveryIncompleteError as exc:
-            raise CampaignIncompleteError(exc, self.handle(spec, exc.report, conn_id=conn_id, started_at=started_at)) from exc.__cause__
+            raise CampaignIncompleteError(
+                exc, self.handle(spec, exc.report, conn_id=conn_id, started_at=started_at)
+            ) from exc.__cause__
         return self.handle(spec, report, conn_id=conn_id, started_at=started_at)
 
     def send_campaign(self, spec: CampaignSpec, recipients: Iterable[Recipient], **kwargs: Any) -> CampaignHandle:
@@ -245,7 +253,9 @@ class CampaignBackend(ABC, Generic[OptionsT]):
         handle = CampaignHandle.model_validate(handle)
         return self.hook.client.http.run(self.status_flow(handle, now=time.time()))
 
-    async def acampaign_status(self, handle: CampaignHandle | dict[str, Any], client: AsyncVendorClient[Any] | None = None) -> CampaignStatus:
+    async def acampaign_status(
+        self, handle: CampaignHandle | dict[str, Any], client: AsyncVendorClient[Any] | None = None
+    ) -> CampaignStatus:
         """The campaign's status with an async client (triggers); a new client is opened when none is given."""
         handle = CampaignHandle.model_validate(handle)
         own = client is None
@@ -258,7 +268,9 @@ class CampaignBackend(ABC, Generic[OptionsT]):
 
     def cancel(self, handle: CampaignHandle | dict[str, Any]) -> list[str]:
         """Stop the campaign's remaining calls where the vendor allows it; returns what was stopped."""
-        raise CapabilityNotSupportedError(f"{self.vendor} offers no way to stop a campaign once accepted", vendor=self.vendor)
+        raise CapabilityNotSupportedError(
+            f"{self.vendor} offers no way to stop a campaign once accepted", vendor=self.vendor
+        )
 
 
 def schedule_epoch(spec: CampaignSpec) -> float | None:

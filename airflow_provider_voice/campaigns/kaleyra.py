@@ -26,7 +26,12 @@ from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus, KaleyraCampaignOptions
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow
-from airflow_provider_voice.vendors.kaleyra.obd import KALEYRA_MAX_NUMBERS, KaleyraObdResult, kaleyra_number, kaleyra_schedule
+from airflow_provider_voice.vendors.kaleyra.obd import (
+    KALEYRA_MAX_NUMBERS,
+    KaleyraObdResult,
+    kaleyra_number,
+    kaleyra_schedule,
+)
 
 __all__ = ["KALEYRA_OUTCOMES", "KaleyraCampaigns"]
 
@@ -57,7 +62,9 @@ def placeholders(template: str | None) -> list[str]:
     try:
         return [name for _, name, _, _ in string.Formatter().parse(template) if name]
     except ValueError as exc:
-        raise ValidationError("message", template, f"bad placeholder syntax ({exc}); write {{{{ and }}}} for braces") from None
+        raise ValidationError(
+            "message", template, f"bad placeholder syntax ({exc}); write {{{{ and }}}} for braces"
+        ) from None
 
 
 def render(template: str, recipient: Recipient) -> str:
@@ -114,7 +121,7 @@ class KaleyraCampaignChannel(CampaignChannel[KaleyraCampaignOptions]):
         if not self.personalised:
             return [{"to": numbers, **common}]
         by_text: dict[str, list[str]] = {}
-        for recipient, number in zip(frame.items, numbers):
+        for recipient, number in zip(frame.items, numbers, strict=True):
             by_text.setdefault(render(self.spec.message or "", recipient), []).append(number)
         return [{"to": group, "message": text, **common} for text, group in by_text.items()]
 
@@ -149,11 +156,19 @@ class KaleyraCampaigns(CampaignBackend[KaleyraCampaignOptions]):
         names = placeholders(spec.message)
         if names and options.method == "voice.call" and not spec.audio:
             raise ValidationError(
-                "message", spec.message, "per-recipient placeholders need vendor_options.method='voice.json'", vendor=self.vendor
+                "message",
+                spec.message,
+                "per-recipient placeholders need vendor_options.method='voice.json'",
+                vendor=self.vendor,
             )
         if spec.language or spec.voice:
             field = "language" if spec.language else "voice"
-            raise ValidationError(field, spec.language or spec.voice, "Kaleyra reads messages in English with its own voice", vendor=self.vendor)
+            raise ValidationError(
+                field,
+                spec.language or spec.voice,
+                "Kaleyra reads messages in English with its own voice",
+                vendor=self.vendor,
+            )
 
     def validate_recipient(self, spec: CampaignSpec, recipient: Recipient, position: int) -> None:
         """Kaleyra's number format, and a personalised message must render (no missing variable)."""
@@ -162,7 +177,12 @@ class KaleyraCampaigns(CampaignBackend[KaleyraCampaignOptions]):
             try:
                 render(spec.message, recipient)
             except (KeyError, IndexError) as exc:
-                raise ValidationError(f"recipients[{position}].variables", dict(recipient.variables), f"message needs {exc}", vendor=self.vendor) from None
+                raise ValidationError(
+                    f"recipients[{position}].variables",
+                    dict(recipient.variables),
+                    f"message needs {exc}",
+                    vendor=self.vendor,
+                ) from None
 
     def channel(self, spec: CampaignSpec, options: KaleyraCampaignOptions) -> KaleyraCampaignChannel:
         return KaleyraCampaignChannel(self, spec, options)

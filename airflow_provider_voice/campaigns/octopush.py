@@ -81,7 +81,12 @@ class OctopushCampaignChannel(CampaignChannel[OctopushCampaignOptions]):
         if ticket.duplicate:
             info["duplicate"] = True
         accepted = ticket.number_of_contacts if not ticket.duplicate and ticket.number_of_contacts else size
-        return FrameResult(accepted=accepted, refs=[ticket.ticket_number] if ticket.ticket_number else [], cost=ticket.total_cost, info=info)
+        return FrameResult(
+            accepted=accepted,
+            refs=[ticket.ticket_number] if ticket.ticket_number else [],
+            cost=ticket.total_cost,
+            info=info,
+        )
 
     async def reconcile(self, frame: Frame[Recipient]) -> Reconciled:
         """Send the frame again with its ``request_id``: Octopush either accepts it now (it had not
@@ -120,12 +125,21 @@ class OctopushCampaigns(CampaignBackend[OctopushCampaignOptions]):
     def check(self, spec: CampaignSpec, options: OctopushCampaignOptions, now: float) -> None:
         self.reject_placeholders(spec)
         if spec.audio:
-            raise ValidationError("audio", spec.audio, "Octopush Voice-SMS reads text only: give message", vendor=self.vendor)
+            raise ValidationError(
+                "audio", spec.audio, "Octopush Voice-SMS reads text only: give message", vendor=self.vendor
+            )
         text = spec.message or ""
         if not 1 <= len(text) <= OCTOPUSH_MAX_TEXT:
-            raise ValidationError("message", text, f"Octopush text is 1 to {OCTOPUSH_MAX_TEXT} characters (got {len(text)})", vendor=self.vendor)
+            raise ValidationError(
+                "message",
+                text,
+                f"Octopush text is 1 to {OCTOPUSH_MAX_TEXT} characters (got {len(text)})",
+                vendor=self.vendor,
+            )
         if options.sender is not None and not SENDER_RE.match(options.sender):
-            raise ValidationError("vendor_options.sender", options.sender, "3 to 11 letters or digits (a-zA-Z0-9)", vendor=self.vendor)
+            raise ValidationError(
+                "vendor_options.sender", options.sender, "3 to 11 letters or digits (a-zA-Z0-9)", vendor=self.vendor
+            )
         language = options.voice_language or spec.language
         if language is not None and language not in OCTOPUSH_LANGUAGES:
             field = "vendor_options.voice_language" if options.voice_language else "language"

@@ -77,7 +77,11 @@ def validate_recipients(
     :raises ValidationError: naming the first invalid row(s) and the rule, or the empty source.
     """
     source = RecipientSource(
-        recipients, default_region=default_region, number_field=number_field, name_field=name_field, file_format=file_format
+        recipients,
+        default_region=default_region,
+        number_field=number_field,
+        name_field=name_field,
+        file_format=file_format,
     )
     vendor_invalid: list[InvalidRow] = []
     vendor_invalid_count = 0
@@ -96,7 +100,9 @@ def validate_recipients(
     invalid_total = report.invalid_count + vendor_invalid_count
     if invalid_total and not skip_invalid:
         first = invalid_rows[0]
-        raise ValidationError(f"recipients[row {first.line}]", first.value, _describe(invalid_rows, invalid_total), vendor=backend.vendor)
+        raise ValidationError(
+            f"recipients[row {first.line}]", first.value, _describe(invalid_rows, invalid_total), vendor=backend.vendor
+        )
     if valid == 0:
         raise ValidationError(
             "recipients",

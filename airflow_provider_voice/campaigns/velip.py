@@ -32,7 +32,14 @@ from airflow_provider_voice.vendors.velip.campaigns import VelipCampaign
 __all__ = ["VELIP_OUTCOMES", "VelipCampaigns"]
 
 #: Velip ``cd_status`` / ``cp_counts`` code -> normalized outcome
-VELIP_OUTCOMES = {"OK": "answered", "NA": "no_answer", "EK": "failed", "IK": "bad_number", "CK": "blocked", "BK": "blocked"}
+VELIP_OUTCOMES = {
+    "OK": "answered",
+    "NA": "no_answer",
+    "EK": "failed",
+    "IK": "bad_number",
+    "CK": "blocked",
+    "BK": "blocked",
+}
 MAX_NAME = 50
 
 
@@ -47,7 +54,9 @@ def frame_name(name: str, index: int) -> str:
 class VelipCampaignChannel(CampaignChannel[VelipCampaignOptions]):
     """Sends each frame as one Velip campaign (``cp_ctid`` = frame key)."""
 
-    def __init__(self, backend: VelipCampaigns, spec: CampaignSpec, options: VelipCampaignOptions, fields: dict[str, Any]) -> None:
+    def __init__(
+        self, backend: VelipCampaigns, spec: CampaignSpec, options: VelipCampaignOptions, fields: dict[str, Any]
+    ) -> None:
         super().__init__(backend, spec, options)
         self.fields = fields
 
@@ -85,7 +94,9 @@ class VelipCampaignChannel(CampaignChannel[VelipCampaignOptions]):
                 if found is not None:
                     return self._result(found, len(frame))
             raise
-        return FrameResult(accepted=created.cp_destinations or len(frame), refs=[created.cp_id], info={"cp_ctid": frame.key})
+        return FrameResult(
+            accepted=created.cp_destinations or len(frame), refs=[created.cp_id], info={"cp_ctid": frame.key}
+        )
 
     async def _lookup(self, cp_ctid: str) -> VelipCampaign | None:
         campaigns = await self.api.get_campaigns_list(cp_ctid=cp_ctid)
@@ -93,7 +104,9 @@ class VelipCampaignChannel(CampaignChannel[VelipCampaignOptions]):
 
     @staticmethod
     def _result(campaign: VelipCampaign, size: int) -> FrameResult:
-        return FrameResult(accepted=campaign.cp_destinations or size, refs=[campaign.cp_id], info={"cp_ctid": campaign.cp_ctid})
+        return FrameResult(
+            accepted=campaign.cp_destinations or size, refs=[campaign.cp_id], info={"cp_ctid": campaign.cp_ctid}
+        )
 
     async def reconcile(self, frame: Frame[Recipient]) -> Reconciled:
         found = await self._lookup(frame.key)
@@ -116,17 +129,25 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions]):
         try:
             return ZoneInfo(options.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValidationError("vendor_options.timezone", options.timezone, "an IANA time zone name", vendor=self.vendor) from None
+            raise ValidationError(
+                "vendor_options.timezone", options.timezone, "an IANA time zone name", vendor=self.vendor
+            ) from None
 
     def campaign_fields(self, spec: CampaignSpec, options: VelipCampaignOptions, now: float) -> dict[str, Any]:
         """``CreateCampaign`` fields shared by every frame (dates and times in Velip's zone)."""
         zone = self._zone(options)
-        start = spec.schedule if spec.schedule and spec.schedule.timestamp() > now else datetime.fromtimestamp(now, timezone.utc)
+        start = (
+            spec.schedule
+            if spec.schedule and spec.schedule.timestamp() > now
+            else datetime.fromtimestamp(now, timezone.utc)
+        )
         local = start.astimezone(zone)
         date_start = local.strftime("%Y-%m-%d")
         date_end = options.date_end or date_start
         if date_end < date_start:
-            raise ValidationError("vendor_options.date_end", date_end, f"on or after the start day {date_start}", vendor=self.vendor)
+            raise ValidationError(
+                "vendor_options.date_end", date_end, f"on or after the start day {date_start}", vendor=self.vendor
+            )
         return {
             "date_start": date_start,
             "date_end": date_end,
@@ -144,9 +165,13 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions]):
     def check(self, spec: CampaignSpec, options: VelipCampaignOptions, now: float) -> None:
         self.reject_placeholders(spec)
         if len(spec.name) > MAX_NAME:
-            raise ValidationError("name", spec.name, f"Velip campaign names have at most {MAX_NAME} characters", vendor=self.vendor)
+            raise ValidationError(
+                "name", spec.name, f"Velip campaign names have at most {MAX_NAME} characters", vendor=self.vendor
+            )
         if spec.language:
-            raise ValidationError("language", spec.language, "Velip picks the language with the voice: set voice", vendor=self.vendor)
+            raise ValidationError(
+                "language", spec.language, "Velip picks the language with the voice: set voice", vendor=self.vendor
+            )
         self.campaign_fields(spec, options, now)
 
     def channel(self, spec: CampaignSpec, options: VelipCampaignOptions) -> VelipCampaignChannel:

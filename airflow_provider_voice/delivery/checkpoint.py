@@ -101,7 +101,9 @@ class CheckpointKey:
     @property
     def path(self) -> str:
         """``dag_id/task_id/run_id/map_index`` with every part made file-name safe."""
-        return "/".join(_SAFE.sub(lambda m: quote(m.group(0), safe="").replace("%", "~"), part) for part in self.parts())
+        return "/".join(
+            _SAFE.sub(lambda m: quote(m.group(0), safe="").replace("%", "~"), part) for part in self.parts()
+        )
 
     def parts(self) -> tuple[str, str, str, str]:
         return (self.dag_id, self.task_id, self.run_id, str(self.map_index))
@@ -322,7 +324,9 @@ class ObjectStorageCheckpointStore(CheckpointStore):
             folder.mkdir(parents=True, exist_ok=True)
         except (OSError, NotImplementedError):  # buckets have no directories
             pass
-        (folder / name).write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records), encoding="utf-8")
+        (folder / name).write_text(
+            "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records), encoding="utf-8"
+        )
 
     def clear(self, key: CheckpointKey) -> None:
         folder = self._dir(key)

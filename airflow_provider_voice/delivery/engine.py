@@ -259,9 +259,7 @@ class DeliveryEngine(Generic[T]):
         member_to_doubt = {m: f.index for f in doubtful.values() for m in f.members}
         doubt_items: dict[int, list[tuple[str, T]]] = {i: [] for i in doubtful}
         self._next_index = state.next_index
-        progress = ProgressReporter(
-            self.label, self.total, unit=self.channel.unit, interval=self.progress_interval
-        )
+        progress = ProgressReporter(self.label, self.total, unit=self.channel.unit, interval=self.progress_interval)
         if state.frames:
             log.info(
                 "%s: resuming from checkpoint %s: %d frames accepted earlier, %d in doubt",
@@ -273,7 +271,9 @@ class DeliveryEngine(Generic[T]):
 
         async def produce() -> None:
             try:
-                await self._produce(items, queue, hasher, accepted_members, member_to_doubt, doubt_items, report, progress)
+                await self._produce(
+                    items, queue, hasher, accepted_members, member_to_doubt, doubt_items, report, progress
+                )
             except Exception as exc:  # the source failed: frames already cut are still sent, then it is raised
                 producer_error.append(exc)
             for _ in range(self.concurrency):
@@ -282,7 +282,10 @@ class DeliveryEngine(Generic[T]):
         await self.channel.start()
         try:
             tasks = [asyncio.create_task(produce())]
-            tasks += [asyncio.create_task(self._worker(queue, report, progress, in_doubt_now)) for _ in range(self.concurrency)]
+            tasks += [
+                asyncio.create_task(self._worker(queue, report, progress, in_doubt_now))
+                for _ in range(self.concurrency)
+            ]
             try:
                 await asyncio.gather(*tasks)
             except BaseException:  # a crash or a cancellation: stop everything now (intents stay open)
@@ -295,7 +298,13 @@ class DeliveryEngine(Generic[T]):
             for index, pairs in doubt_items.items():
                 if pairs:
                     pending.append(
-                        Frame(index, doubtful[index].key, [item for _, item in pairs], [m for m, _ in pairs], from_earlier_try=True)
+                        Frame(
+                            index,
+                            doubtful[index].key,
+                            [item for _, item in pairs],
+                            [m for m, _ in pairs],
+                            from_earlier_try=True,
+                        )
                     )
             pending.extend(in_doubt_now)
             if pending and not self._stop_requested:
@@ -306,7 +315,11 @@ class DeliveryEngine(Generic[T]):
         finally:
             await self.channel.stop()
         if producer_error:
-            log.error("%s: the recipient source failed after %d items were handed to the vendor", self.label, report.accepted_now)
+            log.error(
+                "%s: the recipient source failed after %d items were handed to the vendor",
+                self.label,
+                report.accepted_now,
+            )
             raise producer_error[0]
         progress.finish()
         report.accepted = sum(r.accepted for r in report.results)
@@ -446,7 +459,9 @@ class DeliveryEngine(Generic[T]):
             await self._accept(frame, result, report, progress)
             return None
 
-    async def _accept(self, frame: Frame[T], result: FrameResult, report: DeliveryReport, progress: ProgressReporter, via: str = "") -> None:
+    async def _accept(
+        self, frame: Frame[T], result: FrameResult, report: DeliveryReport, progress: ProgressReporter, via: str = ""
+    ) -> None:
         result.index = frame.index
         record: dict[str, Any] = {"t": "done", "i": frame.index, "r": result.to_record()}
         if via:
@@ -464,7 +479,9 @@ class DeliveryEngine(Generic[T]):
         for round_no in range(1, self.reconcile_rounds + 1):
             if not pending:
                 return
-            log.info("%s: reconciling %d in-doubt frames with the vendor (round %d)", self.label, len(pending), round_no)
+            log.info(
+                "%s: reconciling %d in-doubt frames with the vendor (round %d)", self.label, len(pending), round_no
+            )
             if self.reconcile_delay > 0:
                 await self._sleep(self.reconcile_delay)
             last_round = round_no == self.reconcile_rounds
@@ -478,7 +495,9 @@ class DeliveryEngine(Generic[T]):
         for frame in pending:  # pragma: no cover - settle marks the last round's frames itself
             report.in_doubt.extend(self.channel.item_key(i) for i in frame.items)
 
-    async def _settle(self, frame: Frame[T], report: DeliveryReport, progress: ProgressReporter, last_round: bool) -> Frame[T] | None:
+    async def _settle(
+        self, frame: Frame[T], report: DeliveryReport, progress: ProgressReporter, last_round: bool
+    ) -> Frame[T] | None:
         """Reconcile one frame; return it when it is still in doubt and another round may help."""
         try:
             answer = await self.channel.reconcile(frame)

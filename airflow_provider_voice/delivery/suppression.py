@@ -60,7 +60,9 @@ class SuppressionList:
             return cls(numbers, reader.report.invalid_count, name)
         if isinstance(source, Iterable) and not isinstance(source, (bytes, bytearray)):
             return cls._from_values(source, default_region, "inline list")
-        raise ValidationError("suppression", source, "a list of numbers, a file path, an object-storage path or an Asset")
+        raise ValidationError(
+            "suppression", source, "a list of numbers, a file path, an object-storage path or an Asset"
+        )
 
     @classmethod
     def _from_values(cls, values: Iterable[Any], default_region: str | None, name: str) -> SuppressionList:

@@ -150,7 +150,9 @@ class SendVoiceCampaignOperator(BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.completion_timeout = (
-            completion_timeout.total_seconds() if isinstance(completion_timeout, timedelta) else float(completion_timeout)
+            completion_timeout.total_seconds()
+            if isinstance(completion_timeout, timedelta)
+            else float(completion_timeout)
         )
         self.target_answered_share = target_answered_share
         self.request_timeout = request_timeout
@@ -189,7 +191,9 @@ class SendVoiceCampaignOperator(BaseOperator):
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ())) or "campaign"
-            raise ValidationError(where if where != "name" else "campaign_name", first.get("input"), first.get("msg", "invalid")) from None
+            raise ValidationError(
+                where if where != "name" else "campaign_name", first.get("input"), first.get("msg", "invalid")
+            ) from None
 
     def execute(self, context: Any) -> dict[str, Any]:
         try:
@@ -272,10 +276,14 @@ class SendVoiceCampaignOperator(BaseOperator):
             if campaign_done(status, self.target_answered_share):
                 return status.model_dump(mode="json")
             if final:
-                raise AirflowSensorTimeout(f"campaign not finished after {self.completion_timeout:.0f} s: {status.summary()}")
+                raise AirflowSensorTimeout(
+                    f"campaign not finished after {self.completion_timeout:.0f} s: {status.summary()}"
+                )
             time.sleep(max(0.0, min(self.poll_interval, deadline - time.monotonic())))
 
-    def execute_complete(self, context: Any, event: dict[str, Any], result: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(
+        self, context: Any, event: dict[str, Any], result: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Resume after the completion trigger: the send result plus the final ``status``."""
         if event.get("status") == "success":
             self.log.info("%s", event.get("message"))

@@ -107,7 +107,9 @@ class CampaignCompletionSensor(BaseSensorOperator):
             raise ValidationError("target_answered_share", share, "a share between 0 and 1")
         if not backend.reports_outcomes:
             raise ValidationError(
-                "target_answered_share", share, f"{backend.vendor} reports no per-call outcomes to poll (delivery reports are webhooks)"
+                "target_answered_share",
+                share,
+                f"{backend.vendor} reports no per-call outcomes to poll (delivery reports are webhooks)",
             )
 
     # -- modes ---------------------------------------------------------------------------------
@@ -116,7 +118,9 @@ class CampaignCompletionSensor(BaseSensorOperator):
         self._check_target(backend)
         status: CampaignStatus = backend.campaign_status(self.campaign)
         self.log.info("%s", status.message or status.summary())
-        done = campaign_done(status, float(self.target_answered_share) if self.target_answered_share is not None else None)
+        done = campaign_done(
+            status, float(self.target_answered_share) if self.target_answered_share is not None else None
+        )
         return PokeReturnValue(is_done=done, xcom_value=status.model_dump(mode="json") if done else None)
 
     def execute(self, context: Any) -> Any:
@@ -131,7 +135,9 @@ class CampaignCompletionSensor(BaseSensorOperator):
                 handle=self.campaign.model_dump(mode="json"),
                 poll_interval=float(self.poke_interval),
                 deadline=deadline_after(self.timeout),
-                target_answered_share=float(self.target_answered_share) if self.target_answered_share is not None else None,
+                target_answered_share=float(self.target_answered_share)
+                if self.target_answered_share is not None
+                else None,
                 hook_params=self._hook_params(),
             ),
             method_name="execute_complete",

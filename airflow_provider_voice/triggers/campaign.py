@@ -164,7 +164,9 @@ class CampaignCompletionTrigger(BaseTrigger):
                         return
                 if final:
                     state = last.summary() if last else "no status could be read"
-                    yield self._event("timeout", f"campaign not finished by the deadline {self.deadline}: {state}", last)
+                    yield self._event(
+                        "timeout", f"campaign not finished by the deadline {self.deadline}: {state}", last
+                    )
                     return
                 wait = self.poll_interval
                 if deadline is not None:

@@ -47,7 +47,11 @@ class Campaigns:
 def connection(simulator: Any, vendor: str, *, bad_key: bool = False) -> dict[str, Any]:
     """The connection JSON of ``vendor`` pointing at the simulator."""
     if vendor == "velip":
-        return {"conn_type": "velip", "host": simulator.base_url("velip"), "password": "wrong-token" if bad_key else "sim-velip-token"}
+        return {
+            "conn_type": "velip",
+            "host": simulator.base_url("velip"),
+            "password": "wrong-token" if bad_key else "sim-velip-token",
+        }
     if vendor == "octopush":
         return {
             "conn_type": "octopush",
@@ -66,7 +70,13 @@ def connection(simulator: Any, vendor: str, *, bad_key: bool = False) -> dict[st
 class FakeTI:
     """The parts of a task instance the operator reads (its identity)."""
 
-    def __init__(self, dag_id: str = "campaign_dag", task_id: str = "send", run_id: str = "manual__2026-01-01T00:00:00+00:00", map_index: int = -1):
+    def __init__(
+        self,
+        dag_id: str = "campaign_dag",
+        task_id: str = "send",
+        run_id: str = "manual__2026-01-01T00:00:00+00:00",
+        map_index: int = -1,
+    ):
         self.dag_id, self.task_id, self.run_id, self.map_index = dag_id, task_id, run_id, map_index
         self.try_number = 1
 

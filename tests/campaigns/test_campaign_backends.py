@@ -28,14 +28,19 @@ def backend(vendor: str) -> Any:
 
 def run(vendor: str, people: list[Any], spec: CampaignSpec, key: str = "k") -> Any:
     b = backend(vendor)
-    return b.send_campaign(spec, validate_recipients(people, b, spec), key=CheckpointKey("b", vendor, key), store=MemoryCheckpointStore())
+    return b.send_campaign(
+        spec, validate_recipients(people, b, spec), key=CheckpointKey("b", vendor, key), store=MemoryCheckpointStore()
+    )
 
 
 def test_capability_lookup_picks_the_backend_by_connection_type(campaigns: Campaigns, monkeypatch):
     assert isinstance(backend("velip"), VelipCampaigns)
     assert isinstance(backend("octopush"), OctopushCampaigns)
     assert isinstance(backend("kaleyra"), KaleyraCampaigns)
-    monkeypatch.setenv("AIRFLOW_CONN_CMP_TV", '{"conn_type": "televoips", "host": "http://127.0.0.1:9", "extra": {"reports_key": "abcd"}}')
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CMP_TV",
+        '{"conn_type": "televoips", "host": "http://127.0.0.1:9", "extra": {"reports_key": "abcd"}}',
+    )
     with pytest.raises(CapabilityNotSupportedError, match="kaleyra or octopush or velip"):
         BaseHook.get_hook("cmp_tv").capability("campaign")
 
@@ -51,7 +56,14 @@ def test_velip_uploads_a_csv_above_the_threshold_and_names_frames(campaigns: Cam
     store = campaigns.simulator.state.velip
     first, second = (store.campaigns[cp] for cp in handle.campaign_ids)
     assert (first.name, second.name) == ("Upload", "Upload #2")
-    assert first.records[0] == {"number": "33612300000", "name": "P0", "codcli": "A0", "extra1": "", "extra2": "", "extra3": ""}
+    assert first.records[0] == {
+        "number": "33612300000",
+        "name": "P0",
+        "codcli": "A0",
+        "extra1": "",
+        "extra2": "",
+        "extra3": "",
+    }
     assert len(first.records) == 20 and len(second.records) == 10
     assert first.audio == {"text": "Olá", "voice": "Ricardo", "content": None}
     assert frame_name("n" * 50, 11) == "n" * 46 + " #12"
@@ -91,19 +103,35 @@ def test_velip_cancel_pauses_and_status_says_paused(campaigns: Campaigns, simula
 
 def test_velip_schedule_becomes_local_dates(campaigns: Campaigns):
     when = datetime(2030, 3, 1, 15, 30, tzinfo=timezone.utc)
-    handle = run("velip", numbers(3), CampaignSpec(name="Later", message="x", schedule=when, vendor_options={"time_end": "20:00:00"}))
+    handle = run(
+        "velip",
+        numbers(3),
+        CampaignSpec(name="Later", message="x", schedule=when, vendor_options={"time_end": "20:00:00"}),
+    )
     campaign = campaigns.simulator.state.velip.campaigns[handle.campaign_ids[0]]
     assert (campaign.date_start, campaign.time_start, campaign.time_end) == ("2030-03-01", "12:30:00", "20:00:00")
     assert backend("velip").campaign_status(handle).state == "scheduled"
 
 
 def test_kaleyra_personalised_messages_and_schedule(campaigns: Campaigns):
-    people = [{"number": n, "name": name, "slot": "10h"} for n, name in zip(numbers(3), ["Ana", "Bo", "Ana"])]
+    people = [
+        {"number": n, "name": name, "slot": "10h"} for n, name in zip(numbers(3), ["Ana", "Bo", "Ana"], strict=True)
+    ]
     when = datetime.now(timezone.utc) + timedelta(hours=2)
-    handle = run("kaleyra", people, CampaignSpec(name="Remind", message="Hello {name}, see you at {slot}", schedule=when, vendor_options={"retries": 1}))
+    handle = run(
+        "kaleyra",
+        people,
+        CampaignSpec(
+            name="Remind", message="Hello {name}, see you at {slot}", schedule=when, vendor_options={"retries": 1}
+        ),
+    )
     entries = campaigns.simulator.state.ledger.entries("kaleyra", "call")
     messages = {e.number: e.details["message"] for e in entries}
-    assert messages == {as_ledger("kaleyra", numbers(3)[0]): "Hello Ana, see you at 10h", as_ledger("kaleyra", numbers(3)[1]): "Hello Bo, see you at 10h", as_ledger("kaleyra", numbers(3)[2]): "Hello Ana, see you at 10h"}
+    assert messages == {
+        as_ledger("kaleyra", numbers(3)[0]): "Hello Ana, see you at 10h",
+        as_ledger("kaleyra", numbers(3)[1]): "Hello Bo, see you at 10h",
+        as_ledger("kaleyra", numbers(3)[2]): "Hello Ana, see you at 10h",
+    }
     groups = campaigns.simulator.state.kaleyra.groups
     assert {groups[int(g)].batch.start_at for g in handle.campaign_ids} == {int(when.timestamp())}
     assert {e.details["campaign"] for e in entries} == {"Remind"} and {e.details["retries"] for e in entries} == {1}
@@ -112,7 +140,9 @@ def test_kaleyra_personalised_messages_and_schedule(campaigns: Campaigns):
 
 
 def test_kaleyra_voice_call_method_and_missing_variable(campaigns: Campaigns):
-    handle = run("kaleyra", numbers(5), CampaignSpec(name="Call", audio="123.sound", vendor_options={"method": "voice.call"}))
+    handle = run(
+        "kaleyra", numbers(5), CampaignSpec(name="Call", audio="123.sound", vendor_options={"method": "voice.call"})
+    )
     assert handle.accepted == 5 and len(handle.campaign_ids) == 1
     assert {e.details["method"] for e in campaigns.simulator.state.ledger.entries("kaleyra", "call")} == {"voice.call"}
     spec = CampaignSpec(name="x", message="Hi {first}")
@@ -128,7 +158,11 @@ def test_octopush_options_reach_the_vendor_and_answers_are_summed(campaigns: Cam
     )  # fmt: skip
     handle = run("octopush", people, spec)
     assert handle.accepted == 1200 and len(handle.campaign_ids) == 3  # 500 + 500 + 200
-    assert handle.cost == pytest.approx(60.0) and handle.extra["tickets"] == 3 and handle.extra["residual_credit"] == pytest.approx(10_000 - 60)
+    assert (
+        handle.cost == pytest.approx(60.0)
+        and handle.extra["tickets"] == 3
+        and handle.extra["residual_credit"] == pytest.approx(10_000 - 60)
+    )
     tickets = campaigns.simulator.state.octopush.tickets
     payload = tickets[handle.campaign_ids[0]].payload
     assert {k: payload[k] for k in ("sender", "purpose", "voice_language", "voice_gender", "get_back_pressed_keys")} == {
@@ -140,7 +174,12 @@ def test_octopush_options_reach_the_vendor_and_answers_are_summed(campaigns: Cam
 
 def test_octopush_estimate_is_a_lower_bound_from_the_send_time():
     start = time.time()
-    handle = CampaignHandle(vendor="octopush", accepted=10, estimated_duration=60, started_at=datetime.fromtimestamp(start, timezone.utc).isoformat())
+    handle = CampaignHandle(
+        vendor="octopush",
+        accepted=10,
+        estimated_duration=60,
+        started_at=datetime.fromtimestamp(start, timezone.utc).isoformat(),
+    )
     running = estimate_status(handle, start + 30)
     assert running.state == "running" and not running.finished and "about 30 s to go" in running.message
     done = estimate_status(handle, start + 61)

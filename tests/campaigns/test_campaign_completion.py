@@ -32,7 +32,12 @@ def sent(vendor: str, people: list[str], **options: Any) -> dict[str, Any]:
     hook = BaseHook.get_hook(f"cmp_{vendor}", hook_params={"timeout": 2.0, "retry": FAST_RETRY})
     backend = hook.capability("campaign")
     spec = CampaignSpec(name="wait", message="Hello", vendor_options=options)
-    handle = backend.send_campaign(spec, validate_recipients(people, backend, spec), key=CheckpointKey("w", vendor, str(time.time())), store=MemoryCheckpointStore())
+    handle = backend.send_campaign(
+        spec,
+        validate_recipients(people, backend, spec),
+        key=CheckpointKey("w", vendor, str(time.time())),
+        store=MemoryCheckpointStore(),
+    )
     return handle.model_dump(mode="json")
 
 
@@ -53,7 +58,9 @@ def deadline(seconds: float) -> str:
 
 
 def test_trigger_serializes_to_json_primitives_and_round_trips(campaigns: Campaigns):
-    handle = CampaignHandle(vendor="velip", conn_id="cmp_velip", name="x", campaign_ids=["5001"], accepted=3).model_dump(mode="json")
+    handle = CampaignHandle(
+        vendor="velip", conn_id="cmp_velip", name="x", campaign_ids=["5001"], accepted=3
+    ).model_dump(mode="json")
     trigger = CampaignCompletionTrigger(
         conn_id="cmp_velip", handle=handle, poll_interval=5, deadline=deadline(60), target_answered_share=0.5,
         hook_params={"timeout": 1.5, "retry": FAST_RETRY},
@@ -70,8 +77,12 @@ def test_trigger_serializes_to_json_primitives_and_round_trips(campaigns: Campai
 @pytest.mark.parametrize("vendor", ["velip", "kaleyra"])
 def test_trigger_runs_to_success_when_every_call_ended(campaigns: Campaigns, simulator_clock, vendor: str):
     handle = sent(vendor, numbers(300), frame_size=100)
-    polls = campaigns.simulator.state.faults.set(vendor, "GetCampaignsList" if vendor == "velip" else "voice.groupstatus")
-    trigger = CampaignCompletionTrigger(conn_id=f"cmp_{vendor}", handle=handle, poll_interval=0.05, deadline=deadline(30))
+    polls = campaigns.simulator.state.faults.set(
+        vendor, "GetCampaignsList" if vendor == "velip" else "voice.groupstatus"
+    )
+    trigger = CampaignCompletionTrigger(
+        conn_id=f"cmp_{vendor}", handle=handle, poll_interval=0.05, deadline=deadline(30)
+    )
 
     async def finish_calls_later() -> None:
         while polls.requests < 2:  # the trigger has seen the campaign unfinished
@@ -101,7 +112,9 @@ def test_trigger_times_out_after_one_last_poll(campaigns: Campaigns, simulator_c
 
 def test_trigger_reports_auth_errors_as_error_events(campaigns: Campaigns):
     handle = CampaignHandle(vendor="velip", campaign_ids=["5001"]).model_dump(mode="json")
-    trigger = CampaignCompletionTrigger(conn_id="cmp_velip_bad", handle=handle, poll_interval=0.05, deadline=deadline(10))
+    trigger = CampaignCompletionTrigger(
+        conn_id="cmp_velip_bad", handle=handle, poll_interval=0.05, deadline=deadline(10)
+    )
     event = asyncio.run(first_event(trigger))
     assert event["status"] == "error" and "Session ID is not valid" in event["message"]
     assert "wrong-token" not in json.dumps(event)
@@ -115,12 +128,19 @@ def test_octopush_completion_is_estimated_from_estimated_duration(campaigns: Cam
     event = asyncio.run(first_event(trigger))
     assert event["status"] == "success" and time.time() >= start + handle["estimated_duration"]
     status = event["campaign_status"]
-    assert status["estimated"] and status["finished"] and status["total"] == 40 and "no status endpoint" in status["message"]
+    assert (
+        status["estimated"]
+        and status["finished"]
+        and status["total"] == 40
+        and "no status endpoint" in status["message"]
+    )
 
 
 def test_sensor_poke_and_reschedule_modes(campaigns: Campaigns, simulator_clock):
     handle = sent("velip", numbers(100))
-    sensor = CampaignCompletionSensor(task_id="wait", handle=json.dumps(handle), poke_interval=0.01, timeout=5, mode="reschedule")
+    sensor = CampaignCompletionSensor(
+        task_id="wait", handle=json.dumps(handle), poke_interval=0.01, timeout=5, mode="reschedule"
+    )
     assert parse_handle(repr(handle)).campaign_ids == handle["campaign_ids"]  # a rendered Python repr works too
     assert sensor.poke(context()).is_done is False
     simulator_clock.advance(3600)
@@ -139,7 +159,9 @@ def test_sensor_defers_with_an_absolute_deadline_and_resumes(campaigns: Campaign
     assert abs((until - datetime.now(timezone.utc)).total_seconds() - 600) < 5
     assert deferred.trigger.conn_id == "cmp_kaleyra" and deferred.trigger.poll_interval == 3
     status = {"finished": True, "state": "finished"}
-    assert sensor.execute_complete(context(), {"status": "success", "message": "ok", "campaign_status": status}) == status
+    assert (
+        sensor.execute_complete(context(), {"status": "success", "message": "ok", "campaign_status": status}) == status
+    )
     with pytest.raises(AirflowSensorTimeout):
         sensor.execute_complete(context(), {"status": "timeout", "message": "late", "campaign_status": None})
     with pytest.raises(VoiceProviderError, match="boom"):
@@ -150,7 +172,9 @@ def test_sensor_defers_with_an_absolute_deadline_and_resumes(campaigns: Campaign
 
 def test_sensor_refuses_an_answered_share_target_on_octopush(campaigns: Campaigns):
     handle = sent("octopush", numbers(5))
-    sensor = CampaignCompletionSensor(task_id="wait", handle=handle, target_answered_share=0.5, poke_interval=1, timeout=5)
+    sensor = CampaignCompletionSensor(
+        task_id="wait", handle=handle, target_answered_share=0.5, poke_interval=1, timeout=5
+    )
     with pytest.raises(ValidationError, match="reports no per-call outcomes"):
         sensor.poke(context())
 
@@ -158,7 +182,9 @@ def test_sensor_refuses_an_answered_share_target_on_octopush(campaigns: Campaign
 def test_answered_share_target_ends_the_wait_early(campaigns: Campaigns, simulator_clock):
     campaigns.simulator.state.configure(call_lines=10, call_seconds=10.0)
     handle = sent("velip", numbers(100))
-    sensor = CampaignCompletionSensor(task_id="wait", handle=handle, target_answered_share=0.3, poke_interval=1, timeout=5)
+    sensor = CampaignCompletionSensor(
+        task_id="wait", handle=handle, target_answered_share=0.3, poke_interval=1, timeout=5
+    )
     simulator_clock.advance(55)  # 5 of 10 slots ended: about half the calls, ~70% of them answered
     result = sensor.poke(context())
     assert result.is_done and not result.xcom_value["finished"] and result.xcom_value["counts"]["answered"] >= 30
@@ -196,7 +222,9 @@ def test_example_dag_runs_on_each_vendor(voice_connections, run_dag, vendor, cap
     assert run.state == "success", states
     with create_session() as session:
         rows = session.execute(
-            select(XComModel.task_id, XComModel.value).where(XComModel.run_id == run.run_id, XComModel.key == "return_value")
+            select(XComModel.task_id, XComModel.value).where(
+                XComModel.run_id == run.run_id, XComModel.key == "return_value"
+            )
         ).all()
     values = {task_id: XComModel.deserialize_value(type("X", (), {"value": value})) for task_id, value in rows}
     send, wait, summary = values["send"], values["wait"], values["summarize"]

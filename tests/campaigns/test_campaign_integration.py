@@ -9,14 +9,13 @@ from typing import Any
 
 import pytest
 from airflow.sdk import BaseHook
+from campaign_support import FAST_RETRY, SEND_ROUTES, VENDORS, Campaigns, as_ledger, context, numbers
 
 from airflow_provider_voice.campaigns import CampaignIncompleteError, validate_recipients
 from airflow_provider_voice.delivery import CheckpointKey, DeliveryEngine, Frame, FrameResult, MemoryCheckpointStore
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.campaign import CampaignSpec
 from airflow_provider_voice.operators.campaign import CampaignInputError, SendVoiceCampaignOperator
-
-from campaign_support import FAST_RETRY, SEND_ROUTES, VENDORS, Campaigns, as_ledger, context, numbers
 
 ENGINE = {"reconcile_delay": 0.1, "backoff_initial": 0.05, "progress_interval": 60.0}
 #: fault seed under which every fault kind (5xx, 429, timeout after accept, reset) fires on every vendor
@@ -168,6 +167,7 @@ def test_worker_dies_after_the_vendor_accepted_a_frame(campaigns: Campaigns, ven
     lost = crashed[0]
     assert all(campaigns.calls_for(vendor, lost)[p] == 1 for p in lost)  # the vendor has them; the checkpoint does not
 
+    doubt: set[str] = set()
     if vendor in ("velip", "octopush"):
         result = operator().execute(context())
         assert result["accepted"] == 600 and result["in_doubt"] == 0
@@ -179,7 +179,8 @@ def test_worker_dies_after_the_vendor_accepted_a_frame(campaigns: Campaigns, ven
         assert set(lost) <= doubt and len(doubt) in (100, 200)
         assert "in doubt" in str(info.value)
     calls = campaigns.calls_for(vendor, people)
-    assert all(n == 1 for n in calls.values()), {p: n for p, n in calls.items() if n != 1}
+    assert max(calls.values()) == 1, "somebody was called twice"
+    assert all(calls[p] == 1 for p in people if p not in doubt)
 
 
 BAD_INPUT = [
@@ -203,7 +204,9 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize(("vendor", "change", "field", "rule"), BAD_INPUT, ids=[f"{v}-{f}" for v, _, f, _ in BAD_INPUT])
-def test_bad_input_fails_before_any_request(campaigns: Campaigns, vendor: str, change: dict[str, Any], field: str, rule: str, tmp_path):
+def test_bad_input_fails_before_any_request(
+    campaigns: Campaigns, vendor: str, change: dict[str, Any], field: str, rule: str, tmp_path
+):
     import datetime as dt
 
     counter = campaigns.simulator.state.faults.set(vendor, "*")  # counts every request to the vendor

@@ -64,7 +64,15 @@ class FakeChannel(Channel[str]):
 
     name = "fake"
 
-    def __init__(self, vendor: FakeVendor, *, frame_size: int = 10, script: dict | None = None, lookup: bool = True, delay: float = 0.0):
+    def __init__(
+        self,
+        vendor: FakeVendor,
+        *,
+        frame_size: int = 10,
+        script: dict | None = None,
+        lookup: bool = True,
+        delay: float = 0.0,
+    ):
         self.vendor = vendor
         self.frame_size = frame_size
         self.script = script or {}
@@ -346,7 +354,9 @@ def test_checkpoint_stores_round_trip_and_survive_a_new_instance(tmp_path, kind)
 
 def test_local_store_ignores_a_torn_last_line(tmp_path):
     store = LocalCheckpointStore(tmp_path)
-    store.append_sync(KEY, [{"t": "intent", "i": 0, "k": "k", "m": "a" * 16}, {"t": "done", "i": 0, "r": {"accepted": 1}}])
+    store.append_sync(
+        KEY, [{"t": "intent", "i": 0, "k": "k", "m": "a" * 16}, {"t": "done", "i": 0, "r": {"accepted": 1}}]
+    )
     path = tmp_path / f"{KEY.path}.jsonl"
     path.write_text(path.read_text() + '{"t": "done", "i": 1, "r"')
     state = store.state(KEY)
@@ -366,7 +376,9 @@ def test_checkpoint_store_factory(tmp_path, monkeypatch):
 
 def test_checkpoint_key_path_is_file_name_safe():
     key = CheckpointKey("my dag", "send/voice", "scheduled__2026-01-01T00:00:00+00:00", 3)
-    assert key.path.count("/") == 3  # the task id's "/" is escaped and " " not in key.path and ":" not in key.path and "+" not in key.path
+    assert (
+        key.path.count("/") == 3
+    )  # the task id's "/" is escaped and " " not in key.path and ":" not in key.path and "+" not in key.path
 
 
 def test_progress_lines_show_sent_total_rate_and_eta():
@@ -379,8 +391,13 @@ def test_progress_lines_show_sent_total_rate_and_eta():
     now[0] = 108.0
     progress.advance(100)
     progress.finish()
-    assert list(progress.lines)[0] == "octopush voice campaign 'x': 200/1,000 recipients (20.0%), 1 frames, 100 recipients/s, ETA 8 s, elapsed 2 s"
-    assert list(progress.lines)[1].startswith("octopush voice campaign 'x': 500/1,000 recipients (50.0%), 3 frames, 62 recipients/s, ETA 8 s")
+    assert (
+        next(iter(progress.lines))
+        == "octopush voice campaign 'x': 200/1,000 recipients (20.0%), 1 frames, 100 recipients/s, ETA 8 s, elapsed 2 s"
+    )
+    assert list(progress.lines)[1].startswith(
+        "octopush voice campaign 'x': 500/1,000 recipients (50.0%), 3 frames, 62 recipients/s, ETA 8 s"
+    )
     assert len(progress.lines) == 2
 
 

@@ -23,7 +23,11 @@ XML_API = KaleyraApi(api_key="kal-test-key-1", response_format="xml", base_urls=
 JSON_GROUP = {
     "status": "200",
     "message": "OK",
-    "data": {"0": {"id": "217691534-1", "mobile": "9988776655", "status": "SENT"}, "1": {"id": "217691534-2", "mobile": "9756776655", "status": "SENT"}, "group_id": 217691534},
+    "data": {
+        "0": {"id": "217691534-1", "mobile": "9988776655", "status": "SENT"},
+        "1": {"id": "217691534-2", "mobile": "9756776655", "status": "SENT"},
+        "group_id": 217691534,
+    },
 }
 XML_GROUP = """<?xml version="1.0" encoding="UTF-8" ?>
 <api><status>200</status><message>OK</message><data><group_id>217717940</group_id>
@@ -60,7 +64,9 @@ def test_voice_call_goes_to_the_obd_url_as_a_form(make_driver):
     )  # fmt: skip
     assert result.group_id == "217691534" and [c.id for c in result.calls] == ["217691534-1", "217691534-2"]
     request = rec.requests[0]
-    assert str(request.url).startswith("https://obd.invalid/api/v1/") and request.headers["x-api-key"] == "kal-test-key-1"
+    assert (
+        str(request.url).startswith("https://obd.invalid/api/v1/") and request.headers["x-api-key"] == "kal-test-key-1"
+    )
     fields = form(request)
     assert fields == {
         "method": "voice.call", "format": "json", "numbers": "9988776655,9756776655", "message": "Your order is ready",
@@ -82,7 +88,9 @@ def test_voice_json_sends_a_json_body_and_parses_xml(make_driver):
         {"to": ["9988776655"], "message": "Hello Ana", "custom": "k1", "meta": {"param1": "v"}},
         {"to": "9756776655", "play": "1122.sound"},
     ]
-    result = make_driver(XML_API, rec).send(XML_API.voice_json(calls, campaign="spring", retries=1, callback="https://cb.invalid"))
+    result = make_driver(XML_API, rec).send(
+        XML_API.voice_json(calls, campaign="spring", retries=1, callback="https://cb.invalid")
+    )
     assert result.group_id == "217717940" and [c.mobile for c in result.calls] == ["9988776655", "9756776655"]
     request = rec.requests[0]
     assert dict(request.url.params) == {"method": "voice.json", "format": "xml"}
@@ -98,7 +106,9 @@ def test_voice_json_sends_a_json_body_and_parses_xml(make_driver):
 
 
 def test_vendor_error_codes_are_rejections(make_driver):
-    rec = Recorder(httpx.Response(200, json={"status": "E111", "message": "Schedule time should be at least 15 minutes from now"}))
+    rec = Recorder(
+        httpx.Response(200, json={"status": "E111", "message": "Schedule time should be at least 15 minutes from now"})
+    )
     with pytest.raises(VendorRejectedError) as info:
         make_driver(JSON_API, rec).send(JSON_API.voice_call(["9988776655"], play="1.sound"))
     assert info.value.vendor_code == "E111"
@@ -106,7 +116,24 @@ def test_vendor_error_codes_are_rejections(make_driver):
 
 @pytest.mark.parametrize("api", [JSON_API, XML_API], ids=["json", "xml"])
 def test_status_methods_are_retried_reads(make_driver, api):
-    body = XML_STATUS if api is XML_API else json.dumps({"status": "200", "message": "OK", "data": {"0": {"id": "123456-1", "mobile": "9988776655", "status": "COMPLETED", "senttime": "2017-08-17 12:09:16"}}})
+    body = (
+        XML_STATUS
+        if api is XML_API
+        else json.dumps(
+            {
+                "status": "200",
+                "message": "OK",
+                "data": {
+                    "0": {
+                        "id": "123456-1",
+                        "mobile": "9988776655",
+                        "status": "COMPLETED",
+                        "senttime": "2017-08-17 12:09:16",
+                    }
+                },
+            }
+        )
+    )
     rec = Recorder(httpx.Response(503, text="busy"), httpx.Response(200, text=body))
     driver = make_driver(api, rec)
     result = driver.send(api.voice_status("123456-1", mobile="+919988776655"))
@@ -115,7 +142,12 @@ def test_status_methods_are_retried_reads(make_driver, api):
     rec2 = Recorder(httpx.Response(200, text=body))
     group = make_driver(api, rec2).send(api.voice_groupstatus(123456, campaign="spring"))
     assert len(group.calls) == 1
-    assert form(rec2.requests[0]) == {"method": "voice.groupstatus", "format": api.response_format, "groupid": "123456", "campaign": "spring"}
+    assert form(rec2.requests[0]) == {
+        "method": "voice.groupstatus",
+        "format": api.response_format,
+        "groupid": "123456",
+        "campaign": "spring",
+    }
 
 
 @pytest.mark.parametrize(
@@ -142,7 +174,9 @@ def test_voice_call_bad_input_fails_before_sending(kwargs, field):
 def test_schedule_rules_and_forms():
     now = 1_800_000_000.0
     assert kaleyra_schedule(now + 16 * 60, now=now) == int(now + 16 * 60)
-    assert kaleyra_schedule("2027-01-15T10:00:00Z", now=now) == int(datetime(2027, 1, 15, 10, tzinfo=timezone.utc).timestamp())
+    assert kaleyra_schedule("2027-01-15T10:00:00Z", now=now) == int(
+        datetime(2027, 1, 15, 10, tzinfo=timezone.utc).timestamp()
+    )
     with pytest.raises(ValidationError, match="at least 15 minutes ahead"):
         kaleyra_schedule(now + 5 * 60, now=now)
     assert kaleyra_schedule(None) is None

@@ -13,8 +13,16 @@ from airflow_provider_voice.models import PhoneNumber, Recipient
 from airflow_provider_voice.vendors.octopush import OctopushApi
 from airflow_provider_voice.vendors.octopush.campaigns import duplicate_ticket
 
-API = OctopushApi(api_login="me@example.com", api_key="octo-test-key-1", base_urls={"default": "https://octopush.invalid"})
-TICKET = {"ticket_number": "voice_5f44ebf9e47b7", "number_of_contacts": 2, "total_cost": 0.1, "estimated_duration": 30, "residual_credit": 149.9}
+API = OctopushApi(
+    api_login="me@example.com", api_key="octo-test-key-1", base_urls={"default": "https://octopush.invalid"}
+)
+TICKET = {
+    "ticket_number": "voice_5f44ebf9e47b7",
+    "number_of_contacts": 2,
+    "total_cost": 0.1,
+    "estimated_duration": 30,
+    "residual_credit": 149.9,
+}
 
 
 class Recorder:
@@ -40,13 +48,20 @@ def test_send_with_every_field(make_driver):
             simulation_mode=True, request_id="abc123", params={"param1": "first"},
         )
     )  # fmt: skip
-    assert ticket.ticket_number == "voice_5f44ebf9e47b7" and ticket.number_of_contacts == 2 and ticket.residual_credit == 149.9
+    assert (
+        ticket.ticket_number == "voice_5f44ebf9e47b7"
+        and ticket.number_of_contacts == 2
+        and ticket.residual_credit == 149.9
+    )
     request = rec.requests[0]
     assert request.url.path == "/v1/public/voice-campaign/send"
     assert request.headers["api-login"] == "me@example.com" and request.headers["api-key"] == "octo-test-key-1"
     assert json.loads(request.content) == {
         "text": "Bonjour",
-        "recipients": [{"phone_number": "+33612345678", "param1": "Ana", "param2": "10h"}, {"phone_number": "+33612345679"}],
+        "recipients": [
+            {"phone_number": "+33612345678", "param1": "Ana", "param2": "10h"},
+            {"phone_number": "+33612345679"},
+        ],
         "type": "voice_sms",
         "purpose": "wholesale",
         "sender": "Clinic42",
@@ -75,7 +90,9 @@ def test_without_request_id_a_5xx_is_not_resent(make_driver):
 
 
 def test_duplicate_request_id_names_the_first_ticket(make_driver):
-    rec = Recorder(httpx.Response(409, json={"code": 409, "message": "Duplicate request_id.", "ticket_number": "voice_first"}))
+    rec = Recorder(
+        httpx.Response(409, json={"code": 409, "message": "Duplicate request_id.", "ticket_number": "voice_first"})
+    )
     with pytest.raises(VendorRejectedError) as info:
         make_driver(API, rec).send(API.send_voice_sms(text="x", recipients=["+33612345678"], request_id="frame-1"))
     duplicate = duplicate_ticket(info.value)
@@ -84,7 +101,11 @@ def test_duplicate_request_id_names_the_first_ticket(make_driver):
 
 
 def test_field_errors_are_surfaced(make_driver):
-    body = {"code": 400, "message": "Payload validation error.", "errors": {"voice_language": {"code": 442, "message": "Voice language not supported."}}}
+    body = {
+        "code": 400,
+        "message": "Payload validation error.",
+        "errors": {"voice_language": {"code": 442, "message": "Voice language not supported."}},
+    }
     rec = Recorder(httpx.Response(400, json=body))
     with pytest.raises(VendorRejectedError) as info:
         make_driver(API, rec).send(API.send_voice_sms(text="x", recipients=["+33612345678"]))

@@ -33,17 +33,33 @@ class Recorder:
 def test_make_tts_call_type3_joins_two_destinations(make_driver):
     rec = Recorder(ok(cd_id="c_88700", ctid="abc1"))
     result = make_driver(API, rec).send(
-        API.make_tts_call(PhoneNumber.parse("+55 11 98765-4321"), text="Olá", voice="Ricardo", type=3, dest2="+5511912345678", ctid="abc1")
+        API.make_tts_call(
+            PhoneNumber.parse("+55 11 98765-4321"),
+            text="Olá",
+            voice="Ricardo",
+            type=3,
+            dest2="+5511912345678",
+            ctid="abc1",
+        )
     )
     assert result.cd_id == "c_88700" and result.ctid == "abc1"
     request = rec.requests[0]
     assert request.url.path == "/api/v2/MakeTTSCall" and request.headers["Authorization"] == "Bearer velip-test-token-1"
-    assert json.loads(request.content) == {"dest": "5511987654321", "type": 3, "dest2": "5511912345678", "text": "Olá", "voice": "Ricardo", "ctid": "abc1"}
+    assert json.loads(request.content) == {
+        "dest": "5511987654321",
+        "type": 3,
+        "dest2": "5511912345678",
+        "text": "Olá",
+        "voice": "Ricardo",
+        "ctid": "abc1",
+    }
 
 
 def test_make_tts_call_scheduled_has_no_cd_id(make_driver):
     rec = Recorder(ok(ctid="sched1"))
-    result = make_driver(API, rec).send(API.make_tts_call("5511987654321", content="audio-9", ctid="sched1", repeat="3|10|1|2026-05-01 10:00"))
+    result = make_driver(API, rec).send(
+        API.make_tts_call("5511987654321", content="audio-9", ctid="sched1", repeat="3|10|1|2026-05-01 10:00")
+    )
     assert result.cd_id is None and result.ctid == "sched1"
 
 
@@ -76,12 +92,27 @@ def test_make_tts_call_refuses_a_non_number():
 def test_create_campaign_with_datajson(make_driver):
     rec = Recorder(ok(cp_id="5001", cp_ctid="k1", cp_destinations=2))
     people = [
-        Recipient(number=PhoneNumber.parse("+5511987654321"), name="Ana", variables={"codcli": "42", "extra1": "x", "other": "y"}),
+        Recipient(
+            number=PhoneNumber.parse("+5511987654321"),
+            name="Ana",
+            variables={"codcli": "42", "extra1": "x", "other": "y"},
+        ),
         {"number": "5511912345678"},
     ]
     created = make_driver(API, rec).send(
-        API.create_campaign(name="Spring", destinations=people, text="Olá", voice="Ricardo", date_start="2026-05-01",
-                            time_start="09:00:00", time_end="18:00:00", vel=30, resends=2, time_resends=15, cp_ctid="k1")  # fmt: skip
+        API.create_campaign(
+            name="Spring",
+            destinations=people,
+            text="Olá",
+            voice="Ricardo",
+            date_start="2026-05-01",
+            time_start="09:00:00",
+            time_end="18:00:00",
+            vel=30,
+            resends=2,
+            time_resends=15,
+            cp_ctid="k1",
+        )
     )
     assert created.cp_id == "5001" and created.cp_destinations == 2
     body = json.loads(rec.requests[0].content)
@@ -118,7 +149,18 @@ def test_create_campaign_is_not_resent_after_a_5xx(make_driver):
 
 
 def test_create_campaign_name_conflict_is_a_vendor_rejection(make_driver):
-    rec = Recorder(httpx.Response(400, json={"return": {"status": "Campaign with same name and date already exists", "status_code": "230", "cp_id": "5001"}}))
+    rec = Recorder(
+        httpx.Response(
+            400,
+            json={
+                "return": {
+                    "status": "Campaign with same name and date already exists",
+                    "status_code": "230",
+                    "cp_id": "5001",
+                }
+            },
+        )
+    )
     with pytest.raises(VendorRejectedError) as info:
         make_driver(API, rec).send(API.create_campaign(name="X", destinations=["5511987654321"], text="t"))
     assert info.value.vendor_code == "230"

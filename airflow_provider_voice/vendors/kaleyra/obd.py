@@ -90,7 +90,9 @@ def kaleyra_number(value: Any, field: str = "numbers") -> str:
     return text
 
 
-def kaleyra_schedule(value: datetime | float | int | str | None, *, now: float | None = None, margin: float = 0.0) -> int | None:
+def kaleyra_schedule(
+    value: datetime | float | int | str | None, *, now: float | None = None, margin: float = 0.0
+) -> int | None:
     """``scheduletime`` as EPOCH seconds, checked: >= 15 minutes (+ ``margin``) and <= 60 days ahead."""
     if value is None or value == "":
         return None
@@ -114,7 +116,9 @@ def kaleyra_schedule(value: datetime | float | int | str | None, *, now: float |
     if ahead < MIN_SCHEDULE_SECONDS + margin:
         minutes = ahead / 60
         raise ValidationError(
-            "scheduletime", value, f"Kaleyra needs at least {(MIN_SCHEDULE_SECONDS + margin) / 60:.0f} minutes ahead (got {minutes:.1f} minutes)"
+            "scheduletime",
+            value,
+            f"Kaleyra needs at least {(MIN_SCHEDULE_SECONDS + margin) / 60:.0f} minutes ahead (got {minutes:.1f} minutes)",
         )
     if ahead > MAX_SCHEDULE_SECONDS:
         raise ValidationError("scheduletime", value, "Kaleyra accepts at most 2 months ahead (60 days)")
@@ -164,7 +168,9 @@ class KaleyraObdEndpoints(KaleyraCore):
             if not rendered:
                 raise ValidationError("numbers", [], "at least one number (or a group)")
             if len(rendered) > KALEYRA_MAX_NUMBERS:
-                raise ValidationError("numbers", f"<{len(rendered)} numbers>", f"at most {KALEYRA_MAX_NUMBERS} per voice.call")
+                raise ValidationError(
+                    "numbers", f"<{len(rendered)} numbers>", f"at most {KALEYRA_MAX_NUMBERS} per voice.call"
+                )
         else:
             rendered = []
         _check_common(retries, delay, play, message)
@@ -238,7 +244,7 @@ class KaleyraObdEndpoints(KaleyraCore):
         return self.method_call("voice.json", parse=_result, base="obd", idempotent=False, json=body)
 
     @endpoint
-    def voice_status(self, id: str, *, mobile: Any = None) -> Call[KaleyraObdResult]:  # noqa: A002 - vendor name
+    def voice_status(self, id: str, *, mobile: Any = None) -> Call[KaleyraObdResult]:
         """``voice.status``: status of OBD call ``id`` (``<group>-<n>``), optionally for one ``mobile``.
         A read: retried after timeouts and 5xx. Returns :class:`KaleyraObdResult`."""
         if not id:

@@ -72,7 +72,9 @@ class OctopushDuplicateRequest(OctopushVoiceTicket):
     duplicate: bool = True
 
 
-def octopush_recipient(item: Mapping[str, Any] | Any, position: int = 0, params: Mapping[str, str] | None = None) -> dict[str, str]:
+def octopush_recipient(
+    item: Mapping[str, Any] | Any, position: int = 0, params: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """One ``recipients[]`` entry: ``{"phone_number": "+E164", "param1".."param5"}``.
 
     ``item`` is a dict with ``phone_number`` (and ``param1..5``), a
@@ -134,7 +136,7 @@ class OctopushCampaignEndpoints(OctopushCore):
         sender: str | None = None,
         send_at: datetime | str | None = None,
         purpose: str | None = "alert",
-        type: str = "voice_sms",  # noqa: A002 - the vendor's field name
+        type: str = "voice_sms",
         voice_gender: str | None = None,
         voice_language: str | None = None,
         auto_delete_optout_contacts: bool | None = None,
@@ -156,12 +158,16 @@ class OctopushCampaignEndpoints(OctopushCore):
             ``VendorRejectedError`` (409): :func:`duplicate_ticket` reads it.
         """
         if not isinstance(text, str) or not 1 <= len(text) <= OCTOPUSH_MAX_TEXT:
-            raise ValidationError("text", text, f"1 to {OCTOPUSH_MAX_TEXT} characters (got {len(text) if isinstance(text, str) else 0})")
+            raise ValidationError(
+                "text", text, f"1 to {OCTOPUSH_MAX_TEXT} characters (got {len(text) if isinstance(text, str) else 0})"
+            )
         rows = [octopush_recipient(item, i, params) for i, item in enumerate(recipients)]
         if not rows:
             raise ValidationError("recipients", [], "at least one recipient")
         if len(rows) > OCTOPUSH_MAX_RECIPIENTS:
-            raise ValidationError("recipients", f"<{len(rows)} recipients>", f"at most {OCTOPUSH_MAX_RECIPIENTS} per request")
+            raise ValidationError(
+                "recipients", f"<{len(rows)} recipients>", f"at most {OCTOPUSH_MAX_RECIPIENTS} per request"
+            )
         if sender is not None and not SENDER_RE.match(sender):
             raise ValidationError("sender", sender, "3 to 11 letters or digits (a-zA-Z0-9)")
         if purpose is not None and purpose not in ("alert", "wholesale"):
@@ -206,7 +212,6 @@ class OctopushCampaignEndpoints(OctopushCore):
             return OctopushVoiceTicket.model_validate(payload)
 
         return parse
-
 
 
 def duplicate_ticket(exc: VendorRejectedError) -> OctopushDuplicateRequest | None:

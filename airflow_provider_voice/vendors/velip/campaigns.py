@@ -157,7 +157,7 @@ class VelipCampaignEndpoints(VelipCore):
         text: str | None = None,
         content: str | None = None,
         voice: str | None = None,
-        type: int = 0,  # noqa: A002 - the vendor's parameter name
+        type: int = 0,
         dest2: Any = None,
         ctid: str | None = None,
         priority: int | None = None,
@@ -176,7 +176,9 @@ class VelipCampaignEndpoints(VelipCore):
         """
         number = _digits(dest, "dest")
         if type not in (0, 2, 3):
-            raise ValidationError("type", type, "0 (play and hang up), 2 (DTMF confirm, transfer) or 3 (join dest and dest2)")
+            raise ValidationError(
+                "type", type, "0 (play and hang up), 2 (DTMF confirm, transfer) or 3 (join dest and dest2)"
+            )
         second = None
         if type == 3:
             if dest2 in (None, ""):
@@ -267,7 +269,9 @@ class VelipCampaignEndpoints(VelipCore):
         if not rows:
             raise ValidationError("destinations", [], "at least one destination")
         if len(rows) > MAX_DESTINATIONS:
-            raise ValidationError("destinations", f"<{len(rows)} destinations>", f"at most {MAX_DESTINATIONS:,} per campaign")
+            raise ValidationError(
+                "destinations", f"<{len(rows)} destinations>", f"at most {MAX_DESTINATIONS:,} per campaign"
+            )
         if not upload:
             return _with_name(self.call("CreateCampaign", parse=parse, datajson=rows, **fields), name)
         call = _with_name(self.call("CreateCampaign", parse=parse, **fields), name)
@@ -321,5 +325,7 @@ class VelipCampaignEndpoints(VelipCore):
         fields = {"date_start": date_start, "date_end": date_end, "time_start": time_start, "time_end": time_end}
         _check_times(fields)
         flag = None if active is None else int(bool(active))
-        call = self.call("ChangeCampaign", parse=VelipCampaignChange.model_validate, cp_id=str(cp_id), active=flag, **fields)
+        call = self.call(
+            "ChangeCampaign", parse=VelipCampaignChange.model_validate, cp_id=str(cp_id), active=flag, **fields
+        )
         return dataclasses.replace(_with_name(call, name), idempotent=True)
