@@ -21,6 +21,9 @@ os.environ.update(
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        # the example DAGs derive paths and Asset URIs from it: one value for the whole session,
+        # so every parse of a DAG registers the same Asset
+        "AIRFLOW_PROVIDER_VOICE_DEMO_DIR": os.path.join(_HOME, "demo"),
     }
 )
 

@@ -3,17 +3,21 @@ runs in-process, the file lands in the folder, and the Asset event is recorded i
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 
 @pytest.fixture
-def demo_env(voice_connections, tmp_path, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_PROVIDER_VOICE_DEMO_DIR", str(tmp_path))
+def demo_env(voice_connections, monkeypatch):
+    # the session-wide demo folder (tests/conftest.py): the Asset URI must be the same in every parse
+    demo_dir = Path(os.environ["AIRFLOW_PROVIDER_VOICE_DEMO_DIR"])
+    shutil.rmtree(demo_dir / "cdrs", ignore_errors=True)
     monkeypatch.setenv("AIRFLOW_PROVIDER_VOICE_SIMULATOR_URL", voice_connections.url)
     voice_connections.state.configure(cdr_compile_seconds=1.5, cdr_rows=300, cdr_bad_line=10)
-    return tmp_path
+    return demo_dir
 
 
 def test_example_daily_cdr(demo_env, run_dag):
