@@ -144,3 +144,9 @@ def voice_connections(simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     for name, value in connection_env(simulator).items():
         monkeypatch.setenv(name, value)
     return simulator
+
+
+@pytest.fixture
+def context() -> dict[str, Any]:
+    """The smallest task context the operators read when called directly (no data interval)."""
+    return {"data_interval_start": None, "data_interval_end": None}

@@ -10,8 +10,8 @@ from airflow_provider_voice.errors import CapabilityNotSupportedError, Validatio
 from airflow_provider_voice.operators.blacklist import BlacklistNumbersOperator, read_numbers, update_number_file
 
 
-def test_kaleyra_block_then_unblock_updates_ledger_and_suppression_file(voice_conns, context, tmp_path):
-    sim = voice_conns
+def test_kaleyra_block_then_unblock_updates_ledger_and_suppression_file(voice_connections, context, tmp_path):
+    sim = voice_connections
     suppression = tmp_path / "optouts.csv"
     numbers = ["9988776655", "+91 98765 43210", "9988776655"]  # one duplicate
     block = BlacklistNumbersOperator(
@@ -39,30 +39,30 @@ def test_kaleyra_block_then_unblock_updates_ledger_and_suppression_file(voice_co
     assert suppression.read_text().splitlines() == ["number", "+919876543210"]
 
 
-def test_kaleyra_numbers_from_a_csv_file_and_chunking(voice_conns, context, tmp_path):
+def test_kaleyra_numbers_from_a_csv_file_and_chunking(voice_connections, context, tmp_path):
     source = tmp_path / "numbers.csv"
     source.write_text("phone,name\n" + "".join(f"98765{i:05d},p{i}\n" for i in range(250)))
     summary = BlacklistNumbersOperator(task_id="b", conn_id="kaleyra_default", numbers=str(source)).execute(context)
     assert summary["changed"] == 250 and summary["requests"] == 3  # 100 numbers per request
-    assert len(voice_conns.state.ledger.entries("kaleyra", "block")) == 250
+    assert len(voice_connections.state.ledger.entries("kaleyra", "block")) == 250
 
 
-def test_invalid_numbers_fail_before_anything_is_sent(voice_conns, context):
+def test_invalid_numbers_fail_before_anything_is_sent(voice_connections, context):
     op = BlacklistNumbersOperator(task_id="b", conn_id="kaleyra_default", numbers=["9988776655", "12", "not a number"])
     with pytest.raises(ValidationError) as info:
         op.execute(context)
     assert "#2 '12'" in str(info.value) and "nothing was sent" in str(info.value)
-    assert len(voice_conns.state.ledger) == 0
+    assert len(voice_connections.state.ledger) == 0
 
 
-def test_invalid_numbers_can_be_skipped(voice_conns, context):
+def test_invalid_numbers_can_be_skipped(voice_connections, context):
     op = BlacklistNumbersOperator(task_id="b", conn_id="kaleyra_default", numbers="9988776655,12", on_invalid="skip")
     summary = op.execute(context)
     assert summary["changed"] == 1 and summary["invalid"] == 1
 
 
-def test_televoips_unsubscribe_each_number(voice_conns, context, tmp_path):
-    sim = voice_conns
+def test_televoips_unsubscribe_each_number(voice_connections, context, tmp_path):
+    sim = voice_connections
     op = BlacklistNumbersOperator(
         task_id="optout",
         conn_id="televoips_default",
@@ -78,7 +78,7 @@ def test_televoips_unsubscribe_each_number(voice_conns, context, tmp_path):
     assert sim.state.televoips.unsubscribed == {"14155552671", "12125550123"}
 
 
-def test_televoips_not_owned_number_surfaces_the_vendor_400_clearly(voice_conns, context):
+def test_televoips_not_owned_number_surfaces_the_vendor_400_clearly(voice_connections, context):
     op = BlacklistNumbersOperator(
         task_id="optout", conn_id="televoips_default", numbers=["4155552671"], owned_number="12125550199"
     )
@@ -86,11 +86,11 @@ def test_televoips_not_owned_number_surfaces_the_vendor_400_clearly(voice_conns,
         op.execute(context)
     assert "You do not own the number" in info.value.vendor_message
     assert "'to' number must be a number owned by the account" in str(info.value)
-    assert len(voice_conns.state.ledger) == 0
+    assert len(voice_connections.state.ledger) == 0
 
 
-def test_televoips_owned_numbers_extra_checks_before_sending(voice_conns, context, monkeypatch):
-    conn = json.loads(voice_conns_env(voice_conns)["AIRFLOW_CONN_TELEVOIPS_DEFAULT"])
+def test_televoips_owned_numbers_extra_checks_before_sending(voice_connections, context, monkeypatch):
+    conn = json.loads(voice_conns_env(voice_connections)["AIRFLOW_CONN_TELEVOIPS_DEFAULT"])
     conn["extra"]["owned_numbers"] = "13214567890, 13214567891"
     monkeypatch.setenv("AIRFLOW_CONN_TELEVOIPS_OWNED", json.dumps(conn))
     op = BlacklistNumbersOperator(
@@ -99,10 +99,10 @@ def test_televoips_owned_numbers_extra_checks_before_sending(voice_conns, contex
     with pytest.raises(ValidationError) as info:
         op.execute(context)
     assert info.value.field == "owned_number" and "13214567890" in str(info.value)
-    assert len(voice_conns.state.ledger) == 0  # refused before any request
+    assert len(voice_connections.state.ledger) == 0  # refused before any request
 
 
-def test_televoips_needs_an_owned_number_and_cannot_unblock(voice_conns, context):
+def test_televoips_needs_an_owned_number_and_cannot_unblock(voice_connections, context):
     with pytest.raises(ValidationError, match="owned_number"):
         BlacklistNumbersOperator(task_id="o", conn_id="televoips_default", numbers=["4155552671"]).execute(context)
     with pytest.raises(CapabilityNotSupportedError, match="kaleyra"):
@@ -113,16 +113,16 @@ def test_televoips_needs_an_owned_number_and_cannot_unblock(voice_conns, context
             action="unblock",
             owned_number="13214567890",
         ).execute(context)
-    assert len(voice_conns.state.ledger) == 0
+    assert len(voice_connections.state.ledger) == 0
 
 
-def test_vendor_without_blacklist_names_the_vendors_that_have_it(voice_conns, context):
+def test_vendor_without_blacklist_names_the_vendors_that_have_it(voice_connections, context):
     with pytest.raises(CapabilityNotSupportedError, match="kaleyra or televoips"):
         BlacklistNumbersOperator(task_id="b", conn_id="octopush_default", numbers=["+33612345678"]).execute(context)
 
 
-def test_kaleyra_refused_chunk_is_reported_not_raised(voice_conns, context):
-    voice_conns.state.faults.set("kaleyra", "block", error_rate=1.0, error_status=400, times=1)
+def test_kaleyra_refused_chunk_is_reported_not_raised(voice_connections, context):
+    voice_connections.state.faults.set("kaleyra", "block", error_rate=1.0, error_status=400, times=1)
     summary = BlacklistNumbersOperator(task_id="b", conn_id="kaleyra_default", numbers=["9988776655"]).execute(context)
     assert summary["failed"] == 1 and summary["changed"] == 0 and summary["refused"][0]["number"] == "+919988776655"
 

@@ -33,8 +33,8 @@ def first_event(trigger: ClickToCallTrigger) -> dict[str, Any]:
     return asyncio.run(run())
 
 
-def test_kaleyra_click_to_call_waits_for_the_outcome(voice_conns, context):
-    sim = voice_conns
+def test_kaleyra_click_to_call_waits_for_the_outcome(voice_connections, context):
+    sim = voice_connections
     sim.state.configure(outcome_overrides={"9988776655": "answered", "9876543210": "answered"})
     op = ClickToCallOperator(
         task_id="c2c",
@@ -58,8 +58,8 @@ def test_kaleyra_click_to_call_waits_for_the_outcome(voice_conns, context):
     )
 
 
-def test_kaleyra_agent_unreached_and_require_connected(voice_conns, context):
-    voice_conns.state.configure(outcome_overrides={"9988776655": "no_answer"})
+def test_kaleyra_agent_unreached_and_require_connected(voice_connections, context):
+    voice_connections.state.configure(outcome_overrides={"9988776655": "no_answer"})
     op = ClickToCallOperator(
         task_id="c2c", conn_id="kaleyra_default", agent="9988776655", customer="9876543210",
         wait_for_completion=True, require_connected=True, deferrable=False, poll_interval=0.05, timeout=10,
@@ -68,8 +68,8 @@ def test_kaleyra_agent_unreached_and_require_connected(voice_conns, context):
         op.execute(context)
 
 
-def test_kaleyra_deferred_wait_runs_through_the_trigger(voice_conns, context):
-    voice_conns.state.configure(outcome_overrides={"9988776655": "answered", "9876543210": "busy"})
+def test_kaleyra_deferred_wait_runs_through_the_trigger(voice_connections, context):
+    voice_connections.state.configure(outcome_overrides={"9988776655": "answered", "9876543210": "busy"})
     op = ClickToCallOperator(
         task_id="c2c", conn_id="kaleyra_default", agent="9988776655", customer="9876543210",
         wait_for_completion=True, deferrable=True, poll_interval=0.05, timeout=10,
@@ -86,8 +86,8 @@ def test_kaleyra_deferred_wait_runs_through_the_trigger(voice_conns, context):
     assert result["customer_status"] == "BUSY" and result["call_id"] == kwargs["call_id"]
 
 
-def test_trigger_times_out_after_one_last_poll(voice_conns):
-    voice_conns.state.use_fake_clock()  # the simulated call never progresses
+def test_trigger_times_out_after_one_last_poll(voice_connections):
+    voice_connections.state.use_fake_clock()  # the simulated call never progresses
     from airflow_provider_voice.hooks.kaleyra import KaleyraHook
 
     hook = KaleyraHook("kaleyra_default")
@@ -106,12 +106,12 @@ def test_trigger_times_out_after_one_last_poll(voice_conns):
     assert time.monotonic() - started < 5
 
 
-def test_trigger_reports_errors(voice_conns):
+def test_trigger_reports_errors(voice_connections):
     event = first_event(ClickToCallTrigger(conn_id="kaleyra_wrong_key", call_id="c2c_x", deadline=deadline_after(5)))
     assert event["status"] == "error" and "sim-kaleyra-key" not in event["message"]
 
 
-def test_sensor_pokes_kaleyra_call_from_the_operator_xcom(voice_conns, context):
+def test_sensor_pokes_kaleyra_call_from_the_operator_xcom(voice_connections, context):
     from airflow_provider_voice.hooks.kaleyra import KaleyraHook
 
     handle = KaleyraHook("kaleyra_default").capability("click_to_call").connect("9988776655", "9876543210")
@@ -127,8 +127,8 @@ def test_sensor_pokes_kaleyra_call_from_the_operator_xcom(voice_conns, context):
     assert result["call_id"] == handle.call_id and result["state"] in {s.value for s in ClickToCallState} - {"pending"}
 
 
-def test_velip_click_to_call_type_3(voice_conns, context):
-    sim = voice_conns
+def test_velip_click_to_call_type_3(voice_connections, context):
+    sim = voice_connections
     sim.state.configure(outcome_overrides={"5511987654321": "answered"})
     op = ClickToCallOperator(
         task_id="c2c", conn_id="velip_default", agent="+55 11 98765-4321", customer="+55 21 99876-5432",
@@ -141,7 +141,7 @@ def test_velip_click_to_call_type_3(voice_conns, context):
     assert numbers == ["5511987654321", "5521998765432"]  # both legs, one call
 
 
-def test_velip_needs_a_message_and_one_customer(voice_conns, context):
+def test_velip_needs_a_message_and_one_customer(voice_connections, context):
     with pytest.raises(ValidationError, match="message"):
         ClickToCallOperator(
             task_id="c", conn_id="velip_default", agent="5511987654321", customer="5521998765432"
@@ -154,10 +154,10 @@ def test_velip_needs_a_message_and_one_customer(voice_conns, context):
             customer=["5521998765432", "5521998765433"],
             message="hi",
         ).execute(context)
-    assert len(voice_conns.state.ledger) == 0
+    assert len(voice_connections.state.ledger) == 0
 
 
-def test_bad_kaleyra_options_fail_before_sending(voice_conns, context):
+def test_bad_kaleyra_options_fail_before_sending(voice_connections, context):
     for options in ({"retry": 5}, {"callback": "https://x/?a={nope}"}, {"unknown": 1}):
         with pytest.raises(ValidationError):
             ClickToCallOperator(
@@ -171,10 +171,10 @@ def test_bad_kaleyra_options_fail_before_sending(voice_conns, context):
         ClickToCallOperator(
             task_id="c", conn_id="kaleyra_default", agent="9988776655", customer="9876543210", message="hello"
         ).execute(context)
-    assert len(voice_conns.state.ledger) == 0
+    assert len(voice_connections.state.ledger) == 0
 
 
-def test_click_to_call_not_available_on_octopush(voice_conns, context):
+def test_click_to_call_not_available_on_octopush(voice_connections, context):
     from airflow_provider_voice.errors import CapabilityNotSupportedError
 
     with pytest.raises(CapabilityNotSupportedError, match="kaleyra or velip"):

@@ -30,21 +30,21 @@ def critical(region: str, code: str, number: str) -> dict[str, Any]:
     return {"region": region, "region_code": code, "type": "critical", "service": "outgoing", "numbers": [number]}
 
 
-def test_operational_regions_are_healthy(voice_conns, context):
+def test_operational_regions_are_healthy(voice_connections, context):
     result = HealthStatusSensor(
         task_id="h", conn_id="kaleyra_default", timeout=5, poke_interval=0.05, deferrable=False
     ).execute(context)
     assert result["healthy"] is True and result["incidents"] == 6 and result["not_operational"] == []
 
 
-def test_no_incidents_e701_is_healthy(voice_conns, context):
-    voice_conns.state.configure(kaleyra_incidents=[])
+def test_no_incidents_e701_is_healthy(voice_connections, context):
+    voice_connections.state.configure(kaleyra_incidents=[])
     result = HealthStatusSensor(task_id="h", conn_id="kaleyra_default", timeout=5, deferrable=False).execute(context)
     assert result["healthy"] is True and result["incidents"] == 0 and "No incidents" in result["vendor_message"]
 
 
-def test_only_the_wanted_regions_count(voice_conns, context):
-    voice_conns.state.configure(kaleyra_incidents=[critical("Karnataka", "KA-IN", "+918012345628")])
+def test_only_the_wanted_regions_count(voice_connections, context):
+    voice_connections.state.configure(kaleyra_incidents=[critical("Karnataka", "KA-IN", "+918012345628")])
     ok = HealthStatusSensor(task_id="h", conn_id="kaleyra_default", regions=["ND-IN"], timeout=5, deferrable=False)
     assert ok.execute(context)["healthy"] is True
     bad = HealthStatusSensor(
@@ -64,14 +64,14 @@ def test_only_the_wanted_regions_count(voice_conns, context):
         by_number.execute(context)
 
 
-def test_plugin_not_subscribed_fails_at_once(voice_conns, context):
-    voice_conns.state.configure(kaleyra_plugin_active=False)
+def test_plugin_not_subscribed_fails_at_once(voice_connections, context):
+    voice_connections.state.configure(kaleyra_plugin_active=False)
     with pytest.raises(Exception, match="E542"):
         HealthStatusSensor(task_id="h", conn_id="kaleyra_default", timeout=5, deferrable=False).execute(context)
 
 
-def test_deferred_until_the_region_recovers(voice_conns, context):
-    sim = voice_conns
+def test_deferred_until_the_region_recovers(voice_connections, context):
+    sim = voice_connections
     sim.state.configure(kaleyra_incidents=[critical("Karnataka", "KA-IN", "+918012345628")])
     sensor = HealthStatusSensor(
         task_id="h", conn_id="kaleyra_default", regions=["Karnataka"], timeout=30, poke_interval=0.05, deferrable=True
@@ -97,8 +97,8 @@ def test_deferred_until_the_region_recovers(voice_conns, context):
     assert sensor.execute_complete(context, event)["healthy"] is True
 
 
-def test_trigger_timeout_and_error_events(voice_conns):
-    voice_conns.state.configure(kaleyra_incidents=[critical("Karnataka", "KA-IN", "+918012345628")])
+def test_trigger_timeout_and_error_events(voice_connections):
+    voice_connections.state.configure(kaleyra_incidents=[critical("Karnataka", "KA-IN", "+918012345628")])
     event = first_event(HealthStatusTrigger(conn_id="kaleyra_default", poll_interval=0.05, deadline=deadline_after(0)))
     assert event["status"] == "timeout" and "Karnataka (critical)" in event["message"]
     with pytest.raises(AirflowSensorTimeout):
@@ -109,7 +109,7 @@ def test_trigger_timeout_and_error_events(voice_conns):
         HealthStatusSensor(task_id="h", conn_id="kaleyra_default").execute_complete({}, error)
 
 
-def test_non_kaleyra_connection_is_refused(voice_conns, context):
+def test_non_kaleyra_connection_is_refused(voice_connections, context):
     with pytest.raises(ValidationError, match="kaleyra"):
         HealthStatusSensor(task_id="h", conn_id="velip_default", deferrable=False, timeout=1).execute(context)
 

@@ -32,8 +32,8 @@ def op(tmp_path, **kwargs: Any) -> KaleyraDialerUploadOperator:
     )
 
 
-def test_import_in_requests_of_at_most_1000(voice_conns, tmp_path):
-    sim = voice_conns
+def test_import_in_requests_of_at_most_1000(voice_connections, tmp_path):
+    sim = voice_connections
     counter = sim.state.faults.set("kaleyra", "autodial.import")  # zero rates: counts requests
     result = op(tmp_path, recipients=people(2300)).execute(ctx())
     assert result["accepted"] == 2300 and result["requests"] == 3 and counter.requests == 3
@@ -42,14 +42,14 @@ def test_import_in_requests_of_at_most_1000(voice_conns, tmp_path):
     assert not sim.state.ledger.duplicates("kaleyra", "dialer_add")
 
 
-def test_add_mode_sends_one_number_with_meta(voice_conns, tmp_path):
+def test_add_mode_sends_one_number_with_meta(voice_connections, tmp_path):
     result = op(tmp_path, recipients=people(3), method="add").execute(ctx())
     assert result["accepted"] == 3 and result["requests"] == 3
-    assert len(voice_conns.state.ledger.entries("kaleyra", "dialer_add")) == 3
+    assert len(voice_connections.state.ledger.entries("kaleyra", "dialer_add")) == 3
 
 
-def test_retry_does_not_add_anyone_twice(voice_conns, tmp_path):
-    sim = voice_conns
+def test_retry_does_not_add_anyone_twice(voice_connections, tmp_path):
+    sim = voice_connections
     from airflow_provider_voice.testing import FaultRule
 
     # a seed whose first request passes and second fails: the first try adds one chunk, then stops
@@ -71,7 +71,7 @@ def test_retry_does_not_add_anyone_twice(voice_conns, tmp_path):
     assert not sim.state.ledger.duplicates("kaleyra", "dialer_add")
 
 
-def test_bad_input_before_sending(voice_conns, tmp_path):
+def test_bad_input_before_sending(voice_connections, tmp_path):
     with pytest.raises(ValidationError):
         op(tmp_path, recipients=[*people(2), {"number": "12"}]).execute(ctx())
     with pytest.raises(ValidationError, match="campaign"):
@@ -80,4 +80,4 @@ def test_bad_input_before_sending(voice_conns, tmp_path):
         op(tmp_path, recipients=people(2), rows_per_request=1001)
     with pytest.raises(ValidationError, match="kaleyra"):
         op(tmp_path, conn_id="velip_default", recipients=people(1)).execute(ctx())
-    assert len(voice_conns.state.ledger) == 0
+    assert len(voice_connections.state.ledger) == 0

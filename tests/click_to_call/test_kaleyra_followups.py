@@ -9,8 +9,8 @@ from airflow_provider_voice.errors import ValidationError, VendorRejectedError
 from airflow_provider_voice.operators.kaleyra import KaleyraFollowUpOperator
 
 
-def test_create_edit_delete(voice_conns, context):
-    sim = voice_conns
+def test_create_edit_delete(voice_connections, context):
+    sim = voice_connections
     when = pendulum.now("Asia/Kolkata").add(days=2).replace(hour=11, minute=30, second=0, microsecond=0)
     create = KaleyraFollowUpOperator(
         task_id="f",
@@ -44,7 +44,7 @@ def test_create_edit_delete(voice_conns, context):
         delete.execute(context)
 
 
-def test_bad_followups_fail_before_sending(voice_conns, context):
+def test_bad_followups_fail_before_sending(voice_connections, context):
     with pytest.raises(ValidationError):
         KaleyraFollowUpOperator(
             task_id="f", phone="9876543210", name="x", follower="9123456789", ontime="next tuesday"
@@ -57,4 +57,4 @@ def test_bad_followups_fail_before_sending(voice_conns, context):
         KaleyraFollowUpOperator(task_id="f", conn_id="velip_default", action="delete", followup_id="1").execute(context)
     with pytest.raises(ValidationError):
         KaleyraFollowUpOperator(task_id="f", action="remove")
-    assert len(voice_conns.state.ledger) == 0
+    assert len(voice_connections.state.ledger) == 0

@@ -26,8 +26,8 @@ def seed_messages(sim, count: int = 3) -> list[str]:
     return ids
 
 
-def test_export_last_90_days_as_jsonl(voice_conns, context, tmp_path):
-    seed_messages(voice_conns)
+def test_export_last_90_days_as_jsonl(voice_connections, context, tmp_path):
+    seed_messages(voice_connections)
     out = tmp_path / "messages.jsonl"
     result = ExportMessagesOperator(task_id="x", destination=str(out)).execute(context)
     assert result["count"] == 4 and result["start"] is None and result["directions"] == {"outbound": 3, "inbound": 1}
@@ -36,8 +36,8 @@ def test_export_last_90_days_as_jsonl(voice_conns, context, tmp_path):
     assert all("from" in r and "Media" in r for r in rows)
 
 
-def test_export_uses_the_data_interval(voice_conns, tmp_path):
-    seed_messages(voice_conns)
+def test_export_uses_the_data_interval(voice_connections, tmp_path):
+    seed_messages(voice_connections)
     now = pendulum.now("UTC")
     out = tmp_path / "m.csv"
     op = ExportMessagesOperator(task_id="x", destination=str(out), direction="inbound")
@@ -49,15 +49,15 @@ def test_export_uses_the_data_interval(voice_conns, tmp_path):
     assert old["count"] == 0
 
 
-def test_export_by_ids_as_json(voice_conns, context, tmp_path):
-    ids = seed_messages(voice_conns)
+def test_export_by_ids_as_json(voice_connections, context, tmp_path):
+    ids = seed_messages(voice_connections)
     out = tmp_path / "one.json"
     result = ExportMessagesOperator(task_id="x", destination=str(out), message_ids=ids[:2]).execute(context)
     assert result["count"] == 2
     assert [m["id"] for m in json.loads(out.read_text())] == ids[:2]
 
 
-def test_export_needs_a_televoips_connection(voice_conns, context, tmp_path):
+def test_export_needs_a_televoips_connection(voice_connections, context, tmp_path):
     with pytest.raises(ValidationError, match="televoips"):
         ExportMessagesOperator(task_id="x", conn_id="velip_default", destination=str(tmp_path / "x.json")).execute(
             context

@@ -45,15 +45,15 @@ def texted(sim, vendor: str = "televoips") -> dict[str, int]:
     return dict(sim.state.ledger.counts(vendor, "sms"))
 
 
-def test_televoips_sms_to_a_csv_file_with_per_recipient_text(voice_conns, tmp_path):
+def test_televoips_sms_to_a_csv_file_with_per_recipient_text(voice_connections, tmp_path):
     source = tmp_path / "people.csv"
     source.write_text("phone,name,day\n" + "".join(f"{n},P{i},Monday\n" for i, n in enumerate(us_numbers(25))))
     results = tmp_path / "results.csv"
     result = sms_op(tmp_path, recipients=str(source), results_path=str(results)).execute(ctx())
     assert result["accepted"] == 25 and result["rejected"] == 0 and result["total"] == 25
-    counts = texted(voice_conns)
+    counts = texted(voice_connections)
     assert len(counts) == 25 and set(counts.values()) == {1}
-    entry = voice_conns.state.ledger.entries("televoips", "sms", number="14155552603")[0]
+    entry = voice_connections.state.ledger.entries("televoips", "sms", number="14155552603")[0]
     assert entry.details["content"] == "Hi P3, see you on Monday." and entry.details["from"] == SENDER
     lines = results.read_text().splitlines()
     assert lines[0] == "number,status,message_id,error,vendor_code" and len(lines) == 26
@@ -61,27 +61,27 @@ def test_televoips_sms_to_a_csv_file_with_per_recipient_text(voice_conns, tmp_pa
     assert json.dumps(result)
 
 
-def test_small_sends_push_per_recipient_results_to_xcom(voice_conns, tmp_path):
+def test_small_sends_push_per_recipient_results_to_xcom(voice_connections, tmp_path):
     result = sms_op(tmp_path, recipients=rows(3)).execute(ctx())
     assert [r["status"] for r in result["results"]] == ["sent"] * 3
     assert all(len(r["message_id"]) == 28 for r in result["results"])
 
 
-def test_velip_sms_with_ctid_from_the_frame_key(voice_conns, tmp_path):
+def test_velip_sms_with_ctid_from_the_frame_key(voice_connections, tmp_path):
     numbers = [f"55119876543{i:02d}" for i in range(5)]
     result = sms_op(tmp_path, conn_id="velip_default", sender=None, recipients=numbers, text="Olá ${number}").execute(
         ctx()
     )
     assert result["accepted"] == 5
-    entries = voice_conns.state.ledger.entries("velip", "sms")
+    entries = voice_connections.state.ledger.entries("velip", "sms")
     assert sorted(e.number for e in entries) == sorted(numbers)
     ctids = [e.details["ctid"] for e in entries]
     assert len(set(ctids)) == 5 and all(len(c) == 15 and c.isalnum() for c in ctids)
     assert entries[0].details["message"] == f"Olá +{entries[0].number}"
 
 
-def test_faults_on_send_never_text_twice_and_in_doubt_messages_are_looked_up(voice_conns, tmp_path):
-    sim = voice_conns
+def test_faults_on_send_never_text_twice_and_in_doubt_messages_are_looked_up(voice_connections, tmp_path):
+    sim = voice_connections
     sim.state.faults.set(
         "televoips", "POST /messages",
         error_rate=0.15, error_status=503, timeout_after_accept_rate=0.15, hang_seconds=0.6, reset_rate=0.1, seed=11,
@@ -100,8 +100,8 @@ def test_faults_on_send_never_text_twice_and_in_doubt_messages_are_looked_up(voi
     assert len(counts) == 40 and result["accepted"] == 40 and result["in_doubt"] == 0
 
 
-def test_task_retry_resumes_without_texting_anyone_twice(voice_conns, tmp_path):
-    sim = voice_conns
+def test_task_retry_resumes_without_texting_anyone_twice(voice_connections, tmp_path):
+    sim = voice_connections
     sim.state.faults.set("televoips", "POST /messages", error_rate=0.1, error_status=401, seed=5)
     recipients = rows(30)
     with pytest.raises(DeliveryIncompleteError) as first_try:
@@ -119,8 +119,8 @@ def test_task_retry_resumes_without_texting_anyone_twice(voice_conns, tmp_path):
     assert set(texted(sim).values()) == {1}
 
 
-def test_in_doubt_without_a_lookup_is_reported_not_resent(voice_conns, tmp_path):
-    sim = voice_conns
+def test_in_doubt_without_a_lookup_is_reported_not_resent(voice_connections, tmp_path):
+    sim = voice_connections
     sim.state.faults.set("velip", "MakeSMS", timeout_after_accept_rate=1.0, hang_seconds=0.6, times=1)
     from airflow_provider_voice.hooks.velip import VelipHook
 
@@ -157,28 +157,28 @@ def test_in_doubt_without_a_lookup_is_reported_not_resent(voice_conns, tmp_path)
         ({"recipients": []}, "no valid recipient"),
     ],
 )
-def test_bad_input_fails_before_sending(voice_conns, tmp_path, kwargs, match):
+def test_bad_input_fails_before_sending(voice_connections, tmp_path, kwargs, match):
     from airflow.sdk.exceptions import AirflowFailException
 
     with pytest.raises(ValidationError, match=match) as info:
         sms_op(tmp_path, **{"text": "Hello", **kwargs}).execute(ctx())
     assert isinstance(info.value, AirflowFailException)  # no Airflow retries for bad input
-    assert len(voice_conns.state.ledger) == 0
+    assert len(voice_connections.state.ledger) == 0
 
 
-def test_sender_checked_against_owned_numbers_before_sending(voice_conns, tmp_path, monkeypatch):
-    conn = json.loads(connection_env(voice_conns)["AIRFLOW_CONN_TELEVOIPS_DEFAULT"])
+def test_sender_checked_against_owned_numbers_before_sending(voice_connections, tmp_path, monkeypatch):
+    conn = json.loads(connection_env(voice_connections)["AIRFLOW_CONN_TELEVOIPS_DEFAULT"])
     conn["extra"]["owned_numbers"] = ["13214567890", "13214567891"]
     monkeypatch.setenv("AIRFLOW_CONN_TELEVOIPS_OWNED", json.dumps(conn))
     with pytest.raises(ValidationError, match="owned_numbers") as info:
         sms_op(tmp_path, conn_id="televoips_owned", sender="12125550100", recipients=rows(5)).execute(ctx())
     assert info.value.field == "sender"
-    assert len(voice_conns.state.ledger) == 0
+    assert len(voice_connections.state.ledger) == 0
     ok = sms_op(tmp_path, conn_id="televoips_owned", sender="+1 321 456 7891", recipients=rows(2)).execute(ctx())
     assert ok["accepted"] == 2
 
 
-def test_sender_not_owned_without_the_list_stops_early_with_the_vendor_reason(voice_conns, tmp_path):
+def test_sender_not_owned_without_the_list_stops_early_with_the_vendor_reason(voice_connections, tmp_path):
     with pytest.raises(DeliveryIncompleteError) as info:
         sms_op(tmp_path, sender="12125550100", recipients=rows(40), abort_after_rejections=5, concurrency=2).execute(
             ctx()
@@ -186,10 +186,10 @@ def test_sender_not_owned_without_the_list_stops_early_with_the_vendor_reason(vo
     message = str(info.value)
     assert "Unable to send message" in message and "owned by the account" in message
     assert info.value.report.rejected < 40 and len(info.value.not_sent) > 0
-    assert len(voice_conns.state.ledger) == 0  # nobody texted
+    assert len(voice_connections.state.ledger) == 0  # nobody texted
 
 
-def test_unsubscribed_recipient_is_refused_and_reported(voice_conns, tmp_path):
+def test_unsubscribed_recipient_is_refused_and_reported(voice_connections, tmp_path):
     from airflow_provider_voice.hooks.televoips import TeleVoipsHook
 
     TeleVoipsHook("televoips_default").client.unsubscribe("+14155552601", SENDER)
@@ -201,7 +201,7 @@ def test_unsubscribed_recipient_is_refused_and_reported(voice_conns, tmp_path):
         sms_op(tmp_path, task_id="again", recipients=rows(3), fail_on_rejected=True).execute(ctx(task_id="again"))
 
 
-def test_suppression_list_and_missing_file(voice_conns, tmp_path):
+def test_suppression_list_and_missing_file(voice_connections, tmp_path):
     suppression = tmp_path / "optouts.csv"
     op = sms_op(tmp_path, recipients=rows(4), suppression=str(suppression))
     first = op.execute(ctx("r1"))
@@ -215,12 +215,12 @@ def test_suppression_list_and_missing_file(voice_conns, tmp_path):
     assert inline["suppressed"] == 1
 
 
-def test_sms_not_available_on_kaleyra(voice_conns, tmp_path):
+def test_sms_not_available_on_kaleyra(voice_connections, tmp_path):
     with pytest.raises(CapabilityNotSupportedError, match="televoips or velip"):
         sms_op(tmp_path, conn_id="kaleyra_default", recipients=rows(1)).execute(ctx())
 
 
-def test_velip_refuses_a_sender(voice_conns, tmp_path):
+def test_velip_refuses_a_sender(voice_connections, tmp_path):
     with pytest.raises(ValidationError, match="sender"):
         sms_op(tmp_path, conn_id="velip_default", sender="5511987654321", recipients=["5511987654300"]).execute(ctx())
 
