@@ -42,6 +42,16 @@ def storage_destination(destination: Any, storage_conn_id: str | None = None) ->
     return destination
 
 
+def resolve_asset(destination: Any, asset: Asset | str | bool | None) -> Asset | None:
+    """The Asset a writer publishes: ``asset`` as given (a string is its URI), none for ``False``,
+    or :func:`default_asset_for` the destination for ``None``/``True``."""
+    if asset is None or asset is True:
+        return default_asset_for(destination)
+    if asset is False:
+        return None
+    return asset if isinstance(asset, Asset) else Asset(name=str(asset), uri=str(asset))
+
+
 def default_asset_for(destination: Any) -> Asset | None:
     """The Asset a writer of ``destination`` publishes when none is given.
 
@@ -134,12 +144,7 @@ class DownloadCdrReportOperator(BaseOperator):
     ) -> None:
         if header_policy not in ("core", "strict", "off"):
             raise ValidationError("header_policy", header_policy, "'core', 'strict' or 'off'")
-        if asset is None or asset is True:
-            resolved = default_asset_for(destination)
-        elif asset is False:
-            resolved = None
-        else:
-            resolved = asset if isinstance(asset, Asset) else Asset(name=str(asset), uri=str(asset))
+        resolved = resolve_asset(destination, asset)
         if resolved is not None:
             kwargs["outlets"] = [*(kwargs.get("outlets") or []), resolved]
         super().__init__(**kwargs)

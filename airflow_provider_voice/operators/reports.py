@@ -23,7 +23,7 @@ from airflow_provider_voice.hooks.base import VoiceHook
 from airflow_provider_voice.hooks.kaleyra import KaleyraHook
 from airflow_provider_voice.hooks.velip import VelipHook
 from airflow_provider_voice.models.report_window import interval_days, vendor_date
-from airflow_provider_voice.operators.cdr import default_asset_for, storage_destination
+from airflow_provider_voice.operators.cdr import resolve_asset, storage_destination
 from airflow_provider_voice.reports.export import FileFormat, export_records
 from airflow_provider_voice.vendors.kaleyra.reports import KALEYRA_TIMEZONE
 from airflow_provider_voice.vendors.velip.reports import MAXREG_LIMIT, VELIP_TIMEZONE
@@ -52,12 +52,7 @@ class _CallReportExportOperator(BaseOperator):
     ) -> None:
         if file_format not in (None, "jsonl", "csv"):
             raise ValidationError("file_format", file_format, "'jsonl' or 'csv' (or None to use the file suffix)")
-        if asset is None or asset is True:
-            resolved = default_asset_for(destination)
-        elif asset is False:
-            resolved = None
-        else:
-            resolved = asset if isinstance(asset, Asset) else Asset(name=str(asset), uri=str(asset))
+        resolved = resolve_asset(destination, asset)
         if resolved is not None:
             kwargs["outlets"] = [*(kwargs.get("outlets") or []), resolved]
         super().__init__(**kwargs)
