@@ -42,6 +42,23 @@ def provider_info() -> dict[str, Any]:
         "sensors": [{"integration-name": "Voice", "python-modules": _existing(f"{_PKG}.sensors", _SENSOR_MODULES)}],
         "triggers": [{"integration-name": "Voice", "python-modules": _existing(f"{_PKG}.triggers", _TRIGGER_MODULES)}],
         "connection-types": [ct.provider_entry() for ct in CONNECTION_TYPES.values()],
+        "config": {
+            "voice": {
+                "description": "Options of airflow-provider-voice.",
+                "options": {
+                    "checkpoint_path": {
+                        "description": "Where the campaign and SMS operators record accepted frames, so a "
+                        "retried task never calls or texts anyone twice. A local path or file:// URL, or "
+                        "object storage (s3://..., gs://...) shared by every worker, which also survives a lost "
+                        "worker. Empty: $AIRFLOW_HOME/voice/checkpoints.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "s3://my-bucket/airflow/voice-checkpoints",
+                        "default": "",
+                    }
+                },
+            }
+        },
     }
 
 

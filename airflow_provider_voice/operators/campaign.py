@@ -62,7 +62,7 @@ class SendVoiceCampaignOperator(BaseOperator):
     :param skip_invalid: leave invalid numbers out (counted) instead of failing.
     :param suppression: numbers never to call: list, file (``.txt``/``.csv``/``.json``),
         ``ObjectStoragePath`` or ``Asset`` (templated).
-    :param concurrency: frames in flight (default 8).
+    :param concurrency: frames in flight (default 16).
     :param checkpoint_path: where checkpoints live: a local directory, ``file://`` or an
         object-storage URL (``s3://bucket/prefix``) / ``ObjectStoragePath``; default
         ``[voice] checkpoint_path`` or ``$AIRFLOW_HOME/voice/checkpoints`` (templated).
@@ -115,7 +115,7 @@ class SendVoiceCampaignOperator(BaseOperator):
         number_field: str | None = None,
         skip_invalid: bool = False,
         suppression: Any = None,
-        concurrency: int = 8,
+        concurrency: int = 16,
         checkpoint_path: Any = None,
         resend_in_doubt: bool = False,
         wait_for_completion: bool = False,

@@ -126,15 +126,6 @@ def _destination(row: Mapping[str, Any] | Any, position: int) -> dict[str, str]:
     return out
 
 
-def _with_name(call: Call[Any], name: str | None) -> Call[Any]:
-    """Add Velip's ``name`` field (``VelipCore.call`` takes the API name as its first argument)."""
-    if name is None:
-        return call
-    if call.method == "GET":
-        return dataclasses.replace(call, params={**(call.params or {}), "name": name})
-    return dataclasses.replace(call, json={**(call.json or {}), "name": name})
-
-
 def velip_destinations_csv(destinations: Iterable[Mapping[str, Any] | Any]) -> bytes:
     """Render destinations as the CSV Velip's ``CreateCampaign`` upload reads (header row included)."""
     buffer = io.StringIO()
@@ -264,7 +255,7 @@ class VelipCampaignEndpoints(VelipCore):
         _check_times(fields)
         parse = VelipCampaignCreated.model_validate
         if destinations is None:
-            return _with_name(self.call("CreateCampaign", parse=parse, **fields), name)
+            return self.call("CreateCampaign", parse=parse, name=name, **fields)
         rows = [_destination(row, i) for i, row in enumerate(destinations)]
         if not rows:
             raise ValidationError("destinations", [], "at least one destination")
@@ -273,8 +264,8 @@ class VelipCampaignEndpoints(VelipCore):
                 "destinations", f"<{len(rows)} destinations>", f"at most {MAX_DESTINATIONS:,} per campaign"
             )
         if not upload:
-            return _with_name(self.call("CreateCampaign", parse=parse, datajson=rows, **fields), name)
-        call = _with_name(self.call("CreateCampaign", parse=parse, **fields), name)
+            return self.call("CreateCampaign", parse=parse, name=name, datajson=rows, **fields)
+        call = self.call("CreateCampaign", parse=parse, name=name, **fields)
         form = {k: str(v) for k, v in (call.json or {}).items()}
         return dataclasses.replace(
             call, json=None, data=form, files={"file": ("destinations.csv", velip_destinations_csv(rows), "text/csv")}
@@ -300,8 +291,9 @@ class VelipCampaignEndpoints(VelipCore):
             return [VelipCampaign.model_validate(item) for item in items if isinstance(item, Mapping)]
 
         flag = None if active is None else int(bool(active))
-        call = self.call("GetCampaignsList", method="GET", parse=parse, cp_id=cp_id, cp_ctid=cp_ctid, active=flag)
-        return _with_name(call, name)
+        return self.call(
+            "GetCampaignsList", method="GET", parse=parse, cp_id=cp_id, cp_ctid=cp_ctid, active=flag, name=name
+        )
 
     @endpoint
     def change_campaign(
@@ -326,6 +318,6 @@ class VelipCampaignEndpoints(VelipCore):
         _check_times(fields)
         flag = None if active is None else int(bool(active))
         call = self.call(
-            "ChangeCampaign", parse=VelipCampaignChange.model_validate, cp_id=str(cp_id), active=flag, **fields
+            "ChangeCampaign", parse=VelipCampaignChange.model_validate, cp_id=str(cp_id), active=flag, name=name, **fields
         )
-        return dataclasses.replace(_with_name(call, name), idempotent=True)
+        return dataclasses.replace(call, idempotent=True)

@@ -87,8 +87,9 @@ class VelipCore(VendorApi):
             endpoint=endpoint_name,
         )
 
-    def call(self, name: str, *, method: str = "POST", parse: Any = None, **fields: Any) -> Call[Any]:
-        """A Velip call: JSON body for POST, query string for GET; ``parse`` gets the ``return`` dict."""
+    def call(self, name: str, /, *, method: str = "POST", parse: Any = None, **fields: Any) -> Call[Any]:
+        """A Velip call to API ``name``: JSON body for POST, query string for GET; ``parse`` gets the
+        ``return`` dict. ``name`` is positional-only, so Velip's own ``name`` field can be a field."""
         body = {k: v for k, v in fields.items() if v is not None}
 
         def _parse(response: httpx.Response) -> Any:
