@@ -76,7 +76,7 @@ def example_voice_campaign():
             f"  {status['state']}: {status['done']}/{status['total']} calls ended ({counts})"
             + (" [estimate]" if status.get("estimated") else ""),
         ]
-        print("\n".join(lines))
+        print("\n".join(f"DEMO| {line}" for line in lines))
         return {
             "vendor": result["vendor"],
             "accepted": result["accepted"],
