@@ -140,7 +140,10 @@ CONNECTION_TYPES: dict[str, ConnectionType] = {
         production_url="https://api-voice.kaleyra.com/v1/",
         hidden_fields=("schema", "login", "port"),
         relabeling={"host": "Base URL", "password": "API key"},
-        placeholders={"host": "https://api-voice.kaleyra.com/v1/", "password": "the API key from your Kaleyra Voice account"},
+        placeholders={
+            "host": "https://api-voice.kaleyra.com/v1/",
+            "password": "the API key from your Kaleyra Voice account",
+        },
         extra_fields={
             "obd_base_url": ConnField(
                 "OBD base URL",

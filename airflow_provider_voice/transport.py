@@ -30,7 +30,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, Union
+from typing import Any, Generic, TypeVar
 
 import httpx
 import tenacity
@@ -125,7 +125,7 @@ class Emit:
     items: list[Any]
 
 
-FlowStep = Union[Call[Any], Sleep, Emit]
+FlowStep = Call[Any] | Sleep | Emit
 Flow = Generator[FlowStep, Any, T]
 
 

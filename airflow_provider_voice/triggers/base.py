@@ -21,7 +21,7 @@ import datetime as dt
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -43,7 +43,7 @@ class PollResult:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-Check = Union[Call[PollResult], Flow[PollResult]]
+Check = Call[PollResult] | Flow[PollResult]
 
 
 def deadline_after(seconds: float | None) -> str | None:
@@ -101,15 +101,33 @@ class PollingTrigger(BaseTrigger):
         """Run the check once with the hook's blocking client (a sensor's ``poke``)."""
         return hook.client.http.execute(self.check(hook))
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
+    async def ahook(self) -> Any:
+        """The connection's hook, the connection read with Airflow's async API."""
         from airflow.sdk import BaseHook
 
+        if hasattr(BaseHook, "aget_hook"):  # Airflow >= 3.3
+            hook = await BaseHook.aget_hook(self.conn_id, **self.hook_kwargs())
+        else:
+            hook = (await BaseHook.aget_connection(self.conn_id)).get_hook(**self.hook_kwargs())
+        await hook.aget_api()  # builds the vendor API from the connection without blocking the loop
+        return hook
+
+    async def connect(self) -> tuple[Any, Any]:
+        """What :meth:`apoll` polls with: the hook and an asyncio client (closed at the end)."""
+        hook = await self.ahook()
+        return hook, await hook.aget_client()
+
+    def hook_kwargs(self) -> dict[str, Any]:
+        """Extra arguments for ``get_hook`` (e.g. ``{"hook_params": {...}}``)."""
+        return {}
+
+    async def apoll(self, hook: Any, client: Any) -> PollResult:
+        """One asynchronous poll: by default :meth:`check` through the async client."""
+        return await client.http.execute(self.check(hook))
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
-            if hasattr(BaseHook, "aget_hook"):  # Airflow >= 3.3
-                hook = await BaseHook.aget_hook(self.conn_id)
-            else:
-                hook = (await BaseHook.aget_connection(self.conn_id)).get_hook()
-            client = await hook.aget_client()
+            hook, client = await self.connect()
         except Exception as exc:  # a missing connection is not a VoiceProviderError: report it all the same
             yield TriggerEvent({"status": "error", "message": f"cannot poll with connection {self.conn_id!r}: {exc}"})
             return
@@ -121,11 +139,11 @@ class PollingTrigger(BaseTrigger):
                 final = deadline is not None and time.time() >= deadline
                 polls += 1
                 try:
-                    last = await client.http.execute(self.check(hook))
+                    last = await self.apoll(hook, client)
                 except TRANSIENT_ERRORS as exc:
                     self.log.warning("poll %d failed (%s); polling again", polls, exc)
                 except VoiceProviderError as exc:
-                    yield TriggerEvent({"status": "error", "message": str(exc), **last.payload})
+                    yield TriggerEvent({**last.payload, "status": "error", "message": str(exc)})
                     return
                 else:
                     if last.done:

@@ -318,6 +318,11 @@ class VelipCampaignEndpoints(VelipCore):
         _check_times(fields)
         flag = None if active is None else int(bool(active))
         call = self.call(
-            "ChangeCampaign", parse=VelipCampaignChange.model_validate, cp_id=str(cp_id), active=flag, name=name, **fields
+            "ChangeCampaign",
+            parse=VelipCampaignChange.model_validate,
+            cp_id=str(cp_id),
+            active=flag,
+            name=name,
+            **fields,
         )
         return dataclasses.replace(call, idempotent=True)
