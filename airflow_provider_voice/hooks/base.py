@@ -11,11 +11,11 @@ import httpx
 from airflow.sdk import BaseHook
 
 from airflow_provider_voice.connections import CONNECTION_TYPES, ConnectionType
-from airflow_provider_voice.errors import CapabilityNotSupportedError, VoiceProviderError
+from airflow_provider_voice.errors import CapabilityNotSupportedError, ValidationError, VoiceProviderError
 from airflow_provider_voice.transport import DEFAULT_TIMEOUT, RetryPolicy
 from airflow_provider_voice.vendors.base import AsyncVendorClient, VendorApi, VendorClient
 
-__all__ = ["CAPABILITIES", "VoiceHook"]
+__all__ = ["CAPABILITIES", "VoiceHook", "get_voice_hook"]
 
 #: capability name -> {vendor: "module:Class"}; operators look capabilities up through the hook
 CAPABILITIES: dict[str, dict[str, str]] = {
@@ -37,6 +37,24 @@ CAPABILITIES: dict[str, dict[str, str]] = {
         "velip": "airflow_provider_voice.click_to_call.velip:VelipClickToCall",
     },
 }
+
+
+def get_voice_hook(conn_id: str, *, vendors: tuple[str, ...] = (), purpose: str = "this task") -> Any:
+    """The hook of ``conn_id`` (the connection type picks the class), checked before any request.
+
+    :param vendors: connection types accepted (empty: any).
+    :param purpose: what needs the connection, for the error message.
+    :raises ValidationError: the connection is of another type.
+    """
+    hook = BaseHook.get_hook(conn_id)
+    conn_type = getattr(hook, "conn_type", None)
+    if vendors and conn_type not in vendors:
+        raise ValidationError(
+            "conn_id",
+            conn_id,
+            f"{purpose} needs a {' or '.join(vendors)} connection, not {conn_type or type(hook).__name__}",
+        )
+    return hook
 
 
 class VoiceHook(BaseHook):

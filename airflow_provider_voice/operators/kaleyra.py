@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, Literal
 
-from airflow.sdk import BaseHook, BaseOperator
+from airflow.sdk import BaseOperator
 
 from airflow_provider_voice.campaigns.recipients import validate_recipients
 from airflow_provider_voice.delivery import (
@@ -21,6 +21,7 @@ from airflow_provider_voice.delivery import (
     checkpoint_store,
 )
 from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.hooks.base import get_voice_hook
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.operators.campaign import CampaignInputError
 from airflow_provider_voice.vendors.base import AsyncVendorClient
@@ -40,10 +41,7 @@ REPORT_ONTIME_FORMATS = ("%d-%m-%Y %I:%M:%S %p", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y 
 
 
 def _kaleyra_hook(conn_id: str, what: str) -> Any:
-    hook = BaseHook.get_hook(conn_id)
-    if getattr(hook, "conn_type", None) != "kaleyra":
-        raise ValidationError("conn_id", conn_id, f"{what} is a Kaleyra Voice feature: use a kaleyra connection")
-    return hook
+    return get_voice_hook(conn_id, vendors=("kaleyra",), purpose=what)
 
 
 def _report_minute(text: str | None) -> str | None:

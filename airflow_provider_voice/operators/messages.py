@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, Literal
 
-from airflow.sdk import BaseHook, BaseOperator
+from airflow.sdk import BaseOperator
 
 from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.hooks.base import get_voice_hook
 from airflow_provider_voice.reports.storage import describe_destination, open_atomic, resolve_destination
 from airflow_provider_voice.vendors.televoips.core import format_televoips_time
 
@@ -83,12 +84,7 @@ class ExportMessagesOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> Any:
-        hook = BaseHook.get_hook(self.conn_id)
-        if getattr(hook, "conn_type", None) != "televoips":
-            raise ValidationError(
-                "conn_id", self.conn_id, "messages are read from TeleVoIPs: use a televoips connection"
-            )
-        return hook
+        return get_voice_hook(self.conn_id, vendors=("televoips",), purpose="reading messages")
 
     def window(self, context: Any) -> tuple[Any, Any]:
         """``(start, end)`` to ask for (None = not sent)."""

@@ -7,10 +7,10 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any, ClassVar
 
-from airflow.sdk import BaseHook, BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
-from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.hooks.base import get_voice_hook
 from airflow_provider_voice.triggers.base import TRANSIENT_ERRORS, PollingTrigger, PollResult, deadline_after
 
 __all__ = ["PollingSensor"]
@@ -54,13 +54,7 @@ class PollingSensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> Any:
-        hook = BaseHook.get_hook(self.conn_id)
-        conn_type = getattr(hook, "conn_type", None)
-        if self.vendors and conn_type not in self.vendors:
-            raise ValidationError(
-                "conn_id", self.conn_id, f"{type(self).__name__} works with {' or '.join(self.vendors)} connections"
-            )
-        return hook
+        return get_voice_hook(self.conn_id, vendors=self.vendors, purpose=type(self).__name__)
 
     def build_trigger(self, deadline: str | None) -> PollingTrigger:
         return self.trigger_class(

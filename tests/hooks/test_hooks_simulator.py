@@ -86,3 +86,16 @@ def test_airflow_connections_test_cli(voice_connections):
     )
     assert good.returncode == 0 and "Connection success!" in good.stdout, good.stdout + good.stderr
     assert bad.returncode != 0 and "Unauthorized." in bad.stdout + bad.stderr
+
+
+def test_a_connection_of_another_type_is_refused_before_any_request(voice_connections):
+    from airflow_provider_voice.errors import ValidationError
+    from airflow_provider_voice.hooks.base import get_voice_hook
+    from airflow_provider_voice.sensors.health import HealthStatusSensor
+
+    assert get_voice_hook("kaleyra_default", vendors=("kaleyra",)).conn_type == "kaleyra"
+    with pytest.raises(ValidationError, match="needs a kaleyra connection, not televoips"):
+        get_voice_hook("televoips_default", vendors=("kaleyra",), purpose="call follow-ups")
+    with pytest.raises(ValidationError, match="HealthStatusSensor needs a kaleyra connection, not velip"):
+        HealthStatusSensor(task_id="health", conn_id="velip_default").poke({})
+    assert voice_connections.state.ledger.entries() == []
