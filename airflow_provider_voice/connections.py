@@ -147,8 +147,9 @@ CONNECTION_TYPES: dict[str, ConnectionType] = {
         extra_fields={
             "obd_base_url": ConnField(
                 "OBD base URL",
-                "Base URL of the voice.* (outbound dialing) methods. " + _BASE_URL_HELP,
-                default="https://obd.kaleyra.com/api/v1/",
+                "Base URL of the voice.* (outbound dialing) methods. Leave empty: with Kaleyra's production "
+                "Base URL they go to https://obd.kaleyra.com/api/v1/, with any other Base URL (the simulator, "
+                "a proxy) to that Base URL.",
             ),
             "response_format": ConnField(
                 "Response format", "format= asked of Kaleyra (both are parsed).", default="json", enum=("json", "xml")

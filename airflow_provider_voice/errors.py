@@ -1,14 +1,18 @@
 """Typed errors raised by every layer of the provider.
 
 Callers branch on the class (and on the structured attributes), never on message text.
-Messages never contain API keys or tokens: every message built from a vendor response goes
-through :func:`airflow_provider_voice.redaction.redact` first.
+Errors never carry API keys or tokens: the constructors pass the message and every stored field
+(``vendor_message``, ``payload``, ``field_errors``, ``vendor_code``, ``value``...) through
+:func:`airflow_provider_voice.redaction.redact_value` once, so ``str(exc)``, ``exc.args`` and
+``exc.__dict__`` are clean whoever builds the error (a vendor may echo request headers in its body).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from airflow_provider_voice.redaction import redact, redact_value
 
 __all__ = [
     "AuthError",
@@ -27,16 +31,17 @@ __all__ = [
 class VoiceProviderError(Exception):
     """Base class of every error the provider raises.
 
-    :param message: human readable text (already free of secrets).
+    :param message: human readable text (secrets are removed here, whoever built it).
     :param vendor: ``"velip"``, ``"televoips"``, ``"octopush"`` or ``"kaleyra"`` when known.
     :param endpoint: the vendor endpoint being called (e.g. ``"MakeTTSCall"``), when known.
     """
 
     def __init__(self, message: str, *, vendor: str | None = None, endpoint: str | None = None) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.vendor = vendor
-        self.endpoint = endpoint
+        self.endpoint = redact_value(endpoint)
 
     def __str__(self) -> str:
         where = ":".join(p for p in (self.vendor, self.endpoint) if p)
@@ -52,9 +57,9 @@ class ValidationError(VoiceProviderError, ValueError):
     """
 
     def __init__(self, field: str, value: Any, rule: str, *, vendor: str | None = None) -> None:
-        self.field = field
-        self.value = value
-        self.rule = rule
+        self.field = redact_value(field)
+        self.value = value = redact_value(value)
+        self.rule = rule = redact_value(rule)
         shown = repr(value)
         if len(shown) > 80:
             shown = f"{shown[:60]}... ({len(value) if hasattr(value, '__len__') else '?'} long)"
@@ -69,7 +74,7 @@ class AuthError(VoiceProviderError):
     ) -> None:
         super().__init__(message, **kw)
         self.status_code = status_code
-        self.vendor_code = vendor_code
+        self.vendor_code = redact_value(vendor_code)
 
 
 class VendorRejectedError(VoiceProviderError):
@@ -79,6 +84,7 @@ class VendorRejectedError(VoiceProviderError):
     :param vendor_message: the vendor's message.
     :param field_errors: per-field errors when the vendor gives them (Octopush ``errors``).
     :param status_code: the HTTP status.
+    :param payload: the vendor's body (values under credential keys such as ``x-api-key`` are masked).
     """
 
     def __init__(
@@ -93,11 +99,11 @@ class VendorRejectedError(VoiceProviderError):
         **kw: Any,
     ) -> None:
         super().__init__(message, **kw)
-        self.vendor_code = vendor_code
-        self.vendor_message = vendor_message
-        self.field_errors = dict(field_errors or {})
+        self.vendor_code = redact_value(vendor_code)
+        self.vendor_message = redact_value(vendor_message)
+        self.field_errors = redact_value(dict(field_errors or {}))
         self.status_code = status_code
-        self.payload = payload
+        self.payload = redact_value(payload)
 
 
 class RateLimitedError(VoiceProviderError):
@@ -134,7 +140,18 @@ class RequestTimeoutError(TransportError):
 
 
 class MalformedResponseError(VoiceProviderError):
-    """The vendor answered with a body that does not match its documented shape."""
+    """The vendor answered with a body that does not match its documented shape (or is too big).
+
+    A 2xx answer of this kind is never taken as a success: after a write, the request is in doubt.
+
+    :param status_code: the HTTP status of the answer, when one was received.
+    :param excerpt: the start of the body (at most ~200 characters), secrets and phone numbers masked.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None, excerpt: str | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.status_code = status_code
+        self.excerpt = excerpt
 
 
 class CapabilityNotSupportedError(VoiceProviderError):

@@ -55,7 +55,18 @@ def provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": "s3://my-bucket/airflow/voice-checkpoints",
                         "default": "",
-                    }
+                    },
+                    "namespace": {
+                        "description": "Name of this Airflow deployment in checkpoint paths and vendor "
+                        "idempotency keys, so two deployments with the same DAG, task and run ids (a staging "
+                        "copy, a migration) never share a checkpoint nor mistake each other's requests. "
+                        "Empty: derived from [database] sql_alchemy_conn (without the password); set it "
+                        "explicitly when that URL differs between workers of one deployment.",
+                        "version_added": "0.2.0",
+                        "type": "string",
+                        "example": "prod-eu",
+                        "default": "",
+                    },
                 },
             }
         },

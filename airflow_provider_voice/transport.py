@@ -1,8 +1,8 @@
-"""One HTTP core for every vendor: request building, retry policy, error classification.
+"""One HTTP core for every vendor: request building, retry policy, limits, error classification.
 
 All pure logic lives once in :class:`HttpCore`; :class:`SyncHttp` and :class:`AsyncHttp` only differ
-in how they *send* and *sleep*. A vendor plugs in through a :class:`Dialect` (its auth headers and
-how to read its error bodies) and describes each endpoint as a :class:`Call`.
+in how they *send*, *read* and *sleep*. A vendor plugs in through a :class:`Dialect` (its auth
+headers and how to read its error bodies) and describes each endpoint as a :class:`Call`.
 
 Multi-step exchanges (pagination, polling) are written once as *flows*: generators that yield
 :class:`Call`, :class:`Sleep` or :class:`Emit` steps and receive each call's parsed result. The sync
@@ -18,21 +18,55 @@ Retry policy (see :class:`RetryPolicy`):
   or writes that carry a vendor idempotency key such as Octopush ``request_id``); for other writes
   the error says ``may_have_been_accepted`` and nothing is resent;
 * authentication errors: never retried (Velip bans an IP after repeated failures).
+
+Limits (see :class:`ResponseLimits`) — nothing a vendor sends back is trusted:
+
+* **Size.** Every answer is read as a stream, at most ``max_response_bytes`` of it: 16 MiB by
+  default (:data:`DEFAULT_MAX_RESPONSE_BYTES`), more for the calls that fetch big pages
+  (``Call.max_response_bytes``: report pages, message exports). The cap counts *decoded* bytes
+  (a gzip body is inflated in 64 KiB steps, so a gzip bomb never grows past the cap) and the raw
+  bytes alike. Past it the connection is closed and
+  :class:`~airflow_provider_voice.errors.MalformedResponseError` ("response over N bytes") is raised.
+  An error answer (non-2xx) is read up to 64 KiB and cut there: its status decides the error.
+  Only ``gzip``/``deflate`` are asked for (``Accept-Encoding``); another encoding is malformed.
+* **Time.** Every call has an overall deadline, tries and the sleeps between them included:
+  ``Call.deadline``, else ``ResponseLimits.deadline``, else **3 x the read timeout + the longest
+  ``Retry-After`` the policy sleeps through** (3 x 30 s + 120 s = 210 s with the defaults). It holds
+  against a server that drips bytes (a per-read timeout alone does not: each byte restarts it):
+  the async client runs each try in a cancel scope; the sync client checks the clock at every
+  chunk and its sockets' read timeouts are shortened to the time left. Past the deadline:
+  :class:`~airflow_provider_voice.errors.RequestTimeoutError` (``may_have_been_accepted`` when a try
+  may have reached the vendor, e.g. a write whose answer never completed) and no further try; a
+  retry whose sleep would end past the deadline is not made (the last error is raised).
+* **Streams.** Downloads opened with :meth:`SyncHttp.stream` / :meth:`AsyncHttp.stream` are bounded
+  by their destination, not by the cap, and by no overall deadline (a big file takes its time);
+  opening them follows the deadline, and each read of the body the read timeout (no progress for
+  that long: :class:`~airflow_provider_voice.errors.RequestTimeoutError`).
+* **Shape.** JSON nested deeper than :data:`MAX_JSON_DEPTH` levels, and any exception a parser
+  raises on a body of the wrong shape (pydantic, ``KeyError``, ``TypeError``, ``RecursionError``,
+  XML errors...), become :class:`~airflow_provider_voice.errors.MalformedResponseError` carrying the
+  endpoint, the HTTP status and a redacted excerpt of the body (:meth:`HttpCore.parse`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import email.utils
 import json as jsonlib
 import random
 import time
+import xml.parsers.expat
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import anyio
+import httpcore
 import httpx
+import pydantic
 import tenacity
 
 from airflow_provider_voice import __version__
@@ -43,12 +77,15 @@ from airflow_provider_voice.errors import (
     RequestTimeoutError,
     ServerError,
     TransportError,
+    ValidationError,
     VendorRejectedError,
     VoiceProviderError,
 )
 from airflow_provider_voice.redaction import get_logger, redact
 
 __all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "MAX_JSON_DEPTH",
     "USER_AGENT",
     "AsyncHttp",
     "Call",
@@ -57,9 +94,11 @@ __all__ = [
     "ErrorInfo",
     "Flow",
     "HttpCore",
+    "ResponseLimits",
     "RetryPolicy",
     "Sleep",
     "SyncHttp",
+    "check_json_depth",
     "json_body",
     "parse_retry_after",
 ]
@@ -69,6 +108,29 @@ log = get_logger(__name__)
 
 USER_AGENT = f"airflow-provider-voice/{__version__} httpx/{httpx.__version__}"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+#: default cap of one answer's body (decoded bytes)
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+#: an error answer (non-2xx) is read this far, then cut: its status decides the error
+ERROR_BODY_BYTES = 64 * 1024
+#: JSON (or XML) nested deeper than this is refused as malformed
+MAX_JSON_DEPTH = 64
+#: characters of a body shown (redacted) in a MalformedResponseError
+EXCERPT_CHARS = 200
+#: the read timeout the default deadline is computed from when the timeout has none
+_FALLBACK_READ_TIMEOUT = 30.0
+#: decoded bytes produced per inflate step (bounds the memory a compressed body can claim)
+_INFLATE_STEP = 64 * 1024
+#: what a parser raises on a body of the wrong shape (VoiceProviderError subclasses are kept as they are)
+PARSE_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,  # pydantic.ValidationError, json.JSONDecodeError, UnicodeDecodeError...
+    TypeError,
+    LookupError,  # KeyError, IndexError
+    AttributeError,
+    ArithmeticError,
+    RecursionError,
+    SyntaxError,  # xml.etree.ElementTree.ParseError
+    xml.parsers.expat.ExpatError,
+)
 
 
 @dataclass(frozen=True)
@@ -79,14 +141,23 @@ class Call(Generic[T]):
     :param method: HTTP method.
     :param path: path relative to the base URL named by ``base``.
     :param parse: turns a successful :class:`httpx.Response` into the result (may raise
-        :class:`VendorRejectedError` for errors a vendor reports inside a 200 body).
-    :param params: query string. :param data: form fields. :param json: JSON body.
-    :param files: multipart files. :param content: raw body.
+        :class:`VendorRejectedError` for errors a vendor reports inside a 200 body, and
+        :class:`MalformedResponseError` for a 2xx body that lacks what a success carries; any
+        other exception it raises on a wrong shape is turned into ``MalformedResponseError``).
+    :param params: query string.
+    :param data: form fields.
+    :param json: JSON body.
+    :param files: multipart files.
+    :param content: raw body.
     :param headers: extra headers (auth headers are added by the dialect).
     :param idempotent: safe to resend after an ambiguous failure; defaults to True for GET/HEAD.
     :param base: key of the base URL to use (vendors with several hosts, e.g. Kaleyra OBD).
     :param auth: which of the vendor's credentials signs the call (TeleVoIPs has two keys).
-    :param stream: do not read the body (used with :meth:`SyncHttp.stream`).
+    :param timeout: per-request timeout overriding the client's.
+    :param max_response_bytes: cap of the (decoded) body; None: the client's default (16 MiB).
+        Calls that fetch big pages set more. Not applied to :meth:`SyncHttp.stream` downloads.
+    :param deadline: overall seconds for this call, tries and sleeps included; None: the
+        client's (see :class:`ResponseLimits`).
     """
 
     endpoint: str
@@ -103,9 +174,12 @@ class Call(Generic[T]):
     base: str = "default"
     auth: str = "default"
     timeout: httpx.Timeout | float | None = None
+    max_response_bytes: int | None = None
+    deadline: float | None = None
 
     @property
     def is_idempotent(self) -> bool:
+        """Whether the call may be resent after an ambiguous failure."""
         if self.idempotent is not None:
             return self.idempotent
         return self.method.upper() in ("GET", "HEAD", "OPTIONS")
@@ -139,6 +213,30 @@ class ErrorInfo:
     payload: Any = None
 
 
+@dataclass(frozen=True)
+class ResponseLimits:
+    """Bounds on what a vendor may send back and on how long one call may take.
+
+    :param max_response_bytes: cap of a body (decoded bytes) for calls that set none.
+    :param ceiling: hard cap for every call, even one that asks for more (``Call.max_response_bytes``);
+        None: no ceiling. Bounds the memory a client may spend on one answer.
+    :param deadline: overall seconds per call, tries and sleeps included, for calls that set none;
+        None: 3 x the read timeout + the policy's ``max_retry_after``.
+    """
+
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    ceiling: int | None = None
+    deadline: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_response_bytes < 1:
+            raise ValidationError("max_response_bytes", self.max_response_bytes, "at least 1 byte")
+        if self.ceiling is not None and self.ceiling < 1:
+            raise ValidationError("ceiling", self.ceiling, "at least 1 byte, or None")
+        if self.deadline is not None and not self.deadline > 0:
+            raise ValidationError("deadline", self.deadline, "a number of seconds > 0, or None")
+
+
 class Dialect:
     """What the HTTP core needs to know about a vendor. Vendor APIs subclass it."""
 
@@ -147,11 +245,17 @@ class Dialect:
     base_urls: Mapping[str, str] = {}
 
     def auth_headers(self, call: Call[Any]) -> dict[str, str]:
-        """Headers that authenticate ``call`` (most vendors: the same for every call)."""
+        """Headers that authenticate ``call`` (most vendors: the same for every call).
+
+        :param call: the call being signed.
+        """
         return {}
 
     def error_info(self, response: httpx.Response) -> ErrorInfo:
-        """Read the vendor's error body. The default reads ``{"message": ...}`` or plain text."""
+        """Read the vendor's error body. The default reads ``{"message": ...}`` or plain text.
+
+        :param response: a non-2xx answer, its body read.
+        """
         body = _safe_text(response)
         try:
             payload = response.json()
@@ -165,27 +269,81 @@ class Dialect:
 
 
 def _safe_text(response: httpx.Response, limit: int = 2000) -> str:
+    """The first ``limit`` characters of a read body (never raises)."""
     try:
-        return response.text[:limit]
+        raw = response.content[: limit * 4]
+        return raw.decode(response.encoding or "utf-8", errors="replace")[:limit]
     except Exception:
         return ""
 
 
+def body_excerpt(response: httpx.Response, limit: int = EXCERPT_CHARS) -> str:
+    """A short, redacted excerpt of a read body (secrets and phone numbers masked).
+
+    :param response: the answer (its body read).
+    :param limit: characters kept.
+    """
+    return redact(_safe_text(response, limit), phones=True)[:limit]
+
+
+def check_json_depth(value: Any, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Raise ``ValueError`` when ``value`` (decoded JSON: dicts and lists) nests deeper than ``max_depth``.
+
+    Iterative, so a deep value cannot exhaust the interpreter's stack.
+
+    :param value: the decoded JSON.
+    :param max_depth: the deepest nesting allowed (1: a flat object or list).
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        if depth > max_depth:
+            raise ValueError(f"nested deeper than {max_depth} levels")
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+
+
 def json_body(response: httpx.Response, *, vendor: str, endpoint: str) -> Any:
-    """Decode a JSON body or raise :class:`MalformedResponseError` (with a redacted excerpt)."""
+    """Decode a JSON body or raise :class:`MalformedResponseError` (with a redacted excerpt).
+
+    JSON nested deeper than :data:`MAX_JSON_DEPTH` levels is refused too.
+
+    :param response: the answer (its body read).
+    :param vendor: the vendor, for the error.
+    :param endpoint: the endpoint, for the error.
+    """
+    status = response.status_code
     try:
-        return response.json()
-    except ValueError:
-        excerpt = redact(_safe_text(response, 200))
-        raise MalformedResponseError(
-            f"expected JSON, got {response.headers.get('content-type', 'no content type')}: {excerpt!r}",
-            vendor=vendor,
-            endpoint=endpoint,
-        ) from None
+        payload = response.json()
+    except RecursionError:
+        problem = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+        problem = f"expected JSON, got {response.headers.get('content-type', 'no content type')}"
+    else:
+        try:
+            check_json_depth(payload)
+        except ValueError as exc:
+            problem = f"JSON {exc}"
+        else:
+            return payload
+    excerpt = body_excerpt(response)
+    raise MalformedResponseError(
+        f"HTTP {status}: {problem}: {excerpt!r}",
+        status_code=status,
+        excerpt=excerpt,
+        vendor=vendor,
+        endpoint=endpoint,
+    ) from None
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; None if absent or unreadable."""
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; None if absent or unreadable.
+
+    :param value: the header value.
+    :param now: the current POSIX time (tests pass one).
+    """
     if not value:
         return None
     value = value.strip()
@@ -201,6 +359,29 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         return None
     current = time.time() if now is None else now
     return max(0.0, when.timestamp() - current)
+
+
+def describe_parse_error(exc: BaseException) -> str:
+    """What was wrong with a body, from the exception a parser raised (no pydantic URL, no values).
+
+    :param exc: the exception.
+    """
+    if isinstance(exc, pydantic.ValidationError):
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        parts = []
+        for error in errors[:3]:
+            where = ".".join(str(p) for p in error.get("loc", ())) or "(the body)"
+            parts.append(f"field {where!r}: {error.get('msg', 'invalid')}")
+        more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
+        return "; ".join(parts) + more
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read"
+    if isinstance(exc, ValidationError):
+        return f"{exc.field}: {exc.rule}"
+    text = redact(str(exc), phones=True)
+    if len(text) > 160:
+        text = text[:157] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -220,7 +401,11 @@ class RetryPolicy:
     max_retry_after: float = 120.0
 
     def should_retry(self, call: Call[Any], exc: BaseException) -> bool:
-        """Whether ``exc`` raised by ``call`` may be retried (see the module docstring)."""
+        """Whether ``exc`` raised by ``call`` may be retried (see the module docstring).
+
+        :param call: the call that failed.
+        :param exc: its error.
+        """
         if isinstance(exc, RateLimitedError):
             return exc.retry_after is None or exc.retry_after <= self.max_retry_after
         if isinstance(exc, ServerError):
@@ -230,15 +415,182 @@ class RetryPolicy:
         return False
 
     def wait_seconds(self, exc: BaseException | None, attempt: int) -> float:
-        """Seconds to wait before try ``attempt + 1``: ``Retry-After`` when given, else jittered backoff."""
+        """Seconds to wait before try ``attempt + 1``: ``Retry-After`` when given, else jittered backoff.
+
+        :param exc: the last error.
+        :param attempt: the number of the try that failed (from 1).
+        """
         if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
             return min(exc.retry_after, self.max_retry_after)
         ceiling = min(self.backoff_max, self.backoff_initial * (2 ** (attempt - 1)))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
+class _Budget:
+    """The time one call has left, tries and sleeps included.
+
+    Sleeps are counted even when the sleep function does not really sleep (a test's fake clock):
+    the budget's clock is the later of the monotonic clock and the end of the last sleep.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._start = time.monotonic()
+        self._virtual = self._start
+        #: True once a try may have reached the vendor
+        self.may_have_been_accepted = False
+
+    def _now(self) -> float:
+        return max(time.monotonic(), self._virtual)
+
+    def slept(self, seconds: float) -> None:
+        self._virtual = self._now() + max(0.0, seconds)
+
+    def remaining(self) -> float:
+        return self._start + self.seconds - self._now()
+
+    @property
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+
+class _BodyTooLarge(Exception):
+    """Internal: a body went over its cap (raised by :class:`_BodyReader`)."""
+
+
+class _Inflate:
+    """One zlib stage (gzip or deflate) that never produces more than ``_INFLATE_STEP`` bytes at once."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self._decoder: Any = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
+
+    def decode(self, data: bytes) -> Iterator[bytes]:
+        if self._decoder is None:  # deflate: zlib-wrapped (RFC 1950) or raw (RFC 1951), sniffed
+            if not data:
+                return
+            zlib_header = len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] * 256 + data[1]) % 31 == 0
+            self._decoder = zlib.decompressobj(zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS)
+        pending = data
+        while True:
+            out = self._decoder.decompress(pending, _INFLATE_STEP)
+            if out:
+                yield out
+            pending = self._decoder.unconsumed_tail
+            if self._decoder.eof or (not pending and len(out) < _INFLATE_STEP):
+                return
+
+    def flush(self) -> Iterator[bytes]:
+        if self._decoder is None:
+            return
+        yield from self.decode(b"")
+        tail = self._decoder.flush()
+        if tail:
+            yield tail
+
+
+class _BodyReader:
+    """Reads one answer's body from its raw chunks, within the call's size cap and deadline (I/O-free)."""
+
+    def __init__(self, core: HttpCore, call: Call[Any], response: httpx.Response, budget: _Budget | None) -> None:
+        self.core = core
+        self.call = call
+        self.status = response.status_code
+        self.budget = budget
+        self.cap, self.strict = core.body_cap(call, self.status)
+        self.stages = self._stages(response.headers.get("content-encoding", ""))
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.raw = 0
+
+    def _stages(self, header: str) -> list[_Inflate]:
+        stages = []
+        for token in reversed([t.strip().lower() for t in header.split(",") if t.strip()]):
+            if token in ("identity", ""):
+                continue
+            if token in ("gzip", "x-gzip"):
+                stages.append(_Inflate("gzip"))
+            elif token == "deflate":
+                stages.append(_Inflate("deflate"))
+            else:
+                raise self.core.malformed(
+                    self.call, self.status, f"unsupported Content-Encoding {token!r} (gzip/deflate were asked for)"
+                )
+        return stages
+
+    def feed(self, raw: bytes) -> bool:
+        """Take one raw chunk; False when the body was cut (an error answer over its cap)."""
+        self.raw += len(raw)
+        try:
+            if self.raw > self.cap:
+                raise _BodyTooLarge
+            for piece in self._decode(raw, 0):
+                self._add(piece)
+        except _BodyTooLarge:
+            if self.strict:
+                raise self.core.too_large(self.call, self.status, self.cap) from None
+            return False
+        if self.budget is not None and self.budget.expired:
+            raise self.core.deadline_error(self.call, self.budget)
+        return True
+
+    def already_read(self, content: bytes) -> bytes:
+        """The body of an answer read (and decoded) before the reader saw it, within the cap."""
+        self.stages = []
+        self.feed(content)
+        return self.finish()
+
+    def finish(self) -> bytes:
+        """The decoded body, once the raw stream has ended."""
+        try:
+            for index, stage in enumerate(self.stages):
+                for piece in self._checked(stage, stage.flush()):
+                    for out in self._decode(piece, index + 1):
+                        self._add(out)
+        except _BodyTooLarge:
+            if self.strict:
+                raise self.core.too_large(self.call, self.status, self.cap) from None
+        return b"".join(self.parts)
+
+    def _decode(self, data: bytes, start: int) -> Iterator[bytes]:
+        """``data`` through stages ``start``.. lazily: a piece is produced only when the last one was taken."""
+        if start >= len(self.stages):
+            if data:
+                yield data
+            return
+        stage = self.stages[start]
+        for piece in self._checked(stage, stage.decode(data)):
+            yield from self._decode(piece, start + 1)
+
+    def _checked(self, stage: _Inflate, pieces: Iterator[bytes]) -> Iterator[bytes]:
+        while True:
+            try:
+                piece = next(pieces)
+            except StopIteration:
+                return
+            except zlib.error:
+                raise self.core.malformed(
+                    self.call, self.status, f"the body is not valid {stage.encoding} data (Content-Encoding)"
+                ) from None
+            yield piece
+
+    def _add(self, piece: bytes) -> None:
+        if self.size + len(piece) > self.cap:
+            self.parts.append(piece[: self.cap - self.size])
+            self.size = self.cap
+            raise _BodyTooLarge
+        self.parts.append(piece)
+        self.size += len(piece)
+
+
 class HttpCore:
-    """Shared, I/O-free half of the sync and async clients."""
+    """Shared, I/O-free half of the sync and async clients.
+
+    :param dialect: the vendor API.
+    :param timeout: default timeout per request.
+    :param retry: the retry policy.
+    :param limits: size and time bounds (see :class:`ResponseLimits`).
+    """
 
     def __init__(
         self,
@@ -246,13 +598,19 @@ class HttpCore:
         *,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
+        limits: ResponseLimits | None = None,
     ) -> None:
         self.dialect = dialect
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self.retry = retry or RetryPolicy()
+        self.limits = limits or ResponseLimits()
 
     # -- requests -------------------------------------------------------------------------
     def url_for(self, call: Call[Any]) -> str:
+        """The absolute URL of ``call``.
+
+        :param call: the call.
+        """
         try:
             base = self.dialect.base_urls[call.base]
         except KeyError:
@@ -261,11 +619,45 @@ class HttpCore:
             ) from None
         return base.rstrip("/") + "/" + call.path.lstrip("/")
 
-    def build_request(self, client: httpx.Client | httpx.AsyncClient, call: Call[Any]) -> httpx.Request:
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json, text/xml;q=0.9, */*;q=0.5"}
+    def call_timeout(self, call: Call[Any]) -> httpx.Timeout:
+        """The per-request timeout of ``call`` (its own, else the client's).
+
+        :param call: the call.
+        """
+        value = call.timeout if call.timeout is not None else self.timeout
+        return value if isinstance(value, httpx.Timeout) else httpx.Timeout(value)
+
+    def attempt_timeout(self, call: Call[Any], remaining: float) -> httpx.Timeout:
+        """The call's timeouts, none longer than the ``remaining`` seconds of its deadline.
+
+        :param call: the call.
+        :param remaining: seconds left before the call's deadline.
+        """
+        base = self.call_timeout(call)
+
+        def clamp(value: float | None) -> float:
+            return remaining if value is None else max(0.001, min(value, remaining))
+
+        return httpx.Timeout(
+            connect=clamp(base.connect), read=clamp(base.read), write=clamp(base.write), pool=clamp(base.pool)
+        )
+
+    def build_request(
+        self, client: httpx.Client | httpx.AsyncClient, call: Call[Any], *, timeout: httpx.Timeout | None = None
+    ) -> httpx.Request:
+        """The :class:`httpx.Request` for ``call`` (auth headers added).
+
+        :param client: the client that will send it.
+        :param call: the call.
+        :param timeout: timeouts to use instead of the call's.
+        """
+        headers = {
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json, text/xml;q=0.9, */*;q=0.5",
+            "Accept-Encoding": "gzip, deflate",
+        }
         headers.update(self.dialect.auth_headers(call))
         headers.update(call.headers or {})
-        timeout = call.timeout if call.timeout is not None else self.timeout
         return client.build_request(
             call.method,
             self.url_for(call),
@@ -275,12 +667,110 @@ class HttpCore:
             files=call.files,
             content=call.content,
             headers=headers,
-            timeout=timeout,
+            timeout=timeout if timeout is not None else self.call_timeout(call),
+        )
+
+    # -- limits ---------------------------------------------------------------------------
+    def deadline_for(self, call: Call[Any]) -> float:
+        """Overall seconds ``call`` may take, tries and sleeps included (see the module docstring).
+
+        :param call: the call.
+        """
+        if call.deadline is not None:
+            return float(call.deadline)
+        if self.limits.deadline is not None:
+            return float(self.limits.deadline)
+        read = self.call_timeout(call).read
+        return 3 * (read if read is not None else _FALLBACK_READ_TIMEOUT) + self.retry.max_retry_after
+
+    def body_cap(self, call: Call[Any], status: int) -> tuple[int, bool]:
+        """``(cap, strict)`` for a body with HTTP ``status``: strict caps raise, others cut the body.
+
+        :param call: the call.
+        :param status: the HTTP status of its answer.
+        """
+        cap = call.max_response_bytes or self.limits.max_response_bytes
+        if self.limits.ceiling is not None:
+            cap = min(cap, self.limits.ceiling)
+        if not 200 <= status < 300:
+            return min(cap, ERROR_BODY_BYTES), False
+        return cap, True
+
+    def too_large(self, call: Call[Any], status: int, cap: int) -> MalformedResponseError:
+        """The error for a body over its cap.
+
+        :param call: the call.
+        :param status: the HTTP status.
+        :param cap: the cap, in bytes.
+        """
+        return MalformedResponseError(
+            f"HTTP {status}: response over {cap} bytes (decoded); stopped reading and closed the connection",
+            status_code=status,
+            vendor=self.dialect.vendor,
+            endpoint=call.endpoint,
+        )
+
+    def deadline_error(self, call: Call[Any], budget: _Budget) -> RequestTimeoutError:
+        """The error for a call past its deadline.
+
+        :param call: the call.
+        :param budget: its time budget.
+        """
+        accepted = budget.may_have_been_accepted
+        return RequestTimeoutError(
+            f"no complete answer within the call's deadline of {budget.seconds:g} s (tries included)"
+            + (" (the request may have been accepted)" if accepted else ""),
+            may_have_been_accepted=accepted,
+            vendor=self.dialect.vendor,
+            endpoint=call.endpoint,
+        )
+
+    def malformed(
+        self, call: Call[Any], response: httpx.Response | int, reason: str, *, endpoint: str | None = None
+    ) -> MalformedResponseError:
+        """A :class:`MalformedResponseError` for ``call``: ``reason``, the status and a redacted excerpt.
+
+        :param call: the call.
+        :param response: its answer (body read), or only its HTTP status.
+        :param reason: what is wrong (no body values in it).
+        :param endpoint: the endpoint to name, when not the call's.
+        """
+        if isinstance(response, httpx.Response):
+            status: int = response.status_code
+            excerpt: str | None = body_excerpt(response)
+        else:
+            status, excerpt = response, None
+        shown = f"; body: {excerpt!r}" if excerpt is not None else ""
+        return MalformedResponseError(
+            f"HTTP {status}: unexpected answer: {reason}{shown}",
+            status_code=status,
+            excerpt=excerpt,
+            vendor=self.dialect.vendor,
+            endpoint=endpoint or call.endpoint,
         )
 
     # -- responses ------------------------------------------------------------------------
+    def buffered(self, response: httpx.Response, content: bytes) -> httpx.Response:
+        """A closed copy of ``response`` holding its decoded ``content``.
+
+        :param response: the streamed answer.
+        :param content: its body, decoded.
+        """
+        drop = (b"content-encoding", b"content-length", b"transfer-encoding")
+        headers = [(k, v) for k, v in response.headers.raw if k.lower() not in drop]
+        extensions = {k: v for k, v in response.extensions.items() if k in ("http_version", "reason_phrase")}
+        fresh = httpx.Response(
+            response.status_code, headers=headers, content=content, request=response.request, extensions=extensions
+        )
+        fresh.close()
+        return fresh
+
     def check_status(self, call: Call[Any], response: httpx.Response) -> None:
-        """Raise the typed error for a non-2xx response (the body must already be read)."""
+        """Raise the typed error for a non-2xx response (the body must already be read).
+
+        :param call: the call.
+        :param response: its answer.
+        """
         status = response.status_code
         if 200 <= status < 300:
             return
@@ -295,8 +785,11 @@ class HttpCore:
                 vendor=vendor,
                 endpoint=endpoint,
             )
-        info = self.dialect.error_info(response)
-        text = redact(info.message or response.reason_phrase)
+        try:
+            info = self.dialect.error_info(response)
+        except Exception:  # an unreadable error body: the status alone decides
+            info = ErrorInfo(message=response.reason_phrase)
+        text = redact(str(info.message or response.reason_phrase))
         code = f" (vendor code {info.code})" if info.code else ""
         if status in (401, 403):
             raise AuthError(
@@ -320,13 +813,79 @@ class HttpCore:
         )
 
     def parse(self, call: Call[T], response: httpx.Response) -> T:
-        self.check_status(call, response)
-        return call.parse(response)
+        """Check the status, then parse: anything a parser raises on a wrong shape is malformed.
 
-    def transport_error(self, call: Call[Any], exc: httpx.HTTPError) -> TransportError:
-        """Map an httpx failure to a typed error, saying whether the vendor may have the request."""
+        :param call: the call.
+        :param response: its answer (body read).
+        """
+        self.check_status(call, response)
+        try:
+            return call.parse(response)
+        except MalformedResponseError as exc:
+            exc.vendor = exc.vendor or self.dialect.vendor
+            exc.endpoint = call.endpoint  # a shared parser may name its family ("voice"): name this call
+            if exc.status_code is None:
+                exc.status_code = response.status_code
+            if exc.excerpt is None:
+                exc.excerpt = body_excerpt(response)
+            raise
+        except ValidationError as exc:  # raised while reading an answer: the answer is at fault
+            raise self.malformed(call, response, describe_parse_error(exc)) from None
+        except VoiceProviderError:
+            raise
+        except PARSE_ERRORS as exc:
+            raise self.malformed(call, response, describe_parse_error(exc)) from None
+
+    def advance(self, flow: Flow[Any], reply: Any, last: Call[Any] | None) -> FlowStep:
+        """The flow's next step; what the flow raises while reading the last answer is malformed.
+
+        :param flow: the flow.
+        :param reply: the value sent into it (the last call's result).
+        :param last: the last call sent (None before the first).
+        """
+        try:
+            return flow.send(reply)
+        except StopIteration:
+            raise
+        except MalformedResponseError:
+            raise
+        except ValidationError as exc:
+            if last is None:
+                raise
+            raise self._flow_malformed(last, exc) from None
+        except VoiceProviderError:
+            raise
+        except PARSE_ERRORS as exc:
+            if last is None:
+                raise
+            raise self._flow_malformed(last, exc) from None
+
+    def _flow_malformed(self, last: Call[Any], exc: BaseException) -> MalformedResponseError:
+        return MalformedResponseError(
+            f"the answer of {last.endpoint} could not be followed: {describe_parse_error(exc)}",
+            vendor=self.dialect.vendor,
+            endpoint=last.endpoint,
+        )
+
+    def transport_error(
+        self, call: Call[Any], exc: httpx.HTTPError, budget: _Budget | None = None
+    ) -> VoiceProviderError:
+        """Map an httpx failure to a typed error, saying whether the vendor may have the request.
+
+        :param call: the call.
+        :param exc: the httpx error.
+        :param budget: the call's time budget (a failure past the deadline is the deadline's).
+        """
         vendor, endpoint = self.dialect.vendor, call.endpoint
         never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+        if budget is not None:
+            budget.may_have_been_accepted = budget.may_have_been_accepted or not never_sent
+            if budget.expired:
+                return self.deadline_error(call, budget)
+        if isinstance(exc, httpx.DecodingError):
+            return MalformedResponseError(
+                "the body does not decode as its Content-Encoding says", vendor=vendor, endpoint=endpoint
+            )
         kind = type(exc).__name__
         if isinstance(exc, httpx.TimeoutException):
             return RequestTimeoutError(
@@ -344,12 +903,22 @@ class HttpCore:
         )
 
     # -- retries --------------------------------------------------------------------------
-    def retrying_kwargs(self, call: Call[Any]) -> dict[str, Any]:
+    def retrying_kwargs(self, call: Call[Any], budget: _Budget | None = None) -> dict[str, Any]:
+        """tenacity arguments for ``call``: the policy, and no try (nor sleep) past the deadline.
+
+        :param call: the call.
+        :param budget: its time budget.
+        """
         policy = self.retry
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             return policy.wait_seconds(exc, state.attempt_number)
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            if state.attempt_number >= policy.max_attempts:
+                return True
+            return budget is not None and budget.remaining() - (state.upcoming_sleep or 0.0) <= 0
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
@@ -365,13 +934,19 @@ class HttpCore:
 
         return {
             "retry": tenacity.retry_if_exception(lambda exc: policy.should_retry(call, exc)),
-            "stop": tenacity.stop_after_attempt(policy.max_attempts),
+            "stop": stop,
             "wait": wait,
             "before_sleep": before_sleep,
             "reraise": True,
         }
 
     def log_exchange(self, call: Call[Any], response: httpx.Response, started: float) -> None:
+        """Log one exchange at DEBUG (no body).
+
+        :param call: the call.
+        :param response: its answer.
+        :param started: ``time.monotonic()`` when it was sent.
+        """
         log.debug(
             "%s %s %s -> %d in %.0f ms",
             self.dialect.vendor,
@@ -405,6 +980,83 @@ def _fields_suffix(field_errors: Mapping[str, Mapping[str, Any]]) -> str:
     return " [" + "; ".join(parts) + "]"
 
 
+# -- the sync client's sockets: read timeouts shortened to the call's deadline -------------------
+#: monotonic time the current call's reads must end by (set around a sync exchange)
+_SOCKET_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("voice_socket_deadline", default=None)
+
+
+def _clamp(timeout: float | None, error: type[Exception]) -> float | None:
+    deadline = _SOCKET_DEADLINE.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("the call's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every read/write ends by the current call's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _clamp(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> Any:
+        tls = self._inner.start_tls(ssl_context, server_hostname, _clamp(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's network backend, handing out :class:`_DeadlineStream` sockets."""
+
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(
+            host, port, _clamp(timeout, httpcore.ConnectTimeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_unix_socket(path, _clamp(timeout, httpcore.ConnectTimeout), socket_options)
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _install_deadline_sockets(client: httpx.Client) -> None:
+    """Give the client's httpcore pools deadline-aware sockets (best effort: skipped if httpx changes)."""
+    transports = [getattr(client, "_transport", None), *getattr(client, "_mounts", {}).values()]
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if isinstance(backend, httpcore.NetworkBackend) and not isinstance(backend, _DeadlineBackend):
+            pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+
+
 class SyncHttp:
     """Blocking client: sends :class:`Call` objects and drives flows with ``time.sleep``.
 
@@ -413,6 +1065,7 @@ class SyncHttp:
     :param retry: the retry policy.
     :param http_client: an ``httpx.Client`` to use (tests pass one with ``MockTransport``).
     :param sleep: the sleep function (tests pass a fake clock).
+    :param limits: size and time bounds (see :class:`ResponseLimits`).
     """
 
     def __init__(
@@ -423,46 +1076,95 @@ class SyncHttp:
         retry: RetryPolicy | None = None,
         http_client: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        limits: ResponseLimits | None = None,
     ) -> None:
-        self.core = HttpCore(dialect, timeout=timeout, retry=retry)
-        self._client = http_client or httpx.Client(follow_redirects=False, limits=httpx.Limits(max_connections=20))
+        self.core = HttpCore(dialect, timeout=timeout, retry=retry, limits=limits)
+        if http_client is None:
+            http_client = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_connections=20))
+            _install_deadline_sockets(http_client)
+        self._client = http_client
         self._sleep = sleep
 
-    def send(self, call: Call[T]) -> T:
-        """Send ``call`` with the retry policy; return its parsed result or raise a typed error."""
-        retrying = tenacity.Retrying(sleep=self._sleep, **self.core.retrying_kwargs(call))
-        return retrying(self._send_once, call)
+    def _retrying(self, call: Call[Any], budget: _Budget) -> tenacity.Retrying:
+        def sleep(seconds: float) -> None:
+            budget.slept(seconds)
+            self._sleep(seconds)
 
-    def _send_once(self, call: Call[T]) -> T:
-        request = self.core.build_request(self._client, call)
+        return tenacity.Retrying(sleep=sleep, **self.core.retrying_kwargs(call, budget))
+
+    def send(self, call: Call[T]) -> T:
+        """Send ``call`` with the retry policy and limits; return its parsed result or raise a typed error.
+
+        :param call: the call.
+        """
+        budget = _Budget(self.core.deadline_for(call))
+        return self._retrying(call, budget)(self._send_once, call, budget)
+
+    def _send_once(self, call: Call[T], budget: _Budget) -> T:
+        core = self.core
+        remaining = budget.remaining()
+        if remaining <= 0:
+            raise core.deadline_error(call, budget)
+        request = core.build_request(self._client, call, timeout=core.attempt_timeout(call, remaining))
         started = time.monotonic()
+        token = _SOCKET_DEADLINE.set(started + remaining)
+        response: httpx.Response | None = None
         try:
-            response = self._client.send(request)
+            response = self._client.send(request, stream=True)
+            budget.may_have_been_accepted = True
+            content = self._read(call, response, budget)
         except httpx.HTTPError as exc:
-            raise self.core.transport_error(call, exc) from None
-        self.core.log_exchange(call, response, started)
-        return self.core.parse(call, response)
+            raise core.transport_error(call, exc, budget) from None
+        finally:
+            _SOCKET_DEADLINE.reset(token)
+            if response is not None:
+                response.close()
+        answer = core.buffered(response, content)
+        core.log_exchange(call, answer, started)
+        return core.parse(call, answer)
+
+    def _read(self, call: Call[Any], response: httpx.Response, budget: _Budget | None) -> bytes:
+        reader = _BodyReader(self.core, call, response, budget)
+        if response.is_stream_consumed:  # read before it reached us (mock transports build read answers)
+            return reader.already_read(response.content)
+        for raw in response.iter_raw():
+            if not reader.feed(raw):
+                break
+        return reader.finish()
 
     @contextlib.contextmanager
     def stream(self, call: Call[Any]) -> Iterator[httpx.Response]:
-        """Open ``call`` as a stream: yields the response after a 2xx status (the body unread)."""
+        """Open ``call`` as a stream: yields the response after a 2xx status (the body unread).
+
+        Opening follows the call's deadline; reading the body, the per-read timeout only (no size
+        cap: the destination bounds a download).
+
+        :param call: the call.
+        """
+        budget = _Budget(self.core.deadline_for(call))
 
         def open_stream() -> httpx.Response:
+            remaining = budget.remaining()
+            if remaining <= 0:
+                raise self.core.deadline_error(call, budget)
             request = self.core.build_request(self._client, call)
+            token = _SOCKET_DEADLINE.set(time.monotonic() + remaining)
             try:
                 response = self._client.send(request, stream=True)
+                budget.may_have_been_accepted = True
+                if not 200 <= response.status_code < 300:
+                    try:
+                        content = self._read(call, response, budget)
+                    finally:
+                        response.close()
+                    self.core.check_status(call, self.core.buffered(response, content))
             except httpx.HTTPError as exc:
-                raise self.core.transport_error(call, exc) from None
-            if not 200 <= response.status_code < 300:
-                try:
-                    response.read()
-                finally:
-                    response.close()
-                self.core.check_status(call, response)
+                raise self.core.transport_error(call, exc, budget) from None
+            finally:
+                _SOCKET_DEADLINE.reset(token)
             return response
 
-        retrying = tenacity.Retrying(sleep=self._sleep, **self.core.retrying_kwargs(call))
-        response = retrying(open_stream)
+        response = self._retrying(call, budget)(open_stream)
         try:
             yield response
         except httpx.HTTPError as exc:
@@ -471,23 +1173,31 @@ class SyncHttp:
             response.close()
 
     def run(self, flow: Flow[T]) -> T:
-        """Drive a flow to its end and return its return value (emitted items are dropped)."""
+        """Drive a flow to its end and return its return value (emitted items are dropped).
+
+        :param flow: the flow.
+        """
         box: list[Any] = []
         for _ in self._drive(flow, collect=False, box=box):
             pass
         return box[0]
 
     def iterate(self, flow: Flow[Any]) -> Iterator[Any]:
-        """Drive a flow, yielding every item it emits (one page at a time, constant memory)."""
+        """Drive a flow, yielding every item it emits (one page at a time, constant memory).
+
+        :param flow: the flow.
+        """
         yield from self._drive(flow, collect=True, box=[])
 
     def _drive(self, flow: Flow[Any], collect: bool, box: list[Any]) -> Iterator[Any]:
         reply: Any = None
+        last: Call[Any] | None = None
         try:
             while True:
-                step = flow.send(reply)
+                step = self.core.advance(flow, reply, last)
                 reply = None
                 if isinstance(step, Call):
+                    last = step
                     reply = self.send(step)
                 elif isinstance(step, Sleep):
                     self._sleep(step.seconds)
@@ -500,15 +1210,27 @@ class SyncHttp:
             box.append(stop.value)
 
     def execute(self, step: Call[T] | Flow[T]) -> T:
-        """Send a call or run a flow."""
+        """Send a call or run a flow.
+
+        :param step: a call or a flow.
+        """
         return self.send(step) if isinstance(step, Call) else self.run(step)
 
     def close(self) -> None:
+        """Close the HTTP client."""
         self._client.close()
 
 
 class AsyncHttp:
-    """Asyncio twin of :class:`SyncHttp` over the same :class:`HttpCore`; sleeps with ``asyncio.sleep``."""
+    """Asyncio twin of :class:`SyncHttp` over the same :class:`HttpCore`; sleeps with ``asyncio.sleep``.
+
+    :param dialect: the vendor API (auth headers, error reading, base URLs).
+    :param timeout: default timeout per request.
+    :param retry: the retry policy.
+    :param http_client: an ``httpx.AsyncClient`` to use (tests pass one with ``MockTransport``).
+    :param sleep: the async sleep function (tests pass a fake clock).
+    :param limits: size and time bounds (see :class:`ResponseLimits`).
+    """
 
     def __init__(
         self,
@@ -518,48 +1240,101 @@ class AsyncHttp:
         retry: RetryPolicy | None = None,
         http_client: httpx.AsyncClient | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        limits: ResponseLimits | None = None,
     ) -> None:
-        self.core = HttpCore(dialect, timeout=timeout, retry=retry)
+        self.core = HttpCore(dialect, timeout=timeout, retry=retry, limits=limits)
         self._client = http_client or httpx.AsyncClient(
             follow_redirects=False, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
         )
         self._sleep = sleep
 
-    async def send(self, call: Call[T]) -> T:
-        """Send ``call`` with the retry policy; return its parsed result or raise a typed error."""
-        retrying = tenacity.AsyncRetrying(sleep=self._sleep, **self.core.retrying_kwargs(call))
-        return await retrying(self._send_once, call)
+    def _retrying(self, call: Call[Any], budget: _Budget) -> tenacity.AsyncRetrying:
+        async def sleep(seconds: float) -> None:
+            budget.slept(seconds)
+            await self._sleep(seconds)
 
-    async def _send_once(self, call: Call[T]) -> T:
-        request = self.core.build_request(self._client, call)
+        return tenacity.AsyncRetrying(sleep=sleep, **self.core.retrying_kwargs(call, budget))
+
+    async def send(self, call: Call[T]) -> T:
+        """Send ``call`` with the retry policy and limits; return its parsed result or raise a typed error.
+
+        :param call: the call.
+        """
+        budget = _Budget(self.core.deadline_for(call))
+        return await self._retrying(call, budget)(self._send_once, call, budget)
+
+    async def _send_once(self, call: Call[T], budget: _Budget) -> T:
+        core = self.core
+        remaining = budget.remaining()
+        if remaining <= 0:
+            raise core.deadline_error(call, budget)
+        request = core.build_request(self._client, call, timeout=core.attempt_timeout(call, remaining))
         started = time.monotonic()
+        response: httpx.Response | None = None
         try:
-            response = await self._client.send(request)
+            with anyio.fail_after(remaining):
+                response = await self._client.send(request, stream=True)
+                budget.may_have_been_accepted = True
+                content = await self._read(call, response, budget)
+        except TimeoutError:
+            budget.may_have_been_accepted = True  # the request may have been written
+            raise core.deadline_error(call, budget) from None
         except httpx.HTTPError as exc:
-            raise self.core.transport_error(call, exc) from None
-        self.core.log_exchange(call, response, started)
-        return self.core.parse(call, response)
+            raise core.transport_error(call, exc, budget) from None
+        finally:
+            if response is not None:
+                await response.aclose()
+        answer = core.buffered(response, content)
+        core.log_exchange(call, answer, started)
+        return core.parse(call, answer)
+
+    async def _read(self, call: Call[Any], response: httpx.Response, budget: _Budget | None) -> bytes:
+        reader = _BodyReader(self.core, call, response, budget)
+        if response.is_stream_consumed:  # read before it reached us (mock transports build read answers)
+            return reader.already_read(response.content)
+        async for raw in response.aiter_raw():
+            if not reader.feed(raw):
+                break
+        return reader.finish()
 
     @contextlib.asynccontextmanager
     async def stream(self, call: Call[Any]) -> AsyncIterator[httpx.Response]:
-        """Async twin of :meth:`SyncHttp.stream`."""
+        """Async twin of :meth:`SyncHttp.stream`.
+
+        :param call: the call.
+        """
+        budget = _Budget(self.core.deadline_for(call))
 
         async def open_stream() -> httpx.Response:
+            remaining = budget.remaining()
+            if remaining <= 0:
+                raise self.core.deadline_error(call, budget)
             request = self.core.build_request(self._client, call)
+            response: httpx.Response | None = None
             try:
-                response = await self._client.send(request, stream=True)
-            except httpx.HTTPError as exc:
-                raise self.core.transport_error(call, exc) from None
-            if not 200 <= response.status_code < 300:
-                try:
-                    await response.aread()
-                finally:
+                with anyio.fail_after(remaining):
+                    response = await self._client.send(request, stream=True)
+                    budget.may_have_been_accepted = True
+                    if not 200 <= response.status_code < 300:
+                        content = await self._read(call, response, budget)
+                        await response.aclose()
+                        self.core.check_status(call, self.core.buffered(response, content))
+            except TimeoutError:
+                budget.may_have_been_accepted = True
+                if response is not None:
                     await response.aclose()
-                self.core.check_status(call, response)
+                raise self.core.deadline_error(call, budget) from None
+            except httpx.HTTPError as exc:
+                if response is not None:
+                    await response.aclose()
+                raise self.core.transport_error(call, exc, budget) from None
+            except BaseException:
+                if response is not None:
+                    await response.aclose()
+                raise
             return response
 
-        retrying = tenacity.AsyncRetrying(sleep=self._sleep, **self.core.retrying_kwargs(call))
-        response = await retrying(open_stream)
+        response = await self._retrying(call, budget)(open_stream)
         try:
             yield response
         except httpx.HTTPError as exc:
@@ -568,24 +1343,32 @@ class AsyncHttp:
             await response.aclose()
 
     async def run(self, flow: Flow[T]) -> T:
-        """Drive a flow to its end and return its return value."""
+        """Drive a flow to its end and return its return value.
+
+        :param flow: the flow.
+        """
         box: list[Any] = []
         async for _ in self._drive(flow, collect=False, box=box):
             pass
         return box[0]
 
     async def iterate(self, flow: Flow[Any]) -> AsyncIterator[Any]:
-        """Drive a flow, yielding every item it emits."""
+        """Drive a flow, yielding every item it emits.
+
+        :param flow: the flow.
+        """
         async for item in self._drive(flow, collect=True, box=[]):
             yield item
 
     async def _drive(self, flow: Flow[Any], collect: bool, box: list[Any]) -> AsyncIterator[Any]:
         reply: Any = None
+        last: Call[Any] | None = None
         try:
             while True:
-                step = flow.send(reply)
+                step = self.core.advance(flow, reply, last)
                 reply = None
                 if isinstance(step, Call):
+                    last = step
                     reply = await self.send(step)
                 elif isinstance(step, Sleep):
                     await self._sleep(step.seconds)
@@ -599,8 +1382,12 @@ class AsyncHttp:
             box.append(stop.value)
 
     async def execute(self, step: Call[T] | Flow[T]) -> T:
-        """Send a call or run a flow."""
+        """Send a call or run a flow.
+
+        :param step: a call or a flow.
+        """
         return await (self.send(step) if isinstance(step, Call) else self.run(step))
 
     async def aclose(self) -> None:
+        """Close the HTTP client."""
         await self._client.aclose()

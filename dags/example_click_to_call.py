@@ -12,6 +12,8 @@
 
 Connections: ``kaleyra_default`` and ``velip_default`` (``make demo`` points them at the simulator).
 Run conf (all optional): ``kaleyra_agent``, ``kaleyra_customer``, ``velip_agent``, ``velip_customer``.
+Runs with or without a logical date: the Kaleyra ``custom`` reference is built from
+``dag_run.run_after`` (every run has it), not ``ds_nodash``.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def example_click_to_call():
         conn_id="kaleyra_default",
         agent="{{ params.kaleyra_agent }}",
         customer="{{ params.kaleyra_customer }}",
-        vendor_options={"retry": 1, "custom": "demo-{{ ds_nodash }}", "callback": CRM_CALLBACK},
+        vendor_options={"retry": 1, "custom": "demo-{{ dag_run.run_after | ds_nodash }}", "callback": CRM_CALLBACK},
     )
 
     outcome = ClickToCallSensor(

@@ -13,6 +13,10 @@ Connection: ``televoips_default`` (reports key). Storage folder: ``$AIRFLOW_PROV
 (default ``/tmp/airflow-provider-voice-demo/cdrs``). Against the simulator
 (``$AIRFLOW_PROVIDER_VOICE_SIMULATOR_URL`` set, as ``make demo`` does) the report is polled every
 second instead of every 5 minutes. No network access at parse time.
+
+Runs with or without a logical date (``airflow dags trigger``, the REST API): nothing here reads
+``ds`` or the data interval; TeleVoIPs picks the day (always its previous day) and the download
+logs that day next to the run's own window.
 """
 
 from __future__ import annotations

@@ -15,6 +15,10 @@
 Connections: ``televoips_default`` (messaging key) and ``kaleyra_default``. Run conf (optional):
 ``sender`` (an owned TeleVoIPs number), ``audience_size``, ``crm_optouts`` (numbers),
 ``suppression_file`` (path or URL of the CSV kept in sync).
+
+Runs with or without a logical date (``airflow dags trigger``, the REST API): the templates use
+``run_id`` and ``dag_run.run_after``, never ``ds``; without a data interval ``inbound_messages``
+exports the 90 days before ``dag_run.run_after`` and says so in its log.
 """
 
 from __future__ import annotations
@@ -74,8 +78,12 @@ def example_sms_and_optouts():
         conn_id="televoips_default",
         recipients=people,
         sender="{{ params.sender }}",
-        text="Hi ${name}, your appointment at our ${branch} office is confirmed for {{ ds }}. Reply STOP to opt out.",
+        # dag_run.run_after is set in every run; {{ ds }} is not when the run has no logical date
+        text="Hi ${name}, your appointment at our ${branch} office is confirmed for {{ dag_run.run_after | ds }}. "
+        "Reply STOP to opt out.",
         suppression="{{ params.suppression_file }}",
+        suppression_missing_ok=True,  # the opt-out file is created by blacklist_televoips on the first run
+        max_rejected_share=0.2,  # people who unsubscribed at TeleVoIPs are refused: collected below
         results_path=str(WORKDIR / "sms_results_{{ run_id | replace(':', '_') | replace('+', '_') }}.csv"),
     )
 
@@ -121,7 +129,7 @@ def example_sms_and_optouts():
         conn_id="televoips_default",
         recipients=people,
         sender="{{ params.sender }}",
-        text="Reminder for ${name}: your appointment is on {{ ds }}. Reply STOP to opt out.",
+        text="Reminder for ${name}: your appointment is on {{ dag_run.run_after | ds }}. Reply STOP to opt out.",
         suppression="{{ params.suppression_file }}",
     )
 

@@ -12,6 +12,10 @@ duplicate). ``send`` validates everything before the first request, sends in ven
 and checkpoints each accepted frame (a retry never calls anyone twice); ``wait`` defers until every
 call has ended (Octopush: until its ``estimated_duration`` has passed — it has no status endpoint);
 ``summarize`` logs the counts.
+
+Runs with or without a logical date (``airflow dags trigger``, the REST API): the campaign name is
+built from ``dag_run.run_after``, which every run has (``ts_nodash`` is undefined without a
+logical date).
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ def example_voice_campaign():
         task_id="send",
         conn_id="{{ params.vendor }}_default",
         recipients=str(RECIPIENTS),
-        campaign_name="example {{ ts_nodash }}",
+        campaign_name="example {{ dag_run.run_after | ts_nodash }}",
         message="{{ params.message }}",
         concurrency=4,
         progress_interval=1.0,

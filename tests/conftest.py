@@ -112,7 +112,10 @@ def airflow_db() -> Iterator[str]:
 
 @pytest.fixture
 def run_dag(airflow_db: str) -> Callable[..., Any]:
-    """``run_dag(dag_or_id, conf=None)`` runs a DAG with ``dag.test()`` and returns the DagRun.
+    """``run_dag(dag_or_id, conf=None, **test_kwargs)`` runs a DAG with ``dag.test()`` and returns the DagRun.
+
+    ``test_kwargs`` go to ``dag.test()``: ``logical_date=None`` runs it as Airflow 3 runs a DAG
+    triggered from the REST API or ``airflow dags trigger`` (no logical date, no data interval).
 
     A DAG id is loaded from the repository's ``dags/`` folder; a DAG object defined in a test is
     first written to the metadata DB (``dag.test()`` only runs serialized DAGs).
@@ -122,7 +125,7 @@ def run_dag(airflow_db: str) -> Callable[..., Any]:
 
     DagBundlesManager().sync_bundles_to_db()
 
-    def run(dag: Any, conf: dict[str, Any] | None = None) -> Any:
+    def run(dag: Any, conf: dict[str, Any] | None = None, **test_kwargs: Any) -> Any:
         if isinstance(dag, str):
             bag = DagBag(dag_folder=str(REPO / "dags"))
             assert not bag.import_errors, bag.import_errors
@@ -131,7 +134,7 @@ def run_dag(airflow_db: str) -> Callable[..., Any]:
             bag = DagBag(collect_dags=False)
             bag.bag_dag(dag)
         sync_bag_to_db(bag, "dags-folder", None)
-        return dag.test(run_conf=conf)
+        return dag.test(run_conf=conf, **test_kwargs)
 
     return run
 

@@ -120,8 +120,9 @@ def _cdr_download(ctx: dict[str, Any]) -> int:
 
 def _followup_edit_and_delete(ctx: dict[str, Any]) -> str:
     client = _k(ctx)
-    edited = client.followup_edit(ctx["followup"], "9876543210", "Coverage", "9123456789", tomorrow_ontime())
-    client.followup_delete(edited)
+    ontime = tomorrow_ontime()
+    edited = client.followup_edit(ctx["followup"], "9876543210", "Coverage", "9123456789", ontime)
+    client.followup_delete(edited, "9876543210", "Coverage", "9123456789", ontime)
     return edited
 
 

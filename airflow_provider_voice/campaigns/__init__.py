@@ -9,13 +9,21 @@
 
 from __future__ import annotations
 
-from airflow_provider_voice.campaigns.base import CampaignBackend, CampaignChannel, CampaignIncompleteError
+from airflow_provider_voice.campaigns.base import (
+    CampaignBackend,
+    CampaignChannel,
+    CampaignIncompleteError,
+    CampaignRejectedError,
+    CampaignSupersededError,
+)
 from airflow_provider_voice.campaigns.recipients import ValidatedRecipients, validate_recipients
 
 __all__ = [
     "CampaignBackend",
     "CampaignChannel",
     "CampaignIncompleteError",
+    "CampaignRejectedError",
+    "CampaignSupersededError",
     "ValidatedRecipients",
     "validate_recipients",
 ]

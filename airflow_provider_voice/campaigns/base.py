@@ -15,7 +15,6 @@ A backend is built from a hook (``hook.capability("campaign")`` -> ``Class(hook)
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -30,13 +29,16 @@ from airflow_provider_voice.delivery import (
     CheckpointStore,
     DeliveryEngine,
     DeliveryIncompleteError,
+    DeliveryRejectedError,
     DeliveryReport,
+    DeliverySupersededError,
     MemoryCheckpointStore,
     SuppressionList,
 )
-from airflow_provider_voice.errors import CapabilityNotSupportedError, ValidationError
+from airflow_provider_voice.errors import CapabilityNotSupportedError, ValidationError, VoiceProviderError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus
 from airflow_provider_voice.models.campaign import _Options as CampaignOptions
+from airflow_provider_voice.models.placeholders import LOOKS_LIKE_PLACEHOLDER
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow
 from airflow_provider_voice.vendors.base import AsyncVendorClient
@@ -46,22 +48,46 @@ __all__ = [
     "CampaignChannel",
     "CampaignIncompleteError",
     "CampaignOptions",
+    "CampaignRejectedError",
+    "CampaignSupersededError",
 ]
 
 OptionsT = TypeVar("OptionsT", bound=CampaignOptions)
+#: a schedule up to this many seconds in the past means "now" (a template rendered a moment ago)
+SCHEDULE_PAST_TOLERANCE_SECONDS = 60.0
 
 
 class CampaignIncompleteError(DeliveryIncompleteError):
-    """The campaign was sent in part: some recipients are in doubt or could not be sent.
+    """The campaign was sent in part: some recipients are in doubt, could not be sent, or were refused.
 
     :attr:`handle` is the normalized result of what was accepted; :attr:`in_doubt` and
-    :attr:`not_sent` list the numbers (E.164).
+    :attr:`not_sent` list the numbers (E.164). The message is the delivery error's own.
+
+    :param error: the delivery engine's error.
+    :param handle: the campaign's normalized result.
     """
 
     def __init__(self, error: DeliveryIncompleteError, handle: CampaignHandle) -> None:
-        super().__init__(error.report, error.__cause__)
+        self.__dict__.update(error.__dict__)
+        VoiceProviderError.__init__(self, error.message, vendor=handle.vendor)
         self.handle = handle
-        self.vendor = handle.vendor
+
+    @classmethod
+    def wrap(cls, error: DeliveryIncompleteError, handle: CampaignHandle) -> CampaignIncompleteError:
+        """The campaign error of the same kind as ``error`` (incomplete, rejected or superseded)."""
+        if isinstance(error, DeliveryRejectedError):
+            return CampaignRejectedError(error, handle)
+        if isinstance(error, DeliverySupersededError):
+            return CampaignSupersededError(error, handle)
+        return cls(error, handle)
+
+
+class CampaignRejectedError(CampaignIncompleteError, DeliveryRejectedError):
+    """The vendor accepted none of the recipients, or refused more than ``max_rejected_share``."""
+
+
+class CampaignSupersededError(CampaignIncompleteError, DeliverySupersededError):
+    """A newer try of the task claimed the campaign's delivery while this one was sending."""
 
 
 class CampaignChannel(Channel[Recipient], Generic[OptionsT]):
@@ -135,13 +161,32 @@ class CampaignBackend(ABC, Generic[OptionsT]):
         return min(options.frame_size or self.max_frame_size, self.max_frame_size)
 
     def validate(self, spec: CampaignSpec, *, now: float | None = None) -> OptionsT:
-        """Check ``spec`` against this vendor's rules (raises :class:`ValidationError`); returns the options."""
+        """Check ``spec`` against this vendor's rules (raises :class:`ValidationError`); returns the options.
+
+        Every vendor: a message or an audio reference that is not blank (a template that renders
+        to blank would be a silent call), and a schedule that is not in the past (a past start
+        would call at once; up to :data:`SCHEDULE_PAST_TOLERANCE_SECONDS` late counts as now)."""
+        if spec.audio is not None and not spec.audio.strip():
+            raise ValidationError("audio", spec.audio, "the audio reference is blank")
+        if spec.message is not None and not spec.message.strip():
+            raise ValidationError(
+                "message", spec.message, "the message is blank (did its template render to nothing?)"
+            )
         if not (spec.message or spec.audio):
             raise ValidationError(
                 "message", spec.message, "give the text to read (message) or an audio reference (audio)"
             )
+        current = time.time() if now is None else now
+        if spec.schedule is not None and spec.schedule.timestamp() < current - SCHEDULE_PAST_TOLERANCE_SECONDS:
+            late = datetime.fromtimestamp(current, timezone.utc).isoformat(timespec="seconds")
+            raise ValidationError(
+                "schedule",
+                spec.schedule.isoformat(),
+                f"is in the past (now {late}): the calls would start at once; give a future time, or no schedule to call now",
+                vendor=self.vendor,
+            )
         options = self.options(spec)
-        self.check(spec, options, time.time() if now is None else now)
+        self.check(spec, options, current)
         return options
 
     @abstractmethod
@@ -150,7 +195,7 @@ class CampaignBackend(ABC, Generic[OptionsT]):
 
     def reject_placeholders(self, spec: CampaignSpec) -> None:
         """Vendors without per-recipient text refuse ``{placeholder}`` messages (they would be read aloud)."""
-        if spec.message and re.search(r"\{[A-Za-z_][A-Za-z0-9_]*\}", spec.message):
+        if spec.message and LOOKS_LIKE_PLACEHOLDER.search(spec.message):
             raise ValidationError(
                 "message",
                 spec.message,
@@ -224,7 +269,7 @@ class CampaignBackend(ABC, Generic[OptionsT]):
         try:
             report = await engine.run(recipients)
         except DeliveryIncompleteError as exc:
-            raise CampaignIncompleteError(
+            raise CampaignIncompleteError.wrap(
                 exc, self.handle(spec, exc.report, conn_id=conn_id, started_at=started_at)
             ) from exc.__cause__
         return self.handle(spec, report, conn_id=conn_id, started_at=started_at)

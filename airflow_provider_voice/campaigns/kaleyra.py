@@ -17,13 +17,13 @@
 
 from __future__ import annotations
 
-import string
 from typing import Any
 
 from airflow_provider_voice.campaigns.base import CampaignBackend, CampaignChannel
 from airflow_provider_voice.delivery import Frame, FrameResult, Reconciled
-from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.errors import MalformedResponseError, ValidationError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus, KaleyraCampaignOptions
+from airflow_provider_voice.models.placeholders import fill_placeholders, placeholder_names
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow
 from airflow_provider_voice.vendors.kaleyra.obd import (
@@ -56,21 +56,18 @@ SCHEDULE_MARGIN_SECONDS = 60.0
 
 
 def placeholders(template: str | None) -> list[str]:
-    """Names of the ``{placeholders}`` in a message (empty when it is plain text)."""
-    if not template:
-        return []
-    try:
-        return [name for _, name, _, _ in string.Formatter().parse(template) if name]
-    except ValueError as exc:
-        raise ValidationError(
-            "message", template, f"bad placeholder syntax ({exc}); write {{{{ and }}}} for braces"
-        ) from None
+    """Names of the ``{placeholders}`` in a message (plain names only; see :mod:`~airflow_provider_voice.models.placeholders`)."""
+    return placeholder_names(template, field="message")
 
 
-def render(template: str, recipient: Recipient) -> str:
+def recipient_values(recipient: Recipient) -> dict[str, Any]:
+    """What a personalised message can use: ``{name}``, ``{number}`` and the recipient's variables."""
+    return {**recipient.variables, "name": recipient.name or "", "number": str(recipient.number)}
+
+
+def render(template: str, recipient: Recipient, *, where: str = "") -> str:
     """The message for one recipient (``{name}``, ``{number}`` and the recipient's variables)."""
-    values = {**recipient.variables, "name": recipient.name or "", "number": str(recipient.number)}
-    return template.format_map(values)
+    return fill_placeholders(template, recipient_values(recipient), where=where)
 
 
 class KaleyraCampaignChannel(CampaignChannel[KaleyraCampaignOptions]):
@@ -127,9 +124,20 @@ class KaleyraCampaignChannel(CampaignChannel[KaleyraCampaignOptions]):
 
     @staticmethod
     def _result(result: KaleyraObdResult, size: int) -> FrameResult:
+        """Accepted = the calls Kaleyra listed; numbers it left out are counted as refused. An answer
+        listing no call at all cannot say who will be called: it is malformed (the frame is in doubt)."""
+        if not result.calls:
+            raise MalformedResponseError(
+                f"Kaleyra answered OK without listing any call for {size} numbers "
+                f"(group_id={result.group_id or 'none'}): cannot tell who will be called",
+                vendor="kaleyra",
+                endpoint="voice.json",
+            )
         refs = [result.group_id] if result.group_id else []
-        accepted = len(result.calls) or size
-        return FrameResult(accepted=accepted, refs=refs, info={"calls": len(result.calls)})
+        accepted = min(len(result.calls), size)
+        return FrameResult(
+            accepted=accepted, rejected=size - accepted, refs=refs, info={"calls": len(result.calls)}
+        )
 
     async def reconcile(self, frame: Frame[Recipient]) -> Reconciled:
         return Reconciled.unknown(
@@ -174,15 +182,7 @@ class KaleyraCampaigns(CampaignBackend[KaleyraCampaignOptions]):
         """Kaleyra's number format, and a personalised message must render (no missing variable)."""
         kaleyra_number(recipient.number, f"recipients[{position}].number")
         if spec.message and not spec.audio and placeholders(spec.message):
-            try:
-                render(spec.message, recipient)
-            except (KeyError, IndexError) as exc:
-                raise ValidationError(
-                    f"recipients[{position}].variables",
-                    dict(recipient.variables),
-                    f"message needs {exc}",
-                    vendor=self.vendor,
-                ) from None
+            render(spec.message, recipient, where=f"recipients[{position}]")
 
     def channel(self, spec: CampaignSpec, options: KaleyraCampaignOptions) -> KaleyraCampaignChannel:
         return KaleyraCampaignChannel(self, spec, options)

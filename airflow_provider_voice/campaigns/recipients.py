@@ -2,25 +2,63 @@
 
 :func:`validate_recipients` reads the whole source once (streamed, constant memory): every number
 is parsed to E.164 and checked against the vendor's rules. Any invalid row fails the task with the
-row and the reason — unless ``skip_invalid`` is set, in which case invalid rows are counted and
-left out. An empty source fails too. The returned :class:`ValidatedRecipients` streams the source
-again for the send.
+row and the reason — unless ``skip_invalid`` is set, in which case invalid rows are left out. An
+empty source fails too, and so does a file that cannot be read as its format (see
+:class:`~airflow_provider_voice.models.recipients.RecipientSource`). The returned
+:class:`ValidatedRecipients` streams the source again for the send.
+
+**Every left-out row is accounted for.** Each invalid row (unreadable number, a vendor rule
+broken, a CSV row with too many values) is written, as it is found, to a *rejects file*: CSV
+``line,value,reason`` (``line`` is the file's line number, or the position in a list / JSON
+array; ``value`` is the value as given, so it can be fixed). The file is written atomically to
+``rejects_path``, by default ``<[voice] rejects_path or $AIRFLOW_HOME/voice/rejects>/<rejects_name>.csv``
+(see :func:`default_rejects_location`). A bounded sample of the rows, with phone numbers masked, is
+logged at WARNING and kept in :attr:`ValidatedRecipients.invalid_rows`; the count and the file
+location are on :class:`ValidatedRecipients` for XCom (:meth:`ValidatedRecipients.rejects_summary`).
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import os
+import re
+import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_voice.errors import ValidationError
-from airflow_provider_voice.models.recipients import InvalidRow, Recipient, RecipientSource
+from airflow_provider_voice.models.recipients import (
+    InvalidRow,
+    Recipient,
+    RecipientReport,
+    RecipientSource,
+    mask_value,
+)
+from airflow_provider_voice.redaction import get_logger
 
 if TYPE_CHECKING:
     from airflow_provider_voice.campaigns.base import CampaignBackend
     from airflow_provider_voice.models.campaign import CampaignSpec
 
-__all__ = ["ValidatedRecipients", "validate_recipients"]
+__all__ = [
+    "REJECT_COLUMNS",
+    "ValidatedRecipients",
+    "default_rejects_location",
+    "rejects_name_from_context",
+    "validate_recipients",
+]
+
+log = get_logger(__name__)
+
+#: the columns of a rejects file
+REJECT_COLUMNS = ("line", "value", "reason")
+_FLUSH_CHARS = 64 * 1024
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
 
 
 @dataclass
@@ -28,10 +66,16 @@ class ValidatedRecipients:
     """A recipient source that passed validation.
 
     :param source: the :class:`RecipientSource` (read again by :meth:`__iter__`).
+    :param backend: the vendor check applied to every recipient.
+    :param spec: what the check validates against (campaign spec, SMS text).
     :param valid: recipients that will be sent (before suppression).
-    :param invalid: rows left out (only with ``skip_invalid``).
+    :param invalid: rows left out (only with ``skip_invalid``): unreadable, or refused by the vendor check.
     :param duplicates: repeated numbers left out.
     :param rows: rows read.
+    :param skip_invalid: whether invalid rows were allowed (and left out).
+    :param invalid_rows: the first ``keep_invalid`` left-out rows (line, value as given, reason), in file order.
+    :param rejects_path: where every left-out row was written (URL-like string), or None when none was.
+    :param report: the source's report of the validation pass (lines, blank lines, layout...).
     """
 
     source: RecipientSource
@@ -42,6 +86,9 @@ class ValidatedRecipients:
     duplicates: int
     rows: int
     skip_invalid: bool = False
+    invalid_rows: list[InvalidRow] = field(default_factory=list)
+    rejects_path: str | None = None
+    report: RecipientReport | None = None
 
     def __iter__(self) -> Iterator[Recipient]:
         for position, recipient in enumerate(self.source, start=1):
@@ -49,14 +96,132 @@ class ValidatedRecipients:
                 try:
                     self.backend.validate_recipient(self.spec, recipient, position)
                 except ValidationError:
-                    continue
+                    continue  # reported (and written to the rejects file) by validate_recipients
             yield recipient
 
+    def invalid_sample(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The first ``limit`` left-out rows as ``{"line", "value", "reason"}``, phone numbers masked (XCom-safe)."""
+        return [row.masked() for row in self.invalid_rows[:limit]]
 
-def _describe(rows: list[InvalidRow], total: int) -> str:
-    shown = "; ".join(f"row {r.line}: {r.value!r} ({r.reason})" for r in rows[:5])
+    def rejects_summary(self, limit: int = 20) -> dict[str, Any]:
+        """``{"invalid", "rejects_path", "invalid_rows"}`` for XCom (masked sample of ``limit`` rows)."""
+        return {"invalid": self.invalid, "rejects_path": self.rejects_path, "invalid_rows": self.invalid_sample(limit)}
+
+
+def default_rejects_location() -> str:
+    """``[voice] rejects_path`` from the Airflow configuration, else ``$AIRFLOW_HOME/voice/rejects`` (a directory)."""
+    try:
+        from airflow.configuration import conf
+
+        configured = conf.get("voice", "rejects_path", fallback=None)
+        if configured:
+            return str(configured)
+        home = conf.get("core", "airflow_home", fallback=None) or os.environ.get("AIRFLOW_HOME")
+    except Exception:  # plain Python use without an Airflow configuration
+        home = os.environ.get("AIRFLOW_HOME")
+    return str(Path(home or Path.home() / "airflow") / "voice" / "rejects")
+
+
+def rejects_name_from_context(context: Any, *, suffix: str = "") -> str:
+    """A rejects-file name for a task instance: ``<dag_id>/<run_id>/<task_id>[.<map_index>][<suffix>]``.
+
+    :param context: the Airflow task context (its ``ti``), or None.
+    :param suffix: appended to the task part (e.g. ``"-recipients"``).
+    """
+    ti = (context or {}).get("ti") if isinstance(context, dict) else getattr(context, "ti", None)
+    if ti is None:
+        return _default_name("recipients") + suffix
+    task = str(getattr(ti, "task_id", "task"))
+    map_index = getattr(ti, "map_index", -1)
+    if isinstance(map_index, int) and map_index >= 0:
+        task = f"{task}.{map_index}"
+    return "/".join([str(getattr(ti, "dag_id", "dag")), str(getattr(ti, "run_id", "run")), task + suffix])
+
+
+def _default_name(field_name: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{field_name}-{stamp}-{secrets.token_hex(3)}"
+
+
+def _safe_name(name: str) -> str:
+    parts = [_UNSAFE.sub("_", part).strip("._") or "_" for part in str(name).replace("\\", "/").split("/") if part]
+    return "/".join(parts) or "rejects"
+
+
+class _RejectsFile:
+    """The rejects CSV, opened (atomically) at the first rejected row and streamed."""
+
+    def __init__(self, destination: Any, name: str | None, field_name: str) -> None:
+        self.destination = destination
+        self.name = name
+        self.field_name = field_name
+        self._context: Any = None
+        self._handle: Any = None
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\n")
+
+    @property
+    def enabled(self) -> bool:
+        return self.destination is not False
+
+    def target(self) -> Any:
+        """The destination file: ``rejects_path`` as given, else the default location + name."""
+        if self.destination not in (None, ""):
+            return self.destination
+        name = _safe_name(self.name or _default_name(self.field_name))
+        location = default_rejects_location()
+        if "://" in location and not location.startswith("file://"):
+            return f"{location.rstrip('/')}/{name}.csv"
+        return Path(location.removeprefix("file://")) / f"{name}.csv"
+
+    def add(self, row: InvalidRow) -> None:
+        if not self.enabled:
+            return
+        if self._handle is None:
+            from airflow_provider_voice.reports.storage import open_atomic
+
+            target = self.target()
+            try:
+                self._context = open_atomic(target)
+                self._handle = self._context.__enter__()
+            except (OSError, ValidationError) as exc:
+                self._context = None
+                raise ValidationError("rejects_path", str(target), f"cannot be written: {exc}") from None
+            self._writer.writerow(REJECT_COLUMNS)
+        value = row.value if isinstance(row.value, str) else json.dumps(row.value, default=str, ensure_ascii=False)
+        self._writer.writerow([row.line, value, row.reason])
+        if self._buffer.tell() >= _FLUSH_CHARS:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._handle.write(self._buffer.getvalue().encode("utf-8"))
+        self._buffer.seek(0)
+        self._buffer.truncate()
+
+    def commit(self) -> str | None:
+        """Move the file into place; its location, or None when no row was rejected."""
+        if self._handle is None:
+            return None
+        self._flush()
+        self._context.__exit__(None, None, None)
+        return str(self._handle.url)
+
+    def abort(self) -> None:
+        """Discard the partial file (the validation failed for another reason)."""
+        if self._context is not None:
+            error = RuntimeError("recipient validation failed")
+            try:
+                self._context.__exit__(RuntimeError, error, None)
+            except Exception as exc:  # pragma: no cover - cleanup must not hide the first error
+                log.warning("could not discard the partial rejects file: %s", exc)
+            self._context = self._handle = None
+
+
+def _describe(rows: list[InvalidRow], total: int, position: str, location: str | None) -> str:
+    shown = "; ".join(f"{position} {r.line}: {mask_value(r.value)!r} ({r.reason})" for r in rows[:5])
     more = f"; ... {total - 5} more" if total > 5 else ""
-    return f"{total} invalid row(s): {shown}{more}. Fix them or set skip_invalid=True"
+    where = f" (all of them in {location})" if location else ""
+    return f"{total} invalid row(s): {shown}{more}{where}. Fix them or set skip_invalid=True"
 
 
 def validate_recipients(
@@ -69,45 +234,111 @@ def validate_recipients(
     name_field: str = "name",
     file_format: str | None = None,
     skip_invalid: bool = False,
+    encoding: str = "utf-8-sig",
+    delimiter: str | None = None,
+    header: bool | None = None,
+    multiline_values: bool = False,
+    rejects_path: Any = None,
+    rejects_name: str | None = None,
+    keep_invalid: int = 100,
+    log_sample: int = 10,
+    field: str = "recipients",
 ) -> ValidatedRecipients:
     """Read ``recipients`` once and check every row; see the module docstring.
 
-    :param recipients: a list (numbers, dicts, ``Recipient``), a CSV/JSON/JSONL path or an
+    :param recipients: a list (numbers, dicts, ``Recipient``), a CSV/TXT/JSON/JSONL path or an
         ``ObjectStoragePath`` (see :class:`RecipientSource`).
-    :raises ValidationError: naming the first invalid row(s) and the rule, or the empty source.
+    :param backend: has ``vendor`` and ``validate_recipient(spec, recipient, position)``.
+    :param spec: passed to ``backend.validate_recipient``.
+    :param default_region: ISO region of numbers written without a country code.
+    :param number_field: column/key of the number (auto-detected when omitted).
+    :param name_field: column/key of the person's name.
+    :param file_format: ``csv``, ``txt``, ``json`` or ``jsonl`` (guessed from the suffix when omitted).
+    :param skip_invalid: leave invalid rows out (each one written to the rejects file) instead of failing.
+    :param encoding: text encoding of a file (default ``utf-8-sig``).
+    :param delimiter: CSV delimiter (sniffed among ``,`` ``;`` tab ``|`` when omitted).
+    :param header: whether a CSV has a header row (detected when omitted).
+    :param multiline_values: accept quoted CSV values spanning lines (default: an error).
+    :param rejects_path: the rejects file (local path, ``file://``/``s3://``... URL or
+        ``ObjectStoragePath``); None: ``<default_rejects_location()>/<rejects_name>.csv``; False: not written.
+    :param rejects_name: the default file's name without ``.csv`` (may hold ``/``; see
+        :func:`rejects_name_from_context`); default ``<field>-<UTC time>-<random>``.
+    :param keep_invalid: how many left-out rows :attr:`ValidatedRecipients.invalid_rows` keeps (all are counted and written).
+    :param log_sample: how many left-out rows are logged (masked) with ``skip_invalid``.
+    :param field: the argument name in errors (``"recipients"``).
+    :returns: a :class:`ValidatedRecipients` (counts, left-out sample, rejects location).
+    :raises ValidationError: naming the first invalid row(s) and the rule (and the rejects file
+        listing all of them), an unreadable file, or the empty source.
     """
+    rejects = _RejectsFile(rejects_path, rejects_name, field)
+    kept: list[InvalidRow] = []
+    counted = 0
+
+    def record(row: InvalidRow) -> None:
+        nonlocal counted
+        counted += 1
+        if len(kept) < keep_invalid:
+            kept.append(row)
+        rejects.add(row)
+
     source = RecipientSource(
         recipients,
         default_region=default_region,
         number_field=number_field,
         name_field=name_field,
         file_format=file_format,
+        keep_invalid=keep_invalid,
+        encoding=encoding,
+        delimiter=delimiter,
+        header=header,
+        multiline_values=multiline_values,
+        field=field,
+        on_invalid=record,
     )
-    vendor_invalid: list[InvalidRow] = []
-    vendor_invalid_count = 0
     valid = 0
-    for position, recipient in enumerate(source, start=1):
-        try:
-            backend.validate_recipient(spec, recipient, position)
-        except ValidationError as exc:
-            vendor_invalid_count += 1
-            if len(vendor_invalid) < 5:
-                vendor_invalid.append(InvalidRow(source.report.rows, str(recipient.number), f"{exc.field}: {exc.rule}"))
-            continue
-        valid += 1
+    try:
+        for position, recipient in enumerate(source, start=1):
+            try:
+                backend.validate_recipient(spec, recipient, position)
+            except ValidationError as exc:
+                record(InvalidRow(source.report.last_line, str(recipient.number), f"{exc.field}: {exc.rule}"))
+                continue
+            valid += 1
+    except BaseException:
+        rejects.abort()
+        raise
+    finally:
+        source.on_invalid = None  # the send re-reads the source: its rows are recorded already
+    location = rejects.commit()
     report = source.report
-    invalid_rows = report.invalid[:5] + vendor_invalid
-    invalid_total = report.invalid_count + vendor_invalid_count
-    if invalid_total and not skip_invalid:
-        first = invalid_rows[0]
+    report.rejects_path = location
+    if counted and not skip_invalid:
+        first = kept[0]
         raise ValidationError(
-            f"recipients[row {first.line}]", first.value, _describe(invalid_rows, invalid_total), vendor=backend.vendor
+            f"{field}[row {first.line}]",
+            first.value,
+            _describe(kept, counted, report.position, location),
+            vendor=backend.vendor,
+        )
+    if counted:
+        sample = "; ".join(
+            f"{report.position} {r['line']}: {r['value']!r} ({r['reason']})"
+            for r in (k.masked() for k in kept[:log_sample])
+        )
+        log.warning(
+            "%s: %d invalid row(s) left out (skip_invalid=True), %s; first %d: %s",
+            field,
+            counted,
+            f"all of them in {location}" if location else "rejects file not written (rejects_path=False)",
+            min(log_sample, counted),
+            sample,
         )
     if valid == 0:
         raise ValidationError(
-            "recipients",
+            field,
             f"<{report.rows} rows>",
-            f"no valid recipient ({report.rows} rows read, {invalid_total} invalid, {report.duplicates} duplicates)",
+            f"no valid recipient ({report.rows} rows read, {counted} invalid, {report.duplicates} duplicates)"
+            + (f"; invalid rows in {location}" if location else ""),
             vendor=backend.vendor,
         )
     return ValidatedRecipients(
@@ -115,8 +346,11 @@ def validate_recipients(
         backend=backend,
         spec=spec,
         valid=valid,
-        invalid=invalid_total,
+        invalid=counted,
         duplicates=report.duplicates,
         rows=report.rows,
         skip_invalid=skip_invalid,
+        invalid_rows=kept,
+        rejects_path=location,
+        report=report,
     )

@@ -3,12 +3,16 @@
 * One frame = one Velip campaign (default frame size 500,000: one campaign for the whole list).
   Destinations go as ``datajson`` up to ``upload_threshold`` (5,000) and as an uploaded CSV above.
   A frame after the first is named ``<name> #<n>``.
-* Each frame carries ``cp_ctid`` = the frame key. Before creating a campaign the channel looks the
-  key up (``GetCampaignsList(cp_ctid=...)``; ``lookup_before_create``, default on): a campaign that
-  exists already is ours and is not created again, even if the checkpoint store was lost. A frame in doubt (timeout, reset, 5xx) is looked
-  up with ``GetCampaignsList(cp_ctid=...)``: found -> accepted; not found -> sent again with the same
-  ``cp_ctid``. Velip's error 230 (an active campaign with the same name and date) is checked the
-  same way: if that campaign carries our ``cp_ctid`` it is ours, accepted earlier.
+* Each frame carries ``cp_ctid`` = the frame key, unique to this delivery, this try and this
+  deployment (see :mod:`airflow_provider_voice.delivery.checkpoint`). Before creating a campaign
+  the channel looks the key up (``GetCampaignsList(cp_ctid=...)``; ``lookup_before_create``,
+  default on): a campaign with that key is this very frame, created by an attempt whose answer
+  was lost, and is not created again. A frame in doubt (timeout, reset, 5xx) is looked up the
+  same way: found -> accepted; not found -> sent again with the same ``cp_ctid``. Velip's error
+  230 (an active campaign with the same name and date) counts as accepted only when that
+  campaign carries this frame's ``cp_ctid``; another delivery's campaign (a forced resend after
+  deleting the checkpoint, another deployment) leaves the 230 refusal standing: use another
+  ``campaign_name`` to call the same people again the same day.
 * Status: ``GetCampaignsList(cp_id=...)`` per campaign: ``cp_destinations``, ``cp_made``,
   ``cp_counts`` (OK, NA, EK, IK, CK, BK) and the state (scheduled, running, paused, finished).
 * Cancel: ``ChangeCampaign(active=0)`` (pause) for every campaign of the handle.
@@ -23,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from airflow_provider_voice.campaigns.base import CampaignBackend, CampaignChannel
 from airflow_provider_voice.delivery import Frame, FrameResult, Reconciled
+from airflow_provider_voice.delivery.checkpoint import FRAMES_PER_TRY_BITS
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus, VelipCampaignOptions
 from airflow_provider_voice.models.recipients import Recipient
@@ -41,13 +46,22 @@ VELIP_OUTCOMES = {
     "BK": "blocked",
 }
 MAX_NAME = 50
+#: the shortest default window (start time to 23:59:59 of the start day) accepted without an explicit time_end
+MIN_DEFAULT_WINDOW_SECONDS = 3600
+
+
+def _seconds(hhmmss: str) -> int:
+    hours, minutes, seconds = (int(part) for part in hhmmss.split(":"))
+    return hours * 3600 + minutes * 60 + seconds
 
 
 def frame_name(name: str, index: int) -> str:
-    """The Velip campaign name of frame ``index``: the name itself, then ``<name> #2``, ``#3``..."""
+    """The Velip campaign name of frame ``index``: the name itself, then ``<name> #2``, ``#3``...;
+    frames of a later try (numbered from ``(try - 1) << 20``) are ``<name> #<try>.<n>``."""
+    attempt, ordinal = (index >> FRAMES_PER_TRY_BITS) + 1, index & ((1 << FRAMES_PER_TRY_BITS) - 1)
     if index == 0:
         return name[:MAX_NAME]
-    suffix = f" #{index + 1}"
+    suffix = f" #{ordinal + 1}" if attempt == 1 else f" #{attempt}.{ordinal + 1}"
     return name[: MAX_NAME - len(suffix)] + suffix
 
 
@@ -134,7 +148,14 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions]):
             ) from None
 
     def campaign_fields(self, spec: CampaignSpec, options: VelipCampaignOptions, now: float) -> dict[str, Any]:
-        """``CreateCampaign`` fields shared by every frame (dates and times in Velip's zone)."""
+        """``CreateCampaign`` fields shared by every frame (dates and times in Velip's zone).
+
+        Velip calls each day from ``date_start`` to ``date_end`` between ``time_start`` and
+        ``time_end`` (one window a day, in ``vendor_options.timezone``; it cannot cross midnight).
+        The window is checked before anything is sent: an inverted or empty window, a window that
+        has already closed on the start day, or a default window (start time to 23:59:59 on the
+        start day) shorter than :data:`MIN_DEFAULT_WINDOW_SECONDS` is a validation error that
+        says the window in Velip's zone and how to widen it."""
         zone = self._zone(options)
         start = (
             spec.schedule
@@ -148,11 +169,43 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions]):
             raise ValidationError(
                 "vendor_options.date_end", date_end, f"on or after the start day {date_start}", vendor=self.vendor
             )
+        time_start = options.time_start or local.strftime("%H:%M:%S")
+        time_end = options.time_end or "23:59:59"
+        where = f"{options.timezone} (Velip's zone)"
+        if time_end <= time_start:
+            raise ValidationError(
+                "vendor_options.time_end",
+                time_end,
+                f"after time_start {time_start} ({where}): Velip's daily window cannot be empty or cross "
+                "midnight; set time_start/time_end within one day and date_end for more days",
+                vendor=self.vendor,
+            )
+        now_local = local.strftime("%H:%M:%S")
+        if date_end == date_start and now_local >= time_end:
+            raise ValidationError(
+                "vendor_options.time_end",
+                time_end,
+                f"the window {time_start}-{time_end} on {date_start} ({where}) has closed by the start time "
+                f"{now_local}: nobody would be called; set date_end, a later time_end or a schedule",
+                vendor=self.vendor,
+            )
+        if options.time_end is None and options.date_end is None:
+            opens = max(time_start, now_local)
+            seconds = _seconds(time_end) - _seconds(opens)
+            if seconds < MIN_DEFAULT_WINDOW_SECONDS:
+                raise ValidationError(
+                    "schedule",
+                    start.isoformat(),
+                    f"starts at {now_local} on {date_start} in {where}: the default window "
+                    f"({opens}-{time_end} that day) leaves only {seconds // 60} minutes to call; "
+                    "set vendor_options.time_end and date_end (or schedule the campaign later)",
+                    vendor=self.vendor,
+                )
         return {
             "date_start": date_start,
             "date_end": date_end,
-            "time_start": options.time_start or local.strftime("%H:%M:%S"),
-            "time_end": options.time_end or "23:59:59",
+            "time_start": time_start,
+            "time_end": time_end,
             "text": spec.message if not spec.audio else None,
             "voice": (options.voice or spec.voice) if not spec.audio else None,
             "content": spec.audio,

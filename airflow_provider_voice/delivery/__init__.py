@@ -12,12 +12,21 @@ from airflow_provider_voice.delivery.checkpoint import (
     CheckpointKey,
     CheckpointState,
     CheckpointStore,
+    Claim,
     LocalCheckpointStore,
     MemoryCheckpointStore,
     ObjectStorageCheckpointStore,
     checkpoint_store,
+    deployment_namespace,
 )
-from airflow_provider_voice.delivery.engine import DeliveryEngine, DeliveryIncompleteError, DeliveryReport, Rejection
+from airflow_provider_voice.delivery.engine import (
+    DeliveryEngine,
+    DeliveryIncompleteError,
+    DeliveryRejectedError,
+    DeliveryReport,
+    DeliverySupersededError,
+    Rejection,
+)
 from airflow_provider_voice.delivery.frames import Fate, Frame, FrameResult, Reconciled, Reconciliation
 from airflow_provider_voice.delivery.progress import ProgressReporter
 from airflow_provider_voice.delivery.suppression import SuppressionList
@@ -27,9 +36,12 @@ __all__ = [
     "CheckpointKey",
     "CheckpointState",
     "CheckpointStore",
+    "Claim",
     "DeliveryEngine",
     "DeliveryIncompleteError",
+    "DeliveryRejectedError",
     "DeliveryReport",
+    "DeliverySupersededError",
     "FatalDeliveryError",
     "Fate",
     "Frame",
@@ -44,4 +56,5 @@ __all__ = [
     "SuppressionList",
     "checkpoint_store",
     "default_classify",
+    "deployment_namespace",
 ]

@@ -17,6 +17,28 @@ worker died while the request was out) or ``doubt`` are reconciled through the v
 anything else is decided; members of ``rejected``/``failed`` frames may be sent again (the vendor
 never accepted them). ``done`` is final: a later record never downgrades it.
 
+Claims (fencing)
+----------------
+Airflow can start a task instance again while an older process of it still runs (a "zombie"
+whose heartbeat was lost). Every try therefore **claims** the delivery before it reads the
+checkpoint: a ``claim`` record (a random id, the try number, the time) is appended to a small
+claims log beside the frames log. Claims are ordered by try number, then by their order in the
+log; the newest one owns the delivery. Before each frame, a try writes the frame's ``intent``
+and then reads the claims: when a newer claim exists it records the frame as ``failed``
+("superseded"), sends nothing more and fails. Because the intent is written before that check
+and the newer try claims before it reads the checkpoint, every frame the older try still sends
+is visible to the newer try (as ``intent``, reconciled like a crash), and every frame the newer
+try sends was never sent by the older one. This needs a store whose reads see completed writes
+(a local disk, NFS with close-to-open consistency, S3/GCS/Azure Blob: all strongly consistent);
+no lock or conditional write is needed. Frames of two tries never share an index (each try
+numbers its frames from ``(try_number - 1) * 2**20`` or after the highest index recorded).
+
+Frame keys (the vendor idempotency keys) are derived from the key, the deployment
+``namespace`` **and the claim** of the try that created the frame: a new try, a deleted
+checkpoint (the documented way to force a resend) or another Airflow deployment with the same
+DAG/task/run ids never reuses a key, so a vendor's "duplicate" answer can only refer to this
+very frame. A frame resent by reconciliation keeps the key recorded in its ``intent``.
+
 Stores
 ------
 * :class:`LocalCheckpointStore` — one JSONL file per task instance under a directory, appended
@@ -57,11 +79,14 @@ __all__ = [
     "CheckpointKey",
     "CheckpointState",
     "CheckpointStore",
+    "Claim",
     "FrameState",
     "LocalCheckpointStore",
     "MemoryCheckpointStore",
     "ObjectStorageCheckpointStore",
     "checkpoint_store",
+    "deployment_namespace",
+    "newest_claim",
 ]
 
 #: characters of one member hash in the ``m`` field (8 bytes of BLAKE2b, hex)
@@ -82,47 +107,61 @@ def _base36(value: int, width: int) -> str:
 class CheckpointKey:
     """Identity of one delivery: the task instance, the same on every try.
 
-    :param dag_id: the DAG. :param task_id: the task. :param run_id: the DAG run.
+    :param dag_id: the DAG.
+    :param task_id: the task.
+    :param run_id: the DAG run.
     :param map_index: the mapped-task index (-1 when not mapped).
+    :param namespace: the Airflow deployment (``[voice] namespace``; see :func:`deployment_namespace`):
+        two deployments with the same DAG/task/run ids never share a checkpoint or a frame key.
     """
 
     dag_id: str
     task_id: str
     run_id: str
     map_index: int = -1
+    namespace: str = ""
 
     @classmethod
-    def from_context(cls, context: Mapping[str, Any]) -> CheckpointKey:
-        """The key of the running task instance (Airflow ``context``)."""
+    def from_context(cls, context: Mapping[str, Any], *, namespace: str | None = None) -> CheckpointKey:
+        """The key of the running task instance (Airflow ``context``), in this deployment's namespace."""
         ti = context["ti"]
         map_index = getattr(ti, "map_index", -1)
-        return cls(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else int(map_index))
+        return cls(
+            ti.dag_id,
+            ti.task_id,
+            ti.run_id,
+            -1 if map_index is None else int(map_index),
+            deployment_namespace() if namespace is None else namespace,
+        )
 
     @property
     def path(self) -> str:
-        """``dag_id/task_id/run_id/map_index`` with every part made file-name safe."""
-        return "/".join(
-            _SAFE.sub(lambda m: quote(m.group(0), safe="").replace("%", "~"), part) for part in self.parts()
-        )
+        """``[namespace/]dag_id/task_id/run_id/map_index`` with every part made file-name safe."""
+        parts = ((self.namespace,) if self.namespace else ()) + self.parts()
+        return "/".join(_SAFE.sub(lambda m: quote(m.group(0), safe="").replace("%", "~"), part) for part in parts)
 
     def parts(self) -> tuple[str, str, str, str]:
         return (self.dag_id, self.task_id, self.run_id, str(self.map_index))
 
-    @property
-    def tag(self) -> str:
-        """9 letters/digits derived from the key: the prefix of every frame key."""
-        digest = hashlib.blake2b("\x1f".join(self.parts()).encode(), digest_size=8).digest()
+    def _identity(self, claim: str = "") -> bytes:
+        # without a namespace or claim the identity is the one earlier releases used (same hashes)
+        tail = ((f"ns={self.namespace}",) if self.namespace else ()) + ((f"claim={claim}",) if claim else ())
+        return "\x1f".join((*self.parts(), *tail)).encode()
+
+    def tag(self, claim: str = "") -> str:
+        """9 letters/digits derived from the key and a try's claim id: the prefix of its frame keys."""
+        digest = hashlib.blake2b(self._identity(claim), digest_size=8).digest()
         return _base36(int.from_bytes(digest, "big"), 9)
 
-    def frame_key(self, index: int) -> str:
-        """The idempotency key of frame ``index``: 15 letters/digits (``tag`` + base-36 index)."""
+    def frame_key(self, index: int, claim: str = "") -> str:
+        """The idempotency key of frame ``index`` created by the try holding ``claim``: 15 letters/digits."""
         if not 0 <= index < 36**6:
             raise ValueError(f"frame index {index} out of range")
-        return self.tag + _base36(index, 6)
+        return self.tag(claim) + _base36(index, 6)
 
     def member_hasher(self) -> Any:
         """A function item-key -> 16 hex chars (BLAKE2b keyed with this key: no phone numbers stored)."""
-        salt = hashlib.blake2b("\x1f".join(self.parts()).encode(), digest_size=16).digest()
+        salt = hashlib.blake2b(self._identity(), digest_size=16).digest()
 
         def member(item_key: str) -> str:
             return hashlib.blake2b(item_key.encode(), digest_size=8, key=salt).hexdigest()
@@ -133,9 +172,62 @@ class CheckpointKey:
         return "/".join(self.parts())
 
 
+@dataclass(frozen=True)
+class Claim:
+    """One try's claim on a delivery (see "Claims (fencing)" in the module docstring).
+
+    :param id: random id of the claiming process (12 hex characters).
+    :param attempt: the Airflow try number (claims are ordered by it first).
+    :param at: POSIX time of the claim.
+    """
+
+    id: str
+    attempt: int = 1
+    at: float = 0.0
+
+    @classmethod
+    def new(cls, attempt: int = 1) -> Claim:
+        """A fresh claim for try ``attempt``."""
+        return cls(uuid.uuid4().hex[:12], max(1, int(attempt)), time.time())
+
+    def to_record(self) -> dict[str, Any]:
+        return {"t": "claim", "c": self.id, "a": self.attempt, "ts": round(self.at, 3)}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Claim | None:
+        try:
+            return cls(str(record["c"]), int(record.get("a", 1)), float(record.get("ts", 0.0)))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def newest_claim(claims: Iterable[Claim]) -> Claim | None:
+    """The claim that owns the delivery: the highest try number, then the last written."""
+    best: tuple[int, int] | None = None
+    owner: Claim | None = None
+    for position, claim in enumerate(claims):
+        rank = (claim.attempt, position)
+        if best is None or rank > best:
+            best, owner = rank, claim
+    return owner
+
+
+#: frames of try ``n`` are numbered from ``(n - 1) << FRAMES_PER_TRY_BITS`` (two tries never share an index)
+FRAMES_PER_TRY_BITS = 20
+
+
 @dataclass
 class FrameState:
-    """What the checkpoint says about one frame."""
+    """What the checkpoint says about one frame.
+
+    :param index: the frame's index.
+    :param key: its idempotency key.
+    :param members: keyed hashes of its items.
+    :param status: ``intent`` | ``done`` | ``rejected`` | ``failed`` | ``doubt``.
+    :param result: the vendor's answer when ``done``.
+    :param error: the reason recorded with ``rejected`` / ``failed`` / ``doubt``.
+    :param started: POSIX time the intent was written (None in checkpoints of earlier releases).
+    """
 
     index: int
     key: str = ""
@@ -143,6 +235,7 @@ class FrameState:
     status: str = "intent"
     result: FrameResult | None = None
     error: str = ""
+    started: float | None = None
 
 
 @dataclass
@@ -163,6 +256,8 @@ class CheckpointState:
                 frame.key = str(record.get("k", frame.key))
                 members = str(record.get("m", ""))
                 frame.members = [members[i : i + HASH_CHARS] for i in range(0, len(members), HASH_CHARS)]
+                if isinstance(record.get("ts"), (int, float)):
+                    frame.started = float(record["ts"])
                 if frame.status != "done":
                     frame.status = "intent"
                 continue
@@ -177,6 +272,10 @@ class CheckpointState:
     @property
     def next_index(self) -> int:
         return max(self.frames, default=-1) + 1
+
+    def first_index(self, attempt: int) -> int:
+        """Where try ``attempt`` numbers its new frames: after every recorded frame, and in its own range."""
+        return max(self.next_index, (max(1, attempt) - 1) << FRAMES_PER_TRY_BITS)
 
     def with_status(self, *statuses: str) -> list[FrameState]:
         return [f for f in self.frames.values() if f.status in statuses]
@@ -211,6 +310,26 @@ class CheckpointStore(ABC):
     def clear(self, key: CheckpointKey) -> None:
         """Forget ``key`` (the next delivery with it starts from scratch)."""
 
+    @abstractmethod
+    def load_claims(self, key: CheckpointKey) -> list[dict[str, Any]]:
+        """Every claim record of ``key`` in the order written (empty when none)."""
+
+    @abstractmethod
+    def append_claim(self, key: CheckpointKey, record: dict[str, Any]) -> None:
+        """Write one claim record durably before returning."""
+
+    def claim(self, key: CheckpointKey, claim: Claim) -> None:
+        """Record ``claim`` (call it before reading the checkpoint: see "Claims" in the module docstring)."""
+        self.append_claim(key, claim.to_record())
+
+    def claims(self, key: CheckpointKey) -> list[Claim]:
+        """The claims of ``key`` in the order written."""
+        return [c for c in (Claim.from_record(r) for r in self.load_claims(key)) if c is not None]
+
+    def owner(self, key: CheckpointKey) -> Claim | None:
+        """The claim that owns ``key`` now (:func:`newest_claim`)."""
+        return newest_claim(self.claims(key))
+
     def location(self, key: CheckpointKey) -> str:
         """Where ``key`` is stored (for log lines)."""
         return str(key)
@@ -224,7 +343,16 @@ class MemoryCheckpointStore(CheckpointStore):
 
     def __init__(self) -> None:
         self._data: dict[str, list[dict[str, Any]]] = {}
+        self._claims: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
+
+    def load_claims(self, key: CheckpointKey) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self._claims.get(key.path, [])]
+
+    def append_claim(self, key: CheckpointKey, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._claims.setdefault(key.path, []).append(json.loads(json.dumps(record)))
 
     def load(self, key: CheckpointKey) -> list[dict[str, Any]]:
         with self._lock:
@@ -240,6 +368,7 @@ class MemoryCheckpointStore(CheckpointStore):
     def clear(self, key: CheckpointKey) -> None:
         with self._lock:
             self._data.pop(key.path, None)
+            self._claims.pop(key.path, None)
 
     def location(self, key: CheckpointKey) -> str:
         return f"memory:{key.path}"
@@ -261,14 +390,22 @@ class LocalCheckpointStore(CheckpointStore):
     def _file(self, key: CheckpointKey) -> Path:
         return self.root / f"{key.path}.jsonl"
 
+    def _claims_file(self, key: CheckpointKey) -> Path:
+        return self.root / f"{key.path}.claims.jsonl"
+
     def load(self, key: CheckpointKey) -> list[dict[str, Any]]:
-        path = self._file(key)
-        if not path.exists():
-            return []
-        return _read_jsonl(path.read_text(encoding="utf-8"))
+        return _read_local(self._file(key))
+
+    def load_claims(self, key: CheckpointKey) -> list[dict[str, Any]]:
+        return _read_local(self._claims_file(key))
+
+    def append_claim(self, key: CheckpointKey, record: dict[str, Any]) -> None:
+        self._append(self._claims_file(key), [record])
 
     def append_sync(self, key: CheckpointKey, records: list[dict[str, Any]]) -> None:
-        path = self._file(key)
+        self._append(self._file(key), records)
+
+    def _append(self, path: Path, records: list[dict[str, Any]]) -> None:
         data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
         with self._lock:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -280,6 +417,7 @@ class LocalCheckpointStore(CheckpointStore):
 
     def clear(self, key: CheckpointKey) -> None:
         self._file(key).unlink(missing_ok=True)
+        self._claims_file(key).unlink(missing_ok=True)
 
     def location(self, key: CheckpointKey) -> str:
         return str(self._file(key))
@@ -305,7 +443,15 @@ class ObjectStorageCheckpointStore(CheckpointStore):
         return self.root / key.path
 
     def load(self, key: CheckpointKey) -> list[dict[str, Any]]:
-        folder = self._dir(key)
+        return self._load_folder(self._dir(key))
+
+    def load_claims(self, key: CheckpointKey) -> list[dict[str, Any]]:
+        return self._load_folder(self._dir(key) / "claims")
+
+    def append_claim(self, key: CheckpointKey, record: dict[str, Any]) -> None:
+        self._write(self._dir(key) / "claims", [record])
+
+    def _load_folder(self, folder: Any) -> list[dict[str, Any]]:
         try:
             if not folder.exists():
                 return []
@@ -318,8 +464,10 @@ class ObjectStorageCheckpointStore(CheckpointStore):
         return records
 
     def append_sync(self, key: CheckpointKey, records: list[dict[str, Any]]) -> None:
+        self._write(self._dir(key), records)
+
+    def _write(self, folder: Any, records: list[dict[str, Any]]) -> None:
         name = f"{time.time_ns():020d}-{next(self._counter):08d}-{self._writer}.jsonl"
-        folder = self._dir(key)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except (OSError, NotImplementedError):  # buckets have no directories
@@ -329,13 +477,21 @@ class ObjectStorageCheckpointStore(CheckpointStore):
         )
 
     def clear(self, key: CheckpointKey) -> None:
-        folder = self._dir(key)
-        if folder.exists():
-            for path in folder.iterdir():
-                path.unlink()
+        for folder in (self._dir(key) / "claims", self._dir(key)):
+            if folder.exists():
+                for path in folder.iterdir():
+                    if path.name.endswith(".jsonl"):
+                        path.unlink()
 
     def location(self, key: CheckpointKey) -> str:
         return str(self._dir(key))
+
+
+def _read_local(path: Path) -> list[dict[str, Any]]:
+    try:
+        return _read_jsonl(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
 
 
 def _read_jsonl(text: str) -> list[dict[str, Any]]:
@@ -349,6 +505,34 @@ def _read_jsonl(text: str) -> list[dict[str, Any]]:
         except json.JSONDecodeError:  # a torn last line (crash while writing): its frame stays "intent"
             continue
     return records
+
+
+_NAMESPACE_CACHE: dict[str, str] = {}
+
+
+def deployment_namespace() -> str:
+    """The namespace of this Airflow deployment in checkpoint paths and frame keys.
+
+    ``[voice] namespace`` when set (any short name: ``prod-eu``); otherwise 8 characters derived
+    from the metadata database URL without its password (``[database] sql_alchemy_conn``), so two
+    deployments sharing a checkpoint bucket or a vendor account never mistake each other's
+    deliveries, and every worker of one deployment agrees. Empty outside Airflow.
+    """
+    try:
+        from airflow.configuration import conf
+
+        configured = conf.get("voice", "namespace", fallback=None)
+        if configured:
+            return _SAFE.sub("-", str(configured).strip())[:40]
+        url = conf.get("database", "sql_alchemy_conn", fallback=None) or ""
+    except Exception:  # plain Python use without an Airflow configuration
+        return ""
+    if not url:
+        return ""
+    if url not in _NAMESPACE_CACHE:
+        without_password = re.sub(r"(://[^:/@]*):[^@]*@", r"\1@", url)
+        _NAMESPACE_CACHE[url] = "d" + hashlib.blake2b(without_password.encode(), digest_size=8).hexdigest()[:7]
+    return _NAMESPACE_CACHE[url]
 
 
 def default_checkpoint_location() -> str:

@@ -16,7 +16,15 @@ One delivery (:meth:`DeliveryEngine.run`):
    accepted -> ``done``; certainly not accepted -> sent again with the same frame key; unknown ->
    left in doubt and **not resent** unless ``resend_in_doubt=True``;
 4. returns a :class:`DeliveryReport`, or raises :class:`DeliveryIncompleteError` (carrying the
-   report, with the in-doubt item keys) when items are in doubt or could not be sent.
+   report, with the in-doubt item keys) when items are in doubt or could not be sent, and
+   :class:`DeliveryRejectedError` when the vendor accepted nothing at all or refused more than
+   ``max_rejected_share`` of the items (default 0: any refusal fails the delivery, *after* every
+   other frame was sent and recorded, so nothing is lost and the error lists what was refused).
+
+Fencing: before reading the checkpoint a try *claims* the delivery (its try number and a random
+id); before each frame it writes the frame's intent and checks that no newer try has claimed the
+delivery since. A superseded try (a "zombie" Airflow started again) sends nothing more and raises
+:class:`DeliverySupersededError`; see :mod:`airflow_provider_voice.delivery.checkpoint`.
 
 A failure that stops the delivery (bad credentials, a bug) lets the frames already in flight
 finish and be recorded before raising. A crash (the worker dies) leaves ``intent`` records: the
@@ -33,14 +41,28 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from airflow_provider_voice.delivery.channel import Channel
-from airflow_provider_voice.delivery.checkpoint import CheckpointKey, CheckpointStore, FrameState, encode_members
+from airflow_provider_voice.delivery.checkpoint import (
+    CheckpointKey,
+    CheckpointState,
+    CheckpointStore,
+    Claim,
+    FrameState,
+    encode_members,
+)
 from airflow_provider_voice.delivery.frames import Fate, Frame, FrameResult, Reconciled, Reconciliation
 from airflow_provider_voice.delivery.progress import ProgressReporter
 from airflow_provider_voice.delivery.suppression import SuppressionList
 from airflow_provider_voice.errors import RateLimitedError, VendorRejectedError, VoiceProviderError
 from airflow_provider_voice.redaction import get_logger, mask_phone, redact
 
-__all__ = ["DeliveryEngine", "DeliveryIncompleteError", "DeliveryReport", "Rejection"]
+__all__ = [
+    "DeliveryEngine",
+    "DeliveryIncompleteError",
+    "DeliveryRejectedError",
+    "DeliveryReport",
+    "DeliverySupersededError",
+    "Rejection",
+]
 
 T = TypeVar("T")
 log = get_logger(__name__)
@@ -115,6 +137,12 @@ class DeliveryReport:
     def complete(self) -> bool:
         return not self.in_doubt and not self.not_sent
 
+    @property
+    def rejected_share(self) -> float:
+        """Share of the items the vendor answered that it refused (0.0 when it answered none)."""
+        answered = self.accepted + self.rejected
+        return self.rejected / answered if answered else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (counts, ids; item keys only as counts)."""
         return {
@@ -144,13 +172,23 @@ class DeliveryIncompleteError(VoiceProviderError):
     :attr:`report` holds everything; :attr:`in_doubt` / :attr:`not_sent` list the item keys
     (E.164 numbers). The message shows them masked. A task retry reconciles the in-doubt ones
     again, resends the not-sent ones, and resends in-doubt ones only with ``resend_in_doubt``.
+
+    :param report: the delivery's report.
+    :param cause: what stopped the delivery early, if anything.
     """
 
     def __init__(self, report: DeliveryReport, cause: BaseException | None = None) -> None:
         self.report = report
+        self.cause = cause
         self.in_doubt = list(report.in_doubt)
         self.not_sent = list(report.not_sent)
-        parts = []
+        super().__init__(f"{report.channel}: {self.headline()}: " + "; ".join(self.parts()))
+
+    def headline(self) -> str:
+        return "delivery incomplete"
+
+    def parts(self) -> list[str]:
+        report, parts = self.report, []
         if report.in_doubt:
             parts.append(
                 f"{len(report.in_doubt)} recipients in doubt (the vendor may have accepted them; not resent): "
@@ -158,10 +196,71 @@ class DeliveryIncompleteError(VoiceProviderError):
             )
         if report.not_sent:
             parts.append(f"{len(report.not_sent)} recipients not sent (safe to retry): " + _sample(report.not_sent))
-        if cause is not None:
-            parts.append(f"stopped by: {redact(str(cause))}")
+        if report.rejected:
+            parts.append(f"{report.rejected:,} refused by the vendor: " + _reasons(report.rejections))
+        if self.cause is not None:
+            parts.append(f"stopped by: {redact(str(self.cause))}")
         parts.append(f"accepted {report.accepted:,}; checkpoint {report.checkpoint}")
-        super().__init__(f"{report.channel}: delivery incomplete: " + "; ".join(parts))
+        return parts
+
+
+class DeliveryRejectedError(DeliveryIncompleteError):
+    """The vendor accepted nothing, or refused more than ``max_rejected_share`` of what it answered.
+
+    Raised after every frame was sent and recorded (nothing is lost): :attr:`report` says what was
+    accepted and :attr:`report.rejections <DeliveryReport.rejections>` what was refused and why.
+
+    :param report: the delivery's report.
+    :param max_rejected_share: the share of refusals that was allowed.
+    """
+
+    def __init__(self, report: DeliveryReport, max_rejected_share: float) -> None:
+        self.max_rejected_share = max_rejected_share
+        super().__init__(report)
+
+    def headline(self) -> str:
+        report = self.report
+        if report.accepted == 0:
+            return f"the vendor accepted none of the {report.rejected:,} recipients it answered"
+        return (
+            f"the vendor refused {report.rejected:,} of {report.accepted + report.rejected:,} recipients "
+            f"({report.rejected_share:.1%}; allowed: max_rejected_share={self.max_rejected_share:g})"
+        )
+
+
+class DeliverySupersededError(DeliveryIncompleteError):
+    """A newer try of the same task instance claimed the delivery while this one was sending.
+
+    This try stopped before its next frame; the newer try sends the rest (and reconciles the frames
+    this one had in flight). Seen when Airflow runs a task again while an older process of it is
+    still alive.
+
+    :param report: this try's report.
+    :param owner: the claim that superseded this try.
+    """
+
+    def __init__(self, report: DeliveryReport, owner: Claim) -> None:
+        self.owner = owner
+        super().__init__(report)
+
+    def headline(self) -> str:
+        return f"superseded by try {self.owner.attempt} (claim {self.owner.id}); stopped before the next frame"
+
+    def parts(self) -> list[str]:
+        report = self.report
+        return [
+            f"{len(report.not_sent)} recipients left to the newer try",
+            f"accepted by this try {report.accepted_now:,}; checkpoint {report.checkpoint}",
+        ]
+
+
+def _reasons(rejections: list[Rejection], limit: int = 3) -> str:
+    counts: dict[str, int] = {}
+    for rejection in rejections:
+        label = f"{rejection.reason}" + (f" (code {rejection.code})" if rejection.code else "")
+        counts[label] = counts.get(label, 0) + rejection.items
+    shown = "; ".join(f"{n:,} x {label[:160]}" for label, n in list(counts.items())[:limit])
+    return shown + (f"; +{len(counts) - limit} other reasons" if len(counts) > limit else "")
 
 
 def _sample(keys: list[str], limit: int = 20) -> str:
@@ -193,8 +292,13 @@ class DeliveryEngine(Generic[T]):
         a request that timed out finish on the vendor's side).
     :param reconcile_rounds: reconcile/resend rounds before giving up on a frame.
     :param total: items expected (for the progress percentage and ETA).
-    :param label: progress label. :param progress_interval: seconds between progress lines.
+    :param label: progress label.
+    :param progress_interval: seconds between progress lines.
     :param sleep: async sleep (tests pass a fake clock).
+    :param attempt: the Airflow try number (orders the claims of concurrent tries; see fencing).
+    :param max_rejected_share: largest share of refused items (of those the vendor answered)
+        that still counts as a successful delivery; above it, or when nothing at all was accepted,
+        :class:`DeliveryRejectedError` is raised. Default 0.0: any refusal fails.
     """
 
     def __init__(
@@ -215,9 +319,13 @@ class DeliveryEngine(Generic[T]):
         label: str | None = None,
         progress_interval: float = 5.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        attempt: int = 1,
+        max_rejected_share: float = 0.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if not 0.0 <= float(max_rejected_share) <= 1.0:
+            raise ValueError(f"max_rejected_share must be between 0 and 1, got {max_rejected_share!r}")
         self.channel = channel
         self.store = store
         self.key = key
@@ -233,8 +341,13 @@ class DeliveryEngine(Generic[T]):
         self.label = label or channel.name
         self.progress_interval = progress_interval
         self._sleep = sleep
+        self.attempt = max(1, int(attempt))
+        self.max_rejected_share = float(max_rejected_share)
+        self.claim = Claim.new(self.attempt)
         self._stop_requested = False
         self._stop_cause: BaseException | None = None
+        self._superseded_by: Claim | None = None
+        self._frames_created = 0
 
     # -- public ---------------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -248,6 +361,8 @@ class DeliveryEngine(Generic[T]):
     async def run(self, items: Iterable[T] | AsyncIterable[T]) -> DeliveryReport:
         """Deliver ``items``; return the report or raise :class:`DeliveryIncompleteError`."""
         started = time.monotonic()
+        self.claim = Claim.new(self.attempt)
+        await asyncio.to_thread(self.store.claim, self.key, self.claim)  # before reading: see fencing
         state = await asyncio.to_thread(self.store.state, self.key)
         report = DeliveryReport(self.channel.name, checkpoint=self.store.location(self.key))
         report.suppressed = 0
@@ -258,7 +373,7 @@ class DeliveryEngine(Generic[T]):
         doubtful = {f.index: f for f in state.with_status("intent", "doubt")}
         member_to_doubt = {m: f.index for f in doubtful.values() for m in f.members}
         doubt_items: dict[int, list[tuple[str, T]]] = {i: [] for i in doubtful}
-        self._next_index = state.next_index
+        self._next_index = state.first_index(self.attempt)
         progress = ProgressReporter(self.label, self.total, unit=self.channel.unit, interval=self.progress_interval)
         if state.frames:
             log.info(
@@ -293,19 +408,36 @@ class DeliveryEngine(Generic[T]):
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 raise
-            # frames an earlier try left in doubt, rebuilt from the current source
+            # frames an earlier try left in doubt, rebuilt from the current source; the checkpoint is
+            # read again first: a try still running elsewhere may have recorded their fate meanwhile
             pending: list[Frame[T]] = []
+            retry_now: list[Frame[T]] = []
+            latest = await asyncio.to_thread(self.store.state, self.key) if doubt_items else CheckpointState()
             for index, pairs in doubt_items.items():
-                if pairs:
-                    pending.append(
-                        Frame(
-                            index,
-                            doubtful[index].key,
-                            [item for _, item in pairs],
-                            [m for m, _ in pairs],
-                            from_earlier_try=True,
-                        )
-                    )
+                if not pairs:
+                    continue
+                frame = Frame(
+                    index,
+                    doubtful[index].key,
+                    [item for _, item in pairs],
+                    [m for m, _ in pairs],
+                    started=doubtful[index].started,
+                )
+                now_known = latest.frames.get(index)
+                if now_known is not None and now_known.status == "done":
+                    report.resumed += len(frame)
+                    if now_known.result is not None:
+                        report.results.append(now_known.result)
+                    progress.shrink(len(frame))
+                elif now_known is not None and now_known.status == "failed":
+                    retry_now.append(frame)  # recorded as never sent (e.g. by a superseded try)
+                else:
+                    pending.append(frame)
+            for frame in retry_now:
+                if self._stop_requested:
+                    pending.append(frame)
+                elif await self._deliver(frame, report, progress, write_intent=True) is Fate.IN_DOUBT:
+                    in_doubt_now.append(frame)
             pending.extend(in_doubt_now)
             if pending and not self._stop_requested:
                 await self._reconcile(pending, report, progress)
@@ -323,7 +455,7 @@ class DeliveryEngine(Generic[T]):
             raise producer_error[0]
         progress.finish()
         report.accepted = sum(r.accepted for r in report.results)
-        report.frames = max(self._next_index, state.next_index)
+        report.frames = len(state.frames) + self._frames_created
         report.summary = self.channel.summarize(report.results)
         report.seconds = time.monotonic() - started
         log.info(
@@ -331,8 +463,12 @@ class DeliveryEngine(Generic[T]):
             self.label, report.accepted, report.accepted_now, report.resumed, report.rejected, report.suppressed,
             len(report.in_doubt), len(report.not_sent), report.seconds,
         )  # fmt: skip
+        if self._superseded_by is not None:
+            raise DeliverySupersededError(report, self._superseded_by)
         if self._stop_cause is not None or not report.complete:
             raise DeliveryIncompleteError(report, self._stop_cause) from self._stop_cause
+        if report.rejected and (report.accepted == 0 or report.rejected_share > self.max_rejected_share):
+            raise DeliveryRejectedError(report, self.max_rejected_share)
         return report
 
     # -- producing frames -------------------------------------------------------------------
@@ -360,7 +496,7 @@ class DeliveryEngine(Generic[T]):
                 report.not_sent.extend(self.channel.item_key(i) for i in batch)
             else:
                 index = self._allocate()
-                await queue.put(Frame(index, self.key.frame_key(index), batch, members))
+                await queue.put(Frame(index, self.key.frame_key(index, self.claim.id), batch, members))
             batch, members = [], []
 
         count = 0
@@ -391,6 +527,7 @@ class DeliveryEngine(Generic[T]):
     def _allocate(self) -> int:
         index = self._next_index
         self._next_index += 1
+        self._frames_created += 1
         return index
 
     # -- sending ----------------------------------------------------------------------------------
@@ -415,13 +552,36 @@ class DeliveryEngine(Generic[T]):
     async def _record(self, records: list[dict[str, Any]]) -> None:
         await self.store.append(self.key, records)
 
+    async def _still_owner(self, frame: Frame[T], report: DeliveryReport, *, recorded_now: bool) -> bool:
+        """Fencing: after the frame's intent is written, make sure no newer try claimed the delivery.
+        A superseded try stops; a frame whose intent it has just written is recorded as never sent
+        (a frame of an earlier try keeps its record: its fate is still unknown)."""
+        if self._superseded_by is None:
+            owner = await asyncio.to_thread(self.store.owner, self.key)
+            if owner is None or owner.id == self.claim.id:
+                return True
+            self._superseded_by = owner
+            self._stop_requested = True
+            log.error(
+                "%s: try %d (claim %s) was superseded by try %d (claim %s): sending nothing more",
+                self.label, self.attempt, self.claim.id, owner.attempt, owner.id,
+            )  # fmt: skip
+        if recorded_now:
+            await self._record([{"t": "failed", "i": frame.index, "e": "superseded by a newer try"}])
+        report.not_sent.extend(self.channel.item_key(i) for i in frame.items)
+        return False
+
     async def _deliver(
         self, frame: Frame[T], report: DeliveryReport, progress: ProgressReporter, *, write_intent: bool
     ) -> Fate | None:
         """Send ``frame`` until accepted or classified; record the outcome. Returns None when
         accepted, else the fate (``NOT_SENT`` after the last attempt, ``REJECTED``, ``IN_DOUBT``)."""
         if write_intent:
-            await self._record([{"t": "intent", "i": frame.index, "k": frame.key, "m": encode_members(frame.members)}])
+            frame.started = time.time()
+            intent = {"t": "intent", "i": frame.index, "k": frame.key, "m": encode_members(frame.members)}
+            await self._record([{**intent, "ts": round(frame.started, 3)}])
+        if not await self._still_owner(frame, report, recorded_now=write_intent):
+            return Fate.NOT_SENT
         attempt = 0
         while True:
             attempt += 1

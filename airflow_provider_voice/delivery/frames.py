@@ -22,14 +22,15 @@ class Frame(Generic[T]):
         ``request_id``, Velip ``cp_ctid``/``ctid``...).
     :param items: the items (recipients, messages...).
     :param members: keyed hashes of the items' keys (what the checkpoint records; no phone numbers).
-    :param from_earlier_try: the frame was started by an earlier try of the task and its fate is unknown.
+    :param started: POSIX time its intent was first recorded (set by the engine; None when an
+        earlier try's checkpoint does not say): channels that look a request up by time use it.
     """
 
     index: int
     key: str
     items: list[T]
     members: list[str] = field(default_factory=list)
-    from_earlier_try: bool = False
+    started: float | None = None
 
     def __len__(self) -> int:
         return len(self.items)

@@ -12,6 +12,7 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_voice.connections import CONNECTION_TYPES, ConnectionType
 from airflow_provider_voice.errors import CapabilityNotSupportedError, ValidationError, VoiceProviderError
+from airflow_provider_voice.redaction import redact, register_secret
 from airflow_provider_voice.transport import DEFAULT_TIMEOUT, RetryPolicy
 from airflow_provider_voice.vendors.base import AsyncVendorClient, VendorApi, VendorClient
 
@@ -127,11 +128,22 @@ class VoiceHook(BaseHook):
         """The vendor API from a connection and its decoded ``extra``."""
         raise NotImplementedError
 
+    def register_secrets(self, conn: Any, extra: dict[str, Any]) -> None:
+        """Hand the connection's credentials (password, secret extras) to the secrets masker before
+        anything can log or raise them."""
+        register_secret(getattr(conn, "password", None))
+        for name, spec in self.connection_type().extra_fields.items():
+            if spec.secret:
+                value = self.extra_value(extra, name)
+                register_secret(value if isinstance(value, str) else None)
+
     @cached_property
     def api(self) -> VendorApi:
         """The vendor API built from the connection (fetched once, at first use)."""
         conn = self.get_connection(self.conn_id)
-        return self.build_api(conn, conn.extra_dejson or {})
+        extra = conn.extra_dejson or {}
+        self.register_secrets(conn, extra)
+        return self.build_api(conn, extra)
 
     async def aget_api(self) -> VendorApi:
         """The vendor API, reading the connection with Airflow's async API (for triggers)."""
@@ -141,6 +153,7 @@ class VoiceHook(BaseHook):
                 extra = await conn.aextra_dejson()
             else:
                 extra = json.loads(conn.extra) if conn.extra else {}
+            self.register_secrets(conn, extra or {})
             self.__dict__["api"] = self.build_api(conn, extra or {})
         return self.__dict__["api"]
 
@@ -195,5 +208,5 @@ class VoiceHook(BaseHook):
         except VoiceProviderError as exc:
             return False, str(exc)
         except Exception as exc:  # a bad URL, a missing field...: say so instead of crashing the UI
-            return False, f"{type(exc).__name__}: {exc}"
+            return False, redact(f"{type(exc).__name__}: {exc}")
         return True, f"Connection successfully tested ({detail})"

@@ -8,6 +8,7 @@ fate is unknown, and a per-recipient outcome log for the results file.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ __all__ = ["LOOKUP_MARGIN_SECONDS", "SmsDeliveryChannel", "SmsOutcome"]
 log = get_logger(__name__)
 #: slack around the send time when listing messages to reconcile an in-doubt SMS
 LOOKUP_MARGIN_SECONDS = 300.0
+#: how far the vendor's clock may be behind ours when listing messages sent since a frame's intent
+CLOCK_SKEW_SECONDS = 30.0
 #: an earlier try's in-doubt SMS has no recorded send time: look this far back
 EARLIER_TRY_LOOKBACK_SECONDS = 24 * 3600.0
 
@@ -122,25 +125,38 @@ class SmsDeliveryChannel(Channel[Recipient]):
         return fate, stop
 
     async def reconcile(self, frame: Frame[Recipient]) -> Reconciled:
-        """Look the message up (TeleVoIPs ``GET /messages``); Velip has no lookup: unknown."""
+        """Look the message up (TeleVoIPs ``GET /messages``; see ``TeleVoipsSms``); Velip has no lookup: unknown.
+
+        Only a match that can be nobody else's counts as sent; an empty or stale listing is never
+        read as "not sent" (that would text the person twice)."""
         recipient = frame.items[0]
         content = self.text.render(recipient)
         now = time.time()
-        started = self._sent_at.get(frame.index)
-        since = (started if started is not None else now - EARLIER_TRY_LOOKBACK_SECONDS) - LOOKUP_MARGIN_SECONDS
+        started = frame.started if frame.started is not None else self._sent_at.get(frame.index)
+        since = started - CLOCK_SKEW_SECONDS if started is not None else now - EARLIER_TRY_LOOKBACK_SECONDS
         call = self.sms.lookup_call(since, now + LOOKUP_MARGIN_SECONDS)
         if call is None:
             return Reconciled.unknown(f"{self.sms.vendor} documents no way to look an SMS up")
         messages = await self.client.http.send(call)
-        found = self.sms.find_sent(messages, recipient.number, content)
+        lookup = self.sms.find_sent(messages, recipient.number, content, sender=self.sender)
         number = str(recipient.number)
-        if found:
+        taken = {o.message_id for n, o in self.outcomes.items() if n != number and o.message_id}
+        candidates = [m for m in dict.fromkeys(lookup.ids) if m not in taken]
+        if len(candidates) == 1:
+            found = candidates[0]
             self.outcomes[number] = SmsOutcome(number, "sent", message_id=str(found))
             return Reconciled.accepted(FrameResult(accepted=1, refs=[str(found)]), "found in the vendor's message list")
+        if len(candidates) > 1:
+            return Reconciled.unknown(
+                f"{len(candidates)} identical messages to this number since the send: cannot tell which is ours"
+            )
         asked = self._lookups[frame.index] = self._lookups.get(frame.index, 0) + 1
         if asked < 2:  # give a message that is being processed a moment to be listed
             return Reconciled.unknown("not in the vendor's message list yet", ask_again=True)
-        return Reconciled.not_accepted("not in the vendor's message list")
+        reference = math.floor(started if started is not None else now)  # the vendor stamps whole seconds
+        if lookup.listed_until is not None and lookup.listed_until >= reference:
+            return Reconciled.not_accepted("not in the vendor's message list, which shows messages sent since")
+        return Reconciled.unknown("not in the vendor's message list, which does not reach the send time")
 
     def summarize(self, results: Sequence[FrameResult]) -> dict[str, Any]:
         return {"messages": sum(r.accepted for r in results)}

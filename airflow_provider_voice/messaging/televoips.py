@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 import pendulum
@@ -12,7 +14,7 @@ from airflow_provider_voice.transport import Call
 from airflow_provider_voice.vendors.televoips.core import TeleVoipsMessage
 from airflow_provider_voice.vendors.televoips.messaging import explain_televoips_rejection
 
-__all__ = ["OWNED_NUMBERS_EXTRA", "TeleVoipsSms", "check_owned_number", "owned_numbers"]
+__all__ = ["OWNED_NUMBERS_EXTRA", "SentLookup", "TeleVoipsSms", "check_owned_number", "owned_numbers"]
 
 #: connection extra listing the account's numbers (TeleVoIPs has no endpoint that lists them)
 OWNED_NUMBERS_EXTRA = "owned_numbers"
@@ -34,8 +36,8 @@ def owned_numbers(hook: Any) -> set[str] | None:
     for index, item in enumerate(items):
         if str(item).strip():
             out.add(
-                PhoneNumber.parse(
-                    str(item).strip(), DEFAULT_REGION, field=f"extra.{OWNED_NUMBERS_EXTRA}[{index}]"
+                PhoneNumber.parse(  # the account's own numbers: any possible number
+                    str(item).strip(), DEFAULT_REGION, field=f"extra.{OWNED_NUMBERS_EXTRA}[{index}]", strict=False
                 ).televoips
             )
     return out or None
@@ -44,7 +46,7 @@ def owned_numbers(hook: Any) -> set[str] | None:
 def check_owned_number(hook: Any, number: Any, *, field: str) -> str:
     """``number`` as TeleVoIPs digits; a :class:`ValidationError` if the connection lists the account's
     numbers and ``number`` is not one of them (checked before any request is sent)."""
-    digits = PhoneNumber.parse(number, DEFAULT_REGION, field=field).televoips
+    digits = PhoneNumber.parse(number, DEFAULT_REGION, field=field, strict=False).televoips  # the account's own
     owned = owned_numbers(hook)
     if owned is not None and digits not in owned:
         raise ValidationError(
@@ -66,8 +68,12 @@ class TeleVoipsSms:
     ``owned_numbers`` when it is set; otherwise TeleVoIPs' HTTP 400 "Unable to send message" is
     reported with the documented causes (:meth:`explain`). The returned id is the message ``uuid``.
     An SMS whose fate is unknown (timeout after sending) is looked up with ``GET /messages``
-    (:meth:`lookup_call`, :meth:`find_sent`): an outbound message to the same number with the same
-    text since the send started means it was sent.
+    (:meth:`lookup_call`, :meth:`find_sent`) from the moment its intent was recorded: exactly one
+    outbound message from the sender to the same number with the same text, that no other
+    recipient of this delivery already accounts for, means it was sent; several such messages
+    (another run texting the same words) leave it in doubt; none, while the list shows later
+    messages from the sender, means it was not sent; none in a list that does not reach the send
+    time leaves it in doubt (reported, not resent).
 
     :param hook: a :class:`~airflow_provider_voice.hooks.televoips.TeleVoipsHook`.
     """
@@ -101,13 +107,51 @@ class TeleVoipsSms:
             start=pendulum.from_timestamp(since, tz="UTC"), end=pendulum.from_timestamp(until, tz="UTC")
         )
 
-    def find_sent(self, messages: list[TeleVoipsMessage], number: PhoneNumber, text: str) -> str | None:
-        """The uuid of an outbound message to ``number`` with ``text`` in ``messages`` (None if absent)."""
+    def find_sent(
+        self, messages: list[TeleVoipsMessage], number: PhoneNumber, text: str, *, sender: str | None = None
+    ) -> SentLookup:
+        """What ``GET /messages`` says about an SMS to ``number`` with ``text`` (from ``sender`` when given).
+
+        :returns: the uuids of every matching outbound message, and the latest time (POSIX) of
+            any outbound message from ``sender`` in the list (how far the listing is known to reach).
+        """
+        wanted_from = "".join(ch for ch in str(sender or "") if ch.isdigit())
+        matches: list[str] = []
+        latest: float | None = None
         for message in messages:
+            if (message.direction or "").lower() != "outbound":
+                continue
+            from_digits = "".join(ch for ch in str(message.from_ or "") if ch.isdigit())
+            if wanted_from and from_digits and from_digits != wanted_from:
+                continue
+            when = _message_time(message.time)
+            if when is not None:
+                latest = when if latest is None else max(latest, when)
             if (
-                (message.direction or "").lower() == "outbound"
-                and "".join(ch for ch in str(message.to or "") if ch.isdigit()) == number.televoips
+                "".join(ch for ch in str(message.to or "") if ch.isdigit()) == number.televoips
                 and (message.content or "") == text
             ):
-                return message.id
+                matches.append(message.id)
+        return SentLookup(matches, latest)
+
+
+@dataclass(frozen=True)
+class SentLookup:
+    """The answer of :meth:`TeleVoipsSms.find_sent`.
+
+    :param ids: uuids of the matching outbound messages.
+    :param listed_until: the time of the newest outbound message listed (None if none could be read).
+    """
+
+    ids: list[str]
+    listed_until: float | None
+
+
+def _message_time(value: str | None) -> float | None:
+    """TeleVoIPs ``time`` (``YYYY-MM-DD HH:MM:SS``, UTC) as POSIX seconds; None when unreadable."""
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
         return None

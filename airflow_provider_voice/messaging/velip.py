@@ -60,5 +60,6 @@ class VelipSms:
         """Velip documents no way to look an SMS up: an in-doubt SMS stays in doubt (not resent)."""
         return None
 
-    def find_sent(self, messages: Any, number: PhoneNumber, text: str) -> str | None:
-        return None
+    def find_sent(self, messages: Any, number: PhoneNumber, text: str, *, sender: str | None = None) -> Any:
+        """Never called: :meth:`lookup_call` gives no call."""
+        raise NotImplementedError("Velip documents no way to look an SMS up")

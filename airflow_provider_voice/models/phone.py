@@ -36,8 +36,8 @@ class InvalidPhoneNumber(ValidationError):
         self.reason = reason
 
 
-def _checked(text: str, region: str | None, value: Any, field: str) -> phonenumbers.PhoneNumber:
-    """Parse ``text`` and check it is a possible and valid number, or raise with the reason."""
+def _checked(text: str, region: str | None, value: Any, field: str, strict: bool = True) -> phonenumbers.PhoneNumber:
+    """Parse ``text`` and check it is a possible (and, when ``strict``, valid) number, or raise with the reason."""
     try:
         parsed = phonenumbers.parse(text, region)
     except NumberParseException as exc:
@@ -45,6 +45,10 @@ def _checked(text: str, region: str | None, value: Any, field: str) -> phonenumb
     possible = phonenumbers.is_possible_number_with_reason(parsed)
     if possible not in (ValidationResult.IS_POSSIBLE, ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
         raise InvalidPhoneNumber(value, _POSSIBLE_REASONS.get(possible, "not a possible number"), field=field)
+    if not strict:
+        if possible != ValidationResult.IS_POSSIBLE:  # a local-only form cannot be dialled from elsewhere
+            raise InvalidPhoneNumber(value, "needs its area code", field=field)
+        return parsed
     if not phonenumbers.is_valid_number(parsed):
         where = phonenumbers.region_code_for_number(parsed) or f"+{parsed.country_code}"
         raise InvalidPhoneNumber(value, f"not a valid number in {where}", field=field)
@@ -62,15 +66,32 @@ class PhoneNumber(str):
     Vendor renderings: :attr:`velip` (digits, no ``+``), :attr:`kaleyra` (10-digit national
     number for India, digits with country code elsewhere), :attr:`octopush` (``+E.164``),
     :attr:`televoips` (digits with country code).
+
+    Validation levels: ``strict=True`` (default, for outbound sends) wants a number valid per
+    phonenumbers' metadata (an assigned range); ``strict=False`` accepts any *possible* number
+    (the right length for its country), for numbers the vendor itself reported, opt-outs and
+    blacklists: a person who texted the account from ``+1 987 654 3210`` (a range phonenumbers
+    does not know) must still be unsubscribable. :attr:`is_valid` tells the two apart. In pydantic
+    models the context key ``"strict_numbers": False`` selects the lenient level.
     """
 
     __slots__ = ("_parsed",)
     _parsed: phonenumbers.PhoneNumber
 
     @classmethod
-    def parse(cls, value: Any, default_region: str | None = None, *, field: str = "phone number") -> PhoneNumber:
-        """Parse and validate ``value``; raise :class:`InvalidPhoneNumber` naming the value and the reason."""
+    def parse(
+        cls, value: Any, default_region: str | None = None, *, field: str = "phone number", strict: bool = True
+    ) -> PhoneNumber:
+        """Parse and validate ``value``; raise :class:`InvalidPhoneNumber` naming the value and the reason.
+
+        :param value: the number (string, int, ``tel:`` URI or a :class:`PhoneNumber`).
+        :param default_region: ISO region of numbers written without a country code.
+        :param field: the name shown in errors.
+        :param strict: require a valid number (default); False accepts any possible one (see the class).
+        """
         if isinstance(value, PhoneNumber):
+            if strict and not value.is_valid:
+                raise InvalidPhoneNumber(value.e164, f"not a valid number in {value.region or '+' + str(value.country_code)}", field=field)
             return value
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise InvalidPhoneNumber(value, "expected a string or an integer", field=field)
@@ -85,18 +106,29 @@ class PhoneNumber(str):
         with_plus = text.isdigit() and not text.startswith("0")
         if region is None and with_plus:
             text = "+" + text
-        try:
-            parsed = _checked(text, region, value, field)
-        except InvalidPhoneNumber as national_error:
-            if region is None or not with_plus:
-                raise
-            try:
-                parsed = _checked("+" + text, None, value, field)
-            except InvalidPhoneNumber:
-                raise national_error from None
+        readings = [(text, region)] + ([("+" + text, None)] if region is not None and with_plus else [])
+        parsed = None
+        first_error: InvalidPhoneNumber | None = None
+        for level in (True, False) if not strict else (True,):  # a valid reading wins over a possible one
+            for reading, reading_region in readings:
+                try:
+                    parsed = _checked(reading, reading_region, value, field, strict=level)
+                    break
+                except InvalidPhoneNumber as exc:
+                    first_error = first_error or exc
+            if parsed is not None:
+                break
+        if parsed is None:
+            assert first_error is not None
+            raise first_error
         number = super().__new__(cls, phonenumbers.format_number(parsed, PhoneNumberFormat.E164))
         number._parsed = parsed
         return number
+
+    @classmethod
+    def _restore(cls, e164: str) -> PhoneNumber:
+        """Unpickle: the number was checked when it was made (possibly at the lenient level)."""
+        return cls.parse(e164, strict=False)
 
     # -- facts ----------------------------------------------------------------------------
     @property
@@ -110,6 +142,11 @@ class PhoneNumber(str):
     @property
     def region(self) -> str | None:
         return phonenumbers.region_code_for_number(self._parsed)
+
+    @property
+    def is_valid(self) -> bool:
+        """Whether the number is in a range phonenumbers knows as assigned (``strict`` parsing wants it)."""
+        return phonenumbers.is_valid_number(self._parsed)
 
     @property
     def national_number(self) -> str:
@@ -145,15 +182,18 @@ class PhoneNumber(str):
         return f"PhoneNumber({self.e164!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (PhoneNumber.parse, (self.e164,))
+        return (PhoneNumber._restore, (self.e164,))
 
     # -- pydantic -------------------------------------------------------------------------
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         def validate(value: Any, info: ValidationInfo) -> PhoneNumber:
             region = (info.context or {}).get("default_region") if info.context else None
+            strict = bool((info.context or {}).get("strict_numbers", True)) if info.context else True
+            if isinstance(value, PhoneNumber):  # already checked when it was made (at its own level)
+                return value
             try:
-                return cls.parse(value, region)
+                return cls.parse(value, region, strict=strict)
             except InvalidPhoneNumber as exc:
                 raise ValueError(exc.reason) from None
 

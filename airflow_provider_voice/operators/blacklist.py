@@ -13,6 +13,7 @@ from airflow.sdk import BaseHook, BaseOperator
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.models.recipients import RecipientSource
+from airflow_provider_voice.operators.base import FailFastMixin
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.reports.storage import describe_destination, open_atomic, resolve_destination
 
@@ -31,8 +32,9 @@ def read_numbers(
     on_invalid: Literal["fail", "skip"] = "fail",
     field: str = "numbers",
 ) -> tuple[list[PhoneNumber], dict[str, int]]:
-    """Every distinct valid number of ``source`` (a list, an XCom value, a CSV/JSON/JSONL file or
-    object-storage path), read before anything is sent.
+    """Every distinct number of ``source`` (a list, an XCom value, a CSV/JSON/JSONL file or
+    object-storage path), read before anything is sent. Any *possible* number is accepted (a
+    blacklist or opt-out must take a number the vendor reported, e.g. TeleVoIPs' ``19876543210``).
 
     With ``on_invalid="fail"`` (default) one unreadable number raises :class:`ValidationError`
     naming the first ones and their line/position; with ``"skip"`` they are skipped and counted.
@@ -44,8 +46,12 @@ def read_numbers(
         source = [source]
     elif isinstance(source, str) and not _looks_like_file(source):
         source = [part for part in source.split(",") if part.strip()]  # "9988776655,9876543210"
-    reader = RecipientSource(
-        source, default_region=default_region, number_field=number_field, keep_invalid=SHOWN_INVALID
+    reader = RecipientSource(  # blacklists and opt-outs take any possible number (one the vendor reported)
+        source,
+        default_region=default_region,
+        number_field=number_field,
+        keep_invalid=SHOWN_INVALID,
+        strict_numbers=False,
     )
     numbers = [r.number for r in reader]
     report = reader.report.summary()
@@ -76,7 +82,10 @@ def update_number_file(destination: Any, *, add: Sequence[str] = (), remove: Seq
     path = resolve_destination(destination)
     current: list[str] = []
     if path.exists():
-        current = [str(r.number) for r in RecipientSource(path, number_field="number", file_format="csv")]
+        current = [
+            str(r.number)
+            for r in RecipientSource(path, number_field="number", file_format="csv", strict_numbers=False)
+        ]
     merged = list(dict.fromkeys([*current, *add]))
     dropped = set(remove)
     merged = [n for n in merged if n not in dropped]
@@ -89,7 +98,7 @@ def update_number_file(destination: Any, *, add: Sequence[str] = (), remove: Seq
     return len(merged)
 
 
-class BlacklistNumbersOperator(BaseOperator):
+class BlacklistNumbersOperator(FailFastMixin, BaseOperator):
     """Block (or unblock) phone numbers on the connection's vendor and report what changed.
 
     * **Kaleyra**: ``method=block`` with the numbers comma-separated (100 per request);

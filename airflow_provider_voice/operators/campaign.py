@@ -17,6 +17,7 @@ from airflow_provider_voice.campaigns import CampaignIncompleteError, validate_r
 from airflow_provider_voice.delivery import CheckpointKey, DeliveryEngine, SuppressionList, checkpoint_store
 from airflow_provider_voice.errors import ValidationError, VoiceProviderError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec
+from airflow_provider_voice.operators.base import FailFastMixin, rendered_options
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.transport import RetryPolicy
 from airflow_provider_voice.triggers.campaign import CampaignCompletionTrigger, campaign_done, deadline_after
@@ -34,7 +35,8 @@ def _fail_fast(exc: ValidationError) -> CampaignInputError:
     return CampaignInputError(exc.field, exc.value, exc.rule, vendor=exc.vendor)
 
 
-class SendVoiceCampaignOperator(BaseOperator):
+
+class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
     """Call a list of people with a voice message, each exactly once, on the connection's vendor.
 
     The connection type picks the vendor (``velip``, ``octopush`` or ``kaleyra``); everything is
@@ -56,7 +58,8 @@ class SendVoiceCampaignOperator(BaseOperator):
     :param language: Octopush ``voice_language`` (``fr-FR``...) (templated).
     :param schedule: start time (aware datetime or ISO 8601; Kaleyra: >= 15 min ahead) (templated).
     :param vendor_options: typed per vendor — see ``VelipCampaignOptions``,
-        ``OctopushCampaignOptions``, ``KaleyraCampaignOptions`` (templated).
+        ``OctopushCampaignOptions``, ``KaleyraCampaignOptions`` (templated: a mapping, or a string
+        that renders to a JSON object such as ``"{{ params.options | tojson }}"``).
     :param default_region: region for numbers without a country code (``"FR"``, ``"IN"``) (templated).
     :param number_field: column/key of the number in files and dicts (auto-detected by default).
     :param skip_invalid: leave invalid numbers out (counted) instead of failing.
@@ -67,6 +70,11 @@ class SendVoiceCampaignOperator(BaseOperator):
         object-storage URL (``s3://bucket/prefix``) / ``ObjectStoragePath``; default
         ``[voice] checkpoint_path`` or ``$AIRFLOW_HOME/voice/checkpoints`` (templated).
     :param resend_in_doubt: resend frames the vendor cannot account for (risk: calling twice).
+    :param max_rejected_share: largest share of recipients the vendor may refuse (of those it
+        answered) for the task to succeed; default 0.0: any refusal fails the task, after every
+        other frame was sent and checkpointed. Nothing accepted at all always fails. A refusal is
+        not retried by Airflow (the same request would be refused again): fix the cause and clear
+        the task; the checkpoint sends only the recipients not accepted yet.
     :param wait_for_completion: after sending, wait until every call has ended.
     :param deferrable: wait in the triggerer (default from ``[operators] default_deferrable``).
     :param poll_interval: seconds between status polls when waiting.
@@ -118,6 +126,7 @@ class SendVoiceCampaignOperator(BaseOperator):
         concurrency: int = 16,
         checkpoint_path: Any = None,
         resend_in_doubt: bool = False,
+        max_rejected_share: float = 0.0,
         wait_for_completion: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30.0,
@@ -138,7 +147,7 @@ class SendVoiceCampaignOperator(BaseOperator):
         self.voice = voice
         self.language = language
         self.schedule = schedule
-        self.vendor_options = dict(vendor_options or {})
+        self.vendor_options = vendor_options  # may be a template string: read at execute time
         self.default_region = default_region
         self.number_field = number_field
         self.skip_invalid = skip_invalid
@@ -146,6 +155,7 @@ class SendVoiceCampaignOperator(BaseOperator):
         self.concurrency = concurrency
         self.checkpoint_path = checkpoint_path
         self.resend_in_doubt = resend_in_doubt
+        self.max_rejected_share = max_rejected_share
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
@@ -186,7 +196,7 @@ class SendVoiceCampaignOperator(BaseOperator):
                 voice=self.voice or None,
                 language=self.language or None,
                 schedule=self.schedule or None,
-                vendor_options=self.vendor_options,
+                vendor_options=rendered_options(self.vendor_options),
             )
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]
@@ -213,12 +223,18 @@ class SendVoiceCampaignOperator(BaseOperator):
         except ValidationError as exc:
             raise _fail_fast(exc) from None
         key = CheckpointKey.from_context(context)
+        attempt = int(getattr(context.get("ti"), "try_number", 1) or 1)
         self.log.info(
             "%s campaign %r: %d recipients (%d rows, %d invalid skipped, %d duplicates), suppression list of %d numbers; checkpoint %s",
             backend.vendor, spec.name, recipients.valid, recipients.rows, recipients.invalid, recipients.duplicates,
             len(suppression), store.location(key),
         )  # fmt: skip
-        engine_options = {"progress_interval": self.progress_interval, **self.engine_options}
+        engine_options = {
+            "progress_interval": self.progress_interval,
+            "attempt": attempt,
+            "max_rejected_share": self.max_rejected_share,
+            **self.engine_options,
+        }
         try:
             handle = backend.send_campaign(
                 spec,

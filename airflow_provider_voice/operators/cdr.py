@@ -16,6 +16,8 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.hooks.televoips import TeleVoipsHook
 from airflow_provider_voice.models.cdr import CdrReport
+from airflow_provider_voice.models.report_window import interval_days, run_window
+from airflow_provider_voice.operators.base import FailFastMixin
 from airflow_provider_voice.reports.cdr import HeaderPolicy, download_cdr_report
 from airflow_provider_voice.triggers.base import deadline_after
 from airflow_provider_voice.triggers.cdr import CdrReportTrigger
@@ -93,7 +95,7 @@ def _report_from(value: Any) -> CdrReport | str | None:
     raise ValidationError("report", value, "a {id, url, day} mapping (the CdrReportSensor's XCom) or the CSV url")
 
 
-class DownloadCdrReportOperator(BaseOperator):
+class DownloadCdrReportOperator(FailFastMixin, BaseOperator):
     """Streams the TeleVoIPs CDR CSV to a local path or an ``ObjectStoragePath``, atomically.
 
     With ``report`` (e.g. ``CdrReportSensor(...).output``) it downloads that report; without it,
@@ -194,6 +196,24 @@ class DownloadCdrReportOperator(BaseOperator):
         report = CdrReport(id=str(event.get("id")), url=str(event.get("url")), status="complete", http_status=201)
         return self._download(context, report)
 
+    def _log_report_window(self, context: Any, day: str | None) -> None:
+        """Log which day the report covers and why: TeleVoIPs always serves its previous day's
+        records, whatever the run's logical date or data interval (or their absence); warn when
+        the run's data interval covers other days (a backfill or a late run)."""
+        window = run_window(context or {})
+        this_run = window.describe() if window.source == "data_interval" else window.reason
+        self.log.info(
+            "CDR report window: day %s, chosen by TeleVoIPs (it serves the previous day's records and takes no "
+            "date); this run: %s", day or "unknown", this_run,
+        )  # fmt: skip
+        if window.source == "data_interval" and day:
+            first, last = interval_days(window.start, window.end, "UTC")
+            if not first.isoformat() <= day <= last.isoformat():
+                self.log.warning(
+                    "the run's data interval covers %s .. %s (UTC) but TeleVoIPs served the report of %s: it only "
+                    "serves the previous day, so a backfill or a late run gets the latest report", first, last, day,
+                )  # fmt: skip
+
     def _download(self, context: Any, report: CdrReport | str) -> dict[str, Any]:
         destination = storage_destination(self.destination, self.storage_conn_id)
         result = download_cdr_report(
@@ -203,6 +223,7 @@ class DownloadCdrReportOperator(BaseOperator):
             "CDR report %s (day %s): %d rows, %.1f MB in %.1f s (%.0f MB/s) -> %s",
             result.report_id, result.day, result.rows, result.bytes / 1e6, result.seconds, result.mb_per_s, result.path,
         )  # fmt: skip
+        self._log_report_window(context, result.day)
         if result.unknown_columns:
             self.log.warning("undocumented CDR column(s) kept: %s", ", ".join(result.unknown_columns))
         if self.asset is not None and context is not None and "outlet_events" in context:

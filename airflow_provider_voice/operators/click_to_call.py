@@ -11,7 +11,7 @@ from typing import Any
 from airflow.sdk import BaseHook, BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.operators.base import FailFastMixin, rendered_options
 from airflow_provider_voice.sensors.click_to_call import finish_click_to_call
 from airflow_provider_voice.triggers.base import TRANSIENT_ERRORS, deadline_after
 from airflow_provider_voice.triggers.click_to_call import ClickToCallTrigger
@@ -19,7 +19,7 @@ from airflow_provider_voice.triggers.click_to_call import ClickToCallTrigger
 __all__ = ["ClickToCallOperator"]
 
 
-class ClickToCallOperator(BaseOperator):
+class ClickToCallOperator(FailFastMixin, BaseOperator):
     """Ring the agent, then bridge the customer, without showing either number to the other.
 
     The connection type picks the vendor:
@@ -80,7 +80,7 @@ class ClickToCallOperator(BaseOperator):
         self.agent = agent
         self.customer = customer
         self.message = message
-        self.vendor_options = dict(vendor_options or {})
+        self.vendor_options = vendor_options  # may be a template string: read at execute time
         self.default_region = default_region
         self.wait_for_completion = wait_for_completion
         self.require_connected = require_connected
@@ -99,14 +99,12 @@ class ClickToCallOperator(BaseOperator):
         return self.hook.capability("click_to_call")
 
     def execute(self, context: Any) -> dict[str, Any]:
-        if isinstance(self.vendor_options, str) or not isinstance(self.vendor_options, Mapping):
-            raise ValidationError("vendor_options", self.vendor_options, "a dict of vendor options")
         handle = self.capability.connect(
             self.agent,
             self.customer,
             message=self.message or None,
             default_region=self.default_region,
-            **self.vendor_options,
+            **rendered_options(self.vendor_options),
         )
         placed = handle.to_xcom()
         self.log.info("%s click-to-call placed: %s", handle.vendor, handle.call_id or handle.ctid)

@@ -14,7 +14,6 @@ from airflow_provider_voice.delivery import (
     Channel,
     CheckpointKey,
     DeliveryEngine,
-    DeliveryIncompleteError,
     Frame,
     FrameResult,
     SuppressionList,
@@ -23,6 +22,7 @@ from airflow_provider_voice.delivery import (
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.hooks.base import get_voice_hook
 from airflow_provider_voice.models.recipients import Recipient
+from airflow_provider_voice.operators.base import FailFastMixin
 from airflow_provider_voice.operators.campaign import CampaignInputError
 from airflow_provider_voice.vendors.base import AsyncVendorClient
 from airflow_provider_voice.vendors.kaleyra.calls import (
@@ -54,7 +54,7 @@ def _report_minute(text: str | None) -> str | None:
     return None
 
 
-class KaleyraFollowUpOperator(BaseOperator):
+class KaleyraFollowUpOperator(FailFastMixin, BaseOperator):
     """Create, edit or delete a Kaleyra call follow-up (``method=followup``).
 
     A follow-up reminds an agent (``follower``) to call a customer (``phone``) at ``ontime``; with
@@ -118,7 +118,7 @@ class KaleyraFollowUpOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         api, client = self.hook.api, self.hook.client
         if self.action == "delete":
-            call = api.followup_delete(self.followup_id)
+            call = api.followup_delete(self.followup_id, **self._delete_fields())
             reply = client.http.send(call)
             self.log.info("follow-up %s deleted", self.followup_id)
             return {"action": "delete", "id": str(self.followup_id), "message": reply.message, "existing": False}
@@ -145,6 +145,24 @@ class KaleyraFollowUpOperator(BaseOperator):
         followup_id = client.http.send(call)
         self.log.info("follow-up %s created for %s", followup_id, format_followup_time(self.ontime))
         return {"action": "create", "id": followup_id, "message": "created", "existing": False}
+
+    def _delete_fields(self) -> dict[str, Any]:
+        """What ``action=delete`` must carry (the spec marks phone, name, follower, ontime mandatory):
+        the operator's values, the missing ones taken from the follow-up as ``followup.reports`` lists it."""
+        fields = {"phone": self.phone, "name": self.name, "follower": self.follower, "ontime": self.ontime}
+        if any(value in (None, "") for value in fields.values()):
+            wanted = str(self.followup_id or "").strip()
+            flow = self.hook.api.followup_reports_flow()
+            row = next((r for r in self.hook.client.http.iterate(flow) if str(r.id or "").strip() == wanted), None)
+            if row is None:
+                raise ValidationError(
+                    "followup_id",
+                    self.followup_id,
+                    "not listed by followup.reports: pass phone, name, follower and ontime to delete it",
+                )
+            found = {"phone": row.phone, "name": row.name, "follower": row.follower, "ontime": _report_minute(row.ontime)}
+            fields = {key: found[key] if value in (None, "") else value for key, value in fields.items()}
+        return {**fields, "autocall": bool(self.autocall), "notes": self.notes or None, "default_region": self.default_region}
 
     def _existing(self, call: Any) -> str | None:
         """The id of a follow-up with the same phone, follower, name and minute, if Kaleyra lists one."""
@@ -226,7 +244,7 @@ class _KaleyraNumberCheck:
         kaleyra_number(recipient.number, f"recipients[{position}]")
 
 
-class KaleyraDialerUploadOperator(BaseOperator):
+class KaleyraDialerUploadOperator(FailFastMixin, BaseOperator):
     """Add people to a Kaleyra progressive dialer campaign (``autodial.import`` / ``autodial.add``).
 
     Every number is validated first; bad input fails the task before anything is sent. Rows go
@@ -248,6 +266,8 @@ class KaleyraDialerUploadOperator(BaseOperator):
     :param concurrency: requests in flight (default 2).
     :param checkpoint_path: where checkpoints live (see ``SendVoiceCampaignOperator``). Templated.
     :param resend_in_doubt: resend requests whose fate is unknown (risk: adding people twice).
+    :param max_rejected_share: largest share of rows Kaleyra may refuse or skip for the task to
+        succeed (default 0.0: any refused row fails the task, after everything else was sent).
 
     XCom: ``campaign``, ``method``, ``accepted`` (processed by Kaleyra, all tries), ``accepted_now``,
     ``resumed``, ``skipped_by_kaleyra`` (rows Kaleyra did not process), ``suppressed``, ``invalid``,
@@ -272,10 +292,14 @@ class KaleyraDialerUploadOperator(BaseOperator):
         concurrency: int = 2,
         checkpoint_path: Any = None,
         resend_in_doubt: bool = False,
+        max_rejected_share: float = 0.0,
         progress_interval: float = 10.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if not 0.0 <= float(max_rejected_share) <= 1.0:
+            raise ValidationError("max_rejected_share", max_rejected_share, "a share from 0.0 to 1.0")
+        self.max_rejected_share = float(max_rejected_share)
         if method not in ("import", "add"):
             raise ValidationError("method", method, "'import' (autodial.import) or 'add' (autodial.add)")
         if (
@@ -331,11 +355,11 @@ class KaleyraDialerUploadOperator(BaseOperator):
             total=recipients.valid,
             label=channel.name,
             progress_interval=self.progress_interval,
+            attempt=int(getattr(context.get("ti"), "try_number", 1) or 1),
+            max_rejected_share=self.max_rejected_share,
         )
         try:
             report = engine.run_sync(recipients)
-        except DeliveryIncompleteError:
-            raise
         finally:
             self._engine = None
         result = {

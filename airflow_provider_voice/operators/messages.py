@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from collections import Counter
@@ -14,11 +15,16 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.hooks.base import get_voice_hook
+from airflow_provider_voice.models.report_window import run_window
+from airflow_provider_voice.operators.base import FailFastMixin
 from airflow_provider_voice.reports.storage import describe_destination, open_atomic, resolve_destination
 from airflow_provider_voice.vendors.televoips.core import format_televoips_time
 
 __all__ = ["ExportMessagesOperator"]
 
+#: without a data interval, the export starts this long before ``dag_run.run_after`` (TeleVoIPs'
+#: own default window, made explicit and pinned to the run)
+FALLBACK_LOOKBACK = dt.timedelta(days=90)
 COLUMNS = ("id", "user_id", "number_id", "direction", "to", "from", "content", "time", "read", "Media")
 FORMATS = ("jsonl", "json", "csv")
 
@@ -31,19 +37,24 @@ def _guess_format(destination: Any) -> str:
     return "jsonl"
 
 
-class ExportMessagesOperator(BaseOperator):
+class ExportMessagesOperator(FailFastMixin, BaseOperator):
     """Write the account's SMS messages (TeleVoIPs) to a JSONL, JSON or CSV file.
 
     The window is ``start``..``end`` when given; otherwise the run's data interval
     (``data_interval_start``/``data_interval_end``, sent as ``yyyy-mm-dd HH:mm:ss`` UTC) when
-    ``use_data_interval`` and the run has one; otherwise none, and TeleVoIPs returns the last
-    90 days. With ``message_ids``, exactly those messages are fetched (``GET /messages/{id}``).
+    ``use_data_interval`` and the run has a non-empty one; a run without one (no logical date:
+    REST API, ``airflow dags trigger``; or an empty interval: manual runs) asks for the 90 days
+    before ``dag_run.run_after`` up to the time of the request; outside a DAG run (or with
+    ``use_data_interval=False``) none is sent, and TeleVoIPs returns the last 90 days. The task
+    log says which window was used and why. With ``message_ids``, exactly those messages are
+    fetched (``GET /messages/{id}``).
 
     :param conn_id: a TeleVoIPs connection with the messaging key.
     :param destination: local path, URL (``s3://...``) or ``ObjectStoragePath``; written atomically. Templated.
     :param start: window start (datetime or ISO text). Templated.
     :param end: window end (datetime or ISO text). Templated.
-    :param use_data_interval: use the run's data interval when ``start``/``end`` are not given.
+    :param use_data_interval: use the run's data interval (or, without one, the ``run_after``
+        fallback above) when ``start``/``end`` are not given; False: send no window.
     :param message_ids: fetch these message ids instead of a window. Templated.
     :param direction: keep only ``inbound`` or ``outbound`` messages.
     :param file_format: ``jsonl``, ``json`` or ``csv`` (guessed from the destination's suffix).
@@ -87,15 +98,33 @@ class ExportMessagesOperator(BaseOperator):
         return get_voice_hook(self.conn_id, vendors=("televoips",), purpose="reading messages")
 
     def window(self, context: Any) -> tuple[Any, Any]:
-        """``(start, end)`` to ask for (None = not sent)."""
+        """``(start, end)`` to ask for (None = not sent), logging which window was used and why.
+
+        ``start``/``end`` as given; else the run's data interval; else (a run without a logical
+        date, or with an empty interval) from :data:`FALLBACK_LOOKBACK` before ``dag_run.run_after``
+        up to the time of the request; else nothing (TeleVoIPs' default: the last 90 days).
+        """
         start = self.start if self.start not in ("", None) else None
         end = self.end if self.end not in ("", None) else None
-        if start is None and end is None and self.use_data_interval:
-            start = context.get("data_interval_start")
-            end = context.get("data_interval_end")
-            if start is not None and end is not None and start == end:  # manual runs: an empty interval
-                start = end = None
-        return start, end
+        if start is not None or end is not None:
+            self.log.info("message window: start/end as given")
+            return start, end
+        if not self.use_data_interval:
+            self.log.info("message window: none sent (use_data_interval=False): TeleVoIPs returns the last 90 days")
+            return None, None
+        window = run_window(context or {})
+        if window.source == "data_interval":
+            self.log.info("message window: %s", window.describe())
+            return window.start, window.end
+        if window.source == "run_after" and window.anchor is not None:
+            start = window.anchor - FALLBACK_LOOKBACK
+            self.log.info(
+                "message window: %s .. the time of the request: %s: the %d days before it",
+                start.isoformat(), window.describe(), FALLBACK_LOOKBACK.days,
+            )  # fmt: skip
+            return start, None
+        self.log.info("message window: none sent (%s): TeleVoIPs returns the last 90 days", window.describe())
+        return None, None
 
     def execute(self, context: Any) -> dict[str, Any]:
         client = self.hook.client

@@ -22,7 +22,8 @@ from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.hooks.base import VoiceHook
 from airflow_provider_voice.hooks.kaleyra import KaleyraHook
 from airflow_provider_voice.hooks.velip import VelipHook
-from airflow_provider_voice.models.report_window import interval_days, vendor_date
+from airflow_provider_voice.models.report_window import interval_days, previous_day, run_window, vendor_date
+from airflow_provider_voice.operators.base import FailFastMixin
 from airflow_provider_voice.operators.cdr import resolve_asset, storage_destination
 from airflow_provider_voice.reports.export import FileFormat, export_records
 from airflow_provider_voice.vendors.kaleyra.reports import KALEYRA_TIMEZONE
@@ -31,7 +32,7 @@ from airflow_provider_voice.vendors.velip.reports import MAXREG_LIMIT, VELIP_TIM
 __all__ = ["KaleyraCallReportOperator", "VelipCallStatusExportOperator"]
 
 
-class _CallReportExportOperator(BaseOperator):
+class _CallReportExportOperator(FailFastMixin, BaseOperator):
     """Shared part: the day range, the destination, the Asset and the export."""
 
     vendor_timezone: ClassVar[str] = "UTC"
@@ -71,23 +72,35 @@ class _CallReportExportOperator(BaseOperator):
 
     def days(self, context: Any) -> tuple[dt.date, dt.date]:
         """The first and last day to export, in the vendor's zone: ``date_from``/``date_to`` when
-        given, else the days the run's data interval covers."""
+        given, else the days the run's data interval covers; without a (non-empty) data interval,
+        the last complete day before ``dag_run.run_after`` (see :func:`run_window`). The log says
+        which window was used and why."""
         tz = self.vendor_timezone
-        start = context.get("data_interval_start") if context else None
-        end = context.get("data_interval_end") if context else None
         given_from, given_to = self.date_from not in (None, ""), self.date_to not in (None, "")
-        if start is not None and end is not None:
-            first, last = interval_days(start, end, tz)
-        elif not (given_from and given_to):
+        window = run_window(context or {})
+        if given_from and given_to:
+            why = "date_from/date_to as given"
+        elif window.source == "data_interval":
+            first, last = interval_days(window.start, window.end, tz)
+            why = window.describe()
+        elif window.source == "run_after" and window.anchor is not None:
+            first = last = previous_day(window.anchor, tz)
+            why = f"{window.describe()}: the last complete day ({tz}) before it"
+        else:
             raise ValidationError(
-                "date_from/date_to", (self.date_from, self.date_to), "give both when the run has no data interval"
+                "date_from/date_to",
+                (self.date_from, self.date_to),
+                f"give both when the run has no data interval ({window.reason})",
             )
         if given_from:
             first = vendor_date(self.date_from, tz, field="date_from")
         if given_to:
             last = vendor_date(self.date_to, tz, field="date_to")
+        if given_from != given_to:
+            why += f"; {'date_from' if given_from else 'date_to'} as given"
         if first > last:
             raise ValidationError("date_from", first.isoformat(), f"must not be after date_to {last.isoformat()}")
+        self.log.info("report window %s .. %s (%s): %s", first, last, tz, why)
         return first, last
 
     def rows(self, first: dt.date, last: dt.date) -> Iterator[Any]:  # pragma: no cover - abstract
@@ -123,7 +136,9 @@ class KaleyraCallReportOperator(_CallReportExportOperator):
         ``file_format`` is given.
     :param conn_id: Kaleyra connection id. Templated.
     :param date_from: first day and :param date_to: last day (``YYYY-MM-DD``, dates); templated;
-        default: the days of the run's data interval in India time (sent as ``YYYY/MM/DD``).
+        default: the days of the run's data interval in India time (sent as ``YYYY/MM/DD``); a run
+        without one (no logical date, or an empty interval) exports the last complete India day
+        before ``dag_run.run_after``, and logs so.
     :param callto: only calls to this number (``dial``/``c2cstatus``).
     :param limit: rows per page (1-1000); pages are fetched until a short one.
     :param file_format: ``jsonl`` or ``csv``. :param storage_conn_id: object-storage connection.
@@ -174,7 +189,9 @@ class VelipCallStatusExportOperator(_CallReportExportOperator):
     :param destination: local path, ``file://``/``s3://``... URL or ``ObjectStoragePath``; templated.
     :param conn_id: Velip connection id. Templated.
     :param date_from: first day and :param date_to: last day; default: the data interval's days in
-        Brazil time (``date_start``/``date_end`` as ``YYYY-MM-DD``).
+        Brazil time (``date_start``/``date_end`` as ``YYYY-MM-DD``); a run without one (no logical
+        date, or an empty interval) exports the last complete Brazil day before ``dag_run.run_after``,
+        and logs so.
     :param cp_id: only this campaign's calls. :param ctid: only calls with this correlation id.
     :param maxreg: rows per page (1-5000; default 5000, the fewest requests: Velip allows about
         200 list requests per hour and answers 429 with ``Retry-After`` beyond).

@@ -10,7 +10,6 @@ from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook, BaseOperator
-from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_voice.campaigns.recipients import ValidatedRecipients, validate_recipients
 from airflow_provider_voice.delivery import (
@@ -25,6 +24,7 @@ from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.messaging.delivery import SmsDeliveryChannel, SmsOutcome
 from airflow_provider_voice.messaging.text import SmsText
 from airflow_provider_voice.models.recipients import Recipient
+from airflow_provider_voice.operators.base import FailFastMixin
 from airflow_provider_voice.operators.campaign import CampaignInputError
 from airflow_provider_voice.reports.storage import describe_destination, open_atomic, resolve_destination
 
@@ -48,24 +48,7 @@ def _input_error(exc: ValidationError) -> CampaignInputError:
     return CampaignInputError(exc.field, exc.value, exc.rule, vendor=exc.vendor)
 
 
-def _exists(source: Any) -> bool:
-    """Whether a suppression file/URL exists (lists and Assets count as existing)."""
-    uri = getattr(source, "uri", None)
-    if uri is not None and not hasattr(source, "open"):
-        source = uri
-    if isinstance(source, (list, tuple, set, frozenset)):
-        return True
-    try:
-        path = resolve_destination(source)
-    except ValidationError:
-        return True  # let SuppressionList.load say what is wrong
-    try:
-        return bool(path.exists())
-    except Exception:  # an object store that cannot tell: try to read it
-        return True
-
-
-class SendSMSOperator(BaseOperator):
+class SendSMSOperator(FailFastMixin, BaseOperator):
     """Text a list of people, each exactly once, on the connection's vendor.
 
     * **TeleVoIPs** (``POST /messages``, form ``from``/``to``/``content``): ``sender`` is required
@@ -96,7 +79,12 @@ class SendSMSOperator(BaseOperator):
     :param sender: TeleVoIPs ``from`` number (templated).
     :param suppression: numbers never to text: list, ``.txt``/``.csv``/``.json`` file, URL,
         ``ObjectStoragePath`` or ``Asset`` (e.g. the ``suppression_file`` kept by
-        ``BlacklistNumbersOperator``); a file that does not exist yet suppresses nothing (templated).
+        ``BlacklistNumbersOperator``) (templated). It is read completely before anything is sent:
+        a missing file, an unreadable file or an entry that is not a valid number fails the task
+        (see :class:`~airflow_provider_voice.delivery.SuppressionList`).
+    :param suppression_missing_ok: a ``suppression`` file that does not exist yet (an opt-out file
+        that ``BlacklistNumbersOperator`` creates on its first run) suppresses nothing, with a
+        WARNING in the log, instead of failing the task (default False: a mistyped path is an error).
     :param default_region: region of numbers without a country code (templated).
     :param number_field: column/key of the number (auto-detected). :param skip_invalid: leave
         invalid rows out (counted) instead of failing.
@@ -110,7 +98,12 @@ class SendSMSOperator(BaseOperator):
         XCom when there are at most this many recipients (default 100).
     :param abort_after_rejections: stop when this many messages in a row were refused before any
         was accepted (0 = never).
-    :param fail_on_rejected: fail the task when the vendor refused any recipient.
+    :param max_rejected_share: largest share of recipients the vendor may refuse (of those it
+        answered) for the task to succeed; default 0.0: any refusal fails the task (after every
+        other message was sent and checkpointed; the error lists the refusals). Nothing accepted at
+        all always fails. Refusals are not retried by Airflow: fix the cause and clear the task.
+    :param fail_on_rejected: older spelling: ``True`` is ``max_rejected_share=0``, ``False`` is
+        ``max_rejected_share=1`` (only "nothing accepted" fails). Prefer ``max_rejected_share``.
     :param progress_interval: seconds between progress lines.
 
     XCom: ``vendor``, ``accepted`` (all tries), ``accepted_now``, ``resumed``, ``rejected``,
@@ -140,6 +133,7 @@ class SendSMSOperator(BaseOperator):
         text: str,
         sender: str | None = None,
         suppression: Any = None,
+        suppression_missing_ok: bool = False,
         default_region: str | None = None,
         number_field: str | None = None,
         skip_invalid: bool = False,
@@ -149,7 +143,8 @@ class SendSMSOperator(BaseOperator):
         results_path: Any = None,
         inline_results_limit: int = 100,
         abort_after_rejections: int = 10,
-        fail_on_rejected: bool = False,
+        max_rejected_share: float = 0.0,
+        fail_on_rejected: bool | None = None,
         progress_interval: float = 10.0,
         **kwargs: Any,
     ) -> None:
@@ -161,6 +156,7 @@ class SendSMSOperator(BaseOperator):
         self.text = text
         self.sender = sender
         self.suppression = suppression
+        self.suppression_missing_ok = suppression_missing_ok
         self.default_region = default_region
         self.number_field = number_field
         self.skip_invalid = skip_invalid
@@ -170,7 +166,11 @@ class SendSMSOperator(BaseOperator):
         self.results_path = results_path
         self.inline_results_limit = inline_results_limit
         self.abort_after_rejections = abort_after_rejections
-        self.fail_on_rejected = fail_on_rejected
+        if fail_on_rejected is not None:
+            max_rejected_share = 0.0 if fail_on_rejected else 1.0
+        if not 0.0 <= float(max_rejected_share) <= 1.0:
+            raise ValidationError("max_rejected_share", max_rejected_share, "a share from 0.0 to 1.0")
+        self.max_rejected_share = float(max_rejected_share)
         self.progress_interval = progress_interval
         self._engine: DeliveryEngine[Any] | None = None
 
@@ -194,11 +194,14 @@ class SendSMSOperator(BaseOperator):
                 number_field=self.number_field,
                 skip_invalid=self.skip_invalid,
             )
-            if self.suppression not in (None, "", []) and not _exists(self.suppression):
-                self.log.info("suppression list %s does not exist yet: nothing is suppressed", self.suppression)
-                suppression = SuppressionList()
-            else:
-                suppression = SuppressionList.load(self.suppression or None, default_region=region)
+            suppression = SuppressionList.load(
+                self.suppression, default_region=region, missing_ok=self.suppression_missing_ok
+            )
+            if suppression.missing:
+                self.log.warning(
+                    "suppression list %s does not exist yet: nothing is suppressed (suppression_missing_ok=True)",
+                    suppression.source,
+                )
         except ValidationError as exc:
             raise _input_error(exc) from None
         return sms, text, sender, recipients, suppression
@@ -207,6 +210,7 @@ class SendSMSOperator(BaseOperator):
         sms, text, sender, recipients, suppression = self.prepare()
         store = checkpoint_store(self.checkpoint_path)
         key = CheckpointKey.from_context(context)
+        attempt = int(getattr(context.get("ti"), "try_number", 1) or 1)
         channel = SmsDeliveryChannel(sms, text, sender=sender, abort_after_rejections=self.abort_after_rejections)
         self.log.info(
             "%s SMS: %d recipients (%d rows, %d invalid skipped, %d duplicates), suppression list of %d numbers; checkpoint %s",
@@ -223,6 +227,8 @@ class SendSMSOperator(BaseOperator):
             total=recipients.valid,
             label=f"{sms.vendor} SMS",
             progress_interval=self.progress_interval,
+            attempt=attempt,
+            max_rejected_share=self.max_rejected_share,
         )
         incomplete: DeliveryIncompleteError | None = None
         try:
@@ -241,10 +247,6 @@ class SendSMSOperator(BaseOperator):
             "%s SMS sent: %d accepted (%d by earlier tries), %d rejected, %d suppressed",
             sms.vendor, result["accepted"], result["resumed"], result["rejected"], result["suppressed"],
         )  # fmt: skip
-        if self.fail_on_rejected and result["rejected"]:
-            raise AirflowException(
-                f"{sms.vendor} refused {result['rejected']} recipients: {result['failed_numbers'][:5]}"
-            )
         return result
 
     # -- results ---------------------------------------------------------------------------------

@@ -11,12 +11,13 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 from airflow_provider_voice.hooks.base import get_voice_hook
+from airflow_provider_voice.operators.base import FailFastMixin
 from airflow_provider_voice.triggers.base import TRANSIENT_ERRORS, PollingTrigger, PollResult, deadline_after
 
 __all__ = ["PollingSensor"]
 
 
-class PollingSensor(BaseSensorOperator):
+class PollingSensor(FailFastMixin, BaseSensorOperator):
     """A sensor whose check is a :class:`PollingTrigger`'s: the same code pokes (sync) and defers (async).
 
     :param conn_id: the vendor connection.

@@ -15,6 +15,7 @@ from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from airflow_provider_voice.errors import ValidationError, VoiceProviderError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignStatus
+from airflow_provider_voice.operators.base import FailFastMixin
 from airflow_provider_voice.triggers.campaign import CampaignCompletionTrigger, campaign_done, deadline_after
 
 __all__ = ["CampaignCompletionSensor", "parse_handle"]
@@ -38,7 +39,7 @@ def parse_handle(value: Any) -> CampaignHandle:
     return CampaignHandle.model_validate(value)
 
 
-class CampaignCompletionSensor(BaseSensorOperator):
+class CampaignCompletionSensor(FailFastMixin, BaseSensorOperator):
     """Waits until every call of a voice campaign has ended (or a target answered share is reached).
 
     Works for Velip (``GetCampaignsList`` counters) and Kaleyra (``voice.groupstatus``). **Octopush**

@@ -47,7 +47,8 @@ Shapes chosen where the spec is silent:
     ``status`` INPROGRESS and empty ``end_time``/``status2``.
   * ``dial`` (incoming calls) lists ``kaleyra_inbound_calls`` generated records (same filters).
   * ``followup``: create -> ``data.id`` (from "2351"); with ``id`` -> edit ("Follow-up updated
-    successfully"); with ``action=delete`` -> delete ("Follow-up deleted successfully").
+    successfully"); with ``action=delete`` -> delete ("Follow-up deleted successfully"); delete
+    needs ``id``, ``phone``, ``name``, ``follower`` and ``ontime`` (mandatory in the spec), else E101.
     ``ontime`` is ``dd-mm-yyyy hh-mm``. ``followup.reports`` shows ``ontime`` as
     ``dd-mm-yyyy hh:mm:ss AM``.
   * ``block`` (``number``, several joined by ``,``; ``action=delete`` unblocks): "200"/"OK".
@@ -689,8 +690,10 @@ class KaleyraSimulator(VendorSimulator):
         followup_id = _text(params, "id")
         action = (_text(params, "action") or "").lower()
         if action == "delete":
-            if followup_id is None:
-                raise _missing("id")
+            for name in ("id", "phone", "name", "follower", "ontime"):  # all mandatory in the spec
+                if _text(params, name) is None:
+                    raise _missing(name)
+            assert followup_id is not None
             gone = self.store.followups.pop(followup_id, None)
             if gone is None:
                 raise KaleyraError("E120", "No records found")

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import httpx
 
 from airflow_provider_voice.redaction import register_secret
-from airflow_provider_voice.transport import DEFAULT_TIMEOUT, AsyncHttp, Dialect, RetryPolicy, SyncHttp
+from airflow_provider_voice.transport import DEFAULT_TIMEOUT, AsyncHttp, Dialect, ResponseLimits, RetryPolicy, SyncHttp
 
 __all__ = ["AsyncVendorClient", "VendorApi", "VendorClient", "endpoint"]
 
@@ -93,6 +93,7 @@ class VendorClient(_Endpoints[ApiT]):
     :param retry: retry policy (see :mod:`airflow_provider_voice.transport`).
     :param http_client: an ``httpx.Client`` to reuse (tests pass ``MockTransport`` ones).
     :param sleep: sleep function (tests pass a fake clock).
+    :param limits: response size and call deadline bounds (see :class:`~airflow_provider_voice.transport.ResponseLimits`).
     """
 
     def __init__(
@@ -103,9 +104,10 @@ class VendorClient(_Endpoints[ApiT]):
         retry: RetryPolicy | None = None,
         http_client: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        limits: ResponseLimits | None = None,
     ) -> None:
         self.api = api
-        self.http = SyncHttp(api, timeout=timeout, retry=retry, http_client=http_client, sleep=sleep)
+        self.http = SyncHttp(api, timeout=timeout, retry=retry, http_client=http_client, sleep=sleep, limits=limits)
 
     def _bind(self, builder: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -135,10 +137,11 @@ class AsyncVendorClient(_Endpoints[ApiT]):
         retry: RetryPolicy | None = None,
         http_client: httpx.AsyncClient | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        limits: ResponseLimits | None = None,
     ) -> None:
         self.api = api
         kwargs: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
-        self.http = AsyncHttp(api, timeout=timeout, retry=retry, http_client=http_client, **kwargs)
+        self.http = AsyncHttp(api, timeout=timeout, retry=retry, http_client=http_client, limits=limits, **kwargs)
 
     def _bind(self, builder: Callable[..., Any]) -> Callable[..., Any]:
         async def call(*args: Any, **kwargs: Any) -> Any:

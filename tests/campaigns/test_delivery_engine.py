@@ -16,6 +16,7 @@ from airflow_provider_voice.delivery import (
     CheckpointKey,
     DeliveryEngine,
     DeliveryIncompleteError,
+    DeliveryRejectedError,
     FatalDeliveryError,
     Fate,
     Frame,
@@ -183,9 +184,27 @@ def test_rejected_frames_are_counted_and_not_retried_in_the_same_try():
     vendor = FakeVendor()
     script = {(2, 1): VendorRejectedError("HTTP 402: Not enough credit", vendor_code="402", status_code=402)}
     channel = FakeChannel(vendor, script=script)
-    report = engine(channel).run_sync(numbers(30))
+    report = engine(channel, max_rejected_share=0.5).run_sync(numbers(30))
     assert report.accepted == 20 and report.rejected == 10 and report.complete
     assert report.rejections[0].code == "402" and channel.attempts[2] == 1
+
+
+def test_any_refusal_fails_by_default_after_everything_else_was_sent():
+    vendor = FakeVendor()
+    script = {(2, 1): VendorRejectedError("HTTP 402: Not enough credit", vendor_code="402", status_code=402)}
+    with pytest.raises(DeliveryRejectedError, match=r"refused 10 of 30 .*Not enough credit") as info:
+        engine(FakeChannel(vendor, script=script)).run_sync(numbers(30))
+    assert info.value.report.accepted == 20 and sum(vendor.calls.values()) == 20  # the other frames went out
+    with pytest.raises(DeliveryRejectedError):  # over the allowed share
+        engine(FakeChannel(FakeVendor(), script=script), max_rejected_share=0.3).run_sync(numbers(30))
+
+
+def test_nothing_accepted_always_fails():
+    refused = VendorRejectedError("HTTP 402: Not enough credit", vendor_code="402", status_code=402)
+    script = {(f, a): refused for f in range(3) for a in range(1, 3)}
+    with pytest.raises(DeliveryRejectedError, match="accepted none of the 30") as info:
+        engine(FakeChannel(FakeVendor(), script=script), max_rejected_share=1.0).run_sync(numbers(30))
+    assert info.value.report.accepted == 0 and info.value.report.rejected == 30
 
 
 @pytest.mark.parametrize(
@@ -208,9 +227,10 @@ def test_in_doubt_frame_found_by_lookup_is_accepted_not_resent(error):
 def test_in_doubt_frame_not_found_is_resent_with_the_same_key():
     vendor = FakeVendor()
     channel = FakeChannel(vendor, script={(1, 1): TransportError("reset", may_have_been_accepted=True)})
-    report = engine(channel).run_sync(numbers(30))
+    delivery = engine(channel)
+    report = delivery.run_sync(numbers(30))
     assert report.complete and vendor.calls == Counter(numbers(30)) and channel.attempts[1] == 2
-    assert sorted(vendor.by_key) == sorted({KEY.frame_key(i) for i in range(3)})
+    assert sorted(vendor.by_key) == sorted({KEY.frame_key(i, delivery.claim.id) for i in range(3)})
 
 
 def test_unknown_fate_is_reported_not_resent_unless_opted_in():
@@ -306,7 +326,7 @@ def test_suppression_removes_and_counts(tmp_path):
     vendor = FakeVendor()
     txt = tmp_path / "dnc.txt"
     txt.write_text("# do not call\n+33 6 12 30 00 01\n0612300003  # national form\nnot a number\n")
-    suppression = SuppressionList.load(str(txt), default_region="FR")
+    suppression = SuppressionList.load(str(txt), default_region="FR", skip_invalid=True)  # strict by default
     assert len(suppression) == 2 and suppression.invalid == 1
     report = engine(FakeChannel(vendor), suppression=suppression, total=10).run_sync(numbers(10))
     assert report.suppressed == 2 and report.accepted == 8
@@ -320,7 +340,7 @@ def test_suppression_sources_list_csv_json_and_asset(tmp_path):
     csv_file.write_text("phone,reason\n+33612300001,complaint\n+33612300002,stop\n")
     json_file = tmp_path / "dnc.json"
     json_file.write_text(json.dumps(["+33612300003", {"number": "+33612300004"}]))
-    assert SuppressionList.load(["+33612300001", "nope"]).numbers == {"+33612300001"}
+    assert SuppressionList.load(["+33612300001", "nope"], skip_invalid=True).numbers == {"+33612300001"}
     assert SuppressionList.load(str(csv_file)).numbers == {"+33612300001", "+33612300002"}
     assert SuppressionList.load(json_file).numbers == {"+33612300003", "+33612300004"}
     assert SuppressionList.load(Asset(name="dnc", uri=f"file://{csv_file}")).numbers == {"+33612300001", "+33612300002"}

@@ -40,8 +40,15 @@ def test_create_edit_delete(voice_connections, context):
     delete = KaleyraFollowUpOperator(task_id="d", action="delete", followup_id=created["id"])
     assert delete.execute(context)["action"] == "delete"
     assert created["id"] not in sim.state.kaleyra.followups
+    with pytest.raises(ValidationError, match="not listed by followup.reports"):
+        delete.execute(context)  # the spec's mandatory fields come from followup.reports: nothing to send
+    assert len(sim.state.ledger.entries("kaleyra", "followup_delete")) == 1
+    explicit = KaleyraFollowUpOperator(
+        task_id="d2", action="delete", followup_id=created["id"], phone="9876543210", name="Renewal call",
+        follower="9123456789", ontime=when,
+    )  # fmt: skip
     with pytest.raises(VendorRejectedError, match="E120"):
-        delete.execute(context)
+        explicit.execute(context)
 
 
 def test_bad_followups_fail_before_sending(voice_connections, context):

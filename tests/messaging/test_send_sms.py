@@ -203,7 +203,7 @@ def test_unsubscribed_recipient_is_refused_and_reported(voice_connections, tmp_p
 
 def test_suppression_list_and_missing_file(voice_connections, tmp_path):
     suppression = tmp_path / "optouts.csv"
-    op = sms_op(tmp_path, recipients=rows(4), suppression=str(suppression))
+    op = sms_op(tmp_path, recipients=rows(4), suppression=str(suppression), suppression_missing_ok=True)
     first = op.execute(ctx("r1"))
     assert first["suppressed"] == 0 and first["accepted"] == 4  # the file does not exist yet
     suppression.write_text("number\n+14155552600\n+14155552602\n")

@@ -31,23 +31,26 @@ def test_csv_streams_with_variables_and_line_numbers(tmp_path):
     assert [(bad.line, bad.value) for bad in source.report.invalid] == [(3, "not-a-number")]
 
 
-def test_csv_without_number_column_reports_each_row(tmp_path):
+def test_csv_without_number_column_is_an_error_naming_the_columns(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("who,amount\nAnn,1\n")
-    source = RecipientSource(path)
-    assert source.collect() == []
-    assert "row has no" in source.report.invalid[0].reason
+    with pytest.raises(ValidationError, match="no phone-number column in the header") as info:
+        RecipientSource(path).collect()
+    assert info.value.field == "recipients" and info.value.value == str(path)
 
 
 def test_json_and_jsonl(tmp_path):
     (tmp_path / "a.json").write_text(
         json.dumps({"recipients": [{"number": "+14155552671", "name": "Z"}, "+14155552672"]})
     )
-    (tmp_path / "b.jsonl").write_text('{"msisdn": "9876543210"}\nnot json\n\n{"msisdn": "9876543211"}\n')
+    (tmp_path / "b.jsonl").write_text('{"msisdn": "9876543210"}\n[1]\n\n{"msisdn": "9876543211"}\n')
     assert len(RecipientSource(tmp_path / "a.json").collect()) == 2
     source = RecipientSource(tmp_path / "b.jsonl", default_region="IN")
     assert [r.number.kaleyra for r in source] == ["9876543210", "9876543211"]
     assert source.report.invalid_count == 1 and source.report.invalid[0].line == 2
+    (tmp_path / "c.jsonl").write_text('{"msisdn": "9876543210"}\nnot json\n')
+    with pytest.raises(ValidationError, match="line 2 is not JSON"):
+        RecipientSource(tmp_path / "c.jsonl", default_region="IN").collect()
 
 
 def test_object_with_open_method(tmp_path):

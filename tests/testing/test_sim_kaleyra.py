@@ -273,8 +273,11 @@ def test_followups(simulator: SimulatorServer, http: httpx.Client) -> None:
     ]
     assert call(simulator, http, "followup.reports", fromdate="2030/10/16")["data"] == []
     assert call(simulator, http, "followup.reports", fromdate="15/10/2030", todate="15/10/2030")["data"][0]["id"] == fid
-    assert call(simulator, http, "followup", id=fid, action="delete")["message"] == "Follow-up deleted successfully"
-    assert call(simulator, http, "followup", id=fid, action="delete")["status"] == "E120"
+    assert call(simulator, http, "followup", id=fid, action="delete")["status"] == "E101"  # spec: fields mandatory
+    mandatory = {"phone": "9800000002", "name": "Jane", "follower": "9800000009", "ontime": "15-10-2030 07-30"}
+    deleted = call(simulator, http, "followup", id=fid, action="delete", **mandatory)
+    assert deleted["message"] == "Follow-up deleted successfully"
+    assert call(simulator, http, "followup", id=fid, action="delete", **mandatory)["status"] == "E120"
     assert [e.action for e in simulator.state.ledger.entries("kaleyra")] == [
         "followup_create",
         "followup_edit",

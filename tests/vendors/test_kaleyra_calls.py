@@ -220,7 +220,7 @@ def test_followup_create_edit_delete(make_driver):
         == "2354"
     )
     assert driver.send(api().followup_edit("2354", "9876543210", "John", "9123456789", "15-03-2026 10-00")) == "2354"
-    driver.send(api().followup_delete("2354"))
+    driver.send(api().followup_delete("2354", "9876543210", "John", "9123456789", "15-03-2026 10-00"))
     create, edit, delete = seen
     assert create == {
         "method": "followup",
@@ -233,7 +233,17 @@ def test_followup_create_edit_delete(make_driver):
         "notes": "call back",
     }
     assert edit["id"] == "2354" and edit["ontime"] == "15-03-2026 10-00" and edit["autocall"] == "0"
-    assert delete == {"method": "followup", "format": "json", "id": "2354", "action": "delete"}
+    assert delete == {  # the spec marks phone, name, follower and ontime mandatory for action=delete too
+        "method": "followup",
+        "format": "json",
+        "id": "2354",
+        "action": "delete",
+        "phone": "9876543210",
+        "name": "John",
+        "follower": "9123456789",
+        "ontime": "15-03-2026 10-00",
+        "autocall": "0",
+    }
 
 
 def test_followup_time_forms():
@@ -251,7 +261,9 @@ def test_followup_bad_input():
     with pytest.raises(ValidationError, match="follower"):
         api().followup_create("9876543210", "x", "1", "02-01-2026 09-05")
     with pytest.raises(ValidationError):
-        api().followup_delete("")
+        api().followup_delete("", "9876543210", "John", "9123456789", "15-03-2026 10-00")
+    with pytest.raises(ValidationError, match="phone, name, follower, ontime"):
+        api().followup_delete("2354")
 
 
 # -- progressive dialer -------------------------------------------------------------------------

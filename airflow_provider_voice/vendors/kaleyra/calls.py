@@ -11,7 +11,10 @@ Choices made where the spec is silent (one place to correct them):
   Kaleyra silently drops the rest, so more is refused *before* sending);
 * ``followup`` ``ontime`` is ``dd-mm-yyyy hh-mm`` (24-hour clock) in Kaleyra's time zone
   :data:`KALEYRA_TIMEZONE`: aware datetimes are converted, naive ones are taken as already local;
-* ``followup`` deletion sends ``id`` and ``action=delete`` (the edit request's documented flag);
+* ``followup`` deletion sends ``id`` and ``action=delete`` (the edit request's documented flag) with
+  every field the spec marks mandatory on that request (``phone``, ``name``, ``follower``, ``ontime``);
+* ``block``/``unblock`` accept any *possible* number (a blacklist must be able to hold a number
+  Kaleyra reported even when phonenumbers does not know its range); sends stay strict;
 * click2call ``custom`` is 1-50 letters, digits, ``_`` or ``-``; ``delay`` is whole seconds >= 0.
 """
 
@@ -78,9 +81,12 @@ _IVR_RE = re.compile(r"ivr:\d+")
 _COUNTS_RE = re.compile(r"Total Records?\(s\)\s*-\s*(\d+).*?Processed Records?\(s\)\s*-\s*(\d+)", re.IGNORECASE)
 
 
-def kaleyra_number(value: Any, field: str, default_region: str | None = "IN") -> str:
-    """A number as Kaleyra wants it, validated first (:class:`ValidationError` naming ``field``)."""
-    return PhoneNumber.parse(value, default_region, field=field).kaleyra
+def kaleyra_number(value: Any, field: str, default_region: str | None = "IN", *, strict: bool = True) -> str:
+    """A number as Kaleyra wants it, validated first (:class:`ValidationError` naming ``field``).
+
+    :param strict: require a valid number; False accepts any possible one (blacklists).
+    """
+    return PhoneNumber.parse(value, default_region, field=field, strict=strict).kaleyra
 
 
 def format_followup_time(value: Any) -> str:
@@ -199,6 +205,12 @@ class KaleyraDialerUpload(BaseModel):
 
 def _dialer_upload(reply: KaleyraReply) -> KaleyraDialerUpload:
     match = _COUNTS_RE.search(reply.message or "")
+    if match is None:  # the spec's success names both counts; without them nothing says what was added
+        raise MalformedResponseError(
+            "dialer answer without 'Total Records(s) - N, Processed Records(s) - M'",
+            vendor="kaleyra",
+            endpoint="autodial",
+        )
     return KaleyraDialerUpload(
         message=reply.message.strip(),
         total=int(match.group(1)) if match else None,
@@ -210,7 +222,7 @@ def _followup_id(method: str) -> Any:
     def parse(reply: KaleyraReply) -> str:
         data = reply.data
         value = data.get("id") if isinstance(data, Mapping) else None
-        if value in (None, ""):
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
             raise MalformedResponseError("followup answer has no data.id", vendor="kaleyra", endpoint=method)
         return str(value).strip()
 
@@ -232,10 +244,10 @@ def check_dialer_name(name: Any, field: str = "name") -> str:
     return name
 
 
-def _dedupe(numbers: Iterable[Any], default_region: str | None) -> list[str]:
+def _dedupe(numbers: Iterable[Any], default_region: str | None, *, strict: bool = True) -> list[str]:
     if isinstance(numbers, (str, int)):
         numbers = [numbers]
-    rendered = [kaleyra_number(n, f"numbers[{i}]", default_region) for i, n in enumerate(numbers)]
+    rendered = [kaleyra_number(n, f"numbers[{i}]", default_region, strict=strict) for i, n in enumerate(numbers)]
     if not rendered:
         raise ValidationError("numbers", [], "at least one number")
     return list(dict.fromkeys(rendered))
@@ -301,8 +313,13 @@ class KaleyraCallEndpoints(KaleyraCore):
         def parse(reply: KaleyraReply) -> KaleyraClickToCallResult:
             data = reply.data
             call_id = data.get("id") if isinstance(data, Mapping) else None
+            if isinstance(call_id, bool) or not isinstance(call_id, (str, int)) or not str(call_id).strip():
+                # return=1 is always sent: a success carries data.id (spec example)
+                raise MalformedResponseError(
+                    "click2call answer has no data.id", vendor=self.vendor, endpoint="dial.click2call"
+                )
             return KaleyraClickToCallResult(
-                call_id=str(call_id).strip() if call_id not in (None, "") else None,
+                call_id=str(call_id).strip(),
                 message=reply.message,
                 raw=reply.model_dump(),
             )
@@ -328,14 +345,14 @@ class KaleyraCallEndpoints(KaleyraCore):
         A flow: emits a :class:`KaleyraBlockChunk` per accepted request and returns the
         :class:`KaleyraBlockResult`. Numbers are validated (and deduplicated) before any request.
         """
-        return self._block_flow("block", _dedupe(numbers, default_region), chunk_size, None)
+        return self._block_flow("block", _dedupe(numbers, default_region, strict=False), chunk_size, None)
 
     @endpoint
     def unblock(
         self, numbers: Any, *, default_region: str | None = "IN", chunk_size: int = BLOCK_CHUNK_SIZE
     ) -> Generator[Any, Any, KaleyraBlockResult]:
         """``method=block&action=delete``: remove ``numbers`` from the blacklist (chunked like :meth:`block`)."""
-        return self._block_flow("unblock", _dedupe(numbers, default_region), chunk_size, "delete")
+        return self._block_flow("unblock", _dedupe(numbers, default_region, strict=False), chunk_size, "delete")
 
     def _block_flow(
         self, action: str, numbers: list[str], chunk_size: int, vendor_action: str | None
@@ -404,9 +421,36 @@ class KaleyraCallEndpoints(KaleyraCore):
         return self.method_call("followup", fields, parse=_followup_id("followup"), idempotent=True)
 
     @endpoint
-    def followup_delete(self, followup_id: Any) -> Call[KaleyraReply]:
-        """``method=followup&action=delete`` with ``id``: delete a follow-up."""
-        fields = {"id": self._followup_ref(followup_id), "action": "delete"}
+    def followup_delete(
+        self,
+        followup_id: Any,
+        phone: Any = None,
+        name: str | None = None,
+        follower: Any = None,
+        ontime: Any = None,
+        *,
+        autocall: bool = False,
+        notes: str | None = None,
+        default_region: str | None = "IN",
+    ) -> Call[KaleyraReply]:
+        """``method=followup&action=delete`` with ``id``: delete a follow-up.
+
+        The spec marks ``phone``, ``name``, ``follower`` and ``ontime`` mandatory on this request
+        (with ``id`` and ``action``): pass the follow-up's values (``followup.reports`` lists them;
+        :class:`~airflow_provider_voice.operators.kaleyra.KaleyraFollowUpOperator` looks them up).
+        A missing one is a :class:`ValidationError` before anything is sent.
+        """
+        missing = [n for n, v in (("phone", phone), ("name", name), ("follower", follower), ("ontime", ontime)) if v in (None, "")]
+        if missing:
+            raise ValidationError(
+                ", ".join(missing),
+                None,
+                "Kaleyra's followup action=delete needs phone, name, follower and ontime (mandatory in the spec)",
+                vendor=self.vendor,
+            )
+        # the numbers only identify the follow-up here (nobody is called): any possible number
+        fields = self._followup_fields(phone, str(name), follower, ontime, autocall, notes, default_region, strict=False)
+        fields.update({"id": self._followup_ref(followup_id), "action": "delete"})
         return self.method_call("followup", fields, idempotent=True)
 
     @staticmethod
@@ -418,14 +462,21 @@ class KaleyraCallEndpoints(KaleyraCore):
 
     @staticmethod
     def _followup_fields(
-        phone: Any, name: str, follower: Any, ontime: Any, autocall: bool, notes: str | None, default_region: str | None
+        phone: Any,
+        name: str,
+        follower: Any,
+        ontime: Any,
+        autocall: bool,
+        notes: str | None,
+        default_region: str | None,
+        strict: bool = True,
     ) -> dict[str, Any]:
         if not isinstance(name, str) or not name.strip():
             raise ValidationError("name", name, "the follow-up name must not be empty")
         fields: dict[str, Any] = {
-            "phone": kaleyra_number(phone, "phone", default_region),
+            "phone": kaleyra_number(phone, "phone", default_region, strict=strict),
             "name": name.strip(),
-            "follower": kaleyra_number(follower, "follower", default_region),
+            "follower": kaleyra_number(follower, "follower", default_region, strict=strict),
             "ontime": format_followup_time(ontime),
             "autocall": 1 if autocall else 0,
         }

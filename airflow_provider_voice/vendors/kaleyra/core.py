@@ -9,6 +9,7 @@ Both formats are parsed into the same Python structure by :func:`parse_kaleyra_b
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
@@ -17,16 +18,38 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_voice.errors import AuthError, MalformedResponseError, VendorRejectedError
 from airflow_provider_voice.redaction import redact
-from airflow_provider_voice.transport import Call, ErrorInfo
+from airflow_provider_voice.transport import MAX_JSON_DEPTH, Call, ErrorInfo, check_json_depth, describe_parse_error
 from airflow_provider_voice.vendors.base import VendorApi, endpoint
 
-__all__ = ["KaleyraCore", "KaleyraHealth", "KaleyraIncident", "KaleyraReply", "parse_kaleyra_body", "records"]
+__all__ = [
+    "KaleyraCore",
+    "KaleyraHealth",
+    "KaleyraIncident",
+    "KaleyraReply",
+    "is_kaleyra_production",
+    "parse_kaleyra_body",
+    "records",
+]
 
 KALEYRA_PRODUCTION_URL = "https://api-voice.kaleyra.com/v1/"
 KALEYRA_OBD_PRODUCTION_URL = "https://obd.kaleyra.com/api/v1/"
+#: Kaleyra's own hosts: ``voice.*`` goes to the OBD host only when the base URL is one of these
+KALEYRA_PRODUCTION_HOSTS = frozenset({"api-voice.kaleyra.com", "obd.kaleyra.com"})
+
+
+def is_kaleyra_production(url: str | None) -> bool:
+    """Whether ``url`` points at one of Kaleyra's production hosts."""
+    if not url:
+        return False
+    host = urllib.parse.urlsplit(url if "://" in url else f"https://{url}").hostname or ""
+    return host.lower().rstrip(".") in KALEYRA_PRODUCTION_HOSTS
 #: XML tags that wrap one item of a list (``<data><dial>..</dial><dial>..</dial></data>``)
 LIST_ITEM_TAGS = frozenset({"dial", "voice", "followup", "monitor"})
 SUCCESS_STATUSES = frozenset({"200", "OK"})
+#: the success status of every method but the dialer's (spec: "200 is success, others are failure")
+METHOD_SUCCESS = frozenset({"200"})
+#: the progressive dialer (``autodial.*``) answers ``"OK "`` (spec examples)
+DIALER_SUCCESS = frozenset({"OK", "200"})
 AUTH_STATUSES = frozenset({"401", "E401", "403", "E403"})
 
 
@@ -41,7 +64,13 @@ class KaleyraReply(BaseModel):
 
     @property
     def ok(self) -> bool:
+        """Whether ``status`` is one of Kaleyra's success statuses (``"200"``, ``"OK"``)."""
         return self.status.strip().upper() in SUCCESS_STATUSES
+
+    @property
+    def has_data(self) -> bool:
+        """Whether the answer carried a ``data`` member (JSON key or XML element)."""
+        return "data" in self.model_fields_set
 
 
 class KaleyraIncident(BaseModel):
@@ -94,7 +123,11 @@ def parse_kaleyra_body(text: str) -> dict[str, Any]:
     if body.startswith("Xml:"):  # the spec's own monitor example starts like this
         body = body[4:].strip()
     if body.startswith("<"):
+        head = body[:4096].upper()
+        if "<!DOCTYPE" in head or "<!ENTITY" in head:
+            raise ValueError("XML with a DTD or entities (Kaleyra sends neither)")
         root = ET.fromstring(body.encode())
+        _check_xml_depth(root)
         parsed = _xml_to_python(root)
         return parsed if isinstance(parsed, dict) else {"status": "", "data": parsed}
     import json
@@ -102,7 +135,18 @@ def parse_kaleyra_body(text: str) -> dict[str, Any]:
     payload = json.loads(body)
     if not isinstance(payload, dict):
         raise ValueError("top level is not an object")
+    check_json_depth(payload)
     return payload
+
+
+def _check_xml_depth(root: ET.Element, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Raise ``ValueError`` when the XML tree nests deeper than ``max_depth`` (iteratively)."""
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > max_depth:
+            raise ValueError(f"XML nested deeper than {max_depth} levels")
+        stack.extend((child, depth + 1) for child in element)
 
 
 def records(data: Any, item_tag: str | None = None) -> list[dict[str, Any]]:
@@ -128,7 +172,10 @@ class KaleyraCore(VendorApi):
     :param response_format: ``json`` (default) or ``xml``: the ``format=`` asked of Kaleyra;
         both are parsed the same way.
     Base URLs: ``default`` (``https://api-voice.kaleyra.com/v1/``) and ``obd`` for the
-    ``voice.*`` family (``https://obd.kaleyra.com/api/v1/``).
+    ``voice.*`` family (``https://obd.kaleyra.com/api/v1/``). When ``default`` is overridden with
+    a host that is not Kaleyra's (the simulator, a proxy) and ``obd`` is not given, ``voice.*``
+    goes to that same URL (the spec documents every method at ``{{base_url}}/{{version}}/``):
+    a call never reaches a production host the caller did not configure.
     """
 
     vendor: ClassVar[str] = "kaleyra"
@@ -136,6 +183,9 @@ class KaleyraCore(VendorApi):
 
     def __init__(self, *, api_key: str, response_format: Literal["json", "xml"] = "json", **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        given = {k: v for k, v in (kwargs.get("base_urls") or {}).items() if v}
+        if "obd" not in given and "default" in given and not is_kaleyra_production(given["default"]):
+            self.base_urls["obd"] = self.base_urls["default"]
         self._key = self._secret(api_key)
         self.response_format = response_format
 
@@ -149,16 +199,46 @@ class KaleyraCore(VendorApi):
             return super().error_info(response)
         return ErrorInfo(code=str(payload.get("status")), message=str(payload.get("message", "")), payload=payload)
 
-    def reply(self, response: httpx.Response, method: str, *, accept: frozenset[str] = frozenset()) -> KaleyraReply:
-        """Parse and check an answer; a non-success status (unless in ``accept``) raises the typed error."""
+    def reply(
+        self,
+        response: httpx.Response,
+        method: str,
+        *,
+        accept: frozenset[str] = frozenset(),
+        success: frozenset[str] = METHOD_SUCCESS,
+    ) -> KaleyraReply:
+        """Parse and check an answer; a non-success status (unless in ``accept``) raises the typed error.
+
+        :param response: the answer.
+        :param method: the Kaleyra method, for errors.
+        :param accept: other statuses returned as they are (``E701`` for ``monitor``).
+        :param success: the method's success statuses (``"200"``; the dialer's ``"OK "``).
+        An answer without a ``status``, or with a ``message`` that is not text, is malformed.
+        """
+
+        def malformed(reason: str) -> MalformedResponseError:
+            excerpt = redact(response.text[:200], phones=True)
+            return MalformedResponseError(
+                f"HTTP {response.status_code}: unexpected answer: {reason}; body: {excerpt!r}",
+                status_code=response.status_code,
+                excerpt=excerpt,
+                vendor=self.vendor,
+                endpoint=method,
+            )
+
         try:
             payload = parse_kaleyra_body(response.text)
-            reply = KaleyraReply.model_validate({**payload, "status": str(payload.get("status", "")).strip()})
-        except (ValueError, ET.ParseError) as exc:
-            raise MalformedResponseError(
-                f"unreadable answer ({exc}): {redact(response.text[:200])!r}", vendor=self.vendor, endpoint=method
-            ) from None
-        if reply.ok or reply.status in accept:
+        except (ValueError, ET.ParseError, RecursionError) as exc:
+            raise malformed(f"unreadable ({describe_parse_error(exc)})") from None
+        status, message = payload.get("status"), payload.get("message", "")
+        if isinstance(status, bool) or not isinstance(status, (str, int)) or not str(status).strip():
+            raise malformed("no 'status'")
+        if message is None:
+            message = ""
+        if isinstance(message, bool) or not isinstance(message, (str, int, float)):
+            raise malformed("'message' is not text")
+        reply = KaleyraReply.model_validate({**payload, "status": str(status).strip(), "message": str(message)})
+        if reply.status.upper() in success or reply.status in accept:
             return reply
         text = f"{reply.status} {reply.message}".strip()
         if reply.status.upper() in AUTH_STATUSES:
@@ -184,13 +264,15 @@ class KaleyraCore(VendorApi):
         accept: frozenset[str] = frozenset(),
         query: Mapping[str, Any] | None = None,
         json: Any = None,
+        success: frozenset[str] | None = None,
     ) -> Call[Any]:
         """A Kaleyra call: POST with ``method`` and ``format``; form fields, or a JSON body with the
         method in the query string (``voice.json``, ``autodial.import``). ``parse`` receives the
-        :class:`KaleyraReply`."""
+        :class:`KaleyraReply`; ``success`` defaults to ``"200"`` (``"OK"`` too for ``autodial.*``)."""
+        statuses = success or (DIALER_SUCCESS if method.startswith("autodial.") else METHOD_SUCCESS)
 
         def _parse(response: httpx.Response) -> Any:
-            reply = self.reply(response, method, accept=accept)
+            reply = self.reply(response, method, accept=accept, success=statuses)
             return parse(reply) if parse else reply
 
         selector = {"method": method, "format": self.response_format}
@@ -224,12 +306,26 @@ class KaleyraCore(VendorApi):
         def parse(reply: KaleyraReply) -> KaleyraHealth:
             if reply.status == "E701":
                 return KaleyraHealth(incidents=[], healthy=True, message=reply.message)
+            # "200: for valid response with data" (no incidents is E701): a 200 without incidents,
+            # or an incident without its state, is not a health report
             data = reply.data if isinstance(reply.data, Mapping) else {}
-            items = data.get("incidents", [])
+            items = data.get("incidents")
             if isinstance(items, Mapping):
-                items = items.get("monitor", [])
+                items = items.get("monitor", items)
+            if isinstance(items, list):
+                rows = list(items) if all(isinstance(item, Mapping) for item in items) else []
+            else:
+                rows = records(items, "monitor") if isinstance(items, Mapping) else []
+            if not rows:
+                raise MalformedResponseError(
+                    "monitor answered 200 without a list of incidents", vendor=self.vendor, endpoint="monitor"
+                )
             incidents = []
-            for item in records(items, "monitor"):
+            for item in rows:
+                if not isinstance(item.get("type"), str) or not item["type"].strip():
+                    raise MalformedResponseError(
+                        "monitor incident without its 'type' (operational...)", vendor=self.vendor, endpoint="monitor"
+                    )
                 numbers = item.get("numbers", [])
                 if isinstance(numbers, Mapping):
                     numbers = numbers.get("monitor", [])

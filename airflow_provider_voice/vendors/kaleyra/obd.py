@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.errors import MalformedResponseError, ValidationError
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call
 from airflow_provider_voice.vendors.base import endpoint
@@ -67,11 +67,25 @@ class KaleyraObdResult(BaseModel):
 
 
 def _result(reply: KaleyraReply) -> KaleyraObdResult:
+    """The calls and group id of an OBD answer; a 200 that names neither is malformed (never "all accepted")."""
     data = reply.data
+    if not isinstance(data, (Mapping, list)):
+        raise MalformedResponseError("OBD answer has no 'data' (call ids)", vendor="kaleyra", endpoint="voice")
     group_id = data.get("group_id") if isinstance(data, Mapping) else None
+    if group_id in (None, ""):
+        group_id = None
+    elif isinstance(group_id, bool) or not isinstance(group_id, (str, int)):
+        raise MalformedResponseError("OBD answer's group_id is not an id", vendor="kaleyra", endpoint="voice")
     rows = [row for row in records(data, "voice") if "mobile" in row or "id" in row]
+    for row in rows:
+        if row.get("id") in (None, "") or row.get("status") in (None, ""):
+            raise MalformedResponseError(
+                "OBD answer has a call without id or status", vendor="kaleyra", endpoint="voice"
+            )
+    if group_id is None and not rows:
+        raise MalformedResponseError("OBD answer names no call and no group_id", vendor="kaleyra", endpoint="voice")
     return KaleyraObdResult.model_validate(
-        {"group_id": None if group_id in (None, "") else str(group_id), "calls": rows, "message": reply.message}
+        {"group_id": None if group_id is None else str(group_id), "calls": rows, "message": reply.message}
     )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pendulum
 from pydantic import BaseModel
 
-from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.errors import MalformedResponseError, ValidationError
 from airflow_provider_voice.models.call_reports import KaleyraCallRecord, KaleyraFollowupRecord, KaleyraReportPage
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.models.report_window import vendor_date
@@ -237,7 +237,31 @@ class KaleyraReportEndpoints(KaleyraCore):
         page_model = KaleyraReportPage[model]  # type: ignore[valid-type]
 
         def parse(reply: KaleyraReply) -> KaleyraReportPage[Any]:
-            rows = [model.model_validate(row) for row in records(reply.data, item_tag)]
+            rows = [model.model_validate(row) for row in _report_rows(reply, item_tag, method, model)]
             return page_model(rows=rows, page=page, limit=limit, message=reply.message)
 
         return self.method_call(method, fields, parse=parse, idempotent=True)
+
+
+def _report_rows(reply: KaleyraReply, item_tag: str, method: str, model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The rows of a report page. A 200 without ``data`` ("all the response is wrapped inside data"),
+    or with rows that are not objects (or carry none of the report's fields), is malformed: never
+    read as an empty (last) page."""
+    data = reply.data
+    if not reply.has_data:
+        raise MalformedResponseError(f"{method} answered 200 without 'data'", vendor="kaleyra", endpoint=method)
+    if data in (None, "", [], {}):  # an empty page (JSON null/[] or an empty XML element)
+        return []
+    if isinstance(data, Mapping) and item_tag in data:
+        data = data[item_tag]
+        data = data if isinstance(data, list) else [data]
+    if isinstance(data, list):
+        if not all(isinstance(row, Mapping) for row in data):
+            raise MalformedResponseError(f"{method} rows are not objects", vendor="kaleyra", endpoint=method)
+        return [dict(row) for row in data]
+    if isinstance(data, Mapping):
+        rows = records(data, item_tag)
+        known = set(model.model_fields) | {"parentid"}
+        if all(known & set(row) for row in rows):
+            return rows
+    raise MalformedResponseError(f"{method} 'data' is not a list of rows", vendor="kaleyra", endpoint=method)

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from airflow_provider_voice.errors import ValidationError, VendorRejectedError
+from airflow_provider_voice.errors import MalformedResponseError, ValidationError, VendorRejectedError
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call, json_body
 from airflow_provider_voice.vendors.base import endpoint
@@ -209,6 +209,15 @@ class OctopushCampaignEndpoints(OctopushCore):
             payload = json_body(response, vendor=self.vendor, endpoint=ENDPOINT)
             if isinstance(payload, Mapping) and "ticket_number" not in payload and "vocal_ticket" in payload:
                 payload = {**payload, "ticket_number": payload["vocal_ticket"]}
+            # the spec's success: a ticket and the number of contacts it covers
+            ticket = payload.get("ticket_number") if isinstance(payload, Mapping) else None
+            contacts = payload.get("number_of_contacts") if isinstance(payload, Mapping) else None
+            if not isinstance(ticket, str) or not ticket.strip():
+                raise MalformedResponseError("send answer has no ticket_number", vendor=self.vendor, endpoint=ENDPOINT)
+            if isinstance(contacts, bool) or not isinstance(contacts, int) or contacts < 0:
+                raise MalformedResponseError(
+                    "send answer has no number_of_contacts", vendor=self.vendor, endpoint=ENDPOINT
+                )
             return OctopushVoiceTicket.model_validate(payload)
 
         return parse

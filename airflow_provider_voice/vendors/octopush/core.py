@@ -38,7 +38,7 @@ class OctopushCore(VendorApi):
 
     def __init__(self, *, api_login: str, api_key: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._login = api_login
+        self._login = self._secret(api_login)  # a credential header too: never shown
         self._key = self._secret(api_key)
 
     def auth_headers(self, call: Call[Any]) -> dict[str, str]:

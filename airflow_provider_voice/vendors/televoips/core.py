@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import pendulum
 from pydantic import BaseModel, ConfigDict, Field
 
-from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.errors import MalformedResponseError, ValidationError
 from airflow_provider_voice.transport import Call, json_body
 from airflow_provider_voice.vendors.base import VendorApi, endpoint
 
@@ -16,6 +16,8 @@ __all__ = ["TELEVOIPS_TIME_FORMAT", "TeleVoipsCore", "TeleVoipsMessage", "format
 TELEVOIPS_PRODUCTION_URL = "https://api.televoips.com"
 #: ``start``/``end`` of ``GET /messages`` (pendulum tokens for ``yyyy-mm-dd HH:mm:ss``)
 TELEVOIPS_TIME_FORMAT = "YYYY-MM-DD HH:mm:ss"
+#: ``GET /messages`` has no pagination (up to 90 days in one answer): its cap is above the core's 16 MiB
+LIST_MESSAGES_MAX_BYTES = 128 * 1024 * 1024
 
 
 def format_televoips_time(value: Any) -> str:
@@ -30,7 +32,7 @@ class TeleVoipsMessage(BaseModel):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    id: str
+    id: str = Field(min_length=1)
     user_id: str | None = None
     number_id: str | None = None
     direction: str | None = None
@@ -76,12 +78,23 @@ class TeleVoipsCore(VendorApi):
             raise ValidationError("reports_key", None, f"{call.endpoint} needs the TeleVoIPs reports key (x-api-key)")
         return {"x-api-key": self._reports_key}
 
-    def json_parser(self, name: str, model: Any = None, *, many: bool = False) -> Any:
+    def json_parser(self, name: str, model: Any = None, *, many: bool = False, non_empty: bool = False) -> Any:
+        """A parser of JSON answers: one ``model``, or (``many``) a JSON *list* of them, with at least
+        one item when ``non_empty``. Anything else (``{}`` for a list...) is malformed."""
+
         def parse(response: Any) -> Any:
             payload = json_body(response, vendor=self.vendor, endpoint=name)
             if model is None:
                 return payload
             if many:
+                if not isinstance(payload, list) or not all(isinstance(item, dict) for item in payload):
+                    raise MalformedResponseError("expected a JSON list of objects", vendor=self.vendor, endpoint=name)
+                if non_empty and not payload:
+                    raise MalformedResponseError(
+                        "expected the message (a one-element list), got an empty list",
+                        vendor=self.vendor,
+                        endpoint=name,
+                    )
                 return [model.model_validate(item) for item in payload]
             return model.model_validate(payload)
 
@@ -102,6 +115,7 @@ class TeleVoipsCore(VendorApi):
             params=params,
             auth="messaging",
             parse=self.json_parser("GET /messages", TeleVoipsMessage, many=True),
+            max_response_bytes=LIST_MESSAGES_MAX_BYTES,
         )
 
     @endpoint
@@ -114,5 +128,5 @@ class TeleVoipsCore(VendorApi):
             method="GET",
             path=f"/messages/{message_id}",
             auth="messaging",
-            parse=self.json_parser("GET /messages/{id}", TeleVoipsMessage, many=True),
+            parse=self.json_parser("GET /messages/{id}", TeleVoipsMessage, many=True, non_empty=True),
         )

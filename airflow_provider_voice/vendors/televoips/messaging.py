@@ -12,6 +12,7 @@ Reads (``GET /messages``, ``GET /messages/{id}``) live in :mod:`.core`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ from airflow_provider_voice.errors import MalformedResponseError, ValidationErro
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call, json_body
 from airflow_provider_voice.vendors.base import endpoint
-from airflow_provider_voice.vendors.televoips.core import TeleVoipsCore
+from airflow_provider_voice.vendors.televoips.core import TeleVoipsCore, TeleVoipsMessage
 
 __all__ = [
     "NOT_OWNER_MESSAGE",
@@ -68,34 +69,49 @@ def explain_televoips_rejection(exc: VendorRejectedError) -> VendorRejectedError
     )
 
 
-def televoips_number(value: Any, field: str, default_region: str | None = None) -> str:
-    """A number as TeleVoIPs wants it (digits with the country code), validated first."""
-    return PhoneNumber.parse(value, default_region, field=field).televoips
+def televoips_number(value: Any, field: str, default_region: str | None = None, *, strict: bool = True) -> str:
+    """A number as TeleVoIPs wants it (digits with the country code), validated first.
+
+    :param strict: require a valid number; False accepts any possible one (numbers TeleVoIPs itself
+        reported, the account's own numbers, opt-outs; see :class:`PhoneNumber`).
+    """
+    return PhoneNumber.parse(value, default_region, field=field, strict=strict).televoips
 
 
 class TeleVoipsMessagingEndpoints(TeleVoipsCore):
     """TeleVoIPs SMS write endpoints (``POST /messages``, ``POST /unsubscribe``)."""
 
     @endpoint
-    def send_message(self, from_: Any, to: Any, content: str, *, default_region: str | None = "US") -> Call[str]:
+    def send_message(
+        self,
+        from_: Any,
+        to: Any,
+        content: str,
+        *,
+        default_region: str | None = "US",
+        strict_numbers: bool = True,
+    ) -> Call[str]:
         """``POST /messages``: send ``content`` from an owned number to ``to``; returns the message ``uuid``.
 
-        :param from_: a number owned by the account and enabled for texting.
+        :param from_: a number owned by the account and enabled for texting (any possible number:
+            it is the account's own, assigned by TeleVoIPs).
         :param to: the recipient.
         :param content: the text (must not be blank).
         :param default_region: region of numbers written without a country code (TeleVoIPs is a
             North-American carrier: ``US`` by default).
+        :param strict_numbers: ``to`` must be a valid number (default); False accepts any possible
+            one (e.g. a number that texted the account: see :meth:`reply`).
         Not retried after an ambiguous failure (TeleVoIPs has no idempotency key).
         """
-        sender = televoips_number(from_, "from", default_region)
-        recipient = televoips_number(to, "to", default_region)
+        sender = televoips_number(from_, "from", default_region, strict=False)
+        recipient = televoips_number(to, "to", default_region, strict=strict_numbers)
         if not isinstance(content, str) or not content.strip():
             raise ValidationError("content", content, "the SMS text must not be empty", vendor=self.vendor)
 
         def parse(response: httpx.Response) -> str:
             payload = json_body(response, vendor=self.vendor, endpoint="POST /messages")
             uuid = payload.get("uuid") if isinstance(payload, dict) else None
-            if not uuid:
+            if not isinstance(uuid, str) or not uuid.strip():
                 raise MalformedResponseError("answer has no 'uuid'", vendor=self.vendor, endpoint="POST /messages")
             return str(uuid)
 
@@ -110,22 +126,46 @@ class TeleVoipsMessagingEndpoints(TeleVoipsCore):
         )
 
     @endpoint
+    def reply(self, message: Any, content: str) -> Call[str]:
+        """``POST /messages`` answering an inbound message: from the number it was sent to, to the
+        number that sent it. Both numbers come from TeleVoIPs, so any possible number is accepted.
+
+        :param message: a :class:`~airflow_provider_voice.vendors.televoips.core.TeleVoipsMessage`
+            (or its dict, as ``GET /messages`` lists it) with ``direction`` ``inbound``.
+        :param content: the text.
+        """
+        if isinstance(message, Mapping):
+            message = TeleVoipsMessage.model_validate(message)
+        if not isinstance(message, TeleVoipsMessage) or (message.direction or "").lower() != "inbound":
+            raise ValidationError("message", getattr(message, "id", message), "an inbound TeleVoIPs message")
+        return self.send_message(message.to, message.from_, content, strict_numbers=False)
+
+    @endpoint
     def unsubscribe(self, from_: Any, to: Any, *, default_region: str | None = "US") -> Call[None]:
         """``POST /unsubscribe``: ``from_`` (the person) no longer receives messages from the account.
 
         :param from_: the phone number that asked to stop receiving messages.
         :param to: a number owned by the account (TeleVoIPs then blocks the person from every
             number of the account).
-        Safe to resend: unsubscribing twice changes nothing.
+        Safe to resend: unsubscribing twice changes nothing. Any *possible* number is accepted for
+        both (the person may be one TeleVoIPs reported; the spec's own example is ``19876543210``).
         """
-        person = televoips_number(from_, "from", default_region)
-        owned = televoips_number(to, "to", default_region)
+        person = televoips_number(from_, "from", default_region, strict=False)
+        owned = televoips_number(to, "to", default_region, strict=False)
         return Call(
             endpoint="POST /unsubscribe",
             method="POST",
             path="/unsubscribe",
             data={"from": person, "to": owned},
             auth="messaging",
-            parse=lambda response: None,
+            parse=self._unsubscribed,
             idempotent=True,
         )
+
+    def _unsubscribed(self, response: httpx.Response) -> None:
+        """The spec's success is HTTP 200 with an empty body: anything else (an HTML page, ``{}``) is
+        not a confirmation."""
+        if response.status_code != 200 or response.content.strip():
+            raise MalformedResponseError(
+                "unsubscribe success is HTTP 200 with an empty body", vendor=self.vendor, endpoint="POST /unsubscribe"
+            )

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.errors import MalformedResponseError, ValidationError
 from airflow_provider_voice.transport import Call
 from airflow_provider_voice.vendors.base import endpoint
 from airflow_provider_voice.vendors.velip.core import VelipCore
@@ -62,7 +62,7 @@ class VelipCampaignCreated(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    cp_id: str
+    cp_id: str = Field(min_length=1)
     cp_ctid: str | None = None
     cp_destinations: int | None = None
 
@@ -72,7 +72,7 @@ class VelipCampaign(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    cp_id: str
+    cp_id: str = Field(min_length=1)
     cp_ctid: str | None = None
     name: str | None = None
     cp_destinations: int = 0
@@ -88,7 +88,7 @@ class VelipCampaignChange(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    cp_id: str
+    cp_id: str = Field(min_length=1)
     active: int | None = None
     status: str | None = None
 
@@ -185,9 +185,18 @@ class VelipCampaignEndpoints(VelipCore):
             raise ValidationError("repeat", repeat, "tries|interval_min|until|YYYY-MM-DD HH:MM")
         if sms_text and sms_action in (None, 0, "0"):
             raise ValidationError("sms_action", sms_action, "set sms_action to send sms_text after the call")
+
+        def parse(ret: dict[str, Any]) -> VelipCallResult:
+            result = VelipCallResult.model_validate(ret)
+            if repeat is None and not result.cd_id:  # only a scheduled call (repeat) comes without cd_id
+                raise MalformedResponseError(
+                    "MakeTTSCall answer has no cd_id", vendor=self.vendor, endpoint="MakeTTSCall"
+                )
+            return result
+
         return self.call(
             "MakeTTSCall",
-            parse=VelipCallResult.model_validate,
+            parse=parse,
             dest=number,
             type=type,
             dest2=second,
@@ -285,10 +294,17 @@ class VelipCampaignEndpoints(VelipCore):
         ``name`` or ``active``. A read: retried after timeouts and 5xx. Returns a list of :class:`VelipCampaign`."""
 
         def parse(ret: Mapping[str, Any]) -> list[VelipCampaign]:
-            items = ret.get("campaigns") or []
+            # no 'campaigns' is not "no campaign": a reconciliation would resend a campaign Velip has
+            items = ret.get("campaigns")
+            if items in ([], {}):
+                return []
             if isinstance(items, Mapping):
                 items = list(items.values())
-            return [VelipCampaign.model_validate(item) for item in items if isinstance(item, Mapping)]
+            if not isinstance(items, list) or not all(isinstance(item, Mapping) for item in items):
+                raise MalformedResponseError(
+                    "GetCampaignsList answer has no list of campaigns", vendor=self.vendor, endpoint="GetCampaignsList"
+                )
+            return [VelipCampaign.model_validate(item) for item in items]
 
         flag = None if active is None else int(bool(active))
         return self.call(

@@ -13,20 +13,27 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from airflow_provider_voice.errors import AuthError, MalformedResponseError, VendorRejectedError
+from airflow_provider_voice.redaction import VendorSecret
 from airflow_provider_voice.transport import Call, ErrorInfo, json_body
 from airflow_provider_voice.vendors.base import VendorApi, endpoint
 
 __all__ = ["VelipCore", "VelipUser"]
 
 VELIP_PRODUCTION_URL = "https://vox.velip.com.br"
+#: answers that may be bigger than the HTTP core's default cap (16 MiB): maxreg=5000 call pages
+LARGE_ANSWERS = {"GetCallStatus": 64 * 1024 * 1024, "GetCampaignsList": 64 * 1024 * 1024}
 
 
 class VelipUser(BaseModel):
-    """``GetUserID`` answer: the temporary token ``tsid`` (60 minutes, bound to the caller's IP) and account ids."""
+    """``GetUserID`` answer: the temporary token ``tsid`` (60 minutes, bound to the caller's IP) and account ids.
+
+    ``tsid`` is a credential: registered with the secrets masker when parsed, hidden by ``repr`` and
+    dumped as ``"***"``; read it with ``user.tsid.get_secret_value()``.
+    """
 
     model_config = ConfigDict(extra="allow")
 
-    tsid: str | None = None
+    tsid: VendorSecret | None = None
     cdcs_id: str | int | None = None
 
 
@@ -69,7 +76,12 @@ class VelipCore(VendorApi):
         ret = payload.get("return") if isinstance(payload, dict) else None
         if not isinstance(ret, dict):
             raise MalformedResponseError("answer has no 'return' object", vendor=self.vendor, endpoint=endpoint_name)
-        code = str(ret.get("status_code", ""))
+        raw_code = ret.get("status_code")
+        if isinstance(raw_code, bool) or not isinstance(raw_code, (str, int)) or not str(raw_code).strip():
+            raise MalformedResponseError(
+                "answer has no 'return.status_code'", vendor=self.vendor, endpoint=endpoint_name
+            )
+        code = str(raw_code).strip()
         if code == "0":
             return ret
         status = str(ret.get("status", "error"))
@@ -96,12 +108,22 @@ class VelipCore(VendorApi):
             ret = self.unwrap(response, name)
             return parse(ret) if parse else ret
 
+        cap = LARGE_ANSWERS.get(name)
         if method == "GET":
-            return Call(endpoint=name, method="GET", path=self.path(name), params=body, parse=_parse)
-        return Call(endpoint=name, method="POST", path=self.path(name), json=body, parse=_parse)
+            return Call(
+                endpoint=name, method="GET", path=self.path(name), params=body, parse=_parse, max_response_bytes=cap
+            )
+        return Call(endpoint=name, method="POST", path=self.path(name), json=body, parse=_parse, max_response_bytes=cap)
 
     # -- endpoints ----------------------------------------------------------------------
     @endpoint
     def get_user_id(self) -> Call[VelipUser]:
         """``GetUserID``: a cheap authenticated call returning a temporary token and the account ids."""
-        return self.call("GetUserID", method="GET", parse=VelipUser.model_validate)
+
+        def parse(ret: dict[str, Any]) -> VelipUser:
+            tsid = ret.get("tsid")
+            if not isinstance(tsid, str) or not tsid.strip():  # what GetUserID is for (spec: returns return.tsid)
+                raise MalformedResponseError("GetUserID answer has no tsid", vendor=self.vendor, endpoint="GetUserID")
+            return VelipUser.model_validate(ret)
+
+        return self.call("GetUserID", method="GET", parse=parse)

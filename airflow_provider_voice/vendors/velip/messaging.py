@@ -53,7 +53,7 @@ class VelipMessagingEndpoints(VelipCore):
 
         def parse(ret: dict[str, Any]) -> str:
             cdls_id = ret.get("cdls_id")
-            if cdls_id in (None, ""):
+            if isinstance(cdls_id, bool) or not isinstance(cdls_id, (str, int)) or not str(cdls_id).strip():
                 raise MalformedResponseError("MakeSMS answer has no cdls_id", vendor=self.vendor, endpoint="MakeSMS")
             return str(cdls_id)
 

@@ -12,12 +12,15 @@ Sent as GET (query string): a read, so the transport may resend it after a 5xx o
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
+
+import httpx
 
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError
 from airflow_provider_voice.models.call_reports import VelipCallRecord, VelipCallStatusPage
 from airflow_provider_voice.models.report_window import vendor_date
-from airflow_provider_voice.transport import Call, Emit, Flow
+from airflow_provider_voice.transport import Call, Emit, Flow, json_body
 from airflow_provider_voice.vendors.base import endpoint
 from airflow_provider_voice.vendors.velip.core import VelipCore
 
@@ -80,7 +83,13 @@ class VelipReportEndpoints(VelipCore):
                 f"must not be after date_end {fields['date_end']}",
                 vendor=self.vendor,
             )
-        return self.call("GetCallStatus", method="GET", parse=self._call_status_page, **fields)
+        call = self.call("GetCallStatus", method="GET", **fields)
+
+        def parse(response: httpx.Response) -> VelipCallStatusPage:
+            ret = self.unwrap(response, "GetCallStatus")  # the status check
+            return self._call_status_page(ret, json_body(response, vendor=self.vendor, endpoint="GetCallStatus"))
+
+        return dataclasses.replace(call, parse=parse)
 
     def call_status_flow(self, *, maxreg: int = MAXREG_LIMIT, last_id: str | None = None, **filters: Any) -> Flow[int]:
         """Every call matching ``filters`` (as :meth:`get_call_status`), following the ``last_id``
@@ -107,15 +116,34 @@ class VelipReportEndpoints(VelipCore):
             f"GetCallStatus returned more than {MAX_PAGES} pages", vendor=self.vendor, endpoint="GetCallStatus"
         )
 
-    def _call_status_page(self, ret: dict[str, Any]) -> VelipCallStatusPage:
-        calls = ret.get("calls") or []
-        if not isinstance(calls, list):
+    def _call_status_page(self, ret: dict[str, Any], body: Any = None) -> VelipCallStatusPage:
+        """A page from the answer: ``calls`` (and ``pagination``) inside ``return`` or beside it
+        (both are seen); an answer with neither is a :class:`MalformedResponseError`, never an empty page."""
+        outer = body if isinstance(body, dict) else {}
+        calls = _located(ret, outer, "calls", self.vendor)
+        if calls is _MISSING:
             raise MalformedResponseError(
-                "GetCallStatus 'calls' is not a list", vendor=self.vendor, endpoint="GetCallStatus"
+                "GetCallStatus answer has no 'calls' (neither inside 'return' nor beside it): "
+                f"keys {sorted(ret)} in 'return', {sorted(k for k in outer if k != 'return')} beside it",
+                vendor=self.vendor,
+                endpoint="GetCallStatus",
             )
-        pagination = ret.get("pagination") or {}
+        if calls is None or calls == {}:
+            calls = []  # an empty PHP array may come as null or {}
+        elif isinstance(calls, dict) and all(str(k).isdigit() for k in calls):
+            calls = [calls[k] for k in sorted(calls, key=lambda k: int(k))]
+        if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
+            raise MalformedResponseError(
+                "GetCallStatus 'calls' is not a list of calls", vendor=self.vendor, endpoint="GetCallStatus"
+            )
+        pagination = _located(ret, outer, "pagination", self.vendor)
+        pagination = {} if pagination is _MISSING or pagination is None else pagination
         if not isinstance(pagination, dict):
-            pagination = {}
+            raise MalformedResponseError(
+                f"GetCallStatus 'pagination' is not an object: {pagination!r}"[:200],
+                vendor=self.vendor,
+                endpoint="GetCallStatus",
+            )
         has_more = pagination.get("has_more", False)
         if isinstance(has_more, str):
             has_more = has_more.strip().lower() in ("1", "true", "yes")
@@ -125,3 +153,18 @@ class VelipReportEndpoints(VelipCore):
             has_more=bool(has_more),
             next_id=str(next_id) if next_id not in (None, "") else None,
         )
+
+
+_MISSING: Any = object()
+
+
+def _located(ret: dict[str, Any], outer: dict[str, Any], key: str, vendor: str) -> Any:
+    """``key`` from inside ``return`` or beside it; both present with different values is malformed."""
+    inside, beside = ret.get(key, _MISSING), outer.get(key, _MISSING)
+    if inside is not _MISSING and beside is not _MISSING and inside != beside:
+        raise MalformedResponseError(
+            f"GetCallStatus answer has two different {key!r}: inside 'return' and beside it",
+            vendor=vendor,
+            endpoint="GetCallStatus",
+        )
+    return inside if inside is not _MISSING else beside

@@ -1,0 +1,152 @@
+"""What every task of the provider shares: bad input and refused credentials fail at once.
+
+Airflow retries a failed task unless the error is an ``AirflowFailException``. Retrying bad input
+only repeats the failure (and a wrong key, retried, gets an IP banned at Velip), so every
+operator and sensor of the provider mixes in :class:`FailFastMixin`: an error that a retry cannot
+fix leaves ``execute`` / ``execute_complete`` / ``poke`` as the same typed error *and* an
+``AirflowFailException``, so ``except ValidationError`` keeps working and Airflow does not retry.
+
+Permanent (never retried):
+
+* :class:`~airflow_provider_voice.errors.ValidationError` — bad input, found before any request;
+* :class:`~airflow_provider_voice.errors.AuthError` — the vendor refused the credentials;
+* :class:`~airflow_provider_voice.errors.CapabilityNotSupportedError` — wrong vendor for the job;
+* :class:`~airflow_provider_voice.delivery.DeliveryRejectedError` — the vendor refused the
+  recipients (a retry would send the same request again; fix it and clear the task: the
+  checkpoint sends only what was not accepted);
+* a :class:`~airflow_provider_voice.delivery.DeliveryIncompleteError` stopped by one of the above;
+* a template that does not render (``{{ ds }}`` in a run without a logical date, an undefined
+  variable): it fails the same way on every try.
+
+Everything else (timeouts, 5xx, recipients in doubt) keeps Airflow's retries: a retry reconciles
+and resends only what is safe to resend.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import jinja2
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_voice.delivery import DeliveryIncompleteError, DeliveryRejectedError
+from airflow_provider_voice.errors import AuthError, CapabilityNotSupportedError, ValidationError
+
+__all__ = [
+    "PERMANENT_ERRORS",
+    "FailFastMixin",
+    "TemplateRenderError",
+    "fail_fast",
+    "is_permanent",
+    "rendered_options",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: error classes a task retry cannot fix
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    ValidationError,
+    AuthError,
+    CapabilityNotSupportedError,
+    DeliveryRejectedError,
+)
+_WRAPPED = "__voice_fail_fast__"
+
+
+class TemplateRenderError(AirflowFailException):
+    """A templated argument did not render (the same on every try: not retried)."""
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Whether a retry of the task cannot fix ``exc`` (see the module docstring)."""
+    if isinstance(exc, PERMANENT_ERRORS):
+        return True
+    if isinstance(exc, DeliveryIncompleteError):
+        cause = exc.cause or exc.__cause__
+        return cause is not None and isinstance(cause, PERMANENT_ERRORS)
+    return False
+
+
+@functools.cache
+def _fail_fast_class(cls: type[BaseException]) -> type[BaseException]:
+    return type(cls.__name__, (cls, AirflowFailException), {"__module__": cls.__module__, "__doc__": cls.__doc__})
+
+
+def fail_fast(exc: BaseException) -> BaseException:
+    """``exc`` as an instance of its own class *and* ``AirflowFailException`` (same attributes, same message)."""
+    if isinstance(exc, AirflowFailException):
+        return exc
+    twin = _fail_fast_class(type(exc)).__new__(_fail_fast_class(type(exc)))
+    twin.__dict__.update(exc.__dict__)
+    twin.args = exc.args
+    twin.__traceback__ = exc.__traceback__
+    twin.__cause__, twin.__context__ = exc.__cause__, exc.__context__
+    twin.__suppress_context__ = exc.__suppress_context__
+    return twin
+
+
+def _guard(method: F) -> F:
+    if getattr(method, _WRAPPED, False):
+        return method
+
+    @functools.wraps(method)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            if is_permanent(exc) and not isinstance(exc, AirflowFailException):
+                raise fail_fast(exc) from exc.__cause__
+            raise
+
+    setattr(guarded, _WRAPPED, True)
+    return guarded  # type: ignore[return-value]
+
+
+class FailFastMixin:
+    """Mix into an operator or sensor: permanent errors (see the module docstring) are not retried.
+
+    Wraps ``execute``, ``execute_complete`` and ``poke`` of every subclass that defines them, and
+    turns a template that cannot render into :class:`TemplateRenderError`.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("execute", "execute_complete", "poke"):
+            method = cls.__dict__.get(name)
+            if callable(method):
+                setattr(cls, name, _guard(method))
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Airflow's rendering; a template error becomes :class:`TemplateRenderError` (not retried)."""
+        try:
+            super().render_template_fields(context, jinja_env)  # type: ignore[misc]
+        except jinja2.TemplateError as exc:
+            raise TemplateRenderError(
+                f"{type(self).__name__} {getattr(self, 'task_id', '')!r}: a templated argument did not render: "
+                f"{exc}. Runs triggered from the API or `airflow dags trigger` have no logical date: use "
+                "{{ dag_run.run_after }} or {{ run_id }} instead of {{ ds }} / {{ ts }} / {{ logical_date }}."
+            ) from exc
+
+
+def rendered_options(value: Any, *, field: str = "vendor_options") -> dict[str, Any]:
+    """``vendor_options`` after rendering: a mapping, a JSON object string, or nothing.
+
+    Read at execute time (never in ``__init__``, which runs at DAG parse, when a template such as
+    ``"{{ params.options | tojson }}"`` is still a string)."""
+    if value in (None, ""):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValidationError(
+                field, value, "a mapping, or a string that renders to a JSON object ('{{ params.x | tojson }}')"
+            ) from None
+    if hasattr(value, "model_dump"):
+        return dict(value.model_dump(exclude_unset=True))
+    if not isinstance(value, Mapping):
+        raise ValidationError(field, value, "a mapping of option names to values")
+    return dict(value)

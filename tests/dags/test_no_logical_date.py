@@ -1,0 +1,153 @@
+"""Every example DAG runs without a logical date, as Airflow 3 runs a DAG triggered from the REST API
+or ``airflow dags trigger``: no ``ds``/``ts``/``logical_date``/``data_interval_*`` in the context.
+
+``dag.test(logical_date=None)`` creates exactly such a run (``logical_date``, ``data_interval_*``
+None; ``run_after`` set) and runs it against the simulator. A static check also refuses templates in
+``dags/`` that read a context key a run without a logical date does not have.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jinja2.meta
+import pytest
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+DAG_FILES = sorted(p for p in DAGS.glob("*.py") if not p.name.startswith("_"))
+
+#: context keys that exist only when the run has a logical date (airflow/sdk/execution_time/task_runner.py)
+#: or that Airflow 3 removed; templates must use ``run_id`` / ``dag_run.run_after`` instead
+LOGICAL_DATE_ONLY = frozenset(
+    {
+        "ds", "ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz", "logical_date",
+        "data_interval_start", "data_interval_end",
+        "prev_data_interval_start_success", "prev_data_interval_end_success",
+        "execution_date", "next_ds", "next_ds_nodash", "prev_ds", "prev_ds_nodash",
+        "tomorrow_ds", "tomorrow_ds_nodash", "yesterday_ds", "yesterday_ds_nodash",
+        "next_execution_date", "prev_execution_date",
+    }
+)  # fmt: skip
+
+
+def template_strings(path: Path) -> list[tuple[int, str]]:
+    """``(line, text)`` of every string constant in ``path`` that holds a Jinja expression or statement."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and ("{{" in node.value or "{%" in node.value)
+    ]
+
+
+def logical_date_only_names(text: str) -> set[str]:
+    """The context keys of :data:`LOGICAL_DATE_ONLY` a template reads (parsed with a DAG's Jinja
+    environment, so Airflow's ``ds``/``ts_nodash``... filters are known)."""
+    from airflow.sdk import DAG
+
+    env = DAG(dag_id="template_check", schedule=None).get_template_env()
+    return jinja2.meta.find_undeclared_variables(env.parse(text)) & LOGICAL_DATE_ONLY
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_templates_in_dags_do_not_need_a_logical_date(path):
+    offending = [(line, text) for line, text in template_strings(path) if logical_date_only_names(text)]
+    assert not offending, f"{path.name}: templates that fail without a logical date: {offending}"
+
+
+def test_the_static_check_catches_logical_date_templates():
+    assert logical_date_only_names("reminders {{ ds }}") == {"ds"}
+    assert logical_date_only_names("{{ data_interval_end.add(days=7) }} {{ ts_nodash }}") == {
+        "data_interval_end",
+        "ts_nodash",
+    }
+    assert logical_date_only_names("{{ dag_run.run_after | ds }} {{ run_id }} {{ params.x }}") == set()
+
+
+# -- running every example DAG without a logical date ------------------------------------------------
+
+
+def rendered(run: Any, task_id: str) -> dict[str, Any]:
+    """The rendered template fields Airflow stored for ``task_id`` in ``run``."""
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return session.scalar(
+            select(RenderedTaskInstanceFields.rendered_fields).where(
+                RenderedTaskInstanceFields.dag_id == run.dag_id,
+                RenderedTaskInstanceFields.run_id == run.run_id,
+                RenderedTaskInstanceFields.task_id == task_id,
+            )
+        )
+
+
+def check_voice_campaign(sim: Any, run: Any, out: str) -> None:
+    name = f"example {run.run_after:%Y%m%dT%H%M%S}"
+    assert f"campaign {name!r}" in out, out
+    assert rendered(run, "send")["campaign_name"] == name
+
+
+def check_click_to_call(sim: Any, run: Any, out: str) -> None:
+    assert rendered(run, "kaleyra_click_to_call")["vendor_options"]["custom"] == f"demo-{run.run_after:%Y%m%d}"
+    assert len(sim.state.ledger.entries("kaleyra", "click2call")) == 2
+
+
+def check_sms_and_optouts(sim: Any, run: Any, out: str) -> None:
+    texts = [entry.details["content"] for entry in sim.state.ledger.entries("televoips", "sms")]
+    assert texts and all(f"{run.run_after:%Y-%m-%d}" in text for text in texts), texts[:3]
+    assert "first SMS: 28 accepted, 2 refused, 0 suppressed (of 30)" in out, out
+    assert "reminder SMS: 26 accepted, 0 refused, 4 suppressed" in out, out
+
+
+def check_daily_cdr(sim: Any, run: Any, out: str) -> None:
+    assert "DEMO| CDR report of " in out and ": 20 rows" in out, out
+
+
+def check_connections(sim: Any, run: Any, out: str) -> None:
+    assert "DEMO|   kaleyra    OK" in out, out
+
+
+#: every example DAG: (conf, check); a new example DAG must be added here
+EXAMPLES: dict[str, tuple[Callable[[Path], dict[str, Any] | None], Callable[[Any, Any, str], None]]] = {
+    "example_voice_campaign": (lambda tmp: {"vendor": "octopush"}, check_voice_campaign),
+    "example_click_to_call": (lambda tmp: None, check_click_to_call),
+    "example_sms_and_optouts": (lambda tmp: {"suppression_file": str(tmp / "optouts.csv")}, check_sms_and_optouts),
+    "example_daily_cdr": (lambda tmp: None, check_daily_cdr),
+    "example_connections": (lambda tmp: None, check_connections),
+}
+
+
+def test_every_example_dag_is_in_the_table():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert not bag.import_errors, bag.import_errors
+    assert set(bag.dag_ids) == set(EXAMPLES)
+
+
+@pytest.fixture
+def demo_env(voice_connections: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The simulator with fast calls and CDRs; the CDR demo folder emptied."""
+    shutil.rmtree(Path(os.environ["AIRFLOW_PROVIDER_VOICE_DEMO_DIR"]) / "cdrs", ignore_errors=True)
+    monkeypatch.setenv("AIRFLOW_PROVIDER_VOICE_SIMULATOR_URL", voice_connections.url)
+    voice_connections.state.configure(call_seconds=1.0, cdr_compile_seconds=1.0, cdr_rows=20)
+    return voice_connections
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXAMPLES))
+def test_example_dag_runs_without_a_logical_date(dag_id, demo_env, run_dag, tmp_path, capsys):
+    conf, check = EXAMPLES[dag_id]
+    run = run_dag(dag_id, conf=conf(tmp_path), logical_date=None)
+    states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    assert run.state == "success", states
+    assert all(state == "success" for state in states.values()), states
+    assert run.logical_date is None and run.data_interval_start is None and run.data_interval_end is None
+    assert run.run_after is not None
+    check(demo_env, run, capsys.readouterr().out)
