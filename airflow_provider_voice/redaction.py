@@ -156,7 +156,9 @@ def redact(text: str, *, phones: bool = False) -> str:
     if pattern is not None:
         text = pattern.sub(_MASK, text)
     text = _PAIR_RE.sub(_pair_sub, text)
-    text = _TUPLE_RE.sub(lambda m: f"{m.group('pre')}{m.group('vq')}{_MASK}{m.group('vq')}" if m.group("v") else m.group(0), text)
+    text = _TUPLE_RE.sub(
+        lambda m: f"{m.group('pre')}{m.group('vq')}{_MASK}{m.group('vq')}" if m.group("v") else m.group(0), text
+    )
     text = _BEARER_RE.sub(lambda m: m.group(0) if m.group("v") == _MASK else f"{m.group('s')}{_MASK}", text)
     text = _USERINFO_RE.sub(lambda m: f"{m.group('pre')}{_MASK}", text)
     if phones:
@@ -204,7 +206,7 @@ def redact_value(value: Any, *, _depth: int = 0) -> Any:
         if len(value) == 2 and is_secret_name(value[0]) and value[1] not in (None, "", _MASK):
             return type(value)([value[0], _MASK])  # a (name, value) header pair
         items = [redact_value(item, _depth=_depth + 1) for item in value]
-        if all(new is old for new, old in zip(items, value)):
+        if all(new is old for new, old in zip(items, value, strict=True)):
             return value
         return type(value)(items) if isinstance(value, list) else tuple(items)
     return value
@@ -405,7 +407,9 @@ def mask_phones(text: str) -> str:
                 continue
             if _is_phone(stripped):
                 out.append(text[last:piece_start])
-                out.append(mask_phone(stripped.replace("%2B", "+").replace("%2b", "+")).replace("+", _plus(stripped), 1))
+                out.append(
+                    mask_phone(stripped.replace("%2B", "+").replace("%2b", "+")).replace("+", _plus(stripped), 1)
+                )
                 last = piece_end
     out.append(text[last:])
     return "".join(out)

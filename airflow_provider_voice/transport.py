@@ -40,8 +40,9 @@ Limits (see :class:`ResponseLimits`) — nothing a vendor sends back is trusted:
   retry whose sleep would end past the deadline is not made (the last error is raised).
 * **Streams.** Downloads opened with :meth:`SyncHttp.stream` / :meth:`AsyncHttp.stream` are bounded
   by their destination, not by the cap, and by no overall deadline (a big file takes its time);
-  opening them follows the deadline, and each read of the body the read timeout (no progress for
-  that long: :class:`~airflow_provider_voice.errors.RequestTimeoutError`).
+  opening them follows the deadline, and reading them a no-progress timeout: no byte for the read
+  timeout, or fewer than 1 KiB in any read-timeout window (a server dripping bytes), is
+  :class:`~airflow_provider_voice.errors.RequestTimeoutError`.
 * **Shape.** JSON nested deeper than :data:`MAX_JSON_DEPTH` levels, and any exception a parser
   raises on a body of the wrong shape (pydantic, ``KeyError``, ``TypeError``, ``RecursionError``,
   XML errors...), become :class:`~airflow_provider_voice.errors.MalformedResponseError` carrying the
@@ -100,6 +101,8 @@ __all__ = [
     "SyncHttp",
     "check_json_depth",
     "json_body",
+    "new_async_client",
+    "new_sync_client",
     "parse_retry_after",
 ]
 
@@ -114,6 +117,8 @@ DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 ERROR_BODY_BYTES = 64 * 1024
 #: JSON (or XML) nested deeper than this is refused as malformed
 MAX_JSON_DEPTH = 64
+#: a streamed download receiving fewer bytes than this per read-timeout window has stalled
+STREAM_MIN_BYTES_PER_WINDOW = 1024
 #: characters of a body shown (redacted) in a MalformedResponseError
 EXCERPT_CHARS = 200
 #: the read timeout the default deadline is computed from when the timeout has none
@@ -583,6 +588,57 @@ class _BodyReader:
         self.size += len(piece)
 
 
+class _ProgressWatch:
+    """Raises when a download gets fewer than ``min_bytes`` in a ``window`` of seconds (a drip)."""
+
+    def __init__(self, window: float, min_bytes: int, stalled: Callable[[], Exception]) -> None:
+        self.window = window
+        self.min_bytes = min_bytes
+        self.stalled = stalled
+        self.start = time.monotonic()
+        self.count = 0
+
+    def tick(self, size: int) -> None:
+        self.count += size
+        now = time.monotonic()
+        if now - self.start >= self.window:
+            if self.count < self.min_bytes:
+                raise self.stalled()
+            self.start, self.count = now, 0
+
+
+class _WatchedStream(httpx.SyncByteStream):
+    """A response stream reporting each raw chunk to a :class:`_ProgressWatch`."""
+
+    def __init__(self, inner: Any, watch: _ProgressWatch) -> None:
+        self._inner = inner
+        self._watch = watch
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            self._watch.tick(len(chunk))
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _AsyncWatchedStream(httpx.AsyncByteStream):
+    """Async twin of :class:`_WatchedStream`."""
+
+    def __init__(self, inner: Any, watch: _ProgressWatch) -> None:
+        self._inner = inner
+        self._watch = watch
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            self._watch.tick(len(chunk))
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 class HttpCore:
     """Shared, I/O-free half of the sync and async clients.
 
@@ -709,6 +765,24 @@ class HttpCore:
             vendor=self.dialect.vendor,
             endpoint=call.endpoint,
         )
+
+    def progress_watch(self, call: Call[Any]) -> _ProgressWatch:
+        """The no-progress guard of a streamed download of ``call`` (window: its read timeout).
+
+        :param call: the call.
+        """
+        read = self.call_timeout(call).read
+        window = read if read is not None else _FALLBACK_READ_TIMEOUT
+
+        def stalled() -> RequestTimeoutError:
+            return RequestTimeoutError(
+                f"download stalled: fewer than {STREAM_MIN_BYTES_PER_WINDOW} bytes in {window:g} s",
+                may_have_been_accepted=True,
+                vendor=self.dialect.vendor,
+                endpoint=call.endpoint,
+            )
+
+        return _ProgressWatch(window, STREAM_MIN_BYTES_PER_WINDOW, stalled)
 
     def deadline_error(self, call: Call[Any], budget: _Budget) -> RequestTimeoutError:
         """The error for a call past its deadline.
@@ -1057,6 +1131,28 @@ def _install_deadline_sockets(client: httpx.Client) -> None:
             pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
 
 
+def new_sync_client(*, max_connections: int = 20) -> httpx.Client:
+    """The ``httpx.Client`` :class:`SyncHttp` uses by default: no redirects followed, and sockets whose
+    reads end by each call's deadline (so a server dripping headers cannot hold a call).
+
+    :param max_connections: size of the connection pool.
+    """
+    client = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_connections=max_connections))
+    _install_deadline_sockets(client)
+    return client
+
+
+def new_async_client(*, max_connections: int = 64) -> httpx.AsyncClient:
+    """The ``httpx.AsyncClient`` :class:`AsyncHttp` uses by default (no redirects followed).
+
+    :param max_connections: size of the connection pool.
+    """
+    return httpx.AsyncClient(
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+    )
+
+
 class SyncHttp:
     """Blocking client: sends :class:`Call` objects and drives flows with ``time.sleep``.
 
@@ -1079,10 +1175,7 @@ class SyncHttp:
         limits: ResponseLimits | None = None,
     ) -> None:
         self.core = HttpCore(dialect, timeout=timeout, retry=retry, limits=limits)
-        if http_client is None:
-            http_client = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_connections=20))
-            _install_deadline_sockets(http_client)
-        self._client = http_client
+        self._client = http_client if http_client is not None else new_sync_client()
         self._sleep = sleep
 
     def _retrying(self, call: Call[Any], budget: _Budget) -> tenacity.Retrying:
@@ -1165,6 +1258,7 @@ class SyncHttp:
             return response
 
         response = self._retrying(call, budget)(open_stream)
+        response.stream = _WatchedStream(response.stream, self.core.progress_watch(call))
         try:
             yield response
         except httpx.HTTPError as exc:
@@ -1243,9 +1337,7 @@ class AsyncHttp:
         limits: ResponseLimits | None = None,
     ) -> None:
         self.core = HttpCore(dialect, timeout=timeout, retry=retry, limits=limits)
-        self._client = http_client or httpx.AsyncClient(
-            follow_redirects=False, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
-        )
+        self._client = http_client if http_client is not None else new_async_client()
         self._sleep = sleep
 
     def _retrying(self, call: Call[Any], budget: _Budget) -> tenacity.AsyncRetrying:
@@ -1335,6 +1427,7 @@ class AsyncHttp:
             return response
 
         response = await self._retrying(call, budget)(open_stream)
+        response.stream = _AsyncWatchedStream(response.stream, self.core.progress_watch(call))
         try:
             yield response
         except httpx.HTTPError as exc:

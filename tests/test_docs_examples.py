@@ -8,6 +8,7 @@ For each block:
   ``airflow dags trigger`` have none);
 * a block that defines a DAG is loaded from a file by a ``DagBag``: no import error, and at least one
   DAG (a ``@dag`` function that is never called defines none);
+* a block that builds an operator or a sensor without a DAG is a fragment, and fails;
 * any other block is executed, in a temporary working directory, with the vendor simulator running
   and the ``<vendor>_default`` connections pointing at it; only loopback connections are allowed.
 
@@ -15,7 +16,7 @@ A block preceded by ``<!-- not-runnable: <reason> -->`` is only compiled and imp
 rare: :data:`MAX_NOT_RUNNABLE`). ``bash`` and other blocks are not executed.
 
 The README quick start is also run with ``dag.test()`` against the simulator, with and without a
-logical date.
+logical date, and so are the doc DAGs that need nothing else (:data:`SIMULATOR_DAGS`).
 """
 
 from __future__ import annotations
@@ -126,9 +127,7 @@ def uncalled_dag_functions(tree: ast.Module) -> list[str]:
                 target = decorator.func if isinstance(decorator, ast.Call) else decorator
                 if getattr(target, "id", getattr(target, "attr", None)) == "dag":
                     decorated.append(node.name)
-    called = {
-        node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-    }
+    called = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
     return [name for name in decorated if name not in called]
 
 
@@ -293,4 +292,43 @@ def test_readme_quick_start_runs_against_the_simulator(logical_date, voice_conne
     assert run.state == "success", states
     assert (run.logical_date is None) == (logical_date == "none")
     calls = voice_connections.state.ledger.counts("octopush", "call")
-    assert calls and set(calls.values()) == {1}, calls  # everyone called, once
+    called = {"".join(ch for ch in number if ch.isdigit()): count for number, count in calls.items()}
+    assert called == {"33612345678": 1, "33698765432": 1}, calls  # everyone in the list called, once
+
+
+def doc_dag_block(dag_id: str) -> Block:
+    """The python block that defines DAG ``dag_id`` (its ``@dag`` function's name)."""
+    found = [block for block in PYTHON_BLOCKS if re.search(rf"^def {dag_id}\(", block.source, re.MULTILINE)]
+    assert len(found) == 1, f"{dag_id}: {[b.name for b in found]}"
+    return found[0]
+
+
+#: doc DAGs that need nothing but the simulator (no S3 bucket, no /data file): run them, without a logical date
+SIMULATOR_DAGS = ["renewal_followup", "kaleyra_network_check", "callback_request"]
+
+
+@pytest.mark.parametrize("dag_id", SIMULATOR_DAGS)
+def test_doc_dag_runs_against_the_simulator_without_a_logical_date(dag_id, voice_connections, run_dag, tmp_path):
+    bag = load_dags(doc_dag_block(dag_id), tmp_path)
+    run = run_dag(bag.dags[dag_id], logical_date=None)
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "success" and run.logical_date is None, states
+    assert set(states.values()) == {"success"}, states
+
+
+def test_the_checks_catch_fragments_uncalled_dags_and_markers(tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text(
+        "# x\n\n<!-- not-runnable: needs a bucket -->\n\n```python\nx = 1\n```\n\n"
+        "```bash\nrm -rf /\n```\n\n```python\n@dag(schedule=None)\ndef d():\n    pass\n```\n",
+        encoding="utf-8",
+    )
+    marked, shell, uncalled = read_blocks(doc)
+    assert (marked.lang, marked.not_runnable, marked.line) == ("python", "needs a bucket", 5)
+    assert shell.lang == "bash" and shell.not_runnable is None
+    assert uncalled_dag_functions(ast.parse(uncalled.source)) == ["d"]
+    fragment = ast.parse(
+        "from airflow_provider_voice.operators.sms import SendSMSOperator\nSendSMSOperator(task_id='x')\n"
+    )
+    assert task_constructors(fragment) == ["SendSMSOperator"] and not defines_dag(fragment)
+    assert logical_date_only_names("{{ ds }} {{ dag_run.run_after | ds }}") == {"ds"}

@@ -141,7 +141,14 @@ class SmsDeliveryChannel(Channel[Recipient]):
         lookup = self.sms.find_sent(messages, recipient.number, content, sender=self.sender)
         number = str(recipient.number)
         taken = {o.message_id for n, o in self.outcomes.items() if n != number and o.message_id}
-        candidates = [m for m in dict.fromkeys(lookup.ids) if m not in taken]
+        after, before = lookup.split(started if started is not None else since)
+        candidates = [m for m in dict.fromkeys(after) if m not in taken]
+        earlier = [m for m in dict.fromkeys(before) if m not in taken]
+        if earlier and started is not None:
+            return Reconciled.unknown(
+                f"{len(earlier)} identical message(s) to this number stamped before this send started "
+                "(another run?): cannot tell whether ours was sent"
+            )
         if len(candidates) == 1:
             found = candidates[0]
             self.outcomes[number] = SmsOutcome(number, "sent", message_id=str(found))

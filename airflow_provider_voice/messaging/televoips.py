@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
@@ -112,11 +113,12 @@ class TeleVoipsSms:
     ) -> SentLookup:
         """What ``GET /messages`` says about an SMS to ``number`` with ``text`` (from ``sender`` when given).
 
-        :returns: the uuids of every matching outbound message, and the latest time (POSIX) of
-            any outbound message from ``sender`` in the list (how far the listing is known to reach).
+        :returns: the uuids (and times) of every matching outbound message, and the latest time
+            (POSIX) of any outbound message from ``sender`` in the list (how far the listing reaches).
         """
         wanted_from = "".join(ch for ch in str(sender or "") if ch.isdigit())
         matches: list[str] = []
+        times: list[float | None] = []
         latest: float | None = None
         for message in messages:
             if (message.direction or "").lower() != "outbound":
@@ -132,7 +134,8 @@ class TeleVoipsSms:
                 and (message.content or "") == text
             ):
                 matches.append(message.id)
-        return SentLookup(matches, latest)
+                times.append(when)
+        return SentLookup(matches, latest, times)
 
 
 @dataclass(frozen=True)
@@ -141,10 +144,20 @@ class SentLookup:
 
     :param ids: uuids of the matching outbound messages.
     :param listed_until: the time of the newest outbound message listed (None if none could be read).
+    :param times: the vendor's time of each match (POSIX; None when unreadable), in the order of ``ids``.
     """
 
     ids: list[str]
     listed_until: float | None
+    times: list[float | None] = field(default_factory=list)
+
+    def split(self, since: float) -> tuple[list[str], list[str]]:
+        """The matches stamped at or after ``since`` (whole seconds) and those before it or unstamped."""
+        after, before = [], []
+        for index, message_id in enumerate(self.ids):
+            when = self.times[index] if index < len(self.times) else None
+            (after if when is not None and when >= math.floor(since) else before).append(message_id)
+        return after, before
 
 
 def _message_time(value: str | None) -> float | None:

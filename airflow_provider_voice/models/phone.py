@@ -91,7 +91,9 @@ class PhoneNumber(str):
         """
         if isinstance(value, PhoneNumber):
             if strict and not value.is_valid:
-                raise InvalidPhoneNumber(value.e164, f"not a valid number in {value.region or '+' + str(value.country_code)}", field=field)
+                raise InvalidPhoneNumber(
+                    value.e164, f"not a valid number in {value.region or '+' + str(value.country_code)}", field=field
+                )
             return value
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise InvalidPhoneNumber(value, "expected a string or an integer", field=field)

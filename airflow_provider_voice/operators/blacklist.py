@@ -83,8 +83,7 @@ def update_number_file(destination: Any, *, add: Sequence[str] = (), remove: Seq
     current: list[str] = []
     if path.exists():
         current = [
-            str(r.number)
-            for r in RecipientSource(path, number_field="number", file_format="csv", strict_numbers=False)
+            str(r.number) for r in RecipientSource(path, number_field="number", file_format="csv", strict_numbers=False)
         ]
     merged = list(dict.fromkeys([*current, *add]))
     dropped = set(remove)

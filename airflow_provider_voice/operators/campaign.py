@@ -14,6 +14,7 @@ from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from airflow_provider_voice.campaigns import CampaignIncompleteError, validate_recipients
+from airflow_provider_voice.campaigns.recipients import rejects_name_from_context
 from airflow_provider_voice.delivery import CheckpointKey, DeliveryEngine, SuppressionList, checkpoint_store
 from airflow_provider_voice.errors import ValidationError, VoiceProviderError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec
@@ -33,7 +34,6 @@ class CampaignInputError(ValidationError, AirflowFailException):
 
 def _fail_fast(exc: ValidationError) -> CampaignInputError:
     return CampaignInputError(exc.field, exc.value, exc.rule, vendor=exc.vendor)
-
 
 
 class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
@@ -62,7 +62,12 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
         that renders to a JSON object such as ``"{{ params.options | tojson }}"``).
     :param default_region: region for numbers without a country code (``"FR"``, ``"IN"``) (templated).
     :param number_field: column/key of the number in files and dicts (auto-detected by default).
-    :param skip_invalid: leave invalid numbers out (counted) instead of failing.
+    :param skip_invalid: leave invalid numbers out (counted, and each written to the rejects
+        file) instead of failing.
+    :param rejects_path: with ``skip_invalid=True``, where every left-out row is written as CSV
+        ``line,value,reason`` (local path, URL or ``ObjectStoragePath``; default ``[voice]
+        rejects_path`` or ``$AIRFLOW_HOME/voice/rejects/<dag_id>/<run_id>/<task_id>.csv``; a retry
+        overwrites it). Its location is pushed to XCom as ``rejects_path``.
     :param suppression: numbers never to call: list, file (``.txt``/``.csv``/``.json``),
         ``ObjectStoragePath`` or ``Asset`` (templated).
     :param concurrency: frames in flight (default 16).
@@ -103,6 +108,7 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
         "default_region",
         "suppression",
         "checkpoint_path",
+        "rejects_path",
     )
     template_fields_renderers = {"vendor_options": "json", "message": "txt"}
     ui_color = "#bbdefb"
@@ -122,6 +128,7 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
         default_region: str | None = None,
         number_field: str | None = None,
         skip_invalid: bool = False,
+        rejects_path: Any = None,
         suppression: Any = None,
         concurrency: int = 16,
         checkpoint_path: Any = None,
@@ -151,6 +158,7 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
         self.default_region = default_region
         self.number_field = number_field
         self.skip_invalid = skip_invalid
+        self.rejects_path = rejects_path
         self.suppression = suppression
         self.concurrency = concurrency
         self.checkpoint_path = checkpoint_path
@@ -217,6 +225,8 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
                 default_region=self.default_region,
                 number_field=self.number_field,
                 skip_invalid=self.skip_invalid,
+                rejects_path=self.rejects_path,
+                rejects_name=rejects_name_from_context(context),
             )
             suppression = SuppressionList.load(self.suppression, default_region=self.default_region)
             store = checkpoint_store(self.checkpoint_path)
@@ -253,7 +263,10 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
             raise
         finally:
             self._engine = None
-        result = self._with_counts(handle, recipients).model_dump(mode="json")
+        result = {
+            **self._with_counts(handle, recipients).model_dump(mode="json"),
+            "rejects_path": recipients.rejects_path,
+        }
         self.log.info(
             "%s campaign %r sent: %d accepted (%d by earlier tries), %d rejected, %d suppressed, ids %s",
             backend.vendor, spec.name, handle.accepted, handle.resumed, handle.rejected, handle.suppressed, handle.campaign_ids[:10],

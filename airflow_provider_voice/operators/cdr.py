@@ -107,7 +107,7 @@ class DownloadCdrReportOperator(FailFastMixin, BaseOperator):
     allowed and reported).
 
     :param destination: where to write: local path, ``file://``/``s3://``/``gs://``... URL or
-        ``ObjectStoragePath``. Templated (``"s3://bucket/cdrs/{{ ds }}.csv"``).
+        ``ObjectStoragePath``. Templated (``"s3://bucket/cdrs/{{ dag_run.run_after | ds }}.csv"``: every run has it).
     :param conn_id: TeleVoIPs connection id. Templated.
     :param report: the report to download: the sensor's XCom ``{id, url, day}`` or the CSV url.
         Templated. None: request it and wait.

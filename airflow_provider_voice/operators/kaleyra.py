@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_voice.campaigns.recipients import validate_recipients
+from airflow_provider_voice.campaigns.recipients import rejects_name_from_context, validate_recipients
 from airflow_provider_voice.delivery import (
     Channel,
     CheckpointKey,
@@ -160,9 +160,19 @@ class KaleyraFollowUpOperator(FailFastMixin, BaseOperator):
                     self.followup_id,
                     "not listed by followup.reports: pass phone, name, follower and ontime to delete it",
                 )
-            found = {"phone": row.phone, "name": row.name, "follower": row.follower, "ontime": _report_minute(row.ontime)}
+            found = {
+                "phone": row.phone,
+                "name": row.name,
+                "follower": row.follower,
+                "ontime": _report_minute(row.ontime),
+            }
             fields = {key: found[key] if value in (None, "") else value for key, value in fields.items()}
-        return {**fields, "autocall": bool(self.autocall), "notes": self.notes or None, "default_region": self.default_region}
+        return {
+            **fields,
+            "autocall": bool(self.autocall),
+            "notes": self.notes or None,
+            "default_region": self.default_region,
+        }
 
     def _existing(self, call: Any) -> str | None:
         """The id of a follow-up with the same phone, follower, name and minute, if Kaleyra lists one."""
@@ -338,8 +348,9 @@ class KaleyraDialerUploadOperator(FailFastMixin, BaseOperator):
                 default_region=self.default_region,
                 number_field=self.number_field,
                 skip_invalid=self.skip_invalid,
+                rejects_name=rejects_name_from_context(context),
             )
-            suppression = SuppressionList.load(self.suppression or None, default_region=self.default_region)
+            suppression = SuppressionList.load(self.suppression, default_region=self.default_region)
         except ValidationError as exc:
             raise CampaignInputError(exc.field, exc.value, exc.rule, vendor=exc.vendor) from None
         channel = KaleyraDialerChannel(hook, self.campaign, method=self.method, rows_per_request=self.rows_per_request)
@@ -375,6 +386,7 @@ class KaleyraDialerUploadOperator(FailFastMixin, BaseOperator):
             "requests": report.frames_sent,
             "in_doubt": len(report.in_doubt),
             "not_sent": len(report.not_sent),
+            "rejects_path": recipients.rejects_path,
         }
         self.log.info("dialer campaign %r: %s", self.campaign, result)
         return result

@@ -132,7 +132,7 @@ class KaleyraCallReportOperator(_CallReportExportOperator):
         (click-to-call log: Kaleyra keeps 3 days, older days fail before any request) or
         ``followup`` (``followup.reports``).
     :param destination: local path, ``file://``/``s3://``... URL or ``ObjectStoragePath``;
-        templated (``".../kaleyra/{{ ds }}.jsonl"``); the suffix picks the format unless
+        templated (``".../kaleyra/{{ run_id }}.jsonl"``; ``{{ ds }}`` is undefined without a logical date); the suffix picks the format unless
         ``file_format`` is given.
     :param conn_id: Kaleyra connection id. Templated.
     :param date_from: first day and :param date_to: last day (``YYYY-MM-DD``, dates); templated;

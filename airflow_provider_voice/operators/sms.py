@@ -11,7 +11,11 @@ from typing import Any
 
 from airflow.sdk import BaseHook, BaseOperator
 
-from airflow_provider_voice.campaigns.recipients import ValidatedRecipients, validate_recipients
+from airflow_provider_voice.campaigns.recipients import (
+    ValidatedRecipients,
+    rejects_name_from_context,
+    validate_recipients,
+)
 from airflow_provider_voice.delivery import (
     CheckpointKey,
     DeliveryEngine,
@@ -88,6 +92,10 @@ class SendSMSOperator(FailFastMixin, BaseOperator):
     :param default_region: region of numbers without a country code (templated).
     :param number_field: column/key of the number (auto-detected). :param skip_invalid: leave
         invalid rows out (counted) instead of failing.
+    :param rejects_path: with ``skip_invalid=True``, where every left-out row is written as CSV
+        ``line,value,reason`` (local path, URL or ``ObjectStoragePath``; default ``[voice]
+        rejects_path`` or ``$AIRFLOW_HOME/voice/rejects/<dag_id>/<run_id>/<task_id>.csv``; a retry
+        overwrites it). Its location is pushed to XCom as ``rejects_path``.
     :param concurrency: messages in flight (default 8).
     :param checkpoint_path: where checkpoints live (local dir, ``file://``, ``s3://``...; default
         ``[voice] checkpoint_path`` or ``$AIRFLOW_HOME/voice/checkpoints``) (templated).
@@ -121,6 +129,7 @@ class SendSMSOperator(FailFastMixin, BaseOperator):
         "default_region",
         "checkpoint_path",
         "results_path",
+        "rejects_path",
     )
     template_fields_renderers = {"text": "txt"}
     ui_color = "#dcedc8"
@@ -137,6 +146,7 @@ class SendSMSOperator(FailFastMixin, BaseOperator):
         default_region: str | None = None,
         number_field: str | None = None,
         skip_invalid: bool = False,
+        rejects_path: Any = None,
         concurrency: int = 8,
         checkpoint_path: Any = None,
         resend_in_doubt: bool = False,
@@ -160,6 +170,7 @@ class SendSMSOperator(FailFastMixin, BaseOperator):
         self.default_region = default_region
         self.number_field = number_field
         self.skip_invalid = skip_invalid
+        self.rejects_path = rejects_path
         self.concurrency = concurrency
         self.checkpoint_path = checkpoint_path
         self.resend_in_doubt = resend_in_doubt
@@ -179,7 +190,7 @@ class SendSMSOperator(FailFastMixin, BaseOperator):
         return BaseHook.get_hook(self.conn_id)
 
     # -- execute ---------------------------------------------------------------------------------
-    def prepare(self) -> tuple[Any, SmsText, str | None, ValidatedRecipients, SuppressionList]:
+    def prepare(self, context: Any = None) -> tuple[Any, SmsText, str | None, ValidatedRecipients, SuppressionList]:
         """Everything checked before the first message: capability, text, sender, recipients, suppression."""
         sms = self.hook.capability("sms")
         try:
@@ -193,6 +204,8 @@ class SendSMSOperator(FailFastMixin, BaseOperator):
                 default_region=region,
                 number_field=self.number_field,
                 skip_invalid=self.skip_invalid,
+                rejects_path=self.rejects_path,
+                rejects_name=rejects_name_from_context(context),
             )
             suppression = SuppressionList.load(
                 self.suppression, default_region=region, missing_ok=self.suppression_missing_ok
@@ -207,7 +220,7 @@ class SendSMSOperator(FailFastMixin, BaseOperator):
         return sms, text, sender, recipients, suppression
 
     def execute(self, context: Any) -> dict[str, Any]:
-        sms, text, sender, recipients, suppression = self.prepare()
+        sms, text, sender, recipients, suppression = self.prepare(context)
         store = checkpoint_store(self.checkpoint_path)
         key = CheckpointKey.from_context(context)
         attempt = int(getattr(context.get("ti"), "try_number", 1) or 1)
@@ -273,6 +286,7 @@ class SendSMSOperator(FailFastMixin, BaseOperator):
             "duplicates": recipients.duplicates,
             "in_doubt": len(report.in_doubt),
             "not_sent": len(report.not_sent),
+            "rejects_path": recipients.rejects_path,
             "failed_numbers": failed[: self.inline_results_limit],
             "results_path": None,
             "checkpoint": report.checkpoint,

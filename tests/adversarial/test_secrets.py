@@ -189,9 +189,17 @@ BODIES: dict[str, Callable[[httpx.Request], dict[str, Any]]] = {
     "json-headers": lambda r: {"message": "bad request", "code": "E400", "headers": _echo_headers(r)},
     "message-text": lambda r: {"message": f"rejected: {dict(r.headers)!r} / {r.headers.get('authorization')}"},
     "velip-return": lambda r: {
-        "return": {"status": f"Invalid token {r.headers.get('authorization')}", "status_code": "250", "echo": _echo_headers(r)}
+        "return": {
+            "status": f"Invalid token {r.headers.get('authorization')}",
+            "status_code": "250",
+            "echo": _echo_headers(r),
+        }
     },
-    "kaleyra-status": lambda r: {"status": "E542", "message": f"x-api-key={r.headers.get('x-api-key')}", "data": _echo_headers(r)},
+    "kaleyra-status": lambda r: {
+        "status": "E542",
+        "message": f"x-api-key={r.headers.get('x-api-key')}",
+        "data": _echo_headers(r),
+    },
     "octopush-errors": lambda r: {
         "code": 442,
         "message": "invalid",
@@ -235,7 +243,11 @@ def test_echoed_credentials_absent_from_every_attribute_of_the_error(vendor, bod
             vendor_code=f"tsid={KEY}",
             vendor_message=f'{{"api_key": "{KEY}"}}',
             field_errors={"x": {"message": f"Authorization: Bearer {KEY}", "echo": {"x-api-key": "unregistered-1234"}}},
-            payload={"headers": [("x-api-key", "unregistered-1234")], "tsid": "unregistered-1234", "text": KEY.encode()},
+            payload={
+                "headers": [("x-api-key", "unregistered-1234")],
+                "tsid": "unregistered-1234",
+                "text": KEY.encode(),
+            },
         ),
         lambda: AuthError(f"token='{KEY}'", vendor_code=f"password={KEY}"),
         lambda: ValidationError("api_key", KEY, f"tsid={KEY} is not allowed"),

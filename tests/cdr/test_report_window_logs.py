@@ -144,7 +144,10 @@ def test_cdr_download_warns_when_the_data_interval_is_another_day(voice_connecti
     op = DownloadCdrReportOperator(
         task_id="dl", destination=str(tmp_path / "d.csv"), poll_interval=0.05, wait_timeout=10, asset=False
     )
-    backfill = {"data_interval_start": pendulum.datetime(2020, 1, 1), "data_interval_end": pendulum.datetime(2020, 1, 2)}
+    backfill = {
+        "data_interval_start": pendulum.datetime(2020, 1, 1),
+        "data_interval_end": pendulum.datetime(2020, 1, 2),
+    }
     with structlog.testing.capture_logs() as logs:
         result = op.execute(backfill)
     warnings = [e["event"] for e in logs if e["log_level"] == "warning"]

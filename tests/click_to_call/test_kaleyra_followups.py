@@ -40,7 +40,7 @@ def test_create_edit_delete(voice_connections, context):
     delete = KaleyraFollowUpOperator(task_id="d", action="delete", followup_id=created["id"])
     assert delete.execute(context)["action"] == "delete"
     assert created["id"] not in sim.state.kaleyra.followups
-    with pytest.raises(ValidationError, match="not listed by followup.reports"):
+    with pytest.raises(ValidationError, match=r"not listed by followup\.reports"):
         delete.execute(context)  # the spec's mandatory fields come from followup.reports: nothing to send
     assert len(sim.state.ledger.entries("kaleyra", "followup_delete")) == 1
     explicit = KaleyraFollowUpOperator(

@@ -7,8 +7,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_voice.delivery import DeliveryIncompleteError
+from airflow_provider_voice.delivery import DeliveryIncompleteError, DeliveryRejectedError
 from airflow_provider_voice.errors import CapabilityNotSupportedError, ValidationError, VendorRejectedError
 from airflow_provider_voice.operators.sms import SendSMSOperator
 from airflow_provider_voice.testing.demo import connection_env
@@ -193,12 +194,16 @@ def test_unsubscribed_recipient_is_refused_and_reported(voice_connections, tmp_p
     from airflow_provider_voice.hooks.televoips import TeleVoipsHook
 
     TeleVoipsHook("televoips_default").client.unsubscribe("+14155552601", SENDER)
-    result = sms_op(tmp_path, recipients=rows(3)).execute(ctx())
+    result = sms_op(tmp_path, recipients=rows(3), max_rejected_share=0.5).execute(ctx())
     assert result["accepted"] == 2 and result["rejected"] == 1 and result["failed_numbers"] == ["+14155552601"]
     refused = next(r for r in result["results"] if r["status"] == "rejected")
     assert "Unable to send message" in refused["error"]
-    with pytest.raises(Exception, match="refused 1"):
-        sms_op(tmp_path, task_id="again", recipients=rows(3), fail_on_rejected=True).execute(ctx(task_id="again"))
+    # by default any refusal fails the task (not retried), after the others were texted
+    with pytest.raises(DeliveryRejectedError, match="refused 1 of 3") as info:
+        sms_op(tmp_path, task_id="again", recipients=rows(3)).execute(ctx(task_id="again"))
+    assert isinstance(info.value, AirflowFailException) and info.value.report.accepted == 2
+    with pytest.raises(DeliveryRejectedError, match="refused 1"):
+        sms_op(tmp_path, task_id="again2", recipients=rows(3), fail_on_rejected=True).execute(ctx(task_id="again2"))
 
 
 def test_suppression_list_and_missing_file(voice_connections, tmp_path):

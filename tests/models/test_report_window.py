@@ -84,7 +84,9 @@ def test_dag_run_as_an_object_or_a_mapping_and_naive_run_after_is_utc():
 
 def test_an_interval_ending_before_it_starts_is_refused():
     with pytest.raises(ValidationError) as err:
-        run_window({"data_interval_start": pendulum.datetime(2024, 5, 2), "data_interval_end": pendulum.datetime(2024, 5, 1)})
+        run_window(
+            {"data_interval_start": pendulum.datetime(2024, 5, 2), "data_interval_end": pendulum.datetime(2024, 5, 1)}
+        )
     assert err.value.field == "data_interval"
 
 

@@ -440,7 +440,11 @@ class KaleyraCallEndpoints(KaleyraCore):
         :class:`~airflow_provider_voice.operators.kaleyra.KaleyraFollowUpOperator` looks them up).
         A missing one is a :class:`ValidationError` before anything is sent.
         """
-        missing = [n for n, v in (("phone", phone), ("name", name), ("follower", follower), ("ontime", ontime)) if v in (None, "")]
+        missing = [
+            n
+            for n, v in (("phone", phone), ("name", name), ("follower", follower), ("ontime", ontime))
+            if v in (None, "")
+        ]
         if missing:
             raise ValidationError(
                 ", ".join(missing),
@@ -449,7 +453,9 @@ class KaleyraCallEndpoints(KaleyraCore):
                 vendor=self.vendor,
             )
         # the numbers only identify the follow-up here (nobody is called): any possible number
-        fields = self._followup_fields(phone, str(name), follower, ontime, autocall, notes, default_region, strict=False)
+        fields = self._followup_fields(
+            phone, str(name), follower, ontime, autocall, notes, default_region, strict=False
+        )
         fields.update({"id": self._followup_ref(followup_id), "action": "delete"})
         return self.method_call("followup", fields, idempotent=True)
 

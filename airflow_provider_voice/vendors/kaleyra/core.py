@@ -8,8 +8,8 @@ Both formats are parsed into the same Python structure by :func:`parse_kaleyra_b
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 import urllib.parse
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
@@ -43,6 +43,8 @@ def is_kaleyra_production(url: str | None) -> bool:
         return False
     host = urllib.parse.urlsplit(url if "://" in url else f"https://{url}").hostname or ""
     return host.lower().rstrip(".") in KALEYRA_PRODUCTION_HOSTS
+
+
 #: XML tags that wrap one item of a list (``<data><dial>..</dial><dial>..</dial></data>``)
 LIST_ITEM_TAGS = frozenset({"dial", "voice", "followup", "monitor"})
 SUCCESS_STATUSES = frozenset({"200", "OK"})

@@ -1,0 +1,315 @@
+"""Never a made-up success in the delivery engine: fencing of concurrent tries, per-try and
+per-deployment keys, forced resends, and the rule that a delivery with refusals is not green.
+
+The engine tests use an in-memory fake vendor (exact per-item accounting); the integration tests
+run over the simulator and take its ledger as the judge."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections import Counter
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_voice.campaigns import CampaignRejectedError
+from airflow_provider_voice.delivery import (
+    Channel,
+    CheckpointKey,
+    Claim,
+    DeliveryEngine,
+    DeliveryIncompleteError,
+    DeliverySupersededError,
+    Frame,
+    FrameResult,
+    LocalCheckpointStore,
+    MemoryCheckpointStore,
+    ObjectStorageCheckpointStore,
+    Reconciled,
+    checkpoint_store,
+)
+from airflow_provider_voice.delivery.checkpoint import deployment_namespace, newest_claim
+from airflow_provider_voice.errors import VendorRejectedError
+from airflow_provider_voice.models.phone import PhoneNumber
+from airflow_provider_voice.operators.campaign import SendVoiceCampaignOperator
+from airflow_provider_voice.transport import RetryPolicy
+
+KEY = CheckpointKey("fence_dag", "send", "manual__2026-12-01T00:00:00+00:00")
+FAST = RetryPolicy(max_attempts=3, backoff_initial=0.01, backoff_max=0.05, max_retry_after=2.0)
+POISON = "9"  # numbers ending in 9 are always refused by the fake vendor
+
+
+def numbers(n: int) -> list[str]:
+    return [f"+336123{i:05d}" for i in range(n)]
+
+
+class SharedVendor:
+    """A thread-safe fake vendor: counts every accepted item and remembers frame keys."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.keys: set[str] = set()
+        self.lock = threading.Lock()
+
+    def accept(self, frame: Frame[str]) -> None:
+        with self.lock:
+            self.calls.update(frame.items)
+            self.keys.add(frame.key)
+
+
+class SlowChannel(Channel[str]):
+    """One item per frame; a little latency; refuses the POISON numbers every time."""
+
+    frame_size = 1
+    name = "fenced"
+
+    def __init__(self, vendor: SharedVendor, rng: random.Random) -> None:
+        self.vendor, self.rng = vendor, rng
+
+    async def send(self, frame: Frame[str]) -> FrameResult:
+        await asyncio.sleep(self.rng.uniform(0.0, 0.004))
+        if frame.items[0].endswith(POISON):
+            raise VendorRejectedError("HTTP 400: blacklisted", vendor_code="400", status_code=400)
+        self.vendor.accept(frame)
+        return FrameResult(accepted=1, refs=[frame.key])
+
+    async def reconcile(self, frame: Frame[str]) -> Reconciled:
+        if frame.key in self.vendor.keys:
+            return Reconciled.accepted(FrameResult(accepted=1, refs=[frame.key]), "found")
+        return Reconciled.not_accepted("not found")
+
+
+def stores(tmp_path: Any) -> dict[str, Any]:
+    from airflow.sdk import ObjectStoragePath
+
+    return {
+        "local": LocalCheckpointStore(tmp_path / "local"),
+        "object": ObjectStorageCheckpointStore(ObjectStoragePath(f"file://{tmp_path}/object")),
+    }
+
+
+@pytest.mark.parametrize("kind", ["local", "object"])
+def test_two_workers_on_one_task_instance_call_nobody_twice_and_lose_nobody(tmp_path, kind):
+    """20 runs: an older try is still sending when a newer try of the same task instance starts."""
+    people = numbers(120)
+    poisoned = {p for p in people if p.endswith(POISON)}
+    superseded_runs = 0
+    for run in range(20):
+        store = stores(tmp_path / str(run))[kind]
+        vendor = SharedVendor()
+        outcomes: dict[int, Any] = {}
+
+        def worker(
+            attempt: int,
+            delay: float,
+            vendor: SharedVendor = vendor,
+            store: Any = store,
+            run: int = run,
+            outcomes: dict[int, Any] = outcomes,
+        ) -> None:
+            time.sleep(delay)
+            engine = DeliveryEngine(
+                SlowChannel(vendor, random.Random(run * 10 + attempt)),
+                store=store,
+                key=KEY,
+                concurrency=4,
+                attempt=attempt,
+                reconcile_delay=0,
+                max_rejected_share=1.0,
+                progress_interval=60,
+            )
+            try:
+                outcomes[attempt] = engine.run_sync(people)
+            except DeliveryIncompleteError as exc:
+                outcomes[attempt] = exc
+
+        old = threading.Thread(target=worker, args=(1, 0.0))
+        new = threading.Thread(target=worker, args=(2, random.Random(run).uniform(0.005, 0.08)))
+        old.start(), new.start()
+        old.join(30), new.join(30)
+        assert not old.is_alive() and not new.is_alive()
+        assert max(vendor.calls.values()) == 1, f"run {run}: somebody was called twice"
+        newest = outcomes[2]
+        report = newest.report if isinstance(newest, DeliveryIncompleteError) else newest
+        assert not isinstance(newest, DeliverySupersededError)
+        reported = set(report.in_doubt) | set(report.not_sent)
+        missing = set(people) - set(vendor.calls) - poisoned
+        assert missing <= reported, f"run {run}: lost without being reported: {sorted(missing)[:5]}"
+        assert not set(vendor.calls) & poisoned
+        if isinstance(outcomes[1], DeliverySupersededError):
+            superseded_runs += 1
+            assert outcomes[1].owner.attempt == 2
+    assert superseded_runs > 0  # the race really happened (the older try was stopped mid-way)
+
+
+def test_newest_claim_is_the_highest_try_then_the_last_written():
+    claims = [Claim("a", 2), Claim("b", 1), Claim("c", 2)]
+    assert newest_claim(claims).id == "c"
+    assert newest_claim([Claim("x", 3), Claim("y", 1)]).id == "x"
+    assert newest_claim([]) is None
+
+
+def test_a_try_that_starts_after_a_newer_one_sends_nothing():
+    store, vendor = MemoryCheckpointStore(), SharedVendor()
+    store.claim(KEY, Claim.new(5))  # try 5 already owns the delivery
+    engine = DeliveryEngine(SlowChannel(vendor, random.Random(1)), store=store, key=KEY, attempt=4, reconcile_delay=0)
+    with pytest.raises(DeliverySupersededError, match="superseded by try 5"):
+        engine.run_sync(numbers(5))
+    assert not vendor.calls
+
+
+def test_frame_keys_are_new_for_every_try_deployment_and_deleted_checkpoint():
+    other_deployment = CheckpointKey(*KEY.parts()[:3], -1, namespace="staging")
+    assert KEY.frame_key(0, "c1") != KEY.frame_key(0, "c2")  # another try / a deleted checkpoint
+    assert KEY.frame_key(0, "c1") != other_deployment.frame_key(0, "c1")  # another deployment
+    assert other_deployment.path.startswith("staging/") and not KEY.path.startswith("staging/")
+    assert KEY.member_hasher()("+33612300000") != other_deployment.member_hasher()("+33612300000")
+    assert len(KEY.frame_key(2**21, "c1")) == 15  # a later try's frame still fits Octopush's request_id
+
+
+def test_deployment_namespace_comes_from_the_configuration(monkeypatch):
+    monkeypatch.setenv("AIRFLOW__VOICE__NAMESPACE", "prod eu/1")
+    assert deployment_namespace() == "prod-eu-1"
+    monkeypatch.delenv("AIRFLOW__VOICE__NAMESPACE")
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "postgresql://u:secret@db/airflow")
+    first = deployment_namespace()
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "postgresql://u:rotated@db/airflow")
+    assert deployment_namespace() == first  # a rotated password is the same deployment
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "postgresql://u:secret@other-db/airflow")
+    assert deployment_namespace() != first and "secret" not in first
+
+
+# -- over the simulator ------------------------------------------------------------------------
+
+
+def context(run_id: str = "run-1", try_number: int = 1, task_id: str = "send") -> dict[str, Any]:
+    ti = SimpleNamespace(dag_id="truths", task_id=task_id, run_id=run_id, map_index=-1, try_number=try_number)
+    return {"ti": ti}
+
+
+def ledger_counts(simulator: Any, vendor: str, people: list[str]) -> dict[str, int]:
+    counts = simulator.state.ledger.counts(vendor, "call")
+    render = {"velip": "velip", "octopush": "octopush", "kaleyra": "kaleyra"}[vendor]
+    return {p: counts.get(getattr(PhoneNumber.parse(p), render), 0) for p in people}
+
+
+def campaign(vendor: str, tmp_path: Any, **kwargs: Any) -> SendVoiceCampaignOperator:
+    args: dict[str, Any] = {
+        "task_id": "send",
+        "conn_id": f"{vendor}_default",
+        "recipients": numbers(20),
+        "campaign_name": "truths",
+        "message": "Hello",
+        "checkpoint_path": str(tmp_path / "checkpoints"),
+        "request_timeout": 2.0,
+        "retry_policy": FAST,
+        "engine_options": {"reconcile_delay": 0.05, "backoff_initial": 0.01},
+        "progress_interval": 60,
+    }
+    args.update(kwargs)
+    return SendVoiceCampaignOperator(**args)
+
+
+@pytest.mark.parametrize("vendor", ["octopush", "velip"])
+def test_deleting_the_checkpoint_really_calls_people_again(voice_connections, tmp_path, vendor):
+    sim = voice_connections
+    people = numbers(20)
+    first = campaign(vendor, tmp_path, recipients=people, campaign_name="forced 1").execute(context())
+    assert first["accepted"] == 20
+    retry = campaign(vendor, tmp_path, recipients=people, campaign_name="forced 1").execute(context(try_number=2))
+    assert retry["resumed"] == 20 and set(ledger_counts(sim, vendor, people).values()) == {1}  # a retry: nobody twice
+    key = CheckpointKey("truths", "send", "run-1", -1, deployment_namespace())
+    checkpoint_store(str(tmp_path / "checkpoints")).clear(key)  # the documented way to force a resend
+    time.sleep(0.1)
+    again = campaign(vendor, tmp_path, recipients=people, campaign_name="forced 2").execute(context(try_number=3))
+    assert again["accepted"] == 20 and again["resumed"] == 0
+    assert set(ledger_counts(sim, vendor, people).values()) == {2}  # called again, as asked
+
+
+def test_a_second_deployment_with_the_same_ids_is_not_mistaken_for_the_first(voice_connections, tmp_path, monkeypatch):
+    sim = voice_connections
+    people = numbers(15)
+    shared = tmp_path / "shared-bucket"
+    monkeypatch.setenv("AIRFLOW__VOICE__NAMESPACE", "prod")
+    prod = campaign("octopush", tmp_path, recipients=people, checkpoint_path=str(shared)).execute(context())
+    monkeypatch.setenv("AIRFLOW__VOICE__NAMESPACE", "staging")  # same DAG, task and run ids, same checkpoint bucket
+    staging = campaign("octopush", tmp_path, recipients=people, checkpoint_path=str(shared)).execute(context())
+    assert prod["accepted"] == staging["accepted"] == 15 and staging["resumed"] == 0
+    assert set(prod["campaign_ids"]).isdisjoint(staging["campaign_ids"])  # no 409 "duplicate" taken as success
+    assert set(ledger_counts(sim, "octopush", people).values()) == {2}
+    assert {p.name for p in shared.iterdir()} == {"prod", "staging"}
+
+
+def test_a_campaign_the_vendor_refuses_entirely_fails_without_retries(voice_connections, tmp_path):
+    sim = voice_connections
+    sim.state.octopush.balance = 0.0  # every frame: 402 Not enough credit
+    op = campaign("octopush", tmp_path, vendor_options={"frame_size": 5})
+    with pytest.raises(CampaignRejectedError, match=r"accepted none of the 20.*Not enough credit") as info:
+        op.execute(context())
+    assert isinstance(info.value, AirflowFailException)  # not retried: the same request would be refused
+    assert info.value.handle.accepted == 0 and info.value.report.rejected == 20
+    assert len(sim.state.ledger) == 0
+
+
+def test_partial_refusal_over_the_allowed_share_fails_after_the_rest_was_sent(voice_connections, tmp_path):
+    sim = voice_connections
+    sim.state.octopush.balance = 0.05 * 10 + 0.001  # credit for two frames of 5
+    op = campaign("octopush", tmp_path, vendor_options={"frame_size": 5}, concurrency=1)
+    with pytest.raises(CampaignRejectedError, match=r"refused 10 of 20 .*max_rejected_share=0") as info:
+        op.execute(context())
+    assert info.value.report.accepted == 10 and sum(ledger_counts(sim, "octopush", numbers(20)).values()) == 10
+    sim.state.reset()
+    sim.state.octopush.balance = 0.05 * 10 + 0.001
+    allowed = campaign("octopush", tmp_path, vendor_options={"frame_size": 5}, concurrency=1, max_rejected_share=0.5)
+    result = allowed.execute(context(run_id="run-2"))
+    assert result["accepted"] == 10 and result["rejected"] == 10  # allowed, and said
+
+
+@pytest.mark.parametrize("vendor", ["velip", "octopush", "kaleyra"])
+def test_a_wrong_key_fails_at_once_without_retries(voice_connections, tmp_path, vendor):
+    sim = voice_connections
+    with pytest.raises(DeliveryIncompleteError) as info:
+        campaign(vendor, tmp_path, conn_id=f"{vendor}_wrong_key").execute(context())
+    assert isinstance(info.value, AirflowFailException)  # Velip bans an IP after repeated wrong keys
+    assert len(sim.state.ledger) == 0 and "wrong-key-for-the-demo" not in str(info.value)
+
+
+def test_kaleyra_ok_without_calls_is_not_an_accepted_frame(voice_connections, tmp_path):
+    from airflow_provider_voice.campaigns.kaleyra import KaleyraCampaignChannel
+    from airflow_provider_voice.errors import MalformedResponseError
+    from airflow_provider_voice.vendors.kaleyra.obd import KaleyraObdResult
+
+    with pytest.raises(MalformedResponseError, match="without listing any call"):
+        KaleyraCampaignChannel._result(KaleyraObdResult(group_id="123", calls=[]), 10)
+
+
+def test_sms_in_doubt_is_not_matched_with_another_runs_identical_message(voice_connections, tmp_path):
+    """Another run texted the same person the same words just before: that is not our message."""
+    from airflow_provider_voice.hooks.televoips import TeleVoipsHook
+    from airflow_provider_voice.messaging.delivery import SmsDeliveryChannel
+    from airflow_provider_voice.messaging.text import SmsText
+    from airflow_provider_voice.models.recipients import Recipient
+
+    sender = "13214567890"
+    hook = TeleVoipsHook("televoips_default", timeout=2.0)
+    hook.client.send_message(sender, PhoneNumber.parse("+14155552600"), "Same words", default_region="US")
+    sms = hook.capability("sms")
+    channel = SmsDeliveryChannel(sms, SmsText("Same words"), sender=sender)
+    person = Recipient(number=PhoneNumber.parse("+14155552600"))
+    time.sleep(1.1)  # our (lost) send starts in a later second than theirs
+
+    async def reconcile() -> Any:
+        await channel.start()
+        try:
+            frame = Frame(0, "k" * 15, [person], started=time.time())
+            return [await channel.reconcile(frame), await channel.reconcile(frame)]
+        finally:
+            await channel.stop()
+
+    answers = asyncio.run(reconcile())
+    assert all(a.verdict.value != "accepted" for a in answers), answers
