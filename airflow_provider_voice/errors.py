@@ -151,7 +151,7 @@ class MalformedResponseError(VoiceProviderError):
     def __init__(self, message: str, *, status_code: int | None = None, excerpt: str | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.status_code = status_code
-        self.excerpt = excerpt
+        self.excerpt = redact_value(excerpt)
 
 
 class CapabilityNotSupportedError(VoiceProviderError):

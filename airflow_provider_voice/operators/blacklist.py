@@ -14,7 +14,7 @@ from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.models.recipients import RecipientSource
 from airflow_provider_voice.operators.base import FailFastMixin
-from airflow_provider_voice.redaction import get_logger
+from airflow_provider_voice.redaction import get_logger, mask_phone, redact
 from airflow_provider_voice.reports.storage import describe_destination, open_atomic, resolve_destination
 
 __all__ = ["BlacklistNumbersOperator", "read_numbers", "update_number_file"]
@@ -117,9 +117,12 @@ class BlacklistNumbersOperator(FailFastMixin, BaseOperator):
     :param number_field: column/key with the number in files and dict rows (auto-detected otherwise).
     :param on_invalid: ``fail`` (default: nothing is sent if one number is invalid) or ``skip``.
     :param suppression_file: a CSV (``number`` column; local path, URL or ``ObjectStoragePath``)
-        updated with the numbers blocked (and without those unblocked): pass it as the
-        ``suppression`` of the SMS and campaign operators. Templated.
-    :param fail_on_refusal: fail the task if the vendor refused any number (default: report them).
+        updated with **every** number asked to be blocked — also those the vendor refused, so a
+        person who opted out is suppressed by this provider even when the vendor did not record
+        it — and without those unblocked: pass it as the ``suppression`` of the SMS and campaign
+        operators. Templated.
+    :param fail_on_refusal: fail the task (after the suppression file was updated) when the
+        vendor refused any number; default True. ``False`` only reports them in XCom ``refused``.
 
     XCom: ``{"action", "vendor", "requested", "changed", "failed", "requests", "invalid",
     "duplicates", "refused": [{"number", "error"}...], "suppression_file", "suppression_size"}``.
@@ -139,7 +142,7 @@ class BlacklistNumbersOperator(FailFastMixin, BaseOperator):
         number_field: str | None = None,
         on_invalid: Literal["fail", "skip"] = "fail",
         suppression_file: Any = None,
-        fail_on_refusal: bool = False,
+        fail_on_refusal: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -198,7 +201,7 @@ class BlacklistNumbersOperator(FailFastMixin, BaseOperator):
             changed = result.changed if result else []
             size = update_number_file(
                 self.suppression_file,
-                add=changed if self.action == "block" else (),
+                add=[str(n) for n in numbers] if self.action == "block" else (),
                 remove=changed if self.action == "unblock" else (),
             )
             summary["suppression_file"] = describe_destination(resolve_destination(self.suppression_file))
@@ -214,7 +217,13 @@ class BlacklistNumbersOperator(FailFastMixin, BaseOperator):
         if self.fail_on_refusal and summary["failed"]:
             from airflow.sdk.exceptions import AirflowException
 
-            raise AirflowException(f"{capability.vendor} refused {summary['failed']} numbers: {summary['refused'][:3]}")
+            raise AirflowException(
+                f"{capability.vendor} refused to {self.action} {summary['failed']} of {summary['requested']} numbers "
+                "(set fail_on_refusal=False to only report them): "
+                + "; ".join(
+                    f"{mask_phone(str(r.get('number')))}: {redact(str(r.get('error')))}" for r in summary["refused"][:3]
+                )
+            )
         return summary
 
 

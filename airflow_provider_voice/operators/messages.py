@@ -144,7 +144,7 @@ class ExportMessagesOperator(FailFastMixin, BaseOperator):
             handle.write(_render(rows, fmt))
         url = describe_destination(path)
         shown_start = None if start is None else format_televoips_time(start)
-        shown_end = None if end is None else format_televoips_time(end)
+        shown_end = None if end is None else format_televoips_time(end, field="end")
         self.log.info(
             "exported %d messages (%s .. %s) to %s",
             len(rows),

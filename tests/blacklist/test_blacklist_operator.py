@@ -121,9 +121,23 @@ def test_vendor_without_blacklist_names_the_vendors_that_have_it(voice_connectio
         BlacklistNumbersOperator(task_id="b", conn_id="octopush_default", numbers=["+33612345678"]).execute(context)
 
 
-def test_kaleyra_refused_chunk_is_reported_not_raised(voice_connections, context):
+def test_kaleyra_refusal_fails_the_task_but_still_suppresses_the_number(voice_connections, context, tmp_path):
     voice_connections.state.faults.set("kaleyra", "block", error_rate=1.0, error_status=400, times=1)
-    summary = BlacklistNumbersOperator(task_id="b", conn_id="kaleyra_default", numbers=["9988776655"]).execute(context)
+    dnc = tmp_path / "dnc.csv"
+    op = BlacklistNumbersOperator(
+        task_id="b", conn_id="kaleyra_default", numbers=["9988776655"], suppression_file=str(dnc)
+    )
+    with pytest.raises(Exception, match=r"refused to block 1 of 1 numbers") as info:
+        op.execute(context)
+    assert "9988776655" not in str(info.value)  # masked
+    assert "+919988776655" in dnc.read_text()  # the person asked not to be called: suppressed here anyway
+
+
+def test_kaleyra_refused_chunk_is_reported_when_asked_not_to_fail(voice_connections, context):
+    voice_connections.state.faults.set("kaleyra", "block", error_rate=1.0, error_status=400, times=1)
+    summary = BlacklistNumbersOperator(
+        task_id="b", conn_id="kaleyra_default", numbers=["9988776655"], fail_on_refusal=False
+    ).execute(context)
     assert summary["failed"] == 1 and summary["changed"] == 0 and summary["refused"][0]["number"] == "+919988776655"
 
 

@@ -9,6 +9,7 @@ Both formats are parsed into the same Python structure by :func:`parse_kaleyra_b
 from __future__ import annotations
 
 import urllib.parse
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
@@ -53,6 +54,8 @@ METHOD_SUCCESS = frozenset({"200"})
 #: the progressive dialer (``autodial.*``) answers ``"OK "`` (spec examples)
 DIALER_SUCCESS = frozenset({"OK", "200"})
 AUTH_STATUSES = frozenset({"401", "E401", "403", "E403"})
+#: what a Kaleyra error status looks like: ``E<code>`` (``E542``) or an HTTP-like 4xx/5xx
+ERROR_STATUS_RE = re.compile(r"(?i)E\d+|[45]\d\d")
 
 
 class KaleyraReply(BaseModel):
@@ -242,6 +245,9 @@ class KaleyraCore(VendorApi):
         reply = KaleyraReply.model_validate({**payload, "status": str(status).strip(), "message": str(message)})
         if reply.status.upper() in success or reply.status in accept:
             return reply
+        if not ERROR_STATUS_RE.fullmatch(reply.status):
+            # neither this method's success nor an error code ("OK" on voice.json...): the fate is unknown
+            raise malformed(f"status {reply.status[:20]!r} is neither {method}'s success nor an error code")
         text = f"{reply.status} {reply.message}".strip()
         if reply.status.upper() in AUTH_STATUSES:
             raise AuthError(text, vendor_code=reply.status, vendor=self.vendor, endpoint=method)

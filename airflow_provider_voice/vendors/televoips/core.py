@@ -20,11 +20,16 @@ TELEVOIPS_TIME_FORMAT = "YYYY-MM-DD HH:mm:ss"
 LIST_MESSAGES_MAX_BYTES = 128 * 1024 * 1024
 
 
-def format_televoips_time(value: Any) -> str:
-    """Render a datetime (or ISO string) as TeleVoIPs ``yyyy-mm-dd HH:mm:ss`` in UTC."""
-    if isinstance(value, str):
-        value = pendulum.parse(value)
-    return pendulum.instance(value).in_timezone("UTC").format(TELEVOIPS_TIME_FORMAT)
+def format_televoips_time(value: Any, *, field: str = "start") -> str:
+    """Render a datetime (or ISO string) as TeleVoIPs ``yyyy-mm-dd HH:mm:ss`` in UTC.
+
+    :raises ValidationError: a value that is not a date/time (before any request is sent)."""
+    try:
+        if isinstance(value, str):
+            value = pendulum.parse(value)
+        return pendulum.instance(value).in_timezone("UTC").format(TELEVOIPS_TIME_FORMAT)
+    except Exception:
+        raise ValidationError(field, value, "a datetime or ISO-8601 text such as 2026-12-01T09:00:00Z") from None
 
 
 class TeleVoipsMessage(BaseModel):
@@ -106,7 +111,7 @@ class TeleVoipsCore(VendorApi):
         """``GET /messages``: messages between ``start`` and ``end`` (datetimes; vendor default: last 90 days)."""
         params = {
             "start": None if start is None else format_televoips_time(start),
-            "end": None if end is None else format_televoips_time(end),
+            "end": None if end is None else format_televoips_time(end, field="end"),
         }
         return Call(
             endpoint="GET /messages",
