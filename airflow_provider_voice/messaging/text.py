@@ -1,6 +1,6 @@
 """Per-recipient SMS text: ``${name}``-style placeholders filled from each recipient.
 
-The operator's ``text`` is first rendered by Airflow (Jinja, run-level: ``{{ ds }}``, params...);
+The operator's ``text`` is first rendered by Airflow (Jinja, run-level: ``{{ dag_run.run_after | ds }}``, params...);
 then, for each recipient, ``${placeholder}`` (Python :class:`string.Template` syntax, ``$$`` for a
 literal ``$``) is filled from the recipient: ``${name}``, ``${number}`` (E.164) and every
 recipient variable (CSV columns, JSON keys, ``variables``). The two syntaxes do not collide.

@@ -60,7 +60,6 @@ class VelipCampaignOptions(_Options):
     :param time_start: daily window start ``HH:MM:SS``; default: the start time.
     :param time_end: daily window end ``HH:MM:SS``; default ``23:59:59``.
     :param rurl: per-call webhook URL (end of each call).
-    :param timezone: Velip's zone for dates and times (default ``America/Sao_Paulo``).
     :param frame_size: destinations per Velip campaign (default and maximum 500,000: one campaign;
         a smaller size creates one campaign per frame, named ``<name> #<n>``).
     :param upload_threshold: above this many destinations the list is uploaded as a CSV file
@@ -68,8 +67,12 @@ class VelipCampaignOptions(_Options):
     :param extra_fields: recipient variable names sent as ``codcli``, ``extra1``..``extra3``
         (default: variables with those names).
     :param lookup_before_create: look each frame's ``cp_ctid`` up before ``CreateCampaign`` (one
-        ``GetCampaignsList`` per campaign) so a campaign is never created twice, even when the
-        checkpoint store was lost (default True).
+        ``GetCampaignsList`` per campaign) so a frame whose first answer was lost is never created
+        twice (default True). Keys are unique per try and deployment: a lost or deleted checkpoint
+        is a new send.
+    :param timezone: the zone Velip reads ``date_*``/``time_*`` in (your Velip account's zone;
+        default ``America/Sao_Paulo``). The provider converts ``schedule`` into it and checks the
+        window before sending.
     """
 
     vendor: ClassVar[str] = "velip"

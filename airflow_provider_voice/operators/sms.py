@@ -72,7 +72,7 @@ class SendSMSOperator(FailFastMixin, BaseOperator):
     is unknown (timeout after sending) is looked up (TeleVoIPs ``GET /messages``) and otherwise
     reported, not resent, unless ``resend_in_doubt=True``.
 
-    **Text.** ``text`` is rendered by Airflow (Jinja: ``{{ ds }}``, ``{{ params.x }}``); then
+    **Text.** ``text`` is rendered by Airflow (Jinja: ``{{ dag_run.run_after | ds }}``, ``{{ params.x }}``); then
     ``${name}``, ``${number}`` and every recipient variable (CSV column / JSON key) are filled per
     recipient (``$$`` is a literal ``$``). A missing variable is a validation error.
 

@@ -136,14 +136,17 @@ async def _huge() -> AsyncIterator[bytes]:
     yield b"0]"
 
 
+@functools.cache
 def _nested_object() -> bytes:
     return b'{"a":' * DEEP + b"1" + b"}" * DEEP
 
 
+@functools.cache
 def _nested_list() -> bytes:
     return b"[" * DEEP + b"]" * DEEP
 
 
+@functools.cache
 def _nested_xml() -> bytes:
     return b"<api><status>200</status><data>" + b"<a>" * DEEP + b"x" + b"</a>" * DEEP + b"</data></api>"
 

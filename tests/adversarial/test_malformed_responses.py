@@ -269,16 +269,25 @@ async def run_async_case(
     return _classify(vendor, method, mode, started, value, None)
 
 
+#: slow cases mostly wait on sockets: run them all at once; the others share the CPU with the server
+SLOW_WORKERS = 256
+FAST_WORKERS = 16
+
+
+def _jobs(cases: list[tuple[str, str]], slow: bool) -> list[tuple[str, str, str]]:
+    return [(v, m, mode) for v, m in cases for mode in MODES if (mode in SLOW_MODES) == slow]
+
+
 def run_sync_battery(server: BadVendorServer, tmp: Path) -> Battery:
     battery = Battery("sync")
     for vendor in HOOKS:  # import the hooks (Airflow) once, outside the timed calls
         _hook(vendor, API[vendor]("http://127.0.0.1:9"), None)  # type: ignore[arg-type]
-    http = new_sync_client(max_connections=256)
-    jobs = [(v, m, mode) for v, m in all_cases() for mode in MODES]
-    jobs.sort(key=lambda job: job[2] not in SLOW_MODES)  # the slow ones first, all at once
+    http = new_sync_client(max_connections=SLOW_WORKERS)
     try:
-        with ThreadPoolExecutor(max_workers=96) as pool:
-            battery.outcomes = list(pool.map(lambda job: run_sync_case(server, http, tmp, *job), jobs))
+        for slow, workers in ((True, SLOW_WORKERS), (False, FAST_WORKERS)):
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                jobs = _jobs(all_cases(), slow)
+                battery.outcomes += list(pool.map(lambda job: run_sync_case(server, http, tmp, *job), jobs))
     finally:
         http.close()
     return battery
@@ -288,19 +297,20 @@ def run_async_battery(server: BadVendorServer, tmp: Path) -> Battery:
     battery = Battery("async")
 
     async def main() -> list[Outcome]:
-        http = new_async_client(max_connections=256)
-        gate = asyncio.Semaphore(128)
-
-        async def one(vendor: str, method: str, mode: str) -> Outcome:
-            async with gate:
-                return await run_async_case(server, http, tmp, vendor, method, mode)
-
+        http = new_async_client(max_connections=SLOW_WORKERS)
+        outcomes: list[Outcome] = []
         try:
-            jobs = [(v, m, mode) for v, m in sorted(CASES) for mode in MODES]
-            jobs.sort(key=lambda job: job[2] not in SLOW_MODES)
-            return list(await asyncio.gather(*(one(*job) for job in jobs)))
+            for slow, width in ((True, SLOW_WORKERS), (False, FAST_WORKERS)):
+                gate = asyncio.Semaphore(width)
+
+                async def one(vendor: str, method: str, mode: str, gate: asyncio.Semaphore = gate) -> Outcome:
+                    async with gate:
+                        return await run_async_case(server, http, tmp, vendor, method, mode)
+
+                outcomes += await asyncio.gather(*(one(*job) for job in _jobs(sorted(CASES), slow)))
         finally:
             await http.aclose()
+        return outcomes
 
     battery.outcomes = asyncio.run(main())
     return battery

@@ -131,8 +131,7 @@ def parse_kaleyra_body(text: str) -> dict[str, Any]:
         head = body[:4096].upper()
         if "<!DOCTYPE" in head or "<!ENTITY" in head:
             raise ValueError("XML with a DTD or entities (Kaleyra sends neither)")
-        root = ET.fromstring(body.encode())
-        _check_xml_depth(root)
+        root = _parse_xml(body.encode())
         parsed = _xml_to_python(root)
         return parsed if isinstance(parsed, dict) else {"status": "", "data": parsed}
     import json
@@ -144,14 +143,32 @@ def parse_kaleyra_body(text: str) -> dict[str, Any]:
     return payload
 
 
-def _check_xml_depth(root: ET.Element, max_depth: int = MAX_JSON_DEPTH) -> None:
-    """Raise ``ValueError`` when the XML tree nests deeper than ``max_depth`` (iteratively)."""
-    stack = [(root, 1)]
-    while stack:
-        element, depth = stack.pop()
-        if depth > max_depth:
-            raise ValueError(f"XML nested deeper than {max_depth} levels")
-        stack.extend((child, depth + 1) for child in element)
+def _parse_xml(data: bytes, max_depth: int = MAX_JSON_DEPTH) -> ET.Element:
+    """The XML tree of ``data``, refused (``ValueError``) as soon as it nests deeper than ``max_depth``
+    (read with a pull parser: a 100k-deep document is not built first)."""
+    parser = ET.XMLPullParser(events=("start", "end"))
+    root: ET.Element | None = None
+    depth = 0
+
+    def walk() -> None:
+        nonlocal root, depth
+        for event, element in parser.read_events():
+            if event == "start":
+                depth += 1
+                root = element if root is None else root
+                if depth > max_depth:
+                    raise ValueError(f"XML nested deeper than {max_depth} levels")
+            else:
+                depth -= 1
+
+    for start in range(0, len(data), 64 * 1024):
+        parser.feed(data[start : start + 64 * 1024])
+        walk()
+    parser.close()
+    walk()
+    if root is None:
+        raise ValueError("no XML element")
+    return root
 
 
 def records(data: Any, item_tag: str | None = None) -> list[dict[str, Any]]:
