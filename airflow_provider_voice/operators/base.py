@@ -14,7 +14,8 @@ Permanent (never retried):
 * :class:`~airflow_provider_voice.delivery.DeliveryRejectedError` — the vendor refused the
   recipients (a retry would send the same request again; fix it and clear the task: the
   checkpoint sends only what was not accepted);
-* a :class:`~airflow_provider_voice.delivery.DeliveryIncompleteError` stopped by one of the above;
+* a :class:`~airflow_provider_voice.delivery.DeliveryIncompleteError` stopped by one of the above,
+  or stopped by refusals before the vendor accepted anything (``abort_after_rejections``);
 * a template that does not render (``{{ ds }}`` in a run without a logical date, an undefined
   variable): it fails the same way on every try.
 
@@ -33,7 +34,7 @@ import jinja2
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_voice.delivery import DeliveryIncompleteError, DeliveryRejectedError
-from airflow_provider_voice.errors import AuthError, CapabilityNotSupportedError, ValidationError
+from airflow_provider_voice.errors import AuthError, CapabilityNotSupportedError, ValidationError, VendorRejectedError
 
 __all__ = [
     "PERMANENT_ERRORS",
@@ -41,7 +42,9 @@ __all__ = [
     "TemplateRenderError",
     "fail_fast",
     "is_permanent",
+    "max_rejected_share_arg",
     "rendered_options",
+    "try_number",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -66,7 +69,11 @@ def is_permanent(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DeliveryIncompleteError):
         cause = exc.cause or exc.__cause__
-        return cause is not None and isinstance(cause, PERMANENT_ERRORS)
+        if cause is not None and isinstance(cause, PERMANENT_ERRORS):
+            return True
+        # stopped because every answer so far was a refusal (e.g. a sender the vendor does not accept)
+        report = exc.report
+        return isinstance(cause, VendorRejectedError) and report.accepted == 0 and not report.in_doubt
     return False
 
 
@@ -150,3 +157,17 @@ def rendered_options(value: Any, *, field: str = "vendor_options") -> dict[str, 
     if not isinstance(value, Mapping):
         raise ValidationError(field, value, "a mapping of option names to values")
     return dict(value)
+
+
+def try_number(context: Any) -> int:
+    """The running try's number (1 outside Airflow): orders concurrent tries of a delivery (fencing)."""
+    ti = context.get("ti") if isinstance(context, Mapping) else None
+    value = getattr(ti, "try_number", 1)
+    return value if isinstance(value, int) and value >= 1 else 1
+
+
+def max_rejected_share_arg(value: Any) -> float:
+    """``max_rejected_share`` checked at DAG parse: a share from 0.0 to 1.0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise ValidationError("max_rejected_share", value, "a share from 0.0 (no refusal allowed) to 1.0")
+    return float(value)

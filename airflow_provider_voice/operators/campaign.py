@@ -18,7 +18,7 @@ from airflow_provider_voice.campaigns.recipients import rejects_name_from_contex
 from airflow_provider_voice.delivery import CheckpointKey, DeliveryEngine, SuppressionList, checkpoint_store
 from airflow_provider_voice.errors import ValidationError, VoiceProviderError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec
-from airflow_provider_voice.operators.base import FailFastMixin, rendered_options
+from airflow_provider_voice.operators.base import FailFastMixin, max_rejected_share_arg, rendered_options, try_number
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.transport import RetryPolicy
 from airflow_provider_voice.triggers.campaign import CampaignCompletionTrigger, campaign_done, deadline_after
@@ -163,7 +163,7 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
         self.concurrency = concurrency
         self.checkpoint_path = checkpoint_path
         self.resend_in_doubt = resend_in_doubt
-        self.max_rejected_share = max_rejected_share
+        self.max_rejected_share = max_rejected_share_arg(max_rejected_share)
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
@@ -233,7 +233,7 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
         except ValidationError as exc:
             raise _fail_fast(exc) from None
         key = CheckpointKey.from_context(context)
-        attempt = int(getattr(context.get("ti"), "try_number", 1) or 1)
+        attempt = try_number(context)
         self.log.info(
             "%s campaign %r: %d recipients (%d rows, %d invalid skipped, %d duplicates), suppression list of %d numbers; checkpoint %s",
             backend.vendor, spec.name, recipients.valid, recipients.rows, recipients.invalid, recipients.duplicates,

@@ -22,7 +22,7 @@ from airflow_provider_voice.delivery import (
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.hooks.base import get_voice_hook
 from airflow_provider_voice.models.recipients import Recipient
-from airflow_provider_voice.operators.base import FailFastMixin
+from airflow_provider_voice.operators.base import FailFastMixin, max_rejected_share_arg, try_number
 from airflow_provider_voice.operators.campaign import CampaignInputError
 from airflow_provider_voice.vendors.base import AsyncVendorClient
 from airflow_provider_voice.vendors.kaleyra.calls import (
@@ -307,9 +307,7 @@ class KaleyraDialerUploadOperator(FailFastMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not 0.0 <= float(max_rejected_share) <= 1.0:
-            raise ValidationError("max_rejected_share", max_rejected_share, "a share from 0.0 to 1.0")
-        self.max_rejected_share = float(max_rejected_share)
+        self.max_rejected_share = max_rejected_share_arg(max_rejected_share)
         if method not in ("import", "add"):
             raise ValidationError("method", method, "'import' (autodial.import) or 'add' (autodial.add)")
         if (
@@ -366,7 +364,7 @@ class KaleyraDialerUploadOperator(FailFastMixin, BaseOperator):
             total=recipients.valid,
             label=channel.name,
             progress_interval=self.progress_interval,
-            attempt=int(getattr(context.get("ti"), "try_number", 1) or 1),
+            attempt=try_number(context),
             max_rejected_share=self.max_rejected_share,
         )
         try:

@@ -28,7 +28,7 @@ from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.messaging.delivery import SmsDeliveryChannel, SmsOutcome
 from airflow_provider_voice.messaging.text import SmsText
 from airflow_provider_voice.models.recipients import Recipient
-from airflow_provider_voice.operators.base import FailFastMixin
+from airflow_provider_voice.operators.base import FailFastMixin, max_rejected_share_arg, try_number
 from airflow_provider_voice.operators.campaign import CampaignInputError
 from airflow_provider_voice.reports.storage import describe_destination, open_atomic, resolve_destination
 
@@ -179,9 +179,7 @@ class SendSMSOperator(FailFastMixin, BaseOperator):
         self.abort_after_rejections = abort_after_rejections
         if fail_on_rejected is not None:
             max_rejected_share = 0.0 if fail_on_rejected else 1.0
-        if not 0.0 <= float(max_rejected_share) <= 1.0:
-            raise ValidationError("max_rejected_share", max_rejected_share, "a share from 0.0 to 1.0")
-        self.max_rejected_share = float(max_rejected_share)
+        self.max_rejected_share = max_rejected_share_arg(max_rejected_share)
         self.progress_interval = progress_interval
         self._engine: DeliveryEngine[Any] | None = None
 
@@ -223,7 +221,7 @@ class SendSMSOperator(FailFastMixin, BaseOperator):
         sms, text, sender, recipients, suppression = self.prepare(context)
         store = checkpoint_store(self.checkpoint_path)
         key = CheckpointKey.from_context(context)
-        attempt = int(getattr(context.get("ti"), "try_number", 1) or 1)
+        attempt = try_number(context)
         channel = SmsDeliveryChannel(sms, text, sender=sender, abort_after_rejections=self.abort_after_rejections)
         self.log.info(
             "%s SMS: %d recipients (%d rows, %d invalid skipped, %d duplicates), suppression list of %d numbers; checkpoint %s",

@@ -188,6 +188,7 @@ def test_sender_not_owned_without_the_list_stops_early_with_the_vendor_reason(vo
     assert "Unable to send message" in message and "owned by the account" in message
     assert info.value.report.rejected < 40 and len(info.value.not_sent) > 0
     assert len(voice_connections.state.ledger) == 0  # nobody texted
+    assert isinstance(info.value, AirflowFailException)  # a retry would be refused the same way: not retried
 
 
 def test_unsubscribed_recipient_is_refused_and_reported(voice_connections, tmp_path):
