@@ -153,9 +153,7 @@ def _nested_xml() -> bytes:
 
 XML_BOMB = (
     b'<?xml version="1.0"?><!DOCTYPE api [<!ENTITY a "aaaaaaaaaa">'
-    + b"".join(
-        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">'.encode() for i in range(9)
-    )
+    + b"".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">'.encode() for i in range(9))
     + b"]><api><status>200</status><message>&j;</message></api>"
 )
 

@@ -62,7 +62,9 @@ API: dict[str, Callable[[str], Any]] = {
     "televoips": lambda url: TeleVoipsApi(
         reports_key=KEYS["televoips"], messaging_key=KEYS["televoips"] + "-m", base_urls={"default": url}
     ),
-    "octopush": lambda url: OctopushApi(api_login="adv@example.com", api_key=KEYS["octopush"], base_urls={"default": url}),
+    "octopush": lambda url: OctopushApi(
+        api_login="adv@example.com", api_key=KEYS["octopush"], base_urls={"default": url}
+    ),
     "kaleyra": lambda url: KaleyraApi(api_key=KEYS["kaleyra"], base_urls={"default": url, "obd": url}),
 }
 API_CLASSES = {"velip": VelipApi, "televoips": TeleVoipsApi, "octopush": OctopushApi, "kaleyra": KaleyraApi}
@@ -200,7 +202,9 @@ class Battery:
             "cases": len(self.outcomes),
             "typed": kinds["typed"],
             "untyped": kinds["untyped"],
-            "legit_success": sum(1 for o in self.outcomes if o.kind == "success" and (o.vendor, o.method, o.mode) in LEGIT),
+            "legit_success": sum(
+                1 for o in self.outcomes if o.kind == "success" and (o.vendor, o.method, o.mode) in LEGIT
+            ),
             "malformed_as_success": sum(
                 1 for o in self.outcomes if o.kind == "success" and (o.vendor, o.method, o.mode) not in LEGIT
             ),
@@ -227,7 +231,9 @@ def _hook(vendor: str, api: Any, client: VendorClient[Any]) -> Any:
     return hook
 
 
-def run_sync_case(server: BadVendorServer, http: httpx.Client, tmp: Path, vendor: str, method: str, mode: str) -> Outcome:
+def run_sync_case(
+    server: BadVendorServer, http: httpx.Client, tmp: Path, vendor: str, method: str, mode: str
+) -> Outcome:
     api = API[vendor](server.base_url(vendor, mode))
     client = VendorClient(api, timeout=TIMEOUT, retry=RETRY, http_client=http, limits=LIMITS)
     hook = _hook(vendor, api, client) if method == "hook.probe" else None
