@@ -40,18 +40,7 @@ MAX_NOT_RUNNABLE = 3
 _FENCE = re.compile(r"^(?P<indent>\s*)```(?P<info>.*)$")
 _NOT_RUNNABLE = re.compile(r"^\s*<!--\s*not-runnable:(?P<reason>.*?)-->\s*$")
 
-#: context keys only a run with a logical date has (airflow/sdk/execution_time/task_runner.py), and
-#: keys Airflow 3 removed
-LOGICAL_DATE_ONLY = frozenset(
-    {
-        "ds", "ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz", "logical_date",
-        "data_interval_start", "data_interval_end",
-        "prev_data_interval_start_success", "prev_data_interval_end_success",
-        "execution_date", "next_ds", "next_ds_nodash", "prev_ds", "prev_ds_nodash",
-        "tomorrow_ds", "tomorrow_ds_nodash", "yesterday_ds", "yesterday_ds_nodash",
-        "next_execution_date", "prev_execution_date",
-    }
-)  # fmt: skip
+from airflow_provider_voice.testing.runs import LOGICAL_DATE_ONLY  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import secrets
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from airflow_provider_voice.models.recipients import (
     mask_value,
 )
 from airflow_provider_voice.redaction import get_logger
+from airflow_provider_voice.reports.storage import configured_location
 
 if TYPE_CHECKING:
     from airflow_provider_voice.campaigns.base import CampaignBackend
@@ -110,16 +110,7 @@ class ValidatedRecipients:
 
 def default_rejects_location() -> str:
     """``[voice] rejects_path`` from the Airflow configuration, else ``$AIRFLOW_HOME/voice/rejects`` (a directory)."""
-    try:
-        from airflow.configuration import conf
-
-        configured = conf.get("voice", "rejects_path", fallback=None)
-        if configured:
-            return str(configured)
-        home = conf.get("core", "airflow_home", fallback=None) or os.environ.get("AIRFLOW_HOME")
-    except Exception:  # plain Python use without an Airflow configuration
-        home = os.environ.get("AIRFLOW_HOME")
-    return str(Path(home or Path.home() / "airflow") / "voice" / "rejects")
+    return configured_location("rejects_path", "rejects")
 
 
 def rejects_name_from_context(context: Any, *, suffix: str = "") -> str:

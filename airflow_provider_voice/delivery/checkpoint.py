@@ -73,6 +73,7 @@ from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_voice.delivery.frames import FrameResult
+from airflow_provider_voice.reports.storage import configured_location
 
 __all__ = [
     "HASH_CHARS",
@@ -537,16 +538,7 @@ def deployment_namespace() -> str:
 
 def default_checkpoint_location() -> str:
     """``[voice] checkpoint_path`` from the Airflow configuration, else ``$AIRFLOW_HOME/voice/checkpoints``."""
-    try:
-        from airflow.configuration import conf
-
-        configured = conf.get("voice", "checkpoint_path", fallback=None)
-        if configured:
-            return str(configured)
-        home = conf.get("core", "airflow_home", fallback=None) or os.environ.get("AIRFLOW_HOME")
-    except Exception:  # plain Python use without an Airflow configuration
-        home = os.environ.get("AIRFLOW_HOME")
-    return str(Path(home or Path.home() / "airflow") / "voice" / "checkpoints")
+    return configured_location("checkpoint_path", "checkpoints")
 
 
 def checkpoint_store(location: Any = None) -> CheckpointStore:

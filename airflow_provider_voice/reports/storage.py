@@ -150,3 +150,21 @@ def _remove_quietly(temp: Any) -> None:
         pass
     except Exception as exc:  # pragma: no cover - remote storage hiccup: say so, keep the first error
         log.warning("could not remove the temporary file %s: %s", temp, exc)
+
+
+def configured_location(option: str, leaf: str) -> str:
+    """``[voice] <option>`` from the Airflow configuration, else ``$AIRFLOW_HOME/voice/<leaf>``.
+
+    :param option: the option of the ``[voice]`` section (``checkpoint_path``, ``rejects_path``).
+    :param leaf: the folder under ``$AIRFLOW_HOME/voice`` used when the option is empty.
+    """
+    try:
+        from airflow.configuration import conf
+
+        configured = conf.get("voice", option, fallback=None)
+        if configured:
+            return str(configured)
+        home = conf.get("core", "airflow_home", fallback=None) or os.environ.get("AIRFLOW_HOME")
+    except Exception:  # plain Python use without an Airflow configuration
+        home = os.environ.get("AIRFLOW_HOME")
+    return str(Path(home or Path.home() / "airflow") / "voice" / leaf)

@@ -12,6 +12,7 @@ import structlog.testing
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.operators.cdr import DownloadCdrReportOperator
 from airflow_provider_voice.operators.reports import KaleyraCallReportOperator, VelipCallStatusExportOperator
+from airflow_provider_voice.testing import runs
 
 UTC = dt.timezone.utc
 RUN_AFTER = dt.datetime(2024, 5, 2, 2, 30, tzinfo=UTC)  # India: 08:00 on the 2nd; Brazil: 23:30 on the 1st
@@ -22,23 +23,7 @@ EXPORTS = [
 
 
 def sdk_dag_run(*, logical_date=None, run_after=RUN_AFTER):
-    """The ``dag_run`` the Task SDK puts in a task's context (the execution API's model)."""
-    from airflow.sdk.api.datamodels._generated import DagRun
-
-    return DagRun(
-        dag_id="d",
-        run_id="manual__x",
-        logical_date=logical_date,
-        data_interval_start=logical_date,
-        data_interval_end=logical_date,
-        run_after=run_after,
-        start_date=run_after,
-        end_date=None,
-        run_type="manual",
-        state="running",
-        consumed_asset_events=[],
-        partition_key=None,
-    )
+    return runs.sdk_dag_run(run_after, logical_date=logical_date)
 
 
 def no_logical_date() -> dict:

@@ -21,18 +21,7 @@ import pytest
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p for p in DAGS.glob("*.py") if not p.name.startswith("_"))
 
-#: context keys that exist only when the run has a logical date (airflow/sdk/execution_time/task_runner.py)
-#: or that Airflow 3 removed; templates must use ``run_id`` / ``dag_run.run_after`` instead
-LOGICAL_DATE_ONLY = frozenset(
-    {
-        "ds", "ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz", "logical_date",
-        "data_interval_start", "data_interval_end",
-        "prev_data_interval_start_success", "prev_data_interval_end_success",
-        "execution_date", "next_ds", "next_ds_nodash", "prev_ds", "prev_ds_nodash",
-        "tomorrow_ds", "tomorrow_ds_nodash", "yesterday_ds", "yesterday_ds_nodash",
-        "next_execution_date", "prev_execution_date",
-    }
-)  # fmt: skip
+from airflow_provider_voice.testing.runs import LOGICAL_DATE_ONLY  # noqa: E402
 
 
 def template_strings(path: Path) -> list[tuple[int, str]]:

@@ -10,28 +10,13 @@ import pytest
 import structlog.testing
 
 from airflow_provider_voice.operators.messages import FALLBACK_LOOKBACK, ExportMessagesOperator
+from airflow_provider_voice.testing import runs
 
 DAY = 86400.0
 
 
 def sdk_dag_run(run_after: dt.datetime, logical_date: dt.datetime | None = None):
-    """The ``dag_run`` the Task SDK puts in a task's context (the execution API's model)."""
-    from airflow.sdk.api.datamodels._generated import DagRun
-
-    return DagRun(
-        dag_id="d",
-        run_id="manual__x",
-        logical_date=logical_date,
-        data_interval_start=logical_date,
-        data_interval_end=logical_date,
-        run_after=run_after,
-        start_date=run_after,
-        end_date=None,
-        run_type="manual",
-        state="running",
-        consumed_asset_events=[],
-        partition_key=None,
-    )
+    return runs.sdk_dag_run(run_after, logical_date=logical_date)
 
 
 def window_lines(logs: list[dict]) -> list[str]:

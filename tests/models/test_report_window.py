@@ -10,29 +10,14 @@ import pytest
 
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.report_window import RunWindow, previous_day, run_window
+from airflow_provider_voice.testing import runs
 
 UTC = dt.timezone.utc
 RUN_AFTER = dt.datetime(2024, 5, 2, 3, 30, tzinfo=UTC)
 
 
 def sdk_dag_run(*, logical_date=None, start=None, end=None, run_after=RUN_AFTER):
-    """The ``dag_run`` the Task SDK puts in the context (its execution-API model)."""
-    from airflow.sdk.api.datamodels._generated import DagRun
-
-    return DagRun(
-        dag_id="d",
-        run_id="manual__x",
-        logical_date=logical_date,
-        data_interval_start=start,
-        data_interval_end=end,
-        run_after=run_after,
-        start_date=run_after,
-        end_date=None,
-        run_type="manual",
-        state="running",
-        consumed_asset_events=[],
-        partition_key=None,
-    )
+    return runs.sdk_dag_run(run_after, logical_date=logical_date, start=start, end=end)
 
 
 def no_logical_date_context() -> dict:
