@@ -313,3 +313,50 @@ def test_sms_in_doubt_is_not_matched_with_another_runs_identical_message(voice_c
 
     answers = asyncio.run(reconcile())
     assert all(a.verdict.value != "accepted" for a in answers), answers
+
+
+@pytest.mark.parametrize("vendor", ["octopush", "velip"])
+def test_two_workers_over_the_simulator_call_nobody_twice(voice_connections, tmp_path, vendor):
+    """A zombie try and its successor send one campaign at once (latency + refusals): the ledger decides."""
+    from airflow_provider_voice.campaigns import CampaignIncompleteError
+
+    sim = voice_connections
+    people = numbers(300)
+    route = {"octopush": "/v1/public/voice-campaign/send", "velip": "CreateCampaign"}[vendor]
+    for run in range(5):
+        sim.state.reset()
+        sim.state.faults.set(vendor, route, latency=0.02, error_rate=0.1, error_status=400, seed=run)
+        outcomes: dict[int, Any] = {}
+
+        def worker(attempt: int, delay: float, run: int = run, outcomes: dict[int, Any] = outcomes) -> None:
+            time.sleep(delay)
+            op = campaign(
+                vendor,
+                tmp_path / str(run),
+                recipients=people,
+                campaign_name=f"race {run}",
+                vendor_options={"frame_size": 10},
+                concurrency=2,
+                max_rejected_share=1.0,
+            )
+            try:
+                outcomes[attempt] = op.execute(context(run_id=f"race-{run}", try_number=attempt))
+            except CampaignIncompleteError as exc:
+                outcomes[attempt] = exc
+
+        threads = [threading.Thread(target=worker, args=(1, 0.0)), threading.Thread(target=worker, args=(2, 0.15))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not any(t.is_alive() for t in threads)
+        calls = ledger_counts(sim, vendor, people)
+        assert max(calls.values()) <= 1, f"run {run}: somebody was called twice"
+        newest = outcomes[2]
+        report = newest.report if isinstance(newest, CampaignIncompleteError) else None
+        reported = set(report.in_doubt) | set(report.not_sent) if report else set()
+        refused = (report.rejected if report else newest["rejected"]) + (
+            outcomes[1].report.rejected if isinstance(outcomes[1], CampaignIncompleteError) else 0
+        )
+        missing = [p for p, n in calls.items() if n == 0 and p not in reported]
+        assert len(missing) <= refused, f"run {run}: {len(missing)} not called, {refused} refused"

@@ -8,8 +8,8 @@ Both formats are parsed into the same Python structure by :func:`parse_kaleyra_b
 
 from __future__ import annotations
 
-import urllib.parse
 import re
+import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
