@@ -169,9 +169,7 @@ class CampaignBackend(ABC, Generic[OptionsT]):
         if spec.audio is not None and not spec.audio.strip():
             raise ValidationError("audio", spec.audio, "the audio reference is blank")
         if spec.message is not None and not spec.message.strip():
-            raise ValidationError(
-                "message", spec.message, "the message is blank (did its template render to nothing?)"
-            )
+            raise ValidationError("message", spec.message, "the message is blank (did its template render to nothing?)")
         if not (spec.message or spec.audio):
             raise ValidationError(
                 "message", spec.message, "give the text to read (message) or an audio reference (audio)"

@@ -135,9 +135,7 @@ class KaleyraCampaignChannel(CampaignChannel[KaleyraCampaignOptions]):
             )
         refs = [result.group_id] if result.group_id else []
         accepted = min(len(result.calls), size)
-        return FrameResult(
-            accepted=accepted, rejected=size - accepted, refs=refs, info={"calls": len(result.calls)}
-        )
+        return FrameResult(accepted=accepted, rejected=size - accepted, refs=refs, info={"calls": len(result.calls)})
 
     async def reconcile(self, frame: Frame[Recipient]) -> Reconciled:
         return Reconciled.unknown(

@@ -83,8 +83,12 @@ def test_find_sent_matches_number_text_and_direction():
     messages = [
         TeleVoipsMessage(id="in", direction="inbound", to="14155552600", content="hello"),
         TeleVoipsMessage(id="other", direction="outbound", to="14155552601", content="hello"),
-        TeleVoipsMessage(id="mine", direction="outbound", to="14155552600", content="hello", time="2026-12-01 10:00:05"),
-        TeleVoipsMessage(id="theirs", direction="outbound", to="14155552600", content="hello", **{"from": "19990000000"}),
+        TeleVoipsMessage(
+            id="mine", direction="outbound", to="14155552600", content="hello", time="2026-12-01 10:00:05"
+        ),
+        TeleVoipsMessage(
+            id="theirs", direction="outbound", to="14155552600", content="hello", **{"from": "19990000000"}
+        ),
     ]
     found = sms.find_sent(messages, ANA.number, "hello", sender="13214567890")
     assert found.ids == ["mine"] and found.listed_until == 1796119205.0  # another sender's message is not ours
