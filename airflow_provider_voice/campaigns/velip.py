@@ -21,7 +21,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -152,9 +152,12 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions]):
 
         Velip calls each day from ``date_start`` to ``date_end`` between ``time_start`` and
         ``time_end`` (one window a day, in ``vendor_options.timezone``; it cannot cross midnight).
-        The window is checked before anything is sent: an inverted or empty window, a window that
-        has already closed on the start day, or a default window (start time to 23:59:59 on the
-        start day) shorter than :data:`MIN_DEFAULT_WINDOW_SECONDS` is a validation error that
+        Calls never start before the schedule: when the start day's window has closed by the
+        scheduled time, calling starts the next day (``date_start`` + 1, if ``date_end`` allows);
+        an explicit ``time_start`` before the scheduled time on the start day (Velip would call
+        from ``time_start``) is refused. Also refused before anything is sent: an inverted or
+        empty window, a window closed on a one-day campaign, and a default window (start time to
+        23:59:59 on the start day) shorter than :data:`MIN_DEFAULT_WINDOW_SECONDS`; each error
         says the window in Velip's zone and how to widen it."""
         zone = self._zone(options)
         start = (
@@ -181,12 +184,24 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions]):
                 vendor=self.vendor,
             )
         now_local = local.strftime("%H:%M:%S")
-        if date_end == date_start and now_local >= time_end:
+        scheduled = spec.schedule is not None and spec.schedule.timestamp() > now
+        if now_local >= time_end:  # the start day's window is over by the start time
+            if date_end == date_start:
+                raise ValidationError(
+                    "vendor_options.time_end",
+                    time_end,
+                    f"the window {time_start}-{time_end} on {date_start} ({where}) has closed by the start time "
+                    f"{now_local}: nobody would be called; set date_end, a later time_end or a schedule",
+                    vendor=self.vendor,
+                )
+            # calling starts the next day: never inside the start day's window, which lies before the schedule
+            date_start = (local.date() + timedelta(days=1)).isoformat()
+        elif scheduled and time_start < now_local:
             raise ValidationError(
-                "vendor_options.time_end",
-                time_end,
-                f"the window {time_start}-{time_end} on {date_start} ({where}) has closed by the start time "
-                f"{now_local}: nobody would be called; set date_end, a later time_end or a schedule",
+                "vendor_options.time_start",
+                time_start,
+                f"is before the schedule's time {now_local} on {date_start} ({where}): Velip would start calling "
+                f"at {time_start}, before the schedule; schedule at or before time_start, or omit time_start",
                 vendor=self.vendor,
             )
         if options.time_end is None and options.date_end is None:

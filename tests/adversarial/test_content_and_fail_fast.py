@@ -122,6 +122,7 @@ def test_placeholder_helpers_never_call_format():
         ({}, (2, 30), "leaves only 29 minutes"),  # 02:30Z = 23:30 in Sao Paulo: a silent 30-minute window before
         ({"time_start": "09:00:00", "time_end": "20:00:00"}, (23, 30), "has closed by the start time"),  # 20:30 local
         ({"time_end": "20:00:00"}, (23, 30), "cannot be empty"),  # starts 20:30 local: 20:30-20:00 is inverted
+        ({"time_start": "09:00:00", "time_end": "20:00:00"}, (17, 0), "before the schedule"),  # 14:00 local
     ],
 )
 def test_velip_window_that_would_silently_call_nobody_or_few_is_refused(
@@ -141,6 +142,10 @@ def test_velip_explicit_window_across_days_is_accepted(voice_connections, tmp_pa
     options = {"time_start": "09:00:00", "time_end": "20:00:00", "date_end": (day + timedelta(days=1)).isoformat()}
     result = campaign("velip", tmp_path, schedule=when.isoformat(), vendor_options=options).execute(context())
     assert result["accepted"] == 3
+    # 02:30Z is 23:30 the day before in Sao Paulo: that day's 09-20 window lies before the schedule, so calling
+    # starts the next morning, never before the schedule
+    (created,) = voice_connections.state.velip.campaigns.values()
+    assert (created.date_start, created.time_start) == (day.isoformat(), "09:00:00"), created
 
 
 def test_templated_vendor_options_parse_at_import_and_apply_at_execute(voice_connections, tmp_path):
