@@ -32,7 +32,9 @@ from airflow_provider_voice.vendors.televoips import TeleVoipsApi
 from airflow_provider_voice.vendors.televoips.core import TeleVoipsMessage
 from airflow_provider_voice.vendors.velip import VelipApi
 
-SPEC_DIR = Path(os.environ.get("VOICE_VENDOR_SPECS", Path(__file__).resolve().parents[3] / "shared" / "vendor-specs"))
+_SHARED_SPECS = Path(__file__).resolve().parents[3] / "shared" / "vendor-specs"
+_COPY = Path(__file__).resolve().parents[2] / "docs" / "vendor-specs"  # the repository's copy of the specs
+SPEC_DIR = Path(os.environ.get("VOICE_VENDOR_SPECS") or (_SHARED_SPECS if _SHARED_SPECS.exists() else _COPY))
 TV = "televoips.postman.json"
 KY = "kaleyra-voice.postman.json"
 PRODUCTION_HOSTS = set(KALEYRA_PRODUCTION_HOSTS) | {"api.televoips.com", "vox.velip.com.br", "api.octopush.com"}
