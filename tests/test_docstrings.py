@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "airflow_provider_voice"
 SOURCE_DIRS = (PACKAGE, ROOT / "dags", ROOT / "benchmarks")
 FIELD_MARKER = re.compile(r":(?:param|type|raises)\b|:(?:returns|rtype):")
+LITERAL = re.compile(r"``.+?``")
 
 
 def _files(*roots: Path) -> list[Path]:
@@ -49,16 +50,38 @@ def _docstrings(tree: ast.Module) -> Iterator[ast.Constant]:
                 yield statement.value
 
 
+def _docstring_lines(source: str) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of every line of every docstring of ``source``.
+
+    :param source: the text of a Python module.
+    """
+    for node in _docstrings(ast.parse(source)):
+        for offset, line in enumerate(node.value.splitlines()):
+            yield node.lineno + offset, line
+
+
+def midline_field_lines(source: str) -> list[tuple[int, str]]:
+    """``(line number, text)`` of every docstring line where a field marker follows other text.
+
+    Sphinx only reads a field that starts its line: ``per-recipient messages. :param audio: ...`` is prose.
+    Markers quoted as inline literals (````:param x:````) are not fields.
+
+    :param source: the text of a Python module.
+    """
+    found = []
+    for number, line in _docstring_lines(source):
+        text = LITERAL.sub("``x``", line.strip())
+        if any(match.start() > 0 for match in FIELD_MARKER.finditer(text)):
+            found.append((number, line.strip()))
+    return sorted(found)
+
+
 def packed_field_lines(source: str) -> list[tuple[int, str]]:
     """``(line number, text)`` of every docstring line of ``source`` that holds two or more field markers.
 
     :param source: the text of a Python module.
     """
-    found = []
-    for node in _docstrings(ast.parse(source)):
-        for offset, line in enumerate(node.value.splitlines()):
-            if len(FIELD_MARKER.findall(line)) > 1:
-                found.append((node.lineno + offset, line.strip()))
+    found = [(number, line.strip()) for number, line in _docstring_lines(source) if len(FIELD_MARKER.findall(line)) > 1]
     return sorted(found)
 
 
@@ -104,6 +127,15 @@ def test_no_docstring_line_packs_two_fields() -> None:
     assert found == [], "one Sphinx field per line:\n" + "\n".join(found)
 
 
+def test_every_field_starts_its_line() -> None:
+    found = [
+        f"{_relative(path)}:{line}: {text}"
+        for path in _files(*SOURCE_DIRS)
+        for line, text in midline_field_lines(_read(path))
+    ]
+    assert found == [], "a Sphinx field must start its line:\n" + "\n".join(found)
+
+
 def test_every_public_class_has_a_docstring() -> None:
     testing = PACKAGE / "testing"
     found = [
@@ -131,6 +163,19 @@ def test_every_public_class_has_a_docstring() -> None:
 )
 def test_packed_field_detection(source: str, expected: list[int]) -> None:
     assert [line for line, _ in packed_field_lines(source)] == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ('def f(a, b):\n    """Do.\n\n    :param a: one, and\n        more. :param b: two.\n    """\n', [5]),
+        ('class C:\n    """Every endpoint. :param key: API key."""\n', [2]),
+        ('def f(a, b):\n    """Do.\n\n    :param a: one, as in\n        ``:param b:`` of :func:`g`.\n    """\n', []),
+        ('def f():\n    """Do.\n\n    :returns: a handle; raises :class:`E` when late.\n    """\n', []),
+    ],
+)
+def test_midline_field_detection(source: str, expected: list[int]) -> None:
+    assert [line for line, _ in midline_field_lines(source)] == expected
 
 
 def test_undocumented_class_detection() -> None:

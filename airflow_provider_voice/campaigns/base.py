@@ -95,7 +95,8 @@ class CampaignChannel(Channel[Recipient], Generic[OptionsT]):
     the engine's event loop.
 
     :param backend: the vendor backend (gives the hook and its API).
-    :param spec: the campaign. :param options: the vendor options, validated.
+    :param spec: the campaign.
+    :param options: the vendor options, validated.
     """
 
     def __init__(self, backend: CampaignBackend[OptionsT], spec: CampaignSpec, options: OptionsT) -> None:
@@ -277,7 +278,8 @@ class CampaignBackend(ABC, Generic[OptionsT]):
 
         :param key: the task instance (:class:`CheckpointKey`); every try of a task uses the same.
         :param store: where checkpoints live (default: in memory, i.e. no protection across processes).
-        :param concurrency: frames in flight. :param suppression: numbers to skip.
+        :param concurrency: frames in flight.
+        :param suppression: numbers to skip.
         :param resend_in_doubt: resend frames whose fate the vendor cannot tell (may call twice).
         :param total: expected recipient count (progress lines).
         :param engine_options: more :class:`DeliveryEngine` arguments (backoff, reconcile delay...).

@@ -95,7 +95,8 @@ class DeliveryReport:
     :param in_doubt: keys (E.164 numbers) of items whose fate is unknown (not resent).
     :param not_sent: keys of items that could not be sent (retries exhausted or stopped early).
     :param resent_in_doubt: items sent again although possibly accepted (``resend_in_doubt=True``).
-    :param frames_sent: requests that ended accepted in this try. :param frames: every frame index recorded.
+    :param frames_sent: requests that ended accepted in this try.
+    :param frames: every frame index recorded.
     :param results: results of every accepted frame (earlier tries included).
     :param summary: the channel's own totals (:meth:`Channel.summarize`).
     :param seconds: wall time of this try.

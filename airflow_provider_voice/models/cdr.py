@@ -80,7 +80,8 @@ _REPORT_DAY = re.compile(r"cdrs_(\d{4}-\d{2}-\d{2})\.csv")
 class CdrReport(BaseModel):
     """A CDR report as ``GET /reports/cdrs`` describes it.
 
-    :param id: the report id. :param url: where the CSV is (``.../reports/cdrs/<id>/cdrs_<day>.csv``).
+    :param id: the report id.
+    :param url: where the CSV is (``.../reports/cdrs/<id>/cdrs_<day>.csv``).
     :param status: ``requested`` or ``processing`` (HTTP 202), ``complete`` (HTTP 201).
     :param http_status: the HTTP status of the answer (202 or 201).
     """

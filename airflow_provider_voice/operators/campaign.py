@@ -52,8 +52,9 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
         an XCom, a CSV/JSON/JSONL path or an ``ObjectStoragePath`` (templated).
     :param campaign_name: the campaign's name (templated).
     :param message: TTS text (templated). Kaleyra: ``{name}``/``{variable}`` placeholders give
-        per-recipient messages. :param audio: audio reference instead of text (Velip content id,
-        Kaleyra ``123.sound`` / ``ivr:1234``) (templated).
+        per-recipient messages.
+    :param audio: audio reference instead of text (Velip content id, Kaleyra ``123.sound`` / ``ivr:1234``)
+        (templated).
     :param voice: TTS voice (Velip voice name; Octopush ``male``/``female``) (templated).
     :param language: Octopush ``voice_language`` (``fr-FR``...) (templated).
     :param schedule: start time (aware datetime or ISO 8601; Kaleyra: >= 15 min ahead) (templated).
@@ -85,7 +86,8 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
     :param poll_interval: seconds between status polls when waiting.
     :param completion_timeout: longest wait for completion (seconds or timedelta).
     :param target_answered_share: stop waiting once this share of calls is answered.
-    :param request_timeout: HTTP timeout per request (seconds). :param retry_policy: HTTP retry policy.
+    :param request_timeout: HTTP timeout per request (seconds).
+    :param retry_policy: HTTP retry policy.
     :param progress_interval: seconds between progress lines.
     :param engine_options: advanced :class:`DeliveryEngine` arguments (``reconcile_delay``,
         ``max_frame_attempts``, ``backoff_initial``, ``backoff_max``).

@@ -112,9 +112,10 @@ class DownloadCdrReportOperator(FailFastMixin, BaseOperator):
     :param report: the report to download: the sensor's XCom ``{id, url, day}`` or the CSV url.
         Templated. None: request it and wait.
     :param storage_conn_id: connection for the object storage (S3/GCS credentials).
-    :param poll_interval: seconds between polls when waiting. :param wait_timeout: seconds to wait
-        for the report (then :class:`~airflow_provider_voice.vendors.televoips.reports.CdrReportNotReadyError`
-        or, deferred, a timeout failure).
+    :param poll_interval: seconds between polls when waiting.
+    :param wait_timeout: seconds to wait for the report (then
+        :class:`~airflow_provider_voice.vendors.televoips.reports.CdrReportNotReadyError` or, deferred, a timeout
+        failure).
     :param deferrable: wait in the triggerer; default from ``[operators] default_deferrable``.
     :param header_policy: ``core`` (default: fail when calldate/src/dst/duration/billsec/disposition
         is missing), ``strict`` (fail on any missing documented column) or ``off``.

@@ -67,7 +67,8 @@ class KaleyraFollowUpOperator(FailFastMixin, BaseOperator):
     :param conn_id: a Kaleyra connection.
     :param action: ``create``, ``edit`` or ``delete``.
     :param followup_id: the follow-up to edit or delete (from the ``create`` XCom). Templated.
-    :param phone: the customer's number. Templated. :param follower: the agent's number. Templated.
+    :param phone: the customer's number. Templated.
+    :param follower: the agent's number. Templated.
     :param name: the follow-up name. Templated.
     :param ontime: when: datetime, ISO text (converted to India time) or ``dd-mm-yyyy hh-mm``. Templated.
     :param autocall: call follower and customer together at ``ontime``.
@@ -198,7 +199,8 @@ class KaleyraDialerChannel(Channel[Recipient]):
     one number per request with its variables as ``meta``. Kaleyra offers no way to list a
     dialer campaign, so a request whose fate is unknown stays in doubt (not resent).
 
-    :param hook: a Kaleyra hook. :param campaign: the dialer campaign's unique name.
+    :param hook: a Kaleyra hook.
+    :param campaign: the dialer campaign's unique name.
     """
 
     unit = "numbers"
@@ -271,7 +273,8 @@ class KaleyraDialerUploadOperator(FailFastMixin, BaseOperator):
         (one ``autodial.add`` per number, variables as ``meta``).
     :param rows_per_request: 1-1000 (default 1000).
     :param default_region: region of numbers without a country code (default ``IN``).
-    :param number_field: column/key of the number. :param skip_invalid: leave invalid rows out.
+    :param number_field: column/key of the number.
+    :param skip_invalid: leave invalid rows out.
     :param suppression: numbers never to add (list, file, URL, ``Asset``). Templated.
     :param concurrency: requests in flight (default 2).
     :param checkpoint_path: where checkpoints live (see ``SendVoiceCampaignOperator``). Templated.

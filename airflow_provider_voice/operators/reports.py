@@ -132,16 +132,17 @@ class KaleyraCallReportOperator(_CallReportExportOperator):
         (click-to-call log: Kaleyra keeps 3 days, older days fail before any request) or
         ``followup`` (``followup.reports``).
     :param destination: local path, ``file://``/``s3://``... URL or ``ObjectStoragePath``;
-        templated (``".../kaleyra/{{ run_id }}.jsonl"``; ``{{ ds }}`` is undefined without a logical date); the suffix picks the format unless
-        ``file_format`` is given.
+        templated (``".../kaleyra/{{ run_id }}.jsonl"``; ``{{ ds }}`` is undefined without a logical date); the
+        suffix picks the format unless ``file_format`` is given.
     :param conn_id: Kaleyra connection id. Templated.
-    :param date_from: first day and :param date_to: last day (``YYYY-MM-DD``, dates); templated;
-        default: the days of the run's data interval in India time (sent as ``YYYY/MM/DD``); a run
-        without one (no logical date, or an empty interval) exports the last complete India day
-        before ``dag_run.run_after``, and logs so.
+    :param date_from: first day (``YYYY-MM-DD``, dates); templated; default (with ``date_to``): the days of the
+        run's data interval in India time (sent as ``YYYY/MM/DD``); a run without one (no logical date, or an
+        empty interval) exports the last complete India day before ``dag_run.run_after``, and logs so.
+    :param date_to: last day; same forms and default as ``date_from``.
     :param callto: only calls to this number (``dial``/``c2cstatus``).
     :param limit: rows per page (1-1000); pages are fetched until a short one.
-    :param file_format: ``jsonl`` or ``csv``. :param storage_conn_id: object-storage connection.
+    :param file_format: ``jsonl`` or ``csv``.
+    :param storage_conn_id: object-storage connection.
     :param asset: Asset to publish (default derived from the destination; ``False``: none).
 
     Returns (XCom): ``{"path", "rows", "bytes", "file_format", "columns", "dropped_columns",
@@ -188,14 +189,16 @@ class VelipCallStatusExportOperator(_CallReportExportOperator):
 
     :param destination: local path, ``file://``/``s3://``... URL or ``ObjectStoragePath``; templated.
     :param conn_id: Velip connection id. Templated.
-    :param date_from: first day and :param date_to: last day; default: the data interval's days in
-        Brazil time (``date_start``/``date_end`` as ``YYYY-MM-DD``); a run without one (no logical
-        date, or an empty interval) exports the last complete Brazil day before ``dag_run.run_after``,
-        and logs so.
-    :param cp_id: only this campaign's calls. :param ctid: only calls with this correlation id.
+    :param date_from: first day; default (with ``date_to``): the data interval's days in Brazil time
+        (``date_start``/``date_end`` as ``YYYY-MM-DD``); a run without one (no logical date, or an empty interval)
+        exports the last complete Brazil day before ``dag_run.run_after``, and logs so.
+    :param date_to: last day; same default as ``date_from``.
+    :param cp_id: only this campaign's calls.
+    :param ctid: only calls with this correlation id.
     :param maxreg: rows per page (1-5000; default 5000, the fewest requests: Velip allows about
         200 list requests per hour and answers 429 with ``Retry-After`` beyond).
-    :param file_format: ``jsonl`` or ``csv``. :param storage_conn_id: object-storage connection.
+    :param file_format: ``jsonl`` or ``csv``.
+    :param storage_conn_id: object-storage connection.
     :param asset: Asset to publish (default derived from the destination; ``False``: none).
 
     Returns (XCom): as :class:`KaleyraCallReportOperator`.

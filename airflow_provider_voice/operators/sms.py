@@ -90,8 +90,8 @@ class SendSMSOperator(FailFastMixin, BaseOperator):
         that ``BlacklistNumbersOperator`` creates on its first run) suppresses nothing, with a
         WARNING in the log, instead of failing the task (default False: a mistyped path is an error).
     :param default_region: region of numbers without a country code (templated).
-    :param number_field: column/key of the number (auto-detected). :param skip_invalid: leave
-        invalid rows out (counted) instead of failing.
+    :param number_field: column/key of the number (auto-detected).
+    :param skip_invalid: leave invalid rows out (counted) instead of failing.
     :param rejects_path: with ``skip_invalid=True``, where every left-out row is written as CSV
         ``line,value,reason`` (local path, URL or ``ObjectStoragePath``; default ``[voice]
         rejects_path`` or ``$AIRFLOW_HOME/voice/rejects/<dag_id>/<run_id>/<task_id>.csv``; a retry

@@ -58,7 +58,8 @@ _PROGRESS_EVERY_SECONDS = 15.0
 class CdrHeaderCheck:
     """The CSV header compared with TeleVoIPs' documented CDR fields.
 
-    :param columns: the header as found. :param missing: documented columns absent.
+    :param columns: the header as found.
+    :param missing: documented columns absent.
     :param unknown: columns that are neither documented nor known extras (``userfield``).
     :param aliases: other spellings used (``{"cunm": "cnum"}``).
     :param duplicates: columns that appear more than once.
@@ -235,11 +236,15 @@ class CdrDownloadResult:
     """What a CDR download produced (also the operator's XCom value, see :meth:`to_dict`).
 
     :param path: the destination (``file:///...``, ``s3://...``).
-    :param bytes: bytes written. :param rows: CSV data rows (header excluded).
-    :param report_id: the report id. :param day: the day the report covers (``YYYY-MM-DD``).
-    :param columns: the header. :param unknown_columns: undocumented columns (kept in the file).
+    :param bytes: bytes written.
+    :param rows: CSV data rows (header excluded).
+    :param report_id: the report id.
+    :param day: the day the report covers (``YYYY-MM-DD``).
+    :param columns: the header.
+    :param unknown_columns: undocumented columns (kept in the file).
     :param missing_columns: documented columns absent from the header.
-    :param seconds: download time. :param mb_per_s: throughput (MB = 10^6 bytes).
+    :param seconds: download time.
+    :param mb_per_s: throughput (MB = 10^6 bytes).
     """
 
     path: str

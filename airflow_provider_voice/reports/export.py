@@ -35,8 +35,11 @@ _FLUSH_BYTES = 1 << 20
 class ExportResult:
     """What :func:`export_records` wrote (the export operators' XCom value, see :meth:`to_dict`).
 
-    :param path: destination URL. :param rows: rows written. :param bytes: file size.
-    :param file_format: ``jsonl`` or ``csv``. :param columns: CSV columns (empty for JSONL).
+    :param path: destination URL.
+    :param rows: rows written.
+    :param bytes: file size.
+    :param file_format: ``jsonl`` or ``csv``.
+    :param columns: CSV columns (empty for JSONL).
     :param dropped_columns: fields left out of a CSV (first seen after the header was written).
     :param seconds: time spent, fetching included.
     """

@@ -22,9 +22,9 @@ class CdrReportSensor(PollingSensor):
     :param deferrable: wait in the triggerer (:class:`~airflow_provider_voice.triggers.cdr.CdrReportTrigger`)
         instead of a worker slot; default from ``[operators] default_deferrable``. The first check
         runs on the worker: a report already complete does not defer.
-    :param poke_interval: seconds between checks (all modes). :param timeout: seconds before giving
-        up (deferrable: the trigger makes one last check at the deadline). ``mode`` (``poke`` /
-        ``reschedule``), ``soft_fail`` and the other sensor arguments work as usual.
+    :param poke_interval: seconds between checks (all modes).
+    :param timeout: seconds before giving up (deferrable: the trigger makes one last check at the deadline).
+        ``mode`` (``poke`` / ``reschedule``), ``soft_fail`` and the other sensor arguments work as usual.
 
     Pushes to XCom (return value): ``{"id": <report id>, "url": <CSV url>, "day": "YYYY-MM-DD"}``,
     the ``report`` of :class:`~airflow_provider_voice.operators.cdr.DownloadCdrReportOperator`.

@@ -30,7 +30,8 @@ class ClickToCallTrigger(PollingTrigger):
     capability (``status_call`` + ``interpret``), the same check a sensor's poke runs.
 
     :param conn_id: the connection the call was placed with.
-    :param call_id: the vendor's call id. :param ctid: Velip correlation id (a call without ``cd_id``).
+    :param call_id: the vendor's call id.
+    :param ctid: Velip correlation id (a call without ``cd_id``).
     :param poll_interval: seconds between polls.
     :param deadline: absolute UTC deadline, ISO 8601 (one last poll happens at the deadline).
 

@@ -70,8 +70,10 @@ def describe_health(verdict: dict[str, Any]) -> str:
 class HealthStatusTrigger(PollingTrigger):
     """Poll Kaleyra ``monitor`` until the wanted regions/numbers are operational, or the deadline passes.
 
-    :param conn_id: a Kaleyra connection. :param regions: region names or codes (``"KA-IN"``).
-    :param numbers: account numbers the job uses. :param poll_interval: seconds between polls.
+    :param conn_id: a Kaleyra connection.
+    :param regions: region names or codes (``"KA-IN"``).
+    :param numbers: account numbers the job uses.
+    :param poll_interval: seconds between polls.
     :param deadline: absolute UTC deadline, ISO 8601 (one last poll happens at the deadline).
 
     Events (see :class:`~airflow_provider_voice.triggers.base.PollingTrigger`):

@@ -11,4 +11,8 @@ __all__ = ["KaleyraApi", "KaleyraHealth", "KaleyraReply"]
 
 
 class KaleyraApi(KaleyraObdEndpoints, KaleyraReportEndpoints, KaleyraCallEndpoints, KaleyraCore):
-    """Every Kaleyra Voice endpoint. :param api_key: API key. :param response_format: ``json`` or ``xml``."""
+    """Every Kaleyra Voice endpoint.
+
+    :param api_key: API key.
+    :param response_format: ``json`` or ``xml``.
+    """

@@ -278,7 +278,8 @@ class KaleyraCallEndpoints(KaleyraCore):
         :param retry: retries when the caller does not answer (0-2).
         :param delay: seconds before the call starts.
         :param caller_id: one of the account's numbers to show (default: Kaleyra's first active one).
-        :param custom: your reference for the call. :param meta: JSON metadata.
+        :param custom: your reference for the call.
+        :param meta: JSON metadata.
         :param callback: URL template (see :class:`KaleyraCallbackTemplate`), called when the
             first leg answers and when the call ends.
         Always sends ``return=1`` so the answer carries the call id. Never resent automatically
@@ -392,9 +393,12 @@ class KaleyraCallEndpoints(KaleyraCore):
     ) -> Call[str]:
         """``method=followup``: schedule a follow-up; returns its id.
 
-        :param phone: the customer's number. :param name: the follow-up name.
-        :param follower: the agent's number. :param ontime: when (see :func:`format_followup_time`).
-        :param autocall: call follower and customer together at ``ontime``. :param notes: free text.
+        :param phone: the customer's number.
+        :param name: the follow-up name.
+        :param follower: the agent's number.
+        :param ontime: when (see :func:`format_followup_time`).
+        :param autocall: call follower and customer together at ``ontime``.
+        :param notes: free text.
         """
         fields = self._followup_fields(phone, name, follower, ontime, autocall, notes, default_region)
         return self.method_call("followup", fields, parse=_followup_id("followup"), idempotent=False)

@@ -71,7 +71,8 @@ class KaleyraReportEndpoints(KaleyraCore):
         :param todate: last day, same forms.
         :param callto: filter on the called number (10-digit Indian mobile, or any form
             :class:`~airflow_provider_voice.models.PhoneNumber` parses).
-        :param limit: rows per page (1-1000). :param page: page number from 1.
+        :param limit: rows per page (1-1000).
+        :param page: page number from 1.
         :returns: a :class:`KaleyraReportPage` of :class:`KaleyraCallRecord`.
         """
         fields = self._report_fields(
@@ -126,10 +127,13 @@ class KaleyraReportEndpoints(KaleyraCore):
     ) -> Call[KaleyraReportPage[KaleyraFollowupRecord]]:
         """``method=followup.reports``: follow-up calls scheduled in the account.
 
-        :param fromdate: first day; :param todate: last day (forms as :meth:`dial`).
-        :param follower: filter on the follower's number. :param number: filter on the follow-up number.
-        :param limit: rows per page and :param page: page number; the spec lists neither for this
-            method, so they are only sent when given.
+        :param fromdate: first day (forms as :meth:`dial`).
+        :param todate: last day (forms as :meth:`dial`).
+        :param follower: filter on the follower's number.
+        :param number: filter on the follow-up number.
+        :param limit: rows per page; the spec lists neither ``limit`` nor ``page`` for this method, so they are only
+            sent when given.
+        :param page: page number (only sent when given, as ``limit``).
         """
         fields = self._report_fields(fromdate=fromdate, todate=todate, limit=limit, page=page)
         if follower is not None:

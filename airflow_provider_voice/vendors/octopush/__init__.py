@@ -9,4 +9,8 @@ __all__ = ["OctopushApi", "OctopushBalance"]
 
 
 class OctopushApi(OctopushCampaignEndpoints, OctopushCore):
-    """Every Octopush Voice-SMS endpoint. :param api_login: api login. :param api_key: api key."""
+    """Every Octopush Voice-SMS endpoint.
+
+    :param api_login: api login.
+    :param api_key: api key.
+    """

@@ -149,9 +149,12 @@ class OctopushCampaignEndpoints(OctopushCore):
 
         :param text: the message read to each person (1-1224 characters).
         :param recipients: dicts ``{"phone_number", "param1".."param5"}``, ``Recipient`` objects or numbers.
-        :param sender: 3-11 letters or digits. :param send_at: ISO 8601 or an aware datetime.
-        :param purpose: ``alert`` or ``wholesale``. :param type: ``voice_sms``.
-        :param voice_gender: ``male``/``female``. :param voice_language: one of :data:`OCTOPUSH_LANGUAGES`.
+        :param sender: 3-11 letters or digits.
+        :param send_at: ISO 8601 or an aware datetime.
+        :param purpose: ``alert`` or ``wholesale``.
+        :param type: ``voice_sms``.
+        :param voice_gender: ``male``/``female``.
+        :param voice_language: one of :data:`OCTOPUSH_LANGUAGES`.
         :param request_id: idempotency key (<= 20 characters), reuse it when resending the same frame.
         :param params: ``param1..5`` -> recipient variable name (for ``Recipient`` objects).
         :returns: :class:`OctopushVoiceTicket`. A repeat of an accepted ``request_id`` raises

@@ -12,5 +12,6 @@ __all__ = ["TeleVoipsApi", "TeleVoipsMessage"]
 class TeleVoipsApi(TeleVoipsReportEndpoints, TeleVoipsMessagingEndpoints, TeleVoipsCore):
     """Every TeleVoIPs endpoint.
 
-    :param reports_key: ``x-api-key`` for reports. :param messaging_key: ``Authorization`` for messaging.
+    :param reports_key: ``x-api-key`` for reports.
+    :param messaging_key: ``Authorization`` for messaging.
     """

@@ -14,5 +14,6 @@ class VelipApi(VelipCampaignEndpoints, VelipReportEndpoints, VelipMessagingEndpo
     """Every Velip V2 endpoint. Send with :class:`~airflow_provider_voice.vendors.base.VendorClient`
     or :class:`~airflow_provider_voice.vendors.base.AsyncVendorClient`.
 
-    :param token: permanent token or temporary ``tsid``. :param base_urls: ``{"default": url}`` override.
+    :param token: permanent token or temporary ``tsid``.
+    :param base_urls: ``{"default": url}`` override.
     """

@@ -51,10 +51,12 @@ class VelipReportEndpoints(VelipCore):
     ) -> Call[VelipCallStatusPage]:
         """``GetCallStatus``: one page of calls.
 
-        :param cd_id: one call (``"c_88700"``). :param ctid: the caller's correlation id.
+        :param cd_id: one call (``"c_88700"``).
+        :param ctid: the caller's correlation id.
         :param cp_id: a campaign's calls.
-        :param date_start: first call day and :param date_end: last call day (date, datetime,
-            ``"YYYY-MM-DD"``; aware datetimes are converted to Brazil time).
+        :param date_start: first call day (date, datetime, ``"YYYY-MM-DD"``; aware datetimes are converted to
+            Brazil time).
+        :param date_end: last call day (same forms as ``date_start``).
         :param maxreg: rows per answer, 1-5000 (Velip default 1000).
         :param last_id: the cursor: ``next_id`` of the previous page.
         :returns: a :class:`VelipCallStatusPage` (``calls``, ``has_more``, ``next_id``).
