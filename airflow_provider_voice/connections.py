@@ -42,7 +42,6 @@ class ConnectionType:
     hook_name: str
     hook_class: str
     default_conn_id: str
-    production_url: str
     hidden_fields: tuple[str, ...]
     relabeling: dict[str, str]
     placeholders: dict[str, str]
@@ -76,15 +75,12 @@ class ConnectionType:
         return entry
 
 
-_BASE_URL_HELP = "Leave empty for the vendor's production URL; set it to use the simulator or a proxy."
-
 CONNECTION_TYPES: dict[str, ConnectionType] = {
     "velip": ConnectionType(
         conn_type="velip",
         hook_name="Velip V2 (voice)",
         hook_class="airflow_provider_voice.hooks.velip.VelipHook",
         default_conn_id="velip_default",
-        production_url="https://vox.velip.com.br",
         hidden_fields=("schema", "login", "port"),
         relabeling={"host": "Base URL", "password": "Token"},
         placeholders={
@@ -98,7 +94,6 @@ CONNECTION_TYPES: dict[str, ConnectionType] = {
         hook_name="TeleVoIPs (voice, SMS)",
         hook_class="airflow_provider_voice.hooks.televoips.TeleVoipsHook",
         default_conn_id="televoips_default",
-        production_url="https://api.televoips.com",
         hidden_fields=("schema", "login", "port", "password"),
         relabeling={"host": "Base URL"},
         placeholders={"host": "https://api.televoips.com"},
@@ -123,7 +118,6 @@ CONNECTION_TYPES: dict[str, ConnectionType] = {
         hook_name="Octopush (Voice-SMS)",
         hook_class="airflow_provider_voice.hooks.octopush.OctopushHook",
         default_conn_id="octopush_default",
-        production_url="https://api.octopush.com",
         hidden_fields=("schema", "port"),
         relabeling={"host": "Base URL", "login": "api-login", "password": "api-key"},
         placeholders={
@@ -137,7 +131,6 @@ CONNECTION_TYPES: dict[str, ConnectionType] = {
         hook_name="Kaleyra Voice",
         hook_class="airflow_provider_voice.hooks.kaleyra.KaleyraHook",
         default_conn_id="kaleyra_default",
-        production_url="https://api-voice.kaleyra.com/v1/",
         hidden_fields=("schema", "login", "port"),
         relabeling={"host": "Base URL", "password": "API key"},
         placeholders={

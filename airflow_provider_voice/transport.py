@@ -919,10 +919,6 @@ class HttpCore:
         """
         try:
             return flow.send(reply)
-        except StopIteration:
-            raise
-        except MalformedResponseError:
-            raise
         except ValidationError as exc:
             if last is None:
                 raise

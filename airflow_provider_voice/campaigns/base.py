@@ -318,11 +318,6 @@ class CampaignBackend(ABC, Generic[OptionsT]):
         )
 
 
-def schedule_epoch(spec: CampaignSpec) -> float | None:
-    """The schedule as POSIX seconds (None = now)."""
-    return spec.schedule.timestamp() if spec.schedule else None
-
-
 def yield_nothing() -> Flow[None]:
     """A flow with no call (vendors without a status endpoint)."""
     return None

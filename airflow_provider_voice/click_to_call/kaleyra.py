@@ -110,7 +110,3 @@ class KaleyraClickToCall:
             duration=row.billsec if row.billsec is not None else row.duration,
             raw=row.model_dump(mode="json"),
         )
-
-    def status(self, handle: ClickToCallHandle) -> ClickToCallStatus:
-        """Read the outcome now (blocking)."""
-        return self.interpret(handle, self.hook.client.http.send(self.status_call(handle)))

@@ -111,7 +111,3 @@ class VelipClickToCall:
             duration=record.dur,
             raw=record.model_dump(mode="json"),
         )
-
-    def status(self, handle: ClickToCallHandle) -> ClickToCallStatus:
-        """Read the outcome now (blocking)."""
-        return self.interpret(handle, self.hook.client.http.send(self.status_call(handle)))

@@ -349,6 +349,9 @@ class DeliveryEngine(Generic[T]):
         self._stop_cause: BaseException | None = None
         self._superseded_by: Claim | None = None
         self._frames_created = 0
+        #: the report :meth:`run` is building (None before it starts): another thread may read its
+        #: :attr:`~DeliveryReport.refs` to learn what the vendor accepted so far (e.g. ``on_kill``)
+        self.report: DeliveryReport | None = None
 
     # -- public ---------------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -365,7 +368,7 @@ class DeliveryEngine(Generic[T]):
         self.claim = Claim.new(self.attempt)
         await asyncio.to_thread(self.store.claim, self.key, self.claim)  # before reading: see fencing
         state = await asyncio.to_thread(self.store.state, self.key)
-        report = DeliveryReport(self.channel.name, checkpoint=self.store.location(self.key))
+        report = self.report = DeliveryReport(self.channel.name, checkpoint=self.store.location(self.key))
         report.suppressed = 0
         hasher = self.key.member_hasher()
         accepted_members = state.accepted_members()
