@@ -9,7 +9,8 @@ A backend is built from a hook (``hook.capability("campaign")`` -> ``Class(hook)
   concurrency, checkpoints, reconciliation, suppression) -> :class:`CampaignHandle`;
 * :meth:`CampaignBackend.campaign_status` / :meth:`~CampaignBackend.acampaign_status` — one status
   flow (a generator of vendor calls) run by the sync or the async client -> :class:`CampaignStatus`;
-* :meth:`CampaignBackend.cancel` — stop remote work where the vendor allows it.
+* :meth:`CampaignBackend.cancel` — stop remote work where the vendor allows it
+  (:attr:`~CampaignBackend.can_cancel`; Velip pauses, Octopush and Kaleyra cannot stop a campaign).
 """
 
 from __future__ import annotations
@@ -41,10 +42,11 @@ from airflow_provider_voice.models.campaign import _Options as CampaignOptions
 from airflow_provider_voice.models.placeholders import LOOKS_LIKE_PLACEHOLDER
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow
-from airflow_provider_voice.vendors.base import AsyncVendorClient
+from airflow_provider_voice.vendors.base import AsyncVendorClient, VendorClient
 
 __all__ = [
     "CampaignBackend",
+    "CampaignCancelError",
     "CampaignChannel",
     "CampaignIncompleteError",
     "CampaignOptions",
@@ -88,6 +90,29 @@ class CampaignRejectedError(CampaignIncompleteError, DeliveryRejectedError):
 
 class CampaignSupersededError(CampaignIncompleteError, DeliverySupersededError):
     """A newer try of the task claimed the campaign's delivery while this one was sending."""
+
+
+class CampaignCancelError(VoiceProviderError):
+    """:meth:`CampaignBackend.cancel` could not stop every campaign of the handle (each one was tried).
+
+    :param vendor: the vendor.
+    :param cancelled: the vendor ids that were stopped.
+    :param failed: vendor id -> the error that kept it running (or why it was not tried).
+    """
+
+    def __init__(self, vendor: str, cancelled: list[str], failed: dict[str, BaseException | str]) -> None:
+        self.cancelled = list(cancelled)
+        self.failed = dict(failed)
+        detail = "; ".join(
+            f"{ref}: {type(why).__name__}: {why}" if isinstance(why, BaseException) else f"{ref}: {why}"
+            for ref, why in self.failed.items()
+        )
+        stopped = f"; stopped: {', '.join(self.cancelled)}" if self.cancelled else ""
+        super().__init__(
+            f"could not stop {len(self.failed)} of {len(self.failed) + len(self.cancelled)} campaigns "
+            f"(they may keep running): {detail}{stopped}",
+            vendor=vendor,
+        )
 
 
 class CampaignChannel(Channel[Recipient], Generic[OptionsT]):
@@ -136,6 +161,10 @@ class CampaignBackend(ABC, Generic[OptionsT]):
     max_frame_size: ClassVar[int]
     #: True when :meth:`campaign_status` reports real per-call outcomes
     reports_outcomes: ClassVar[bool] = True
+    #: True when :meth:`cancel` can stop an accepted campaign (False: it raises CapabilityNotSupportedError)
+    can_cancel: ClassVar[bool] = False
+    #: what :meth:`cancel` does to a campaign, and how to undo it (for logs and errors)
+    cancel_note: ClassVar[str] = ""
 
     def __init__(self, hook: Any) -> None:
         self.hook = hook
@@ -144,6 +173,11 @@ class CampaignBackend(ABC, Generic[OptionsT]):
     def async_client(self) -> AsyncVendorClient[Any]:
         """A new async client on the hook's API (the connection is read once, synchronously, by the hook)."""
         return AsyncVendorClient(self.hook.api, timeout=self.hook.timeout, retry=self.hook.retry)
+
+    def sync_client(self) -> VendorClient[Any]:
+        """A new blocking client on the hook's API, with its own connections: safe to use from another
+        thread while the hook's client is busy (``on_kill`` runs beside ``execute``). Close it after use."""
+        return VendorClient(self.hook.api, timeout=self.hook.timeout, retry=self.hook.retry)
 
     def options(self, spec: CampaignSpec) -> OptionsT:
         """``spec.vendor_options`` as this vendor's typed options; errors name ``vendor_options.<field>``."""
@@ -311,8 +345,14 @@ class CampaignBackend(ABC, Generic[OptionsT]):
             if own:
                 await client.aclose()
 
-    def cancel(self, handle: CampaignHandle | dict[str, Any]) -> list[str]:
-        """Stop the campaign's remaining calls where the vendor allows it; returns what was stopped."""
+    def cancel(self, handle: CampaignHandle | dict[str, Any], *, timeout: float | None = None) -> list[str]:
+        """Stop the campaign's remaining calls where the vendor allows it (:attr:`can_cancel`).
+
+        :param handle: the campaign (its ``campaign_ids`` are stopped).
+        :param timeout: longest time for the whole cancel, in seconds (None: each call's own deadline).
+        :returns: the vendor ids stopped. Raises :class:`CampaignCancelError` when some could not be
+            stopped, and :class:`CapabilityNotSupportedError` when the vendor cannot stop a campaign.
+        """
         raise CapabilityNotSupportedError(
             f"{self.vendor} offers no way to stop a campaign once accepted", vendor=self.vendor
         )

@@ -15,20 +15,23 @@
   ``campaign_name`` to call the same people again the same day.
 * Status: ``GetCampaignsList(cp_id=...)`` per campaign: ``cp_destinations``, ``cp_made``,
   ``cp_counts`` (OK, NA, EK, IK, CK, BK) and the state (scheduled, running, paused, finished).
-* Cancel: ``ChangeCampaign(active=0)`` (pause) for every campaign of the handle.
+* Cancel: ``ChangeCampaign(active=0)`` (pause) for every campaign of the handle, each one tried
+  even when another fails, within an optional overall timeout (``on_kill`` uses it).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from airflow_provider_voice.campaigns.base import CampaignBackend, CampaignChannel
+from airflow_provider_voice.campaigns.base import CampaignBackend, CampaignCancelError, CampaignChannel
 from airflow_provider_voice.delivery import Frame, FrameResult, Reconciled
 from airflow_provider_voice.delivery.checkpoint import FRAMES_PER_TRY_BITS
-from airflow_provider_voice.errors import ValidationError, VendorRejectedError
+from airflow_provider_voice.errors import ValidationError, VendorRejectedError, VoiceProviderError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus, VelipCampaignOptions
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow
@@ -138,6 +141,8 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions]):
     vendor = "velip"
     options_model = VelipCampaignOptions
     max_frame_size = 500_000
+    can_cancel = True
+    cancel_note = "paused with ChangeCampaign active=0 (ChangeCampaign active=1 resumes them)"
 
     def _zone(self, options: VelipCampaignOptions) -> ZoneInfo:
         try:
@@ -243,8 +248,6 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions]):
         self.campaign_fields(spec, options, now)
 
     def channel(self, spec: CampaignSpec, options: VelipCampaignOptions) -> VelipCampaignChannel:
-        import time
-
         return VelipCampaignChannel(self, spec, options, self.campaign_fields(spec, options, time.time()))
 
     # -- status / cancel ------------------------------------------------------------------------
@@ -256,13 +259,37 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions]):
             found.extend(c for c in campaigns if c.cp_id == cp_id)
         return combine_status(handle, found)
 
-    def cancel(self, handle: CampaignHandle | Mapping[str, Any]) -> list[str]:
-        """Pause every campaign of ``handle`` (``ChangeCampaign active=0``)."""
+    def cancel(self, handle: CampaignHandle | Mapping[str, Any], *, timeout: float | None = None) -> list[str]:
+        """Pause every campaign of ``handle`` (``ChangeCampaign active=0``; idempotent, so retried).
+
+        Uses a client of its own (safe beside a busy hook client in another thread). Every campaign
+        is tried even when another fails; with ``timeout``, each call's deadline is the time left
+        and the campaigns not reached in time are not tried.
+
+        :param handle: the campaign (its ``campaign_ids`` are Velip ``cp_id``).
+        :param timeout: longest time for the whole cancel, in seconds (None: each call's own deadline).
+        :returns: the ``cp_id`` paused. Raises :class:`CampaignCancelError` (carrying what was
+            paused and why the others were not) when some could not be paused.
+        """
         handle = CampaignHandle.model_validate(handle)
-        paused = []
-        for cp_id in handle.campaign_ids:
-            self.hook.client.change_campaign(cp_id, active=False)
-            paused.append(cp_id)
+        ends = None if timeout is None else time.monotonic() + timeout
+        paused: list[str] = []
+        failed: dict[str, BaseException | str] = {}
+        with self.sync_client() as client:
+            for cp_id in handle.campaign_ids:
+                left = None if ends is None else ends - time.monotonic()
+                if left is not None and left <= 0:
+                    failed[cp_id] = f"not tried: the {timeout:g} s allowed for the cancel ran out"
+                    continue
+                call = self.hook.api.change_campaign(cp_id, active=False)
+                try:
+                    client.http.execute(call if left is None else dataclasses.replace(call, deadline=left))
+                except VoiceProviderError as exc:
+                    failed[cp_id] = exc
+                else:
+                    paused.append(cp_id)
+        if failed:
+            raise CampaignCancelError(self.vendor, paused, failed)
         return paused
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -19,13 +20,19 @@ from airflow_provider_voice.delivery import CheckpointKey, DeliveryEngine, Suppr
 from airflow_provider_voice.errors import ValidationError, VoiceProviderError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec
 from airflow_provider_voice.operators.base import FailFastMixin, max_rejected_share_arg, rendered_options, try_number
-from airflow_provider_voice.redaction import get_logger
+from airflow_provider_voice.redaction import get_logger, redact
 from airflow_provider_voice.transport import RetryPolicy
 from airflow_provider_voice.triggers.campaign import CampaignCompletionTrigger, campaign_done, deadline_after
 
-__all__ = ["CampaignInputError", "SendVoiceCampaignOperator"]
+__all__ = ["CampaignInputError", "CampaignKilledError", "SendVoiceCampaignOperator"]
 
 log = get_logger(__name__)
+#: default seconds ``on_kill`` gives the vendor to stop the campaigns (Airflow sends SIGKILL 5 s after SIGTERM)
+DEFAULT_CANCEL_TIMEOUT = 3.0
+#: extra seconds ``on_kill`` waits for a cancel past its own timeout before giving up on it
+_CANCEL_GRACE_SECONDS = 0.5
+#: longest sleep of the blocking wait between two looks at the kill flag
+_KILL_CHECK_SECONDS = 0.5
 
 
 class CampaignInputError(ValidationError, AirflowFailException):
@@ -34,6 +41,102 @@ class CampaignInputError(ValidationError, AirflowFailException):
 
 def _fail_fast(exc: ValidationError) -> CampaignInputError:
     return CampaignInputError(exc.field, exc.value, exc.rule, vendor=exc.vendor)
+
+
+class CampaignKilledError(VoiceProviderError, AirflowFailException):
+    """The task was killed (``on_kill``) while it sent or waited; not retried by Airflow.
+
+    The message says what was stopped on the vendor's side and what keeps running.
+
+    :param message: what happened.
+    :param stopped: vendor ids of the campaigns stopped (Velip: paused).
+    :param running: vendor ids of the campaigns that keep running (the vendor cannot stop them,
+        or stopping them failed).
+    :param vendor: the connection's vendor.
+    """
+
+    def __init__(self, message: str, *, stopped: list[str], running: list[str], vendor: str | None = None) -> None:
+        super().__init__(message, vendor=vendor)
+        self.stopped = list(stopped)
+        self.running = list(running)
+
+
+class _RemoteWork:
+    """What one ``execute`` started on the vendor, shared with ``on_kill``.
+
+    ``on_kill`` runs in another thread, or in a signal handler interrupting ``execute`` on the same
+    thread: the state is plain attributes written in one order (``killed`` before reading
+    ``finished`` there, ``finished`` before reading ``killed`` in ``execute``, so a kill is never
+    missed by both), and a reentrant lock held only to claim ids, never during I/O.
+    """
+
+    def __init__(self) -> None:
+        self.backend: Any = None
+        self.engine: DeliveryEngine[Any] | None = None
+        self.handle: CampaignHandle | None = None
+        self.killed = False
+        self.finished = False
+        self.stopped: list[str] = []
+        self.running: list[str] = []
+        self._claimed: set[str] = set()
+        self._unsettled: set[str] = set()
+        self._lock = threading.RLock()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> None:
+        return None  # a copy of the operator owns none of this execute's remote work
+
+    def campaign_ids(self) -> list[str]:
+        """Vendor ids accepted so far: the send's handle, and what the engine's report holds now
+        (earlier tries' frames included: the handle a wait polls has them too)."""
+        seen: dict[str, None] = {}
+        handle, engine = self.handle, self.engine
+        if handle is not None:
+            seen.update(dict.fromkeys(handle.campaign_ids))
+        report = engine.report if engine is not None else None
+        if report is not None:
+            seen.update(dict.fromkeys(report.refs))
+        return list(seen)
+
+    def claim(self) -> list[str]:
+        """The ids nobody has stopped or reported yet, now claimed by the caller (who settles them)."""
+        with self._lock:
+            fresh = [ref for ref in self.campaign_ids() if ref not in self._claimed]
+            self._claimed.update(fresh)
+            self._unsettled.update(fresh)
+        return fresh
+
+    def settle(self, ids: list[str], stopped: list[str]) -> None:
+        """Record the outcome of a claim: ``stopped`` were stopped, the other ``ids`` keep running."""
+        with self._lock:
+            self.stopped.extend(ref for ref in ids if ref in stopped)
+            self.running.extend(ref for ref in ids if ref not in stopped)
+            self._unsettled.difference_update(ids)
+
+    def wait_settled(self, seconds: float) -> list[str]:
+        """Wait (at most ``seconds``) for claims being stopped elsewhere; returns the ids still unsettled."""
+        ends = time.monotonic() + seconds
+        while self._unsettled and time.monotonic() < ends:
+            time.sleep(0.01)
+        with self._lock:
+            return sorted(self._unsettled)
+
+
+def _run_bounded(action: Callable[[], Any], seconds: float) -> tuple[bool, Any, BaseException | None]:
+    """Run ``action`` in a daemon thread for at most ``seconds``: ``(finished, value, error)``."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = action()
+        except BaseException as exc:  # handed to the caller, which logs it
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="voice-campaign-cancel", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        return False, None, None
+    return True, box.get("value"), box.get("error")
 
 
 class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
@@ -46,6 +149,17 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
     checkpointed, so a retried task resumes after it; a frame whose fate is unknown is reconciled
     with the vendor (Octopush ``request_id``, Velip ``cp_ctid``) and otherwise reported — the
     task fails listing those recipients — and **not** resent unless ``resend_in_doubt=True``.
+
+    **Killed** (``on_kill``: the task marked failed, ``execution_timeout``, SIGTERM) while it sends
+    or waits in the blocking wait: no new frame is sent (frames in flight finish and are
+    checkpointed), and every campaign the vendor accepted for this task instance (earlier tries'
+    included) is stopped where the vendor allows it: Velip pauses them (``ChangeCampaign
+    active=0``), within ``cancel_timeout``. Octopush and Kaleyra cannot stop an accepted campaign:
+    the task log says at WARNING which campaign ids keep running. A failed or late cancel is logged
+    as an error, never raised by ``on_kill``. The task then fails with
+    :class:`CampaignKilledError` (not retried), which lists what was stopped and what keeps
+    running. A cleared task resumes from the checkpoint: paused campaigns count as sent and stay
+    paused (``ChangeCampaign active=1`` resumes them).
 
     :param conn_id: a Velip, Octopush or Kaleyra connection (templated).
     :param recipients: a list (numbers, dicts with ``number``/``name``/variables, ``Recipient``),
@@ -89,6 +203,8 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
     :param request_timeout: HTTP timeout per request (seconds).
     :param retry_policy: HTTP retry policy.
     :param progress_interval: seconds between progress lines.
+    :param cancel_timeout: longest time ``on_kill`` spends stopping the campaigns on the vendor
+        (seconds, default 3: Airflow sends SIGKILL 5 s after SIGTERM).
     :param engine_options: advanced :class:`DeliveryEngine` arguments (``reconcile_delay``,
         ``max_frame_attempts``, ``backoff_initial``, ``backoff_max``).
     :returns: pushes a small normalized result to XCom (never the recipients): ``vendor``,
@@ -144,6 +260,7 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
         request_timeout: float | None = None,
         retry_policy: RetryPolicy | None = None,
         progress_interval: float = 10.0,
+        cancel_timeout: float = DEFAULT_CANCEL_TIMEOUT,
         engine_options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -178,8 +295,11 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
         self.request_timeout = request_timeout
         self.retry_policy = retry_policy
         self.progress_interval = progress_interval
+        if isinstance(cancel_timeout, bool) or not isinstance(cancel_timeout, (int, float)) or not cancel_timeout > 0:
+            raise ValidationError("cancel_timeout", cancel_timeout, "a number of seconds > 0")
+        self.cancel_timeout = float(cancel_timeout)
         self.engine_options = dict(engine_options or {})
-        self._engine: DeliveryEngine[Any] | None = None
+        self._remote: _RemoteWork | None = None
 
     # -- hook ------------------------------------------------------------------------------------
     def _hook_params(self) -> dict[str, Any]:
@@ -216,8 +336,9 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
             ) from None
 
     def execute(self, context: Any) -> dict[str, Any]:
+        remote = self._remote = _RemoteWork()
         try:
-            backend = self.hook.capability("campaign")
+            backend = remote.backend = self.hook.capability("campaign")
             spec = self.build_spec()
             backend.validate(spec)
             recipients = validate_recipients(
@@ -247,6 +368,8 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
             "max_rejected_share": self.max_rejected_share,
             **self.engine_options,
         }
+        if remote.killed:  # killed while the recipients were read: send nothing
+            raise self._killed_error(remote, spec.name, "before sending")
         try:
             handle = backend.send_campaign(
                 spec,
@@ -261,10 +384,14 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
                 engine_hook=self._keep_engine,
             )
         except CampaignIncompleteError as exc:
+            remote.handle = exc.handle
             self.log.error("partial result: %s", self._with_counts(exc.handle, recipients).model_dump(mode="json"))
+            if remote.killed:  # the engine stopped because of on_kill
+                raise self._killed_error(remote, spec.name, "while sending", exc) from exc
             raise
-        finally:
-            self._engine = None
+        remote.handle = handle
+        if remote.killed:  # killed while the last frames were in flight
+            raise self._killed_error(remote, spec.name, "while sending")
         result = {
             **self._with_counts(handle, recipients).model_dump(mode="json"),
             "rejects_path": recipients.rejects_path,
@@ -274,8 +401,10 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
             backend.vendor, spec.name, handle.accepted, handle.resumed, handle.rejected, handle.suppressed, handle.campaign_ids[:10],
         )  # fmt: skip
         if not self.wait_for_completion:
+            self._finish(remote, spec.name, "after sending")
             return result
         if self.deferrable:
+            self._finish(remote, spec.name, "after sending")  # the trigger waits; nothing here to stop
             self.defer(
                 trigger=CampaignCompletionTrigger(
                     conn_id=self.conn_id,
@@ -288,19 +417,30 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
                 method_name="execute_complete",
                 kwargs={"result": result},
             )
-        return {**result, "status": self._wait(backend, handle)}
+        status = self._wait(backend, handle, remote)
+        self._finish(remote, spec.name, "after the wait")
+        return {**result, "status": status}
 
     @staticmethod
     def _with_counts(handle: CampaignHandle, recipients: Any) -> CampaignHandle:
         return handle.model_copy(update={"invalid": recipients.invalid, "duplicates": recipients.duplicates})
 
     def _keep_engine(self, engine: DeliveryEngine[Any]) -> None:
-        self._engine = engine
+        """Called by the backend with the delivery engine before it runs: ``on_kill`` stops it and
+        reads what it has accepted so far."""
+        remote = self._remote
+        if remote is None:
+            return
+        remote.engine = engine
+        if remote.killed:
+            engine.request_stop()
 
-    def _wait(self, backend: Any, handle: CampaignHandle) -> dict[str, Any]:
-        """Blocking wait (``deferrable=False``): poll until done or the completion timeout."""
+    def _wait(self, backend: Any, handle: CampaignHandle, remote: _RemoteWork | None = None) -> dict[str, Any]:
+        """Blocking wait (``deferrable=False``): poll until done, the completion timeout, or ``on_kill``."""
         deadline = time.monotonic() + self.completion_timeout
         while True:
+            if remote is not None and remote.killed:
+                raise self._killed_error(remote, handle.name, "while waiting for completion")
             final = time.monotonic() >= deadline
             status = backend.campaign_status(handle)
             self.log.info("%s", status.message or status.summary())
@@ -310,7 +450,9 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
                 raise AirflowSensorTimeout(
                     f"campaign not finished after {self.completion_timeout:.0f} s: {status.summary()}"
                 )
-            time.sleep(max(0.0, min(self.poll_interval, deadline - time.monotonic())))
+            pause_until = time.monotonic() + max(0.0, min(self.poll_interval, deadline - time.monotonic()))
+            while not (remote is not None and remote.killed) and (left := pause_until - time.monotonic()) > 0:
+                time.sleep(min(left, _KILL_CHECK_SECONDS))  # a kill is seen within half a second
 
     def execute_complete(
         self, context: Any, event: dict[str, Any], result: dict[str, Any] | None = None
@@ -325,7 +467,117 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
         raise VoiceProviderError(f"waiting for the campaign failed: {event.get('message')}")
 
     def on_kill(self) -> None:
-        """Stop sending new frames (frames in flight finish and are checkpointed)."""
-        engine = self._engine
+        """Stop the remote work of the running ``execute``; never raises, bounded in time.
+
+        No new frame is sent (frames in flight finish and are checkpointed); the campaigns the
+        vendor accepted so far — and, in the blocking wait, those of the handle waited on — are
+        stopped with the backend's ``cancel`` where the vendor allows it (Velip: paused), within
+        ``cancel_timeout``; vendors that cannot stop a campaign (Octopush, Kaleyra) get a WARNING
+        naming the campaign ids that keep running. A cancel that fails or takes too long is logged
+        as an error. ``execute`` then stops and fails with :class:`CampaignKilledError`; frames
+        accepted after this call (they were in flight) are stopped or reported by ``execute``.
+        Safe to call from another thread or a signal handler, and more than once.
+        """
+        remote = self._remote
+        if remote is None:
+            log.info("on_kill: this task is not sending or waiting on a campaign: nothing to stop")
+            return
+        remote.killed = True  # written before `finished` is read (see _RemoteWork)
+        engine = remote.engine
         if engine is not None:
             engine.request_stop()
+        if remote.finished:
+            log.info("on_kill: the campaign was already sent (or handed to the trigger): nothing to stop")
+            return
+        log.warning("on_kill: no new frame is sent; stopping the campaigns accepted so far")
+        self._stop_remote(remote)
+
+    def _finish(self, remote: _RemoteWork, name: str, when: str) -> None:
+        """Mark ``execute`` done with its remote work; a kill that came first fails the task instead."""
+        remote.finished = True  # written before `killed` is read (see _RemoteWork)
+        if remote.killed:
+            raise self._killed_error(remote, name, when)
+        self._remote = None
+
+    def _stop_remote(self, remote: _RemoteWork) -> None:
+        """Stop (or report) every accepted campaign not handled yet; logs, never raises."""
+        ids = remote.claim()
+        stopped: list[str] = []
+        try:
+            if ids:
+                stopped = self._stop_campaigns(remote.backend, ids)
+        finally:
+            remote.settle(ids, stopped)
+
+    def _stop_campaigns(self, backend: Any, ids: list[str]) -> list[str]:
+        """``backend.cancel`` on ``ids`` within ``cancel_timeout``, or a WARNING when the vendor cannot
+        stop a campaign; returns the ids stopped. Every failure is logged, none is raised."""
+        vendor = backend.vendor
+        if not getattr(backend, "can_cancel", False):
+            log.warning(
+                "on_kill: %s cannot stop a campaign once accepted: %d campaign(s) keep running on %s, ids %s",
+                vendor, len(ids), vendor, ", ".join(ids),
+            )  # fmt: skip
+            return []
+        handle = CampaignHandle(vendor=vendor, conn_id=self.conn_id, name=str(self.campaign_name), campaign_ids=ids)
+        finished, stopped, error = _run_bounded(
+            lambda: backend.cancel(handle, timeout=self.cancel_timeout), self.cancel_timeout + _CANCEL_GRACE_SECONDS
+        )
+        if not finished:
+            log.error(
+                "on_kill: stopping %s campaigns %s did not finish within %.1f s: they may keep running",
+                vendor, ", ".join(ids), self.cancel_timeout,
+            )  # fmt: skip
+            return []
+        if error is not None:
+            done = [ref for ref in getattr(error, "cancelled", []) if ref in ids]
+            log.error(
+                "on_kill: could not stop %s campaigns %s (stopped: %s): %s: %s",
+                vendor, ", ".join(ref for ref in ids if ref not in done), ", ".join(done) or "none",
+                type(error).__name__, redact(str(error)),
+                exc_info=None if isinstance(error, VoiceProviderError) else error,
+            )  # fmt: skip
+            return done
+        done = [ref for ref in stopped or [] if ref in ids]
+        log.warning("on_kill: %s campaigns %s %s", vendor, ", ".join(done), backend.cancel_note or "stopped")
+        return done
+
+    def _killed_error(
+        self, remote: _RemoteWork, name: str, when: str, cause: BaseException | None = None
+    ) -> CampaignKilledError:
+        """The error ``execute`` fails with after ``on_kill``: stops what was accepted after the
+        kill (frames in flight), then says what was stopped and what keeps running."""
+        self._stop_remote(remote)
+        unsettled = remote.wait_settled(
+            self.cancel_timeout + 2 * _CANCEL_GRACE_SECONDS
+        )  # on_kill may still be stopping some
+        backend = remote.backend
+        vendor = getattr(backend, "vendor", None)
+        parts = []
+        if unsettled:
+            parts.append(
+                f"{len(unsettled)} campaign(s) still being stopped (may keep running): " + ", ".join(unsettled)
+            )
+        if remote.stopped:
+            parts.append(f"{len(remote.stopped)} campaign(s) stopped ({backend.cancel_note or 'cancelled'}): "
+                         + ", ".join(remote.stopped))  # fmt: skip
+        if remote.running:
+            parts.append(f"{len(remote.running)} campaign(s) keep running on {vendor}: " + ", ".join(remote.running))
+        if not parts:
+            parts.append("the vendor had accepted nothing")
+        not_sent = len(getattr(cause, "not_sent", ()) or ())
+        in_doubt = len(getattr(cause, "in_doubt", ()) or ())
+        if not_sent:
+            parts.append(f"{not_sent} recipient(s) not sent")
+        if in_doubt:
+            parts.append(
+                f"{in_doubt} recipient(s) in doubt (not reconciled after the kill: the vendor may have accepted "
+                "them, and their calls may run)"
+            )
+        parts.append("not retried; a cleared task resumes from the checkpoint (stopped campaigns count as sent)")
+        return CampaignKilledError(
+            f"task killed {when}: {vendor} campaign {name!r}: " + "; ".join(parts),
+            stopped=remote.stopped,
+            running=remote.running,
+            vendor=vendor,
+        )
