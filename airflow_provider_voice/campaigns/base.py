@@ -357,6 +357,10 @@ class CampaignBackend(ABC, Generic[OptionsT]):
             f"{self.vendor} offers no way to stop a campaign once accepted", vendor=self.vendor
         )
 
+    def resume(self, handle: CampaignHandle | dict[str, Any], *, timeout: float | None = None) -> list[str]:
+        """Resume campaigns :meth:`cancel` paused (only vendors that can cancel can resume)."""
+        raise CapabilityNotSupportedError(f"{self.vendor} has no paused campaigns to resume", vendor=self.vendor)
+
 
 def yield_nothing() -> Flow[None]:
     """A flow with no call (vendors without a status endpoint)."""

@@ -271,26 +271,41 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions]):
         :returns: the ``cp_id`` paused. Raises :class:`CampaignCancelError` (carrying what was
             paused and why the others were not) when some could not be paused.
         """
+        return self._set_active(handle, active=False, timeout=timeout)
+
+    def resume(self, handle: CampaignHandle | Mapping[str, Any], *, timeout: float | None = None) -> list[str]:
+        """Resume campaigns paused by :meth:`cancel` (``ChangeCampaign active=1``): what a retry of a
+        killed task does first, so the people of a paused campaign are still called.
+
+        :param handle: the campaign (its ``campaign_ids`` are Velip ``cp_id``).
+        :param timeout: longest time for the whole resume, in seconds (None: each call's own deadline).
+        :returns: the ``cp_id`` resumed; raises :class:`CampaignCancelError` naming those that were not.
+        """
+        return self._set_active(handle, active=True, timeout=timeout)
+
+    def _set_active(
+        self, handle: CampaignHandle | Mapping[str, Any], *, active: bool, timeout: float | None
+    ) -> list[str]:
         handle = CampaignHandle.model_validate(handle)
         ends = None if timeout is None else time.monotonic() + timeout
-        paused: list[str] = []
+        changed: list[str] = []
         failed: dict[str, BaseException | str] = {}
         with self.sync_client() as client:
             for cp_id in handle.campaign_ids:
                 left = None if ends is None else ends - time.monotonic()
                 if left is not None and left <= 0:
-                    failed[cp_id] = f"not tried: the {timeout:g} s allowed for the cancel ran out"
+                    failed[cp_id] = f"not tried: the {timeout:g} s allowed ran out"
                     continue
-                call = self.hook.api.change_campaign(cp_id, active=False)
+                call = self.hook.api.change_campaign(cp_id, active=active)
                 try:
                     client.http.execute(call if left is None else dataclasses.replace(call, deadline=left))
                 except VoiceProviderError as exc:
                     failed[cp_id] = exc
                 else:
-                    paused.append(cp_id)
+                    changed.append(cp_id)
         if failed:
-            raise CampaignCancelError(self.vendor, paused, failed)
-        return paused
+            raise CampaignCancelError(self.vendor, changed, failed)
+        return changed
 
 
 def combine_status(handle: CampaignHandle, campaigns: list[VelipCampaign]) -> CampaignStatus:

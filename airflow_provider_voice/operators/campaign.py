@@ -72,6 +72,8 @@ class _RemoteWork:
 
     def __init__(self) -> None:
         self.backend: Any = None
+        self.store: Any = None
+        self.key: CheckpointKey | None = None
         self.engine: DeliveryEngine[Any] | None = None
         self.handle: CampaignHandle | None = None
         self.killed = False
@@ -158,8 +160,9 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
     the task log says at WARNING which campaign ids keep running. A failed or late cancel is logged
     as an error, never raised by ``on_kill``. The task then fails with
     :class:`CampaignKilledError` (not retried), which lists what was stopped and what keeps
-    running. A cleared task resumes from the checkpoint: paused campaigns count as sent and stay
-    paused (``ChangeCampaign active=1`` resumes them).
+    running. The paused campaigns are recorded in the checkpoint: the next try (a cleared task, a
+    retry after ``execution_timeout``) resumes them first (``ChangeCampaign active=1``; XCom
+    ``resumed_campaigns``), then sends the recipients not accepted yet.
 
     :param conn_id: a Velip, Octopush or Kaleyra connection (templated).
     :param recipients: a list (numbers, dicts with ``number``/``name``/variables, ``Recipient``),
@@ -357,6 +360,8 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
             raise _fail_fast(exc) from None
         key = CheckpointKey.from_context(context)
         attempt = try_number(context)
+        remote.store, remote.key = store, key
+        resumed = self._resume_paused(backend, store, key) if getattr(backend, "can_cancel", False) else []
         self.log.info(
             "%s campaign %r: %d recipients (%d rows, %d invalid skipped, %d duplicates), suppression list of %d numbers; checkpoint %s",
             backend.vendor, spec.name, recipients.valid, recipients.rows, recipients.invalid, recipients.duplicates,
@@ -395,6 +400,7 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
         result = {
             **self._with_counts(handle, recipients).model_dump(mode="json"),
             "rejects_path": recipients.rejects_path,
+            "resumed_campaigns": resumed,
         }
         self.log.info(
             "%s campaign %r sent: %d accepted (%d by earlier tries), %d rejected, %d suppressed, ids %s",
@@ -500,7 +506,8 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
         self._remote = None
 
     def _stop_remote(self, remote: _RemoteWork) -> None:
-        """Stop (or report) every accepted campaign not handled yet; logs, never raises."""
+        """Stop (or report) every accepted campaign not handled yet; logs, never raises. The
+        campaigns paused are recorded in the checkpoint: the next try resumes them first."""
         ids = remote.claim()
         stopped: list[str] = []
         try:
@@ -508,6 +515,39 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
                 stopped = self._stop_campaigns(remote.backend, ids)
         finally:
             remote.settle(ids, stopped)
+        if stopped and remote.store is not None and remote.key is not None:
+            try:
+                remote.store.append_sync(remote.key, [{"t": "paused", "refs": stopped, "ts": round(time.time(), 3)}])
+            except Exception as exc:  # logged, never raised (on_kill must not fail)
+                log.error(
+                    "on_kill: could not record the paused campaigns %s in the checkpoint (a retry will not "
+                    "resume them by itself: ChangeCampaign active=1 does): %s", ", ".join(stopped), redact(str(exc)),
+                )  # fmt: skip
+
+    def _resume_paused(self, backend: Any, store: Any, key: CheckpointKey) -> list[str]:
+        """Resume the campaigns an earlier try's ``on_kill`` paused (recorded in the checkpoint), so
+        a retry or a cleared task still calls their people; returns the ids resumed. A resume that
+        fails raises (the task must not succeed while its campaigns stay paused)."""
+        paused: dict[str, None] = {}
+        for record in store.load(key):
+            if record.get("t") == "paused":
+                paused.update(dict.fromkeys(str(r) for r in record.get("refs", [])))
+            elif record.get("t") == "resumed":
+                for ref in record.get("refs", []):
+                    paused.pop(str(ref), None)
+        if not paused:
+            return []
+        ids = list(paused)
+        handle = CampaignHandle(
+            vendor=backend.vendor, conn_id=self.conn_id, name=str(self.campaign_name), campaign_ids=ids
+        )
+        resumed = backend.resume(handle, timeout=self.cancel_timeout * 4)
+        store.append_sync(key, [{"t": "resumed", "refs": resumed, "ts": round(time.time(), 3)}])
+        log.warning(
+            "%s campaigns %s were paused when an earlier try was killed: resumed (ChangeCampaign active=1)",
+            backend.vendor, ", ".join(resumed),
+        )  # fmt: skip
+        return resumed
 
     def _stop_campaigns(self, backend: Any, ids: list[str]) -> list[str]:
         """``backend.cancel`` on ``ids`` within ``cancel_timeout``, or a WARNING when the vendor cannot
@@ -574,7 +614,10 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
                 f"{in_doubt} recipient(s) in doubt (not reconciled after the kill: the vendor may have accepted "
                 "them, and their calls may run)"
             )
-        parts.append("not retried; a cleared task resumes from the checkpoint (stopped campaigns count as sent)")
+        parts.append(
+            "not retried; a cleared task resumes from the checkpoint: it resumes the paused campaigns first "
+            "and sends the recipients not accepted yet"
+        )
         return CampaignKilledError(
             f"task killed {when}: {vendor} campaign {name!r}: " + "; ".join(parts),
             stopped=remote.stopped,

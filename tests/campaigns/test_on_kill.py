@@ -183,6 +183,36 @@ def test_velip_killed_mid_wait_pauses_the_campaign_waited_on(
     assert original_status(VelipCampaigns(op.hook), handle).state == "paused"
 
 
+def test_a_retry_after_a_kill_resumes_the_paused_campaigns_before_anything_else(
+    campaigns: Campaigns, simulator_clock: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, kill_log: Any
+) -> None:
+    """Never green while paused: the next try (a retry after execution_timeout, a cleared task) resumes them."""
+    polled = threading.Event()
+    original_status = VelipCampaigns.campaign_status
+
+    def status(self: VelipCampaigns, handle: Any) -> Any:
+        try:
+            return original_status(self, handle)
+        finally:
+            polled.set()
+
+    monkeypatch.setattr(VelipCampaigns, "campaign_status", status)
+    op = operator("velip", tmp_path, wait_for_completion=True, deferrable=False, poll_interval=0.05)
+    run = InThread(lambda: op.execute(context()))
+    assert polled.wait(BOUND)
+    op.on_kill()
+    with pytest.raises(CampaignKilledError, match="resumes the paused campaigns first"):
+        run.result()
+    assert set(velip_active(campaigns).values()) == {0}
+
+    retry = operator("velip", tmp_path).execute(context())  # same task instance, next try
+    assert set(velip_active(campaigns).values()) == {1}  # calling goes on
+    assert sorted(retry["resumed_campaigns"]) == sorted(velip_active(campaigns)) and retry["resumed"] == len(PEOPLE)
+    assert max(campaigns.calls_for("velip", PEOPLE).values()) <= 1
+    again = operator("velip", tmp_path).execute(context())
+    assert again["resumed_campaigns"] == []  # resumed once, recorded in the checkpoint
+
+
 def test_velip_kill_from_a_signal_handler_on_the_sending_thread(
     campaigns: Campaigns, simulator_clock: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
