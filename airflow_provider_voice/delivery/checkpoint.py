@@ -57,6 +57,7 @@ option ``[voice] checkpoint_path`` (default ``$AIRFLOW_HOME/voice/checkpoints``)
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -161,8 +162,10 @@ class CheckpointKey:
         return self.tag(claim) + _base36(index, 6)
 
     def member_hasher(self) -> Any:
-        """A function item-key -> 16 hex chars (BLAKE2b keyed with this key: no phone numbers stored)."""
-        salt = hashlib.blake2b(self._identity(), digest_size=16).digest()
+        """A function item-key -> 16 hex chars (BLAKE2b keyed with the task instance: no phone numbers
+        stored). The namespace is not part of it (it separates paths already), so a checkpoint written
+        before namespaces existed still matches (see :meth:`CheckpointStore.state_or_legacy`)."""
+        salt = hashlib.blake2b("\x1f".join(self.parts()).encode(), digest_size=16).digest()
 
         def member(item_key: str) -> str:
             return hashlib.blake2b(item_key.encode(), digest_size=8, key=salt).hexdigest()
@@ -337,6 +340,18 @@ class CheckpointStore(ABC):
 
     def state(self, key: CheckpointKey) -> CheckpointState:
         return CheckpointState.from_records(self.load(key))
+
+    def state_or_legacy(self, key: CheckpointKey) -> CheckpointState:
+        """:meth:`state`; when ``key`` has a namespace and nothing is recorded under it yet, the
+        checkpoint a release without namespaces wrote for the same task instance is adopted (its
+        records are copied under ``key`` first), so a retry across the upgrade calls nobody twice."""
+        records = self.load(key)
+        if not records and key.namespace:
+            legacy = [r for r in self.load(dataclasses.replace(key, namespace="")) if r.get("t") != "claim"]
+            if legacy:
+                self.append_sync(key, legacy)
+                records = self.load(key)
+        return CheckpointState.from_records(records)
 
 
 class MemoryCheckpointStore(CheckpointStore):

@@ -367,7 +367,7 @@ class DeliveryEngine(Generic[T]):
         started = time.monotonic()
         self.claim = Claim.new(self.attempt)
         await asyncio.to_thread(self.store.claim, self.key, self.claim)  # before reading: see fencing
-        state = await asyncio.to_thread(self.store.state, self.key)
+        state = await asyncio.to_thread(self.store.state_or_legacy, self.key)
         report = self.report = DeliveryReport(self.channel.name, checkpoint=self.store.location(self.key))
         report.suppressed = 0
         hasher = self.key.member_hasher()

@@ -168,8 +168,20 @@ def test_frame_keys_are_new_for_every_try_deployment_and_deleted_checkpoint():
     assert KEY.frame_key(0, "c1") != KEY.frame_key(0, "c2")  # another try / a deleted checkpoint
     assert KEY.frame_key(0, "c1") != other_deployment.frame_key(0, "c1")  # another deployment
     assert other_deployment.path.startswith("staging/") and not KEY.path.startswith("staging/")
-    assert KEY.member_hasher()("+33612300000") != other_deployment.member_hasher()("+33612300000")
+    assert KEY.member_hasher()("+33612300000") == other_deployment.member_hasher()("+33612300000")  # paths differ
     assert len(KEY.frame_key(2**21, "c1")) == 15  # a later try's frame still fits Octopush's request_id
+
+
+def test_a_checkpoint_from_before_namespaces_is_adopted_not_ignored(tmp_path):
+    """A retry across the upgrade: the 0.1.0 checkpoint (no namespace) still says who was called."""
+    store, vendor = LocalCheckpointStore(tmp_path), SharedVendor()
+    legacy = CheckpointKey(*KEY.parts()[:3], -1)
+    first = DeliveryEngine(SlowChannel(vendor, random.Random(1)), store=store, key=legacy, reconcile_delay=0)
+    first.run_sync(numbers(6)[:3])
+    upgraded = CheckpointKey(*KEY.parts()[:3], -1, namespace="d1234567")
+    again = DeliveryEngine(SlowChannel(vendor, random.Random(2)), store=store, key=upgraded, reconcile_delay=0)
+    report = again.run_sync(numbers(6))
+    assert report.resumed == 3 and report.accepted_now == 3 and max(vendor.calls.values()) == 1
 
 
 def test_deployment_namespace_comes_from_the_configuration(monkeypatch):
