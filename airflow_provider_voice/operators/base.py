@@ -25,6 +25,7 @@ and resends only what is safe to resend.
 
 from __future__ import annotations
 
+import ast
 import functools
 import json
 from collections.abc import Callable, Mapping
@@ -149,9 +150,12 @@ def rendered_options(value: Any, *, field: str = "vendor_options") -> dict[str, 
         try:
             value = json.loads(value)
         except ValueError:
-            raise ValidationError(
-                field, value, "a mapping, or a string that renders to a JSON object ('{{ params.x | tojson }}')"
-            ) from None
+            try:  # "{{ params.options }}" renders a dict as its Python repr
+                value = ast.literal_eval(value.strip())
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                raise ValidationError(
+                    field, value, "a mapping, or a string that renders to a JSON object ('{{ params.x | tojson }}')"
+                ) from None
     if hasattr(value, "model_dump"):
         return dict(value.model_dump(exclude_unset=True))
     if not isinstance(value, Mapping):

@@ -154,6 +154,9 @@ def test_templated_vendor_options_parse_at_import_and_apply_at_execute(voice_con
     op.vendor_options = '{"sender": "Clinic", "frame_size": 2}'  # what Airflow renders at run time
     result = op.execute(context())
     assert result["accepted"] == 3 and len(result["campaign_ids"]) == 2  # frame_size=2 was applied
+    python_repr = campaign("octopush", tmp_path, vendor_options="{{ params.options }}")
+    python_repr.vendor_options = "{'sender': 'Clinic', 'frame_size': 1}"  # a dict rendered without tojson
+    assert len(python_repr.execute(context(run_id="run-2"))["campaign_ids"]) == 3
 
 
 # -- fail fast everywhere ------------------------------------------------------------------------------
