@@ -34,6 +34,9 @@ BOUND = 60.0
 PEOPLE = numbers(50)  # 5 frames of 10
 
 
+ORIGINAL_STATUS = VelipCampaigns.campaign_status
+
+
 def operator(vendor: str, tmp_path: Any, **kwargs: Any) -> SendVoiceCampaignOperator:
     args: dict[str, Any] = {
         "task_id": "send", "conn_id": f"cmp_{vendor}", "recipients": PEOPLE, "campaign_name": "kill test",
@@ -153,19 +156,25 @@ def test_velip_killed_mid_send_pauses_every_accepted_campaign_and_sends_no_new_f
     assert records(kill_log, logging.WARNING, "paused with ChangeCampaign active=0")
 
 
-def test_velip_killed_mid_wait_pauses_the_campaign_waited_on(
-    campaigns: Campaigns, simulator_clock: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, kill_log: Any
-) -> None:
+@pytest.fixture
+def status_polled(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set once a Velip status poll has been answered (the operator is then in its blocking wait)."""
     polled = threading.Event()
-    original_status = VelipCampaigns.campaign_status
 
     def status(self: VelipCampaigns, handle: Any) -> Any:
         try:
-            return original_status(self, handle)
+            return ORIGINAL_STATUS(self, handle)
         finally:
             polled.set()
 
     monkeypatch.setattr(VelipCampaigns, "campaign_status", status)
+    return polled
+
+
+def test_velip_killed_mid_wait_pauses_the_campaign_waited_on(
+    campaigns: Campaigns, simulator_clock: Any, tmp_path: Any, status_polled: threading.Event, kill_log: Any
+) -> None:
+    polled = status_polled
     op = operator(
         "velip", tmp_path, wait_for_completion=True, deferrable=False, poll_interval=0.05, completion_timeout=BOUND * 10
     )
@@ -180,23 +189,14 @@ def test_velip_killed_mid_wait_pauses_the_campaign_waited_on(
     assert len(active) == 5 and set(active.values()) == {0}
     assert sorted(info.value.stopped) == sorted(active)
     handle = CampaignHandle(vendor="velip", campaign_ids=list(active))
-    assert original_status(VelipCampaigns(op.hook), handle).state == "paused"
+    assert ORIGINAL_STATUS(VelipCampaigns(op.hook), handle).state == "paused"
 
 
 def test_a_retry_after_a_kill_resumes_the_paused_campaigns_before_anything_else(
-    campaigns: Campaigns, simulator_clock: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, kill_log: Any
+    campaigns: Campaigns, simulator_clock: Any, tmp_path: Any, status_polled: threading.Event, kill_log: Any
 ) -> None:
     """Never green while paused: the next try (a retry after execution_timeout, a cleared task) resumes them."""
-    polled = threading.Event()
-    original_status = VelipCampaigns.campaign_status
-
-    def status(self: VelipCampaigns, handle: Any) -> Any:
-        try:
-            return original_status(self, handle)
-        finally:
-            polled.set()
-
-    monkeypatch.setattr(VelipCampaigns, "campaign_status", status)
+    polled = status_polled
     op = operator("velip", tmp_path, wait_for_completion=True, deferrable=False, poll_interval=0.05)
     run = InThread(lambda: op.execute(context()))
     assert polled.wait(BOUND)
