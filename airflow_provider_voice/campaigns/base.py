@@ -36,6 +36,7 @@ from airflow_provider_voice.delivery import (
     MemoryCheckpointStore,
     SuppressionList,
 )
+from airflow_provider_voice.delivery.engine import engine_options_arg
 from airflow_provider_voice.errors import CapabilityNotSupportedError, ValidationError, VoiceProviderError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus
 from airflow_provider_voice.models.campaign import _Options as CampaignOptions
@@ -293,7 +294,7 @@ class CampaignBackend(ABC, Generic[OptionsT]):
             resend_in_doubt=resend_in_doubt,
             total=total,
             label=channel.name,
-            **(engine_options or {}),
+            **engine_options_arg(engine_options),
         )
         if engine_hook is not None:
             engine_hook(engine)

@@ -324,6 +324,14 @@ def validate_recipients(
             min(log_sample, counted),
             sample,
         )
+    if report.rows == 0:
+        raise ValidationError(
+            field,
+            "<0 rows>",
+            "no recipients: the source is empty (an empty list, file, or an XCom that pulled nothing?), "
+            "so there is no valid recipient to send to",
+            vendor=backend.vendor,
+        )
     if valid == 0:
         raise ValidationError(
             field,

@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -52,20 +52,78 @@ from airflow_provider_voice.delivery.checkpoint import (
 from airflow_provider_voice.delivery.frames import Fate, Frame, FrameResult, Reconciled, Reconciliation
 from airflow_provider_voice.delivery.progress import ProgressReporter
 from airflow_provider_voice.delivery.suppression import SuppressionList
-from airflow_provider_voice.errors import RateLimitedError, VendorRejectedError, VoiceProviderError
+from airflow_provider_voice.errors import RateLimitedError, ValidationError, VendorRejectedError, VoiceProviderError
 from airflow_provider_voice.redaction import get_logger, mask_phone, redact
 
 __all__ = [
+    "TUNING_OPTIONS",
     "DeliveryEngine",
     "DeliveryIncompleteError",
     "DeliveryRejectedError",
     "DeliveryReport",
     "DeliverySupersededError",
     "Rejection",
+    "concurrency_arg",
+    "engine_options_arg",
 ]
 
 T = TypeVar("T")
 log = get_logger(__name__)
+
+#: :class:`DeliveryEngine` arguments a DAG author may tune through an operator's ``engine_options``
+#: (the others, such as ``concurrency`` or ``suppression``, are operator arguments of their own)
+TUNING_OPTIONS: tuple[str, ...] = (
+    "max_frame_attempts",
+    "backoff_initial",
+    "backoff_max",
+    "reconcile_delay",
+    "reconcile_rounds",
+    "progress_interval",
+    "sleep",
+    "attempt",
+    "max_rejected_share",
+)
+_CALLABLE_OPTIONS = frozenset({"sleep"})
+
+
+def concurrency_arg(value: Any, *, field: str = "concurrency") -> int:
+    """``concurrency`` checked: an integer of at least 1 (0 or less would send nothing, or hang).
+
+    :param value: the value given.
+    :param field: the argument name in the error.
+    :raises ValidationError: not an integer, or less than 1.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(field, value, "an integer of at least 1 (frames in flight at once)")
+    return value
+
+
+def engine_options_arg(value: Any, *, field: str = "engine_options") -> dict[str, Any]:
+    """``engine_options`` checked: a mapping of known :data:`TUNING_OPTIONS` to numbers.
+
+    An unknown or misspelt key is an error (it would otherwise be a ``TypeError`` deep in the
+    send, or, worse, silently ignored).
+
+    :param value: the mapping given (None: no option).
+    :param field: the argument name in errors.
+    :raises ValidationError: not a mapping, an unknown key, or a value that is not a number >= 0.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValidationError(field, value, "a mapping of engine option names to values")
+    options = dict(value)
+    for name, option in options.items():
+        if name not in TUNING_OPTIONS:
+            raise ValidationError(
+                f"{field}.{name}", option, "an unknown delivery engine option; known: " + ", ".join(TUNING_OPTIONS)
+            )
+        if name in _CALLABLE_OPTIONS:
+            if not callable(option):
+                raise ValidationError(f"{field}.{name}", option, "an async sleep function")
+        elif isinstance(option, bool) or not isinstance(option, (int, float)) or option < 0:
+            raise ValidationError(f"{field}.{name}", option, "a number >= 0")
+    return options
 
 
 @dataclass
@@ -323,10 +381,13 @@ class DeliveryEngine(Generic[T]):
         attempt: int = 1,
         max_rejected_share: float = 0.0,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        if not 0.0 <= float(max_rejected_share) <= 1.0:
-            raise ValueError(f"max_rejected_share must be between 0 and 1, got {max_rejected_share!r}")
+        concurrency_arg(concurrency)
+        if (
+            isinstance(max_rejected_share, bool)
+            or not isinstance(max_rejected_share, (int, float))
+            or not 0.0 <= float(max_rejected_share) <= 1.0
+        ):
+            raise ValidationError("max_rejected_share", max_rejected_share, "a share from 0.0 to 1.0")
         self.channel = channel
         self.store = store
         self.key = key
@@ -467,6 +528,11 @@ class DeliveryEngine(Generic[T]):
             self.label, report.accepted, report.accepted_now, report.resumed, report.rejected, report.suppressed,
             len(report.in_doubt), len(report.not_sent), report.seconds,
         )  # fmt: skip
+        if report.suppressed and report.considered == 0:
+            log.warning(
+                "%s: all %d recipients are on the suppression list: nobody was contacted (suppressed: %d)",
+                self.label, report.suppressed, report.suppressed,
+            )  # fmt: skip
         if self._superseded_by is not None:
             raise DeliverySupersededError(report, self._superseded_by)
         if self._stop_cause is not None or not report.complete:

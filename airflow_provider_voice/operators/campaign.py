@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 from airflow_provider_voice.campaigns import CampaignIncompleteError, validate_recipients
 from airflow_provider_voice.campaigns.recipients import rejects_name_from_context
 from airflow_provider_voice.delivery import CheckpointKey, DeliveryEngine, SuppressionList, checkpoint_store
+from airflow_provider_voice.delivery.engine import concurrency_arg, engine_options_arg
 from airflow_provider_voice.errors import ValidationError, VoiceProviderError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec
 from airflow_provider_voice.operators.base import FailFastMixin, max_rejected_share_arg, rendered_options, try_number
@@ -282,7 +283,7 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
         self.skip_invalid = skip_invalid
         self.rejects_path = rejects_path
         self.suppression = suppression
-        self.concurrency = concurrency
+        self.concurrency = concurrency_arg(concurrency)
         self.checkpoint_path = checkpoint_path
         self.resend_in_doubt = resend_in_doubt
         self.max_rejected_share = max_rejected_share_arg(max_rejected_share)
@@ -301,7 +302,7 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
         if isinstance(cancel_timeout, bool) or not isinstance(cancel_timeout, (int, float)) or not cancel_timeout > 0:
             raise ValidationError("cancel_timeout", cancel_timeout, "a number of seconds > 0")
         self.cancel_timeout = float(cancel_timeout)
-        self.engine_options = dict(engine_options or {})
+        self.engine_options = engine_options_arg(engine_options)
         self._remote: _RemoteWork | None = None
 
     # -- hook ------------------------------------------------------------------------------------
@@ -321,6 +322,10 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
     # -- execute -----------------------------------------------------------------------------------
     def build_spec(self) -> CampaignSpec:
         """The :class:`CampaignSpec` from the (rendered) arguments; bad values raise :class:`ValidationError`."""
+        if not isinstance(self.campaign_name, str) or not self.campaign_name.strip():
+            raise ValidationError(
+                "campaign_name", self.campaign_name, "a non-blank name (a template that rendered to nothing?)"
+            )
         try:
             return CampaignSpec(
                 name=self.campaign_name,

@@ -19,7 +19,7 @@ from airflow_provider_voice.models.cdr import CdrReport
 from airflow_provider_voice.models.report_window import interval_days, run_window
 from airflow_provider_voice.operators.base import FailFastMixin
 from airflow_provider_voice.reports.cdr import HeaderPolicy, download_cdr_report
-from airflow_provider_voice.triggers.base import deadline_after
+from airflow_provider_voice.triggers.base import deadline_after, event_error, seconds_arg
 from airflow_provider_voice.triggers.cdr import CdrReportTrigger
 
 __all__ = ["DownloadCdrReportOperator", "default_asset_for", "storage_destination"]
@@ -155,8 +155,8 @@ class DownloadCdrReportOperator(FailFastMixin, BaseOperator):
         self.conn_id = conn_id
         self.report = report
         self.storage_conn_id = storage_conn_id
-        self.poll_interval = float(poll_interval)
-        self.wait_timeout = float(wait_timeout)
+        self.poll_interval = seconds_arg("poll_interval", poll_interval)
+        self.wait_timeout = seconds_arg("wait_timeout", wait_timeout)
         self.deferrable = deferrable
         self.header_policy = header_policy
         self.asset = resolved
@@ -193,8 +193,11 @@ class DownloadCdrReportOperator(FailFastMixin, BaseOperator):
         """Resume after the trigger: download the report, or fail with the trigger's message."""
         event = event or {}
         if event.get("status") != "success":
-            raise AirflowException(str(event.get("message") or f"unexpected trigger event {event!r}"))
-        report = CdrReport(id=str(event.get("id")), url=str(event.get("url")), status="complete", http_status=201)
+            failure = str(event.get("message") or f"unexpected trigger event {event!r}")
+            raise event_error(event, failure) or AirflowException(failure)
+        if not event.get("url"):
+            raise AirflowException(f"the CDR report trigger reported success without the report's url: {event!r}")
+        report = CdrReport(id=str(event.get("id")), url=str(event["url"]), status="complete", http_status=201)
         return self._download(context, report)
 
     def _log_report_window(self, context: Any, day: str | None) -> None:
@@ -225,6 +228,11 @@ class DownloadCdrReportOperator(FailFastMixin, BaseOperator):
             result.report_id, result.day, result.rows, result.bytes / 1e6, result.seconds, result.mb_per_s, result.path,
         )  # fmt: skip
         self._log_report_window(context, result.day)
+        if result.rows == 0:
+            self.log.warning(
+                "CDR report %s (day %s) has a header and no rows: TeleVoIPs recorded no call that day",
+                result.report_id, result.day,
+            )  # fmt: skip
         if result.unknown_columns:
             self.log.warning("undocumented CDR column(s) kept: %s", ", ".join(result.unknown_columns))
         if self.asset is not None and context is not None and "outlet_events" in context:

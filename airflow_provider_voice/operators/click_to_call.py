@@ -9,11 +9,12 @@ from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook, BaseOperator, conf
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_voice.operators.base import FailFastMixin, rendered_options
+from airflow_provider_voice.errors import VoiceProviderError
+from airflow_provider_voice.operators.base import FailFastMixin, fail_fast, rendered_options
 from airflow_provider_voice.sensors.click_to_call import finish_click_to_call
-from airflow_provider_voice.triggers.base import TRANSIENT_ERRORS, deadline_after
+from airflow_provider_voice.triggers.base import TRANSIENT_ERRORS, deadline_after, event_error, seconds_arg
 from airflow_provider_voice.triggers.click_to_call import ClickToCallTrigger
 
 __all__ = ["ClickToCallOperator"]
@@ -37,6 +38,8 @@ class ClickToCallOperator(FailFastMixin, BaseOperator):
 
     The call is placed once: a task retry after an ambiguous failure (timeout after sending) does
     not ring the people again unless ``retries`` says so (the vendors have no idempotency key).
+    Once the call is placed, a failure while waiting for its outcome (a timeout, an unreadable
+    status) fails the task without a retry: a retry would ring both people again.
 
     :param conn_id: a Kaleyra or Velip connection.
     :param agent: the agent's number(s). Templated.
@@ -84,8 +87,8 @@ class ClickToCallOperator(FailFastMixin, BaseOperator):
         self.default_region = default_region
         self.wait_for_completion = wait_for_completion
         self.require_connected = require_connected
-        self.poll_interval = poll_interval
-        self.timeout = timeout
+        self.poll_interval = seconds_arg("poll_interval", poll_interval)
+        self.timeout = seconds_arg("timeout", timeout)
         self.deferrable = (
             conf.getboolean("operators", "default_deferrable", fallback=False) if deferrable is None else deferrable
         )
@@ -130,14 +133,16 @@ class ClickToCallOperator(FailFastMixin, BaseOperator):
             except TRANSIENT_ERRORS as exc:
                 self.log.warning("status read failed (%s); trying again", exc)
                 result = None
+            except VoiceProviderError as exc:  # a task retry would place the call again
+                raise fail_fast(exc) from exc
             if result is not None and result.done:
                 self.log.info("%s", result.message)
                 return {**placed, **finish_click_to_call(result.payload, require_connected=self.require_connected)}
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AirflowException(
-                    f"click-to-call {handle.call_id} not finished after {self.timeout:.0f} s "
-                    "(the call was placed; it was not cancelled)"
+                raise AirflowFailException(
+                    f"click-to-call {handle.call_id or handle.ctid} not finished after {self.timeout:.0f} s "
+                    "(the call was placed; it was not cancelled; not retried: a retry would ring both people again)"
                 )
             time.sleep(min(float(self.poll_interval), remaining))
 
@@ -147,7 +152,9 @@ class ClickToCallOperator(FailFastMixin, BaseOperator):
         if event.get("status") == "success":
             outcome = {k: v for k, v in event.items() if k not in ("status", "message")}
             return {"ctid": None, **finish_click_to_call(outcome, require_connected=self.require_connected)}
-        raise AirflowException(
-            f"click-to-call {event.get('call_id')} {event.get('status', 'error')}: {event.get('message')} "
-            "(the call was placed; it was not cancelled)"
+        failure = (
+            f"click-to-call {event.get('call_id') or event.get('ctid')} {event.get('status', 'error')}: "
+            f"{event.get('message')} (the call was placed; it was not cancelled; not retried: a retry would ring "
+            "both people again)"
         )
+        raise event_error(event, failure) or AirflowFailException(failure)

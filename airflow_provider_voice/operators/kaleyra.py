@@ -19,6 +19,7 @@ from airflow_provider_voice.delivery import (
     SuppressionList,
     checkpoint_store,
 )
+from airflow_provider_voice.delivery.engine import concurrency_arg
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.hooks.base import get_voice_hook
 from airflow_provider_voice.models.recipients import Recipient
@@ -328,7 +329,7 @@ class KaleyraDialerUploadOperator(FailFastMixin, BaseOperator):
         self.number_field = number_field
         self.skip_invalid = skip_invalid
         self.suppression = suppression
-        self.concurrency = concurrency
+        self.concurrency = concurrency_arg(concurrency)
         self.checkpoint_path = checkpoint_path
         self.resend_in_doubt = resend_in_doubt
         self.progress_interval = progress_interval

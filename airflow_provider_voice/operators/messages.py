@@ -136,7 +136,15 @@ class ExportMessagesOperator(FailFastMixin, BaseOperator):
             start, end = self.window(context)
             messages = client.list_messages(start=start, end=end)
         if self.direction:
-            messages = [m for m in messages if (m.direction or "").lower() == self.direction]
+            kept = [m for m in messages if (m.direction or "").strip().lower() == self.direction]
+            unknown = [m for m in messages if (m.direction or "").strip().lower() not in ("inbound", "outbound")]
+            if unknown:  # neither direction: left out by the filter, but said so (not silently)
+                self.log.warning(
+                    "%d message(s) with no or an unknown direction (%s) left out by direction=%r; their ids: %s",
+                    len(unknown), ", ".join(sorted({repr(m.direction) for m in unknown})), self.direction,
+                    ", ".join(str(m.id) for m in unknown[:20]) + (" ..." if len(unknown) > 20 else ""),
+                )  # fmt: skip
+            messages = kept
         fmt = self.file_format or _guess_format(self.destination)
         rows = [m.model_dump(by_alias=True, mode="json") for m in messages]
         path = resolve_destination(self.destination)
@@ -152,7 +160,7 @@ class ExportMessagesOperator(FailFastMixin, BaseOperator):
             shown_end or "now",
             url,
         )
-        directions = Counter((m.direction or "unknown") for m in messages)
+        directions = Counter(((m.direction or "").strip().lower() or "unknown") for m in messages)
         return {
             "destination": url,
             "count": len(rows),

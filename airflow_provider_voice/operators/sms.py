@@ -24,6 +24,7 @@ from airflow_provider_voice.delivery import (
     SuppressionList,
     checkpoint_store,
 )
+from airflow_provider_voice.delivery.engine import concurrency_arg
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.messaging.delivery import SmsDeliveryChannel, SmsOutcome
 from airflow_provider_voice.messaging.text import SmsText
@@ -159,8 +160,7 @@ class SendSMSOperator(FailFastMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if concurrency < 1:
-            raise ValidationError("concurrency", concurrency, "at least 1")
+        concurrency_arg(concurrency)
         self.conn_id = conn_id
         self.recipients = recipients
         self.text = text

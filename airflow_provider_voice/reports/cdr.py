@@ -140,6 +140,8 @@ class CdrStreamScanner:
         self._in_quotes = False
         self._carry = False  # the current (unterminated) record has content
         self._head = bytearray()
+        self._tail = bytearray()  # the bytes after the last newline (bounded), to check a last line without one
+        self._tail_whole = True  # the tail starts a record (the last newline was outside a quoted field)
 
     @property
     def rows(self) -> int:
@@ -192,6 +194,10 @@ class CdrStreamScanner:
                         count += 1
                     carry = False
         last = pieces[-1]
+        if ended:
+            self._tail, self._tail_whole = bytearray(last[: _MAX_HEADER_BYTES + 1]), not in_quotes
+        elif len(self._tail) <= _MAX_HEADER_BYTES:
+            self._tail += chunk[: _MAX_HEADER_BYTES + 1 - len(self._tail)]
         if last:
             if last.count(_QUOTE) & 1:
                 in_quotes = not in_quotes
@@ -200,7 +206,8 @@ class CdrStreamScanner:
         self.records += count
 
     def finish(self) -> None:
-        """End of stream: count an unterminated last record; reject an empty file."""
+        """End of stream: count an unterminated last record; reject an empty file and one cut
+        inside a record (a quoted field never closed, or a last line shorter than the header)."""
         if self.header is None:
             if self._head.strip():
                 self._read_header(bytes(self._head))
@@ -210,9 +217,31 @@ class CdrStreamScanner:
                     vendor="televoips",
                     endpoint="GET /reports/cdrs/{id}/{file}",
                 )
+        if self._in_quotes:
+            raise MalformedResponseError(
+                f"the CDR file ends inside a quoted field (after {self.rows} complete rows): it is truncated "
+                "or broken, and the rows after the opening quote would be lost",
+                vendor="televoips",
+                endpoint="GET /reports/cdrs/{id}/{file}",
+            )
         if self._carry:
+            self._check_last_line()
             self.records += 1
             self._carry = False
+
+    def _check_last_line(self) -> None:
+        """A last line without a final newline must have every column: otherwise the download was cut."""
+        if self.header is None or not self._tail_whole or len(self._tail) > _MAX_HEADER_BYTES:
+            return
+        text = self._tail.decode("utf-8", errors="replace").rstrip("\r")
+        fields = next(csv.reader([text]), [])
+        if len(fields) < len(self.header.columns):
+            raise MalformedResponseError(
+                f"the CDR file's last line has {len(fields)} of {len(self.header.columns)} columns and no final "
+                f"newline (after {self.rows} complete rows): the download was cut short",
+                vendor="televoips",
+                endpoint="GET /reports/cdrs/{id}/{file}",
+            )
 
     def _read_header(self, line: bytes) -> None:
         text = line.decode("utf-8-sig", errors="replace").rstrip("\r")

@@ -12,7 +12,13 @@ from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 from airflow_provider_voice.hooks.base import get_voice_hook
 from airflow_provider_voice.operators.base import FailFastMixin
-from airflow_provider_voice.triggers.base import TRANSIENT_ERRORS, PollingTrigger, PollResult, deadline_after
+from airflow_provider_voice.triggers.base import (
+    TRANSIENT_ERRORS,
+    PollingTrigger,
+    PollResult,
+    deadline_after,
+    event_error,
+)
 
 __all__ = ["PollingSensor"]
 
@@ -96,4 +102,5 @@ class PollingSensor(FailFastMixin, BaseSensorOperator):
             return event
         if status == "timeout":
             raise AirflowSensorTimeout(f"{type(self).__name__} timed out: {message}")
-        raise AirflowException(f"{type(self).__name__} failed: {message}")
+        failure = f"{type(self).__name__} failed: {message}"
+        raise event_error(event, failure) or AirflowException(failure)

@@ -12,10 +12,12 @@ from typing import Any
 from airflow.sdk import BaseHook, BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowSensorTimeout
+from pydantic import ValidationError as PydanticValidationError
 
 from airflow_provider_voice.errors import ValidationError, VoiceProviderError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignStatus
 from airflow_provider_voice.operators.base import FailFastMixin
+from airflow_provider_voice.triggers.base import event_error
 from airflow_provider_voice.triggers.campaign import CampaignCompletionTrigger, campaign_done, deadline_after
 
 __all__ = ["CampaignCompletionSensor", "parse_handle"]
@@ -36,7 +38,13 @@ def parse_handle(value: Any) -> CampaignHandle:
                 raise ValidationError("handle", value[:80], "the XCom of SendVoiceCampaignOperator (a dict)") from None
     if not isinstance(value, Mapping):
         raise ValidationError("handle", value, "the XCom of SendVoiceCampaignOperator (a dict)")
-    return CampaignHandle.model_validate(value)
+    try:
+        return CampaignHandle.model_validate(value)
+    except PydanticValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'handle'}: {e['msg']}" for e in exc.errors())
+        raise ValidationError(
+            "handle", dict(value), f"the XCom of SendVoiceCampaignOperator (a dict): {problems}"
+        ) from None
 
 
 class CampaignCompletionSensor(FailFastMixin, BaseSensorOperator):
@@ -84,7 +92,13 @@ class CampaignCompletionSensor(FailFastMixin, BaseSensorOperator):
     # -- helpers -------------------------------------------------------------------------------
     @property
     def campaign(self) -> CampaignHandle:
-        return parse_handle(self.handle)
+        """The rendered handle; :class:`ValidationError` when it names no campaign (nothing to wait for)."""
+        handle = parse_handle(self.handle)
+        if not [cid for cid in handle.campaign_ids if str(cid).strip()]:
+            raise ValidationError(
+                "handle", handle.model_dump(mode="json"), "names no campaign id: no campaign was sent to wait for"
+            )
+        return handle
 
     def _conn_id(self) -> str:
         conn_id = self.conn_id or self.campaign.conn_id
@@ -115,9 +129,10 @@ class CampaignCompletionSensor(FailFastMixin, BaseSensorOperator):
 
     # -- modes ---------------------------------------------------------------------------------
     def poke(self, context: Any) -> PokeReturnValue:
+        campaign = self.campaign  # bad input fails before the connection is read
         backend = self.hook.capability("campaign")
         self._check_target(backend)
-        status: CampaignStatus = backend.campaign_status(self.campaign)
+        status: CampaignStatus = backend.campaign_status(campaign)
         self.log.info("%s", status.message or status.summary())
         done = campaign_done(
             status, float(self.target_answered_share) if self.target_answered_share is not None else None
@@ -144,12 +159,19 @@ class CampaignCompletionSensor(FailFastMixin, BaseSensorOperator):
             method_name="execute_complete",
         )
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
-        """Resume after the trigger: return the status (success), or fail (timeout / error)."""
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger: return the status (success), or fail (timeout / error, or a
+        success event without the campaign's status: nothing says the campaign finished)."""
+        event = event or {}
         status = event.get("status")
-        if status == "success":
+        if status == "success" and isinstance(event.get("campaign_status"), Mapping):
             self.log.info("%s", event.get("message"))
-            return event.get("campaign_status")
+            return event["campaign_status"]
         if status == "timeout":
             raise AirflowSensorTimeout(f"Sensor has timed out: {event.get('message')}")
-        raise VoiceProviderError(f"campaign completion wait failed: {event.get('message')}")
+        if status == "success":
+            raise VoiceProviderError(
+                f"campaign completion wait: a success event without the campaign status: {event!r}"
+            )
+        failure = f"campaign completion wait failed: {event.get('message') or 'no event from the trigger'}"
+        raise event_error(event, failure) or VoiceProviderError(failure)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -25,13 +26,70 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_voice.errors import RateLimitedError, ServerError, TransportError, VoiceProviderError
+from airflow_provider_voice.errors import (
+    AuthError,
+    CapabilityNotSupportedError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    ValidationError,
+    VoiceProviderError,
+)
 from airflow_provider_voice.transport import Call, Flow
 
-__all__ = ["TRANSIENT_ERRORS", "PollResult", "PollingTrigger", "deadline_after", "parse_deadline"]
+__all__ = [
+    "TRANSIENT_ERRORS",
+    "PollResult",
+    "PollingTrigger",
+    "deadline_after",
+    "error_event",
+    "event_error",
+    "parse_deadline",
+    "seconds_arg",
+]
 
 #: errors a poll survives (the next poll may succeed); anything else ends the wait
 TRANSIENT_ERRORS = (RateLimitedError, ServerError, TransportError)
+#: ``error_kind`` of an ``error`` event whose cause no retry can fix (a refused key, bad input, wrong vendor)
+_PERMANENT_KINDS: tuple[tuple[str, type[VoiceProviderError]], ...] = (
+    ("auth", AuthError),
+    ("validation", ValidationError),
+    ("capability", CapabilityNotSupportedError),
+)
+
+
+def error_event(exc: VoiceProviderError, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``error`` event for ``exc``: ``error_kind`` says whether a task retry could help.
+
+    :param exc: the error that ended the wait.
+    :param payload: the last poll's payload (ids...), kept in the event.
+    :returns: ``{**payload, "status": "error", "message", "error_kind"}`` (``error_kind``: ``auth``,
+        ``validation``, ``capability`` or None), plus ``field``/``rule`` for a validation error.
+    """
+    kind = next((name for name, cls in _PERMANENT_KINDS if isinstance(exc, cls)), None)
+    event: dict[str, Any] = {**(payload or {}), "status": "error", "message": str(exc), "error_kind": kind}
+    if isinstance(exc, ValidationError):
+        event.update(field=str(exc.field), rule=str(exc.rule))
+    return event
+
+
+def event_error(event: dict[str, Any], message: str) -> VoiceProviderError | None:
+    """On the worker: the typed error an ``error`` event stands for when no retry can fix it, else None.
+
+    The task raises it from ``execute_complete``, where the fail-fast guard makes it an
+    ``AirflowFailException`` too (a refused key found by a deferred wait is not retried either).
+
+    :param event: the trigger's event.
+    :param message: the task's message for the failure.
+    """
+    kind = event.get("error_kind")
+    if kind == "auth":
+        return AuthError(message)
+    if kind == "capability":
+        return CapabilityNotSupportedError(message)
+    if kind == "validation":
+        return ValidationError(str(event.get("field") or "trigger"), None, str(event.get("rule") or message))
+    return None
 
 
 @dataclass(frozen=True)
@@ -51,6 +109,20 @@ def deadline_after(seconds: float | None) -> str | None:
     if seconds is None:
         return None
     return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=float(seconds))).isoformat(timespec="seconds")
+
+
+def seconds_arg(field: str, value: Any) -> float:
+    """A poll interval or timeout checked when the task is built: a finite number of seconds > 0.
+
+    A zero interval polls the vendor without sleeping; a value that is not a number would only
+    fail after the task's first request (a click-to-call already placed).
+
+    :param field: the argument's name (for the :class:`ValidationError`).
+    :param value: the value given.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValidationError(field, value, "a number of seconds greater than 0")
+    return float(value)
 
 
 def parse_deadline(value: str | None) -> float | None:
@@ -143,7 +215,7 @@ class PollingTrigger(BaseTrigger):
                 except TRANSIENT_ERRORS as exc:
                     self.log.warning("poll %d failed (%s); polling again", polls, exc)
                 except VoiceProviderError as exc:
-                    yield TriggerEvent({**last.payload, "status": "error", "message": str(exc)})
+                    yield TriggerEvent(error_event(exc, last.payload))
                     return
                 else:
                     if last.done:

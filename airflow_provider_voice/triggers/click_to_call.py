@@ -61,4 +61,7 @@ class ClickToCallTrigger(PollingTrigger):
         handle = ClickToCallHandle(vendor=capability.vendor, call_id=self.call_id, ctid=self.ctid)
         answer = yield capability.status_call(handle)
         status: ClickToCallStatus = capability.interpret(handle, answer)
-        return PollResult(status.done, describe_click_to_call(status), status.to_xcom())
+        payload = status.to_xcom()
+        if self.ctid:  # the Velip correlation id the call was placed with stays in the outcome
+            payload.setdefault("ctid", self.ctid)
+        return PollResult(status.done, describe_click_to_call(status), payload)
