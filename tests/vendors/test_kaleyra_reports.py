@@ -10,7 +10,7 @@ import httpx
 import pendulum
 import pytest
 
-from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.errors import MalformedResponseError, ValidationError
 from airflow_provider_voice.models.call_reports import KaleyraCallRecord, KaleyraFollowupRecord
 from airflow_provider_voice.vendors.kaleyra import KaleyraApi
 from airflow_provider_voice.vendors.kaleyra.reports import C2C_RETENTION_DAYS, KALEYRA_TIMEZONE
@@ -172,15 +172,31 @@ def test_pagination_flow_emits_every_row_once():
     assert [r.id for r in rows] == [f"r{i}" for i in range(23)]
 
 
-def test_pagination_stops_when_server_ignores_page(make_driver):
+def test_pagination_fails_loudly_when_server_ignores_page(make_driver):
+    """A full page answered again: rows after it may exist, so the export is not reported complete."""
     seen = []
 
     def handler(request):
         seen.append(1)
         return httpx.Response(200, json={"status": "200", "message": "OK", "data": [{"id": "same"}] * 5})
 
-    assert make_driver(api(), handler).send(api().dial_flow(limit=5)) == 5
+    with pytest.raises(MalformedResponseError, match="repeats page 1"):
+        make_driver(api(), handler).send(api().dial_flow(limit=5))
     assert len(seen) == 2
+
+
+def test_pagination_past_the_page_bound_fails_instead_of_returning_part(make_driver, monkeypatch):
+    from airflow_provider_voice.vendors.kaleyra import reports
+
+    monkeypatch.setattr(reports, "MAX_PAGES", 3)
+    counter = iter(range(10_000))
+
+    def handler(request):
+        n = next(counter)
+        return httpx.Response(200, json={"status": "200", "message": "OK", "data": [{"id": f"r{n}"}] * 5})
+
+    with pytest.raises(MalformedResponseError, match="more than 3 pages"):
+        make_driver(api(), handler).send(api().dial_flow(limit=5))
 
 
 def test_c2c_status_refuses_days_older_than_retention():

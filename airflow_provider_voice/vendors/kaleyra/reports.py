@@ -173,14 +173,24 @@ class KaleyraReportEndpoints(KaleyraCore):
             page: KaleyraReportPage[Any] = yield build(limit=limit, page=page_number, **filters)
             dumped = [row.model_dump() for row in page.rows]
             if previous is not None and dumped and dumped == previous:
-                break
+                # a full page answered again: the vendor ignores ``page``; rows after it may exist
+                raise MalformedResponseError(
+                    f"page {page_number} repeats page {page_number - 1} ({len(dumped)} rows): the report cannot be "
+                    f"read past {total} rows; narrow the date range so it fits one page",
+                    vendor=self.vendor,
+                    endpoint="report pagination",
+                )
             if page.rows:
                 total += len(page.rows)
                 yield Emit(list(page.rows))
             if page.is_last:
-                break
+                return total
             previous = dumped
-        return total
+        raise MalformedResponseError(
+            f"the report has more than {MAX_PAGES} pages: stopped after {total} rows instead of returning part of it",
+            vendor=self.vendor,
+            endpoint="report pagination",
+        )
 
     # -- helpers --------------------------------------------------------------------------------
     @staticmethod
