@@ -284,9 +284,9 @@ def test_click_to_call_wait_failures_after_placing_are_not_retried(event):
         op.execute_complete({}, event)
 
 
-def test_click_to_call_blocking_wait_timeout_is_not_retried(voice_connections, context):
-    voice_connections.state.faults.set("kaleyra", "dial.c2cstatus", error_rate=1.0, error_status=503)
-    op = ClickToCallOperator(
+def waiting_click_to_call(*, timeout: float) -> ClickToCallOperator:
+    """A Kaleyra click-to-call that waits for its outcome in the worker (blocking), polling fast."""
+    return ClickToCallOperator(
         task_id="c",
         conn_id="kaleyra_default",
         agent="9988776655",
@@ -294,8 +294,13 @@ def test_click_to_call_blocking_wait_timeout_is_not_retried(voice_connections, c
         wait_for_completion=True,
         deferrable=False,
         poll_interval=0.05,
-        timeout=0.3,
+        timeout=timeout,
     )
+
+
+def test_click_to_call_blocking_wait_timeout_is_not_retried(voice_connections, context):
+    voice_connections.state.faults.set("kaleyra", "dial.c2cstatus", error_rate=1.0, error_status=503)
+    op = waiting_click_to_call(timeout=0.3)
     with pytest.raises(AirflowFailException, match="not finished"):
         op.execute(context)
     assert len(voice_connections.state.ledger.entries("kaleyra", "click2call")) == 2  # placed once: 2 legs
@@ -303,16 +308,7 @@ def test_click_to_call_blocking_wait_timeout_is_not_retried(voice_connections, c
 
 def test_click_to_call_blocking_wait_on_an_unreadable_status_is_not_retried(voice_connections, context):
     voice_connections.state.faults.set("kaleyra", "dial.c2cstatus", malformed_rate=1.0)
-    op = ClickToCallOperator(
-        task_id="c",
-        conn_id="kaleyra_default",
-        agent="9988776655",
-        customer="9876543210",
-        wait_for_completion=True,
-        deferrable=False,
-        poll_interval=0.05,
-        timeout=5,
-    )
+    op = waiting_click_to_call(timeout=5)
     with pytest.raises(MalformedResponseError) as raised:
         op.execute(context)
     assert isinstance(raised.value, AirflowFailException)
