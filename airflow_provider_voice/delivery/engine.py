@@ -65,6 +65,7 @@ __all__ = [
     "Rejection",
     "concurrency_arg",
     "engine_options_arg",
+    "max_rejected_share_arg",
 ]
 
 T = TypeVar("T")
@@ -96,6 +97,17 @@ def concurrency_arg(value: Any, *, field: str = "concurrency") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValidationError(field, value, "an integer of at least 1 (frames in flight at once)")
     return value
+
+
+def max_rejected_share_arg(value: Any) -> float:
+    """``max_rejected_share`` checked (at DAG parse by the operators, again by the engine).
+
+    :param value: the share given.
+    :raises ValidationError: not a number from 0.0 (no refusal allowed) to 1.0.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise ValidationError("max_rejected_share", value, "a share from 0.0 (no refusal allowed) to 1.0")
+    return float(value)
 
 
 def engine_options_arg(value: Any, *, field: str = "engine_options") -> dict[str, Any]:
@@ -382,12 +394,6 @@ class DeliveryEngine(Generic[T]):
         max_rejected_share: float = 0.0,
     ) -> None:
         concurrency_arg(concurrency)
-        if (
-            isinstance(max_rejected_share, bool)
-            or not isinstance(max_rejected_share, (int, float))
-            or not 0.0 <= float(max_rejected_share) <= 1.0
-        ):
-            raise ValidationError("max_rejected_share", max_rejected_share, "a share from 0.0 to 1.0")
         self.channel = channel
         self.store = store
         self.key = key
@@ -404,7 +410,7 @@ class DeliveryEngine(Generic[T]):
         self.progress_interval = progress_interval
         self._sleep = sleep
         self.attempt = max(1, int(attempt))
-        self.max_rejected_share = float(max_rejected_share)
+        self.max_rejected_share = max_rejected_share_arg(max_rejected_share)
         self.claim = Claim.new(self.attempt)
         self._stop_requested = False
         self._stop_cause: BaseException | None = None

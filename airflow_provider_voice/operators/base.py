@@ -35,6 +35,7 @@ import jinja2
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_voice.delivery import DeliveryIncompleteError, DeliveryRejectedError
+from airflow_provider_voice.delivery.engine import max_rejected_share_arg
 from airflow_provider_voice.errors import AuthError, CapabilityNotSupportedError, ValidationError, VendorRejectedError
 
 __all__ = [
@@ -168,10 +169,3 @@ def try_number(context: Any) -> int:
     ti = context.get("ti") if isinstance(context, Mapping) else None
     value = getattr(ti, "try_number", 1)
     return value if isinstance(value, int) and value >= 1 else 1
-
-
-def max_rejected_share_arg(value: Any) -> float:
-    """``max_rejected_share`` checked at DAG parse: a share from 0.0 to 1.0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
-        raise ValidationError("max_rejected_share", value, "a share from 0.0 (no refusal allowed) to 1.0")
-    return float(value)
