@@ -80,7 +80,8 @@ class OctopushCampaignChannel(CampaignChannel[OctopushCampaignOptions]):
             info["residual_credit"] = ticket.residual_credit
         if ticket.duplicate:
             info["duplicate"] = True
-        accepted = ticket.number_of_contacts if not ticket.duplicate and ticket.number_of_contacts else size
+        # a 409 repeat names the first ticket only: that ticket covered this frame; otherwise Octopush's count
+        accepted = size if ticket.duplicate else ticket.number_of_contacts
         return FrameResult(
             accepted=accepted,
             refs=[ticket.ticket_number] if ticket.ticket_number else [],

@@ -111,9 +111,8 @@ class VelipCampaignChannel(CampaignChannel[VelipCampaignOptions]):
                 if found is not None:
                     return self._result(found, len(frame))
             raise
-        return FrameResult(
-            accepted=created.cp_destinations or len(frame), refs=[created.cp_id], info={"cp_ctid": frame.key}
-        )
+        accepted = len(frame) if created.cp_destinations is None else created.cp_destinations
+        return FrameResult(accepted=accepted, refs=[created.cp_id], info={"cp_ctid": frame.key})
 
     async def _lookup(self, cp_ctid: str) -> VelipCampaign | None:
         campaigns = await self.api.get_campaigns_list(cp_ctid=cp_ctid)
@@ -121,9 +120,7 @@ class VelipCampaignChannel(CampaignChannel[VelipCampaignOptions]):
 
     @staticmethod
     def _result(campaign: VelipCampaign, size: int) -> FrameResult:
-        return FrameResult(
-            accepted=campaign.cp_destinations or size, refs=[campaign.cp_id], info={"cp_ctid": campaign.cp_ctid}
-        )
+        return FrameResult(accepted=campaign.cp_destinations, refs=[campaign.cp_id], info={"cp_ctid": campaign.cp_ctid})
 
     async def reconcile(self, frame: Frame[Recipient]) -> Reconciled:
         found = await self._lookup(frame.key)

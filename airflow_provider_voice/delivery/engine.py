@@ -699,6 +699,12 @@ class DeliveryEngine(Generic[T]):
         self, frame: Frame[T], result: FrameResult, report: DeliveryReport, progress: ProgressReporter, via: str = ""
     ) -> None:
         result.index = frame.index
+        unaccounted = len(frame) - result.accepted - result.rejected
+        if unaccounted > 0:  # the vendor's answer covers fewer items than were sent: never assume the rest
+            result.rejected += unaccounted
+            reason = f"the vendor's answer accounts for {len(frame) - unaccounted} of the {len(frame)} items sent"
+            report.rejections.append(Rejection(frame.index, unaccounted, None, reason))
+            log.error("%s: frame %d: %s; %d counted as refused", self.label, frame.index, reason, unaccounted)
         record: dict[str, Any] = {"t": "done", "i": frame.index, "r": result.to_record()}
         if via:
             record["via"] = via

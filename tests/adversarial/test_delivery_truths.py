@@ -372,3 +372,26 @@ def test_two_workers_over_the_simulator_call_nobody_twice(voice_connections, tmp
         )
         missing = [p for p, n in calls.items() if n == 0 and p not in reported]
         assert len(missing) <= refused, f"run {run}: {len(missing)} not called, {refused} refused"
+
+
+def test_an_answer_covering_fewer_items_than_sent_never_counts_the_rest_as_accepted():
+    """A vendor says it took 3 of a frame of 10 and nothing about the other 7: they are refused, not assumed."""
+
+    class ShortAnswers(Channel[str]):
+        frame_size = 10
+        name = "short"
+
+        async def send(self, frame: Frame[str]) -> FrameResult:
+            return FrameResult(accepted=3, refs=[frame.key])
+
+    with pytest.raises(DeliveryIncompleteError, match=r"refused 14 of 20 .*accounts for 3 of the 10") as info:
+        DeliveryEngine(ShortAnswers(), store=MemoryCheckpointStore(), key=KEY, reconcile_delay=0).run_sync(numbers(20))
+    assert info.value.report.accepted == 6 and info.value.report.rejected == 14
+
+    class NothingTaken(ShortAnswers):
+        async def send(self, frame: Frame[str]) -> FrameResult:
+            return FrameResult(accepted=0, refs=[frame.key])  # "OK", zero contacts
+
+    with pytest.raises(DeliveryIncompleteError, match="accepted none of the 20"):
+        engine = DeliveryEngine(NothingTaken(), store=MemoryCheckpointStore(), key=KEY, max_rejected_share=1.0)
+        engine.run_sync(numbers(20))
