@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    from airflow_provider_voice.campaigns import validate_recipients
+    from airflow_provider_voice.capabilities.recipients import validate_recipients
     from airflow_provider_voice.models.campaign import CampaignSpec
 
     raw = [f"+33{6 + i // 10**8}{i % 10**8:08d}" for i in range(args.recipients)]

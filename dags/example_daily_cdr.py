@@ -68,7 +68,7 @@ with DAG(
         """Calls and billed seconds by disposition, read back as typed CdrRecord rows."""
         from airflow.sdk import ObjectStoragePath
 
-        from airflow_provider_voice.models.cdr import iter_cdr_records
+        from airflow_provider_voice.vendors.televoips.cdr import iter_cdr_records
 
         reader = iter_cdr_records(ObjectStoragePath(download["path"]))
         by_disposition: dict[str, dict[str, int]] = {}

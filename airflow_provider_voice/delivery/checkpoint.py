@@ -74,7 +74,7 @@ from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_voice.delivery.frames import FrameResult
-from airflow_provider_voice.reports.storage import configured_location
+from airflow_provider_voice.storage import configured_location
 
 __all__ = [
     "HASH_CHARS",

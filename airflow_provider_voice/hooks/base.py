@@ -21,21 +21,21 @@ __all__ = ["CAPABILITIES", "VoiceHook", "get_voice_hook"]
 #: capability name -> {vendor: "module:Class"}; operators look capabilities up through the hook
 CAPABILITIES: dict[str, dict[str, str]] = {
     "campaign": {
-        "velip": "airflow_provider_voice.campaigns.velip:VelipCampaigns",
-        "octopush": "airflow_provider_voice.campaigns.octopush:OctopushCampaigns",
-        "kaleyra": "airflow_provider_voice.campaigns.kaleyra:KaleyraCampaigns",
+        "velip": "airflow_provider_voice.vendors.velip.campaign:VelipCampaigns",
+        "octopush": "airflow_provider_voice.vendors.octopush.campaign:OctopushCampaigns",
+        "kaleyra": "airflow_provider_voice.vendors.kaleyra.campaign:KaleyraCampaigns",
     },
     "sms": {
-        "televoips": "airflow_provider_voice.messaging.televoips:TeleVoipsSms",
-        "velip": "airflow_provider_voice.messaging.velip:VelipSms",
+        "televoips": "airflow_provider_voice.vendors.televoips.sms:TeleVoipsSms",
+        "velip": "airflow_provider_voice.vendors.velip.sms:VelipSms",
     },
     "blacklist": {
-        "kaleyra": "airflow_provider_voice.blacklist.kaleyra:KaleyraBlacklist",
-        "televoips": "airflow_provider_voice.blacklist.televoips:TeleVoipsBlacklist",
+        "kaleyra": "airflow_provider_voice.vendors.kaleyra.blacklist:KaleyraBlacklist",
+        "televoips": "airflow_provider_voice.vendors.televoips.blacklist:TeleVoipsBlacklist",
     },
     "click_to_call": {
-        "kaleyra": "airflow_provider_voice.click_to_call.kaleyra:KaleyraClickToCall",
-        "velip": "airflow_provider_voice.click_to_call.velip:VelipClickToCall",
+        "kaleyra": "airflow_provider_voice.vendors.kaleyra.click_to_call:KaleyraClickToCall",
+        "velip": "airflow_provider_voice.vendors.velip.click_to_call:VelipClickToCall",
     },
 }
 

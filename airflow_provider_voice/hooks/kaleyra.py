@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.hooks.base import VoiceHook
 from airflow_provider_voice.vendors.kaleyra import KaleyraApi
-from airflow_provider_voice.vendors.kaleyra.core import is_kaleyra_production
+from airflow_provider_voice.vendors.kaleyra.api_core import is_kaleyra_production
 
 __all__ = ["KaleyraHook"]
 

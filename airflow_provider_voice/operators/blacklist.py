@@ -15,7 +15,7 @@ from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.models.recipients import RecipientSource
 from airflow_provider_voice.operators.base import FailFastMixin
 from airflow_provider_voice.redaction import get_logger, mask_phone, redact
-from airflow_provider_voice.reports.storage import describe_destination, open_atomic, resolve_destination
+from airflow_provider_voice.storage import describe_destination, open_atomic, resolve_destination
 
 __all__ = ["BlacklistNumbersOperator", "read_numbers", "update_number_file"]
 

@@ -14,8 +14,8 @@ from airflow.sdk import BaseHook, BaseOperator
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
-from airflow_provider_voice.campaigns import CampaignIncompleteError, validate_recipients
-from airflow_provider_voice.campaigns.recipients import rejects_name_from_context
+from airflow_provider_voice.capabilities.campaign import CampaignIncompleteError
+from airflow_provider_voice.capabilities.recipients import rejects_name_from_context, validate_recipients
 from airflow_provider_voice.delivery import CheckpointKey, DeliveryEngine, SuppressionList, checkpoint_store
 from airflow_provider_voice.delivery.engine import concurrency_arg, engine_options_arg
 from airflow_provider_voice.errors import ValidationError, VoiceProviderError

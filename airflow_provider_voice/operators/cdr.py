@@ -15,12 +15,12 @@ from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.hooks.televoips import TeleVoipsHook
-from airflow_provider_voice.models.cdr import CdrReport
 from airflow_provider_voice.models.report_window import interval_days, run_window
 from airflow_provider_voice.operators.base import FailFastMixin
-from airflow_provider_voice.reports.cdr import HeaderPolicy, download_cdr_report
 from airflow_provider_voice.triggers.base import deadline_after, event_error, seconds_arg
 from airflow_provider_voice.triggers.cdr import CdrReportTrigger
+from airflow_provider_voice.vendors.televoips.cdr import CdrReport
+from airflow_provider_voice.vendors.televoips.cdr_download import HeaderPolicy, download_cdr_report
 
 __all__ = ["DownloadCdrReportOperator", "default_asset_for", "storage_destination"]
 
@@ -114,7 +114,7 @@ class DownloadCdrReportOperator(FailFastMixin, BaseOperator):
     :param storage_conn_id: connection for the object storage (S3/GCS credentials).
     :param poll_interval: seconds between polls when waiting.
     :param wait_timeout: seconds to wait for the report (then
-        :class:`~airflow_provider_voice.vendors.televoips.reports.CdrReportNotReadyError` or, deferred, a timeout
+        :class:`~airflow_provider_voice.vendors.televoips.api_reports.CdrReportNotReadyError` or, deferred, a timeout
         failure).
     :param deferrable: wait in the triggerer; default from ``[operators] default_deferrable``.
     :param header_policy: ``core`` (default: fail when calldate/src/dst/duration/billsec/disposition

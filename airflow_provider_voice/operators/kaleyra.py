@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_voice.campaigns.recipients import rejects_name_from_context, validate_recipients
+from airflow_provider_voice.capabilities.recipients import rejects_name_from_context, validate_recipients
 from airflow_provider_voice.delivery import (
     Channel,
     CheckpointKey,
@@ -26,7 +26,7 @@ from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.operators.base import FailFastMixin, max_rejected_share_arg, try_number
 from airflow_provider_voice.operators.campaign import CampaignInputError
 from airflow_provider_voice.vendors.base import AsyncVendorClient
-from airflow_provider_voice.vendors.kaleyra.calls import (
+from airflow_provider_voice.vendors.kaleyra.api_calls import (
     AUTODIAL_IMPORT_MAX,
     FOLLOWUP_TIME_FORMAT,
     check_dialer_name,

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from airflow.sdk import Asset, BaseOperator
 
+from airflow_provider_voice.capabilities.export import FileFormat, export_records
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.hooks.base import VoiceHook
 from airflow_provider_voice.hooks.kaleyra import KaleyraHook
@@ -25,9 +26,8 @@ from airflow_provider_voice.hooks.velip import VelipHook
 from airflow_provider_voice.models.report_window import interval_days, previous_day, run_window, vendor_date
 from airflow_provider_voice.operators.base import FailFastMixin
 from airflow_provider_voice.operators.cdr import resolve_asset, storage_destination
-from airflow_provider_voice.reports.export import FileFormat, export_records
-from airflow_provider_voice.vendors.kaleyra.reports import KALEYRA_TIMEZONE
-from airflow_provider_voice.vendors.velip.reports import MAXREG_LIMIT, VELIP_TIMEZONE
+from airflow_provider_voice.vendors.kaleyra.api_reports import KALEYRA_TIMEZONE
+from airflow_provider_voice.vendors.velip.api_reports import MAXREG_LIMIT, VELIP_TIMEZONE
 
 __all__ = ["KaleyraCallReportOperator", "VelipCallStatusExportOperator"]
 

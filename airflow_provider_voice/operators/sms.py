@@ -11,11 +11,13 @@ from typing import Any
 
 from airflow.sdk import BaseHook, BaseOperator
 
-from airflow_provider_voice.campaigns.recipients import (
+from airflow_provider_voice.capabilities.recipients import (
     ValidatedRecipients,
     rejects_name_from_context,
     validate_recipients,
 )
+from airflow_provider_voice.capabilities.sms_delivery import SmsDeliveryChannel, SmsOutcome
+from airflow_provider_voice.capabilities.sms_text import SmsText
 from airflow_provider_voice.delivery import (
     CheckpointKey,
     DeliveryEngine,
@@ -26,12 +28,10 @@ from airflow_provider_voice.delivery import (
 )
 from airflow_provider_voice.delivery.engine import concurrency_arg
 from airflow_provider_voice.errors import ValidationError
-from airflow_provider_voice.messaging.delivery import SmsDeliveryChannel, SmsOutcome
-from airflow_provider_voice.messaging.text import SmsText
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.operators.base import FailFastMixin, max_rejected_share_arg, try_number
 from airflow_provider_voice.operators.campaign import CampaignInputError
-from airflow_provider_voice.reports.storage import describe_destination, open_atomic, resolve_destination
+from airflow_provider_voice.storage import describe_destination, open_atomic, resolve_destination
 
 __all__ = ["SendSMSOperator"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from airflow_provider_voice.models.cdr import CdrReport
 from airflow_provider_voice.transport import Call
 from airflow_provider_voice.triggers.base import PollingTrigger, PollResult
+from airflow_provider_voice.vendors.televoips.cdr import CdrReport
 
 __all__ = ["CdrReportTrigger", "cdr_report_result"]
 

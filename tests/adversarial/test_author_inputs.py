@@ -139,7 +139,7 @@ def test_engine_options_accept_every_documented_tuning_option():
 def test_unknown_engine_options_given_to_a_backend_directly_are_a_validation_error(voice_connections, vendor):
     from airflow.sdk import BaseHook
 
-    from airflow_provider_voice.campaigns import validate_recipients
+    from airflow_provider_voice.capabilities.recipients import validate_recipients
     from airflow_provider_voice.delivery import CheckpointKey
     from airflow_provider_voice.models.campaign import CampaignSpec
 

@@ -27,9 +27,9 @@ from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import RetryPolicy
 from airflow_provider_voice.vendors.base import VendorApi, VendorClient
 from airflow_provider_voice.vendors.kaleyra import KaleyraApi
-from airflow_provider_voice.vendors.kaleyra.core import KALEYRA_PRODUCTION_HOSTS
+from airflow_provider_voice.vendors.kaleyra.api_core import KALEYRA_PRODUCTION_HOSTS
 from airflow_provider_voice.vendors.televoips import TeleVoipsApi
-from airflow_provider_voice.vendors.televoips.core import TeleVoipsMessage
+from airflow_provider_voice.vendors.televoips.api_core import TeleVoipsMessage
 from airflow_provider_voice.vendors.velip import VelipApi
 
 _SHARED_SPECS = Path(__file__).resolve().parents[3] / "shared" / "vendor-specs"

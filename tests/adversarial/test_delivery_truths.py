@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_voice.campaigns import CampaignRejectedError
+from airflow_provider_voice.capabilities.campaign import CampaignRejectedError
 from airflow_provider_voice.delivery import (
     Channel,
     CheckpointKey,
@@ -292,9 +292,9 @@ def test_a_wrong_key_fails_at_once_without_retries(voice_connections, tmp_path, 
 
 
 def test_kaleyra_ok_without_calls_is_not_an_accepted_frame(voice_connections, tmp_path):
-    from airflow_provider_voice.campaigns.kaleyra import KaleyraCampaignChannel
     from airflow_provider_voice.errors import MalformedResponseError
-    from airflow_provider_voice.vendors.kaleyra.obd import KaleyraObdResult
+    from airflow_provider_voice.vendors.kaleyra.api_obd import KaleyraObdResult
+    from airflow_provider_voice.vendors.kaleyra.campaign import KaleyraCampaignChannel
 
     with pytest.raises(MalformedResponseError, match="without listing any call"):
         KaleyraCampaignChannel._result(KaleyraObdResult(group_id="123", calls=[]), 10)
@@ -302,9 +302,9 @@ def test_kaleyra_ok_without_calls_is_not_an_accepted_frame(voice_connections, tm
 
 def test_sms_in_doubt_is_not_matched_with_another_runs_identical_message(voice_connections, tmp_path):
     """Another run texted the same person the same words just before: that is not our message."""
+    from airflow_provider_voice.capabilities.sms_delivery import SmsDeliveryChannel
+    from airflow_provider_voice.capabilities.sms_text import SmsText
     from airflow_provider_voice.hooks.televoips import TeleVoipsHook
-    from airflow_provider_voice.messaging.delivery import SmsDeliveryChannel
-    from airflow_provider_voice.messaging.text import SmsText
     from airflow_provider_voice.models.recipients import Recipient
 
     sender = "13214567890"
@@ -330,7 +330,7 @@ def test_sms_in_doubt_is_not_matched_with_another_runs_identical_message(voice_c
 @pytest.mark.parametrize("vendor", ["octopush", "velip"])
 def test_two_workers_over_the_simulator_call_nobody_twice(voice_connections, tmp_path, vendor):
     """A zombie try and its successor send one campaign at once (latency + refusals): the ledger decides."""
-    from airflow_provider_voice.campaigns import CampaignIncompleteError
+    from airflow_provider_voice.capabilities.campaign import CampaignIncompleteError
 
     sim = voice_connections
     people = numbers(300)

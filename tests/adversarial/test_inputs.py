@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_voice.campaigns import validate_recipients
+from airflow_provider_voice.capabilities.recipients import validate_recipients
 from airflow_provider_voice.delivery import SuppressionList
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models import RecipientSource

@@ -33,12 +33,12 @@ import pytest
 from bad_vendor import MODES, SLOW_MODES, BadVendorServer
 
 from airflow_provider_voice.errors import MalformedResponseError, VoiceProviderError
-from airflow_provider_voice.reports.cdr import adownload_cdr_report, download_cdr_report
 from airflow_provider_voice.transport import ResponseLimits, RetryPolicy, new_async_client, new_sync_client
 from airflow_provider_voice.vendors.base import AsyncVendorClient, VendorClient
 from airflow_provider_voice.vendors.kaleyra import KaleyraApi
 from airflow_provider_voice.vendors.octopush import OctopushApi
 from airflow_provider_voice.vendors.televoips import TeleVoipsApi
+from airflow_provider_voice.vendors.televoips.cdr_download import adownload_cdr_report, download_cdr_report
 from airflow_provider_voice.vendors.velip import VelipApi
 
 #: small limits: the slow modes take about a deadline each, so the module stays well under a minute
@@ -387,13 +387,13 @@ ENGINE_MODES = ["object", "envelope", "odd-envelope", "wrong-types", "html", "tr
 @pytest.mark.parametrize("mode", ENGINE_MODES)
 @pytest.mark.parametrize("vendor", ["velip", "octopush", "kaleyra"])
 async def test_campaign_frames_answered_with_garbage_are_in_doubt(bad_vendor, vendor, mode):
-    from airflow_provider_voice.campaigns import validate_recipients
-    from airflow_provider_voice.campaigns.base import CampaignIncompleteError
-    from airflow_provider_voice.campaigns.kaleyra import KaleyraCampaigns
-    from airflow_provider_voice.campaigns.octopush import OctopushCampaigns
-    from airflow_provider_voice.campaigns.velip import VelipCampaigns
+    from airflow_provider_voice.capabilities.campaign import CampaignIncompleteError
+    from airflow_provider_voice.capabilities.recipients import validate_recipients
     from airflow_provider_voice.delivery import CheckpointKey, MemoryCheckpointStore
     from airflow_provider_voice.models.campaign import CampaignSpec
+    from airflow_provider_voice.vendors.kaleyra.campaign import KaleyraCampaigns
+    from airflow_provider_voice.vendors.octopush.campaign import OctopushCampaigns
+    from airflow_provider_voice.vendors.velip.campaign import VelipCampaigns
 
     backends = {"velip": VelipCampaigns, "octopush": OctopushCampaigns, "kaleyra": KaleyraCampaigns}
     backend = backends[vendor](FakeHook(API[vendor](bad_vendor.base_url(vendor, mode))))

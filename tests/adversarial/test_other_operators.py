@@ -23,7 +23,6 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from airflow_provider_voice.errors import AuthError, MalformedResponseError, ValidationError
 from airflow_provider_voice.operators.cdr import DownloadCdrReportOperator
 from airflow_provider_voice.operators.click_to_call import ClickToCallOperator
-from airflow_provider_voice.reports.cdr import CdrStreamScanner
 from airflow_provider_voice.sensors.campaign import CampaignCompletionSensor, parse_handle
 from airflow_provider_voice.sensors.cdr import CdrReportSensor
 from airflow_provider_voice.sensors.click_to_call import ClickToCallSensor
@@ -33,6 +32,7 @@ from airflow_provider_voice.triggers.campaign import CampaignCompletionTrigger
 from airflow_provider_voice.triggers.cdr import CdrReportTrigger
 from airflow_provider_voice.triggers.click_to_call import ClickToCallTrigger
 from airflow_provider_voice.triggers.health import HealthStatusTrigger
+from airflow_provider_voice.vendors.televoips.cdr_download import CdrStreamScanner
 
 HEADER = (",".join(CDR_HEADER) + "\n").encode()
 

@@ -12,14 +12,14 @@ import pytest
 from airflow.sdk import BaseHook
 from campaign_support import FAST_RETRY, Campaigns, as_ledger, numbers
 
-from airflow_provider_voice.campaigns import validate_recipients
-from airflow_provider_voice.campaigns.kaleyra import KaleyraCampaigns
-from airflow_provider_voice.campaigns.octopush import OctopushCampaigns, estimate_status
-from airflow_provider_voice.campaigns.velip import VelipCampaigns, frame_name
+from airflow_provider_voice.capabilities.recipients import validate_recipients
 from airflow_provider_voice.delivery import CheckpointKey, DeliveryRejectedError, MemoryCheckpointStore
 from airflow_provider_voice.errors import CapabilityNotSupportedError
 from airflow_provider_voice.models import Recipient
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec
+from airflow_provider_voice.vendors.kaleyra.campaign import KaleyraCampaigns
+from airflow_provider_voice.vendors.octopush.campaign import OctopushCampaigns, estimate_status
+from airflow_provider_voice.vendors.velip.campaign import VelipCampaigns, frame_name
 
 
 def backend(vendor: str) -> Any:

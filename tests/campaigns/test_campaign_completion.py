@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 from airflow.sdk.serde import deserialize, serialize
 from campaign_support import FAST_RETRY, Campaigns, as_ledger, context, numbers
 
-from airflow_provider_voice.campaigns import validate_recipients
+from airflow_provider_voice.capabilities.recipients import validate_recipients
 from airflow_provider_voice.delivery import CheckpointKey, MemoryCheckpointStore
 from airflow_provider_voice.errors import ValidationError, VoiceProviderError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec

@@ -11,7 +11,8 @@ import pytest
 from airflow.sdk import BaseHook
 from campaign_support import FAST_RETRY, SEND_ROUTES, VENDORS, Campaigns, as_ledger, context, numbers
 
-from airflow_provider_voice.campaigns import CampaignIncompleteError, validate_recipients
+from airflow_provider_voice.capabilities.campaign import CampaignIncompleteError
+from airflow_provider_voice.capabilities.recipients import validate_recipients
 from airflow_provider_voice.delivery import CheckpointKey, DeliveryEngine, Frame, FrameResult, MemoryCheckpointStore
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.campaign import CampaignSpec

@@ -20,13 +20,13 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowTaskTimeout
 from campaign_support import FAST_RETRY, Campaigns, context, numbers
 
-from airflow_provider_voice.campaigns import validate_recipients
-from airflow_provider_voice.campaigns.base import CampaignCancelError
-from airflow_provider_voice.campaigns.velip import VelipCampaigns
+from airflow_provider_voice.capabilities.campaign import CampaignCancelError
+from airflow_provider_voice.capabilities.recipients import validate_recipients
 from airflow_provider_voice.delivery import CheckpointKey, DeliveryEngine, Frame, FrameResult, MemoryCheckpointStore
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec
 from airflow_provider_voice.operators.campaign import CampaignKilledError, SendVoiceCampaignOperator
+from airflow_provider_voice.vendors.velip.campaign import VelipCampaigns
 
 ENGINE = {"reconcile_delay": 0.0, "backoff_initial": 0.02, "progress_interval": 60.0}
 #: bound of every wait on another thread (never reached when the code works)

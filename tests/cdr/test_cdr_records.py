@@ -7,7 +7,7 @@ import io
 import pendulum
 import pytest
 
-from airflow_provider_voice.models.cdr import CDR_FIELDS, CdrRecord, CdrReport, Disposition, iter_cdr_records
+from airflow_provider_voice.vendors.televoips.cdr import CDR_FIELDS, CdrRecord, CdrReport, Disposition, iter_cdr_records
 
 HEADER = ",".join("cunm" if c == "cnum" else c for c in CDR_FIELDS)  # the spec's spelling
 

@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from airflow_provider_voice.errors import AuthError, TransportError, VendorRejectedError
-from airflow_provider_voice.models.cdr import iter_cdr_records
-from airflow_provider_voice.reports import download_cdr_report
-from airflow_provider_voice.reports.storage import AtomicFile
+from airflow_provider_voice.storage import AtomicFile
 from airflow_provider_voice.transport import Call, RetryPolicy
 from airflow_provider_voice.vendors.base import VendorClient
 from airflow_provider_voice.vendors.televoips import TeleVoipsApi
+from airflow_provider_voice.vendors.televoips.cdr import iter_cdr_records
+from airflow_provider_voice.vendors.televoips.cdr_download import download_cdr_report
 
 REPORTS_KEY = "sim-televoips-reports-key"
 

@@ -12,7 +12,7 @@ from airflow_provider_voice.errors import AuthError, ValidationError
 from airflow_provider_voice.operators.cdr import DownloadCdrReportOperator, default_asset_for
 from airflow_provider_voice.sensors.cdr import CdrReportSensor
 from airflow_provider_voice.triggers.cdr import CdrReportTrigger
-from airflow_provider_voice.vendors.televoips.reports import CdrReportNotReadyError
+from airflow_provider_voice.vendors.televoips.api_reports import CdrReportNotReadyError
 
 
 class _OutletEvents(dict):

@@ -12,7 +12,7 @@ from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.sensors.health import HealthStatusSensor
 from airflow_provider_voice.triggers.base import deadline_after
 from airflow_provider_voice.triggers.health import HealthStatusTrigger, evaluate_health
-from airflow_provider_voice.vendors.kaleyra.core import KaleyraHealth, KaleyraIncident
+from airflow_provider_voice.vendors.kaleyra.api_core import KaleyraHealth, KaleyraIncident
 
 
 def first_event(trigger: HealthStatusTrigger) -> dict[str, Any]:

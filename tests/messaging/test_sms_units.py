@@ -6,13 +6,13 @@ from types import SimpleNamespace
 
 import pytest
 
+from airflow_provider_voice.capabilities.sms_text import SmsText
 from airflow_provider_voice.errors import ValidationError
-from airflow_provider_voice.messaging.televoips import TeleVoipsSms, owned_numbers
-from airflow_provider_voice.messaging.text import SmsText
-from airflow_provider_voice.messaging.velip import VelipSms, velip_ctid
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.models.recipients import Recipient
-from airflow_provider_voice.vendors.televoips.core import TeleVoipsMessage
+from airflow_provider_voice.vendors.televoips.api_core import TeleVoipsMessage
+from airflow_provider_voice.vendors.televoips.sms import TeleVoipsSms, owned_numbers
+from airflow_provider_voice.vendors.velip.sms import VelipSms, velip_ctid
 
 ANA = Recipient(number=PhoneNumber.parse("+14155552600"), name="Ana", variables={"day": "Monday", "price": "5"})
 

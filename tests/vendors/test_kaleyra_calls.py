@@ -13,7 +13,7 @@ import pytest
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError
 from airflow_provider_voice.transport import SyncHttp
 from airflow_provider_voice.vendors.kaleyra import KaleyraApi
-from airflow_provider_voice.vendors.kaleyra.calls import (
+from airflow_provider_voice.vendors.kaleyra.api_calls import (
     AUTODIAL_IMPORT_MAX,
     KaleyraBlockChunk,
     KaleyraCallbackTemplate,

@@ -14,7 +14,7 @@ import pytest
 from airflow_provider_voice.errors import RequestTimeoutError, ValidationError, VendorRejectedError
 from airflow_provider_voice.models import PhoneNumber
 from airflow_provider_voice.vendors.kaleyra import KaleyraApi
-from airflow_provider_voice.vendors.kaleyra.obd import kaleyra_schedule
+from airflow_provider_voice.vendors.kaleyra.api_obd import kaleyra_schedule
 
 URLS = {"default": "https://voice.invalid/v1/", "obd": "https://obd.invalid/api/v1/"}
 JSON_API = KaleyraApi(api_key="kal-test-key-1", base_urls=URLS)

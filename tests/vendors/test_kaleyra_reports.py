@@ -13,7 +13,7 @@ import pytest
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError
 from airflow_provider_voice.models.call_reports import KaleyraCallRecord, KaleyraFollowupRecord
 from airflow_provider_voice.vendors.kaleyra import KaleyraApi
-from airflow_provider_voice.vendors.kaleyra.reports import C2C_RETENTION_DAYS, KALEYRA_TIMEZONE
+from airflow_provider_voice.vendors.kaleyra.api_reports import C2C_RETENTION_DAYS, KALEYRA_TIMEZONE
 
 KEY = "kaleyra-key-0123456789"
 
@@ -186,7 +186,7 @@ def test_pagination_fails_loudly_when_server_ignores_page(make_driver):
 
 
 def test_pagination_past_the_page_bound_fails_instead_of_returning_part(make_driver, monkeypatch):
-    from airflow_provider_voice.vendors.kaleyra import reports
+    from airflow_provider_voice.vendors.kaleyra import api_reports as reports
 
     monkeypatch.setattr(reports, "MAX_PAGES", 3)
     counter = iter(range(10_000))

@@ -11,7 +11,7 @@ import pytest
 from airflow_provider_voice.errors import ServerError, ValidationError, VendorRejectedError
 from airflow_provider_voice.models import PhoneNumber, Recipient
 from airflow_provider_voice.vendors.octopush import OctopushApi
-from airflow_provider_voice.vendors.octopush.campaigns import duplicate_ticket
+from airflow_provider_voice.vendors.octopush.api_campaigns import duplicate_ticket
 
 API = OctopushApi(
     api_login="me@example.com", api_key="octo-test-key-1", base_urls={"default": "https://octopush.invalid"}

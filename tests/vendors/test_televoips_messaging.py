@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError, VendorRejectedError
 from airflow_provider_voice.vendors.televoips import TeleVoipsApi
-from airflow_provider_voice.vendors.televoips.messaging import (
+from airflow_provider_voice.vendors.televoips.api_messaging import (
     SEND_REFUSED_HINT,
     UNSUBSCRIBE_REFUSED_HINT,
     explain_televoips_rejection,

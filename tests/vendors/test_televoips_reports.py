@@ -8,11 +8,11 @@ import httpx
 import pytest
 
 from airflow_provider_voice.errors import AuthError, MalformedResponseError, ValidationError, VendorRejectedError
-from airflow_provider_voice.models.cdr import CdrReport
-from airflow_provider_voice.reports.cdr import adownload_cdr_report, download_cdr_report
 from airflow_provider_voice.transport import AsyncHttp, RetryPolicy, SyncHttp
 from airflow_provider_voice.vendors.televoips import TeleVoipsApi
-from airflow_provider_voice.vendors.televoips.reports import CdrReportNotReadyError
+from airflow_provider_voice.vendors.televoips.api_reports import CdrReportNotReadyError
+from airflow_provider_voice.vendors.televoips.cdr import CdrReport
+from airflow_provider_voice.vendors.televoips.cdr_download import adownload_cdr_report, download_cdr_report
 
 BASE = "https://api.televoips.test"
 KEY = "reports-key-123456"

@@ -11,7 +11,7 @@ import pytest
 from airflow_provider_voice.errors import ServerError, ValidationError, VendorRejectedError
 from airflow_provider_voice.models import PhoneNumber, Recipient
 from airflow_provider_voice.vendors.velip import VelipApi
-from airflow_provider_voice.vendors.velip.campaigns import velip_destinations_csv
+from airflow_provider_voice.vendors.velip.api_campaigns import velip_destinations_csv
 
 API = VelipApi(token="velip-test-token-1", base_urls={"default": "https://velip.invalid"})
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from airflow_provider_voice.vendors.kaleyra.calls import KaleyraCallEndpoints
-from airflow_provider_voice.vendors.kaleyra.core import KaleyraCore, KaleyraHealth, KaleyraReply
-from airflow_provider_voice.vendors.kaleyra.obd import KaleyraObdEndpoints
-from airflow_provider_voice.vendors.kaleyra.reports import KaleyraReportEndpoints
+from airflow_provider_voice.vendors.kaleyra.api_calls import KaleyraCallEndpoints
+from airflow_provider_voice.vendors.kaleyra.api_core import KaleyraCore, KaleyraHealth, KaleyraReply
+from airflow_provider_voice.vendors.kaleyra.api_obd import KaleyraObdEndpoints
+from airflow_provider_voice.vendors.kaleyra.api_reports import KaleyraReportEndpoints
 
 __all__ = ["KaleyraApi", "KaleyraHealth", "KaleyraReply"]
 

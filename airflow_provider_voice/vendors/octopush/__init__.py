@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from airflow_provider_voice.vendors.octopush.campaigns import OctopushCampaignEndpoints
-from airflow_provider_voice.vendors.octopush.core import OctopushBalance, OctopushCore
+from airflow_provider_voice.vendors.octopush.api_campaigns import OctopushCampaignEndpoints
+from airflow_provider_voice.vendors.octopush.api_core import OctopushBalance, OctopushCore
 
 __all__ = ["OctopushApi", "OctopushBalance"]
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from airflow_provider_voice.vendors.televoips.core import TeleVoipsCore, TeleVoipsMessage
-from airflow_provider_voice.vendors.televoips.messaging import TeleVoipsMessagingEndpoints
-from airflow_provider_voice.vendors.televoips.reports import TeleVoipsReportEndpoints
+from airflow_provider_voice.vendors.televoips.api_core import TeleVoipsCore, TeleVoipsMessage
+from airflow_provider_voice.vendors.televoips.api_messaging import TeleVoipsMessagingEndpoints
+from airflow_provider_voice.vendors.televoips.api_reports import TeleVoipsReportEndpoints
 
 __all__ = ["TeleVoipsApi", "TeleVoipsMessage"]
 

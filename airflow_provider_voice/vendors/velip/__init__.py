@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from airflow_provider_voice.vendors.velip.campaigns import VelipCampaignEndpoints
-from airflow_provider_voice.vendors.velip.core import VelipCore, VelipUser
-from airflow_provider_voice.vendors.velip.messaging import VelipMessagingEndpoints
-from airflow_provider_voice.vendors.velip.reports import VelipReportEndpoints
+from airflow_provider_voice.vendors.velip.api_campaigns import VelipCampaignEndpoints
+from airflow_provider_voice.vendors.velip.api_core import VelipCore, VelipUser
+from airflow_provider_voice.vendors.velip.api_messaging import VelipMessagingEndpoints
+from airflow_provider_voice.vendors.velip.api_reports import VelipReportEndpoints
 
 __all__ = ["VelipApi", "VelipUser"]
 

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_voice.capabilities.sms_text import SmsText
 from airflow_provider_voice.delivery.channel import Channel, default_classify
 from airflow_provider_voice.delivery.frames import Fate, Frame, FrameResult, Reconciled
 from airflow_provider_voice.errors import VendorRejectedError, VoiceProviderError
-from airflow_provider_voice.messaging.text import SmsText
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.redaction import get_logger, redact
 from airflow_provider_voice.vendors.base import AsyncVendorClient

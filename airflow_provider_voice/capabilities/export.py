@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.redaction import get_logger
-from airflow_provider_voice.reports.storage import open_atomic, resolve_destination
+from airflow_provider_voice.storage import open_atomic, resolve_destination
 
 __all__ = ["ExportResult", "FileFormat", "export_records", "guess_file_format"]
 

@@ -9,7 +9,7 @@ from airflow_provider_voice.errors import ValidationError, VendorRejectedError
 from airflow_provider_voice.models.blacklist import BlacklistFailure, BlacklistResult
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.redaction import get_logger
-from airflow_provider_voice.vendors.kaleyra.calls import BLOCK_CHUNK_SIZE
+from airflow_provider_voice.vendors.kaleyra.api_calls import BLOCK_CHUNK_SIZE
 
 __all__ = ["KaleyraBlacklist"]
 
@@ -19,7 +19,7 @@ log = get_logger(__name__)
 class KaleyraBlacklist:
     """Block or unblock numbers on a Kaleyra Voice account.
 
-    Numbers go :data:`~airflow_provider_voice.vendors.kaleyra.calls.BLOCK_CHUNK_SIZE` per request.
+    Numbers go :data:`~airflow_provider_voice.vendors.kaleyra.api_calls.BLOCK_CHUNK_SIZE` per request.
     A chunk Kaleyra refuses (``E...`` status) is recorded in ``failed`` and the next chunks are
     still sent; authentication and transport errors stop the run (the chunks already accepted are
     in the log). Blocking is idempotent, so a task retry simply blocks the same numbers again.

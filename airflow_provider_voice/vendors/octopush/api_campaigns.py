@@ -27,7 +27,7 @@ from airflow_provider_voice.errors import MalformedResponseError, ValidationErro
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call, json_body
 from airflow_provider_voice.vendors.base import endpoint
-from airflow_provider_voice.vendors.octopush.core import OCTOPUSH_API_PREFIX, OctopushCore
+from airflow_provider_voice.vendors.octopush.api_core import OCTOPUSH_API_PREFIX, OctopushCore
 
 __all__ = [
     "OCTOPUSH_LANGUAGES",

@@ -26,7 +26,7 @@ from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.models.report_window import vendor_date
 from airflow_provider_voice.transport import Call, Emit, Flow
 from airflow_provider_voice.vendors.base import endpoint
-from airflow_provider_voice.vendors.kaleyra.core import KaleyraCore, KaleyraReply, records
+from airflow_provider_voice.vendors.kaleyra.api_core import KaleyraCore, KaleyraReply, records
 
 __all__ = [
     "C2C_RETENTION_DAYS",

@@ -11,7 +11,7 @@ answers 200 with the CSV, **401** ``{"message": "Unauthorized"}`` / **403**
 
 The download is never read into memory: :meth:`TeleVoipsReportEndpoints.cdr_file_call` builds the
 call and the caller opens it with ``SyncHttp.stream`` / ``AsyncHttp.stream`` (see
-:mod:`airflow_provider_voice.reports.cdr`). The ``x-api-key`` is only ever sent to the configured
+:mod:`airflow_provider_voice.vendors.televoips.cdr_download`). The ``x-api-key`` is only ever sent to the configured
 API host: a report ``url`` pointing elsewhere is refused.
 """
 
@@ -24,11 +24,11 @@ from urllib.parse import urlsplit
 import httpx
 
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError, VoiceProviderError
-from airflow_provider_voice.models.cdr import CdrReport
 from airflow_provider_voice.redaction import redact
 from airflow_provider_voice.transport import Call, Flow, Sleep, json_body
 from airflow_provider_voice.vendors.base import endpoint
-from airflow_provider_voice.vendors.televoips.core import TeleVoipsCore
+from airflow_provider_voice.vendors.televoips.api_core import TeleVoipsCore
+from airflow_provider_voice.vendors.televoips.cdr import CdrReport
 
 __all__ = ["CdrReportNotReadyError", "TeleVoipsReportEndpoints"]
 
@@ -38,7 +38,7 @@ CDR_REPORT_STATUSES = frozenset({"requested", "processing", "complete"})
 class CdrReportNotReadyError(VoiceProviderError):
     """The CDR report was still being compiled when the wait ended.
 
-    :param report: the last :class:`~airflow_provider_voice.models.cdr.CdrReport` seen (or None).
+    :param report: the last :class:`~airflow_provider_voice.vendors.televoips.cdr.CdrReport` seen (or None).
     """
 
     def __init__(self, message: str, *, report: CdrReport | None = None, **kw: Any) -> None:

@@ -20,13 +20,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_voice.campaigns.base import CampaignBackend, CampaignChannel, yield_nothing
+from airflow_provider_voice.capabilities.campaign import CampaignBackend, CampaignChannel, yield_nothing
 from airflow_provider_voice.delivery import Fate, Frame, FrameResult, Reconciled
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus, OctopushCampaignOptions
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow
-from airflow_provider_voice.vendors.octopush.campaigns import (
+from airflow_provider_voice.vendors.octopush.api_campaigns import (
     OCTOPUSH_LANGUAGES,
     OCTOPUSH_MAX_RECIPIENTS,
     OCTOPUSH_MAX_TEXT,

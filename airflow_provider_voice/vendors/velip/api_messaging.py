@@ -15,7 +15,7 @@ from airflow_provider_voice.errors import MalformedResponseError, ValidationErro
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call
 from airflow_provider_voice.vendors.base import endpoint
-from airflow_provider_voice.vendors.velip.core import VelipCore
+from airflow_provider_voice.vendors.velip.api_core import VelipCore
 
 __all__ = ["VELIP_CTID_RE", "VelipMessagingEndpoints", "check_velip_ctid"]
 

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_voice.campaigns.base import CampaignBackend, CampaignChannel
+from airflow_provider_voice.capabilities.campaign import CampaignBackend, CampaignChannel
 from airflow_provider_voice.delivery import Frame, FrameResult, Reconciled
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus, KaleyraCampaignOptions
 from airflow_provider_voice.models.placeholders import fill_placeholders, placeholder_names
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow
-from airflow_provider_voice.vendors.kaleyra.obd import (
+from airflow_provider_voice.vendors.kaleyra.api_obd import (
     KALEYRA_MAX_NUMBERS,
     KaleyraObdResult,
     kaleyra_number,

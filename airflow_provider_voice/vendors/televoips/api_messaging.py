@@ -21,7 +21,7 @@ from airflow_provider_voice.errors import MalformedResponseError, ValidationErro
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call, json_body
 from airflow_provider_voice.vendors.base import endpoint
-from airflow_provider_voice.vendors.televoips.core import TeleVoipsCore, TeleVoipsMessage
+from airflow_provider_voice.vendors.televoips.api_core import TeleVoipsCore, TeleVoipsMessage
 
 __all__ = [
     "NOT_OWNER_MESSAGE",
@@ -130,7 +130,7 @@ class TeleVoipsMessagingEndpoints(TeleVoipsCore):
         """``POST /messages`` answering an inbound message: from the number it was sent to, to the
         number that sent it. Both numbers come from TeleVoIPs, so any possible number is accepted.
 
-        :param message: a :class:`~airflow_provider_voice.vendors.televoips.core.TeleVoipsMessage`
+        :param message: a :class:`~airflow_provider_voice.vendors.televoips.api_core.TeleVoipsMessage`
             (or its dict, as ``GET /messages`` lists it) with ``direction`` ``inbound``.
         :param content: the text.
         """

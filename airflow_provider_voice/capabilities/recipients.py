@@ -39,10 +39,10 @@ from airflow_provider_voice.models.recipients import (
     mask_value,
 )
 from airflow_provider_voice.redaction import get_logger
-from airflow_provider_voice.reports.storage import configured_location
+from airflow_provider_voice.storage import configured_location
 
 if TYPE_CHECKING:
-    from airflow_provider_voice.campaigns.base import CampaignBackend
+    from airflow_provider_voice.capabilities.campaign import CampaignBackend
     from airflow_provider_voice.models.campaign import CampaignSpec
 
 __all__ = [
@@ -169,7 +169,7 @@ class _RejectsFile:
         if not self.enabled:
             return
         if self._handle is None:
-            from airflow_provider_voice.reports.storage import open_atomic
+            from airflow_provider_voice.storage import open_atomic
 
             target = self.target()
             try:

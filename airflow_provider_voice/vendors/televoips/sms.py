@@ -12,8 +12,8 @@ import pendulum
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call
-from airflow_provider_voice.vendors.televoips.core import TeleVoipsMessage
-from airflow_provider_voice.vendors.televoips.messaging import explain_televoips_rejection
+from airflow_provider_voice.vendors.televoips.api_core import TeleVoipsMessage
+from airflow_provider_voice.vendors.televoips.api_messaging import explain_televoips_rejection
 
 __all__ = ["OWNED_NUMBERS_EXTRA", "SentLookup", "TeleVoipsSms", "check_owned_number", "owned_numbers"]
 

@@ -10,7 +10,7 @@ from airflow_provider_voice.models.click_to_call import ClickToCallHandle, Click
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.transport import Call
-from airflow_provider_voice.vendors.velip.messaging import check_velip_ctid
+from airflow_provider_voice.vendors.velip.api_messaging import check_velip_ctid
 
 __all__ = ["VELIP_C2C_OPTIONS", "VelipClickToCall", "velip_c2c_state"]
 

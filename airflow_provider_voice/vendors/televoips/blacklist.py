@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from airflow_provider_voice.errors import CapabilityNotSupportedError, ValidationError, VendorRejectedError
-from airflow_provider_voice.messaging.televoips import check_owned_number
 from airflow_provider_voice.models.blacklist import BlacklistFailure, BlacklistResult
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.redaction import get_logger, mask_phone
-from airflow_provider_voice.vendors.televoips.messaging import NOT_OWNER_MESSAGE, explain_televoips_rejection
+from airflow_provider_voice.vendors.televoips.api_messaging import NOT_OWNER_MESSAGE, explain_televoips_rejection
+from airflow_provider_voice.vendors.televoips.sms import check_owned_number
 
 __all__ = ["TeleVoipsBlacklist"]
 

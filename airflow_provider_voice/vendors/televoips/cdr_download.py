@@ -2,7 +2,7 @@
 
 :func:`download_cdr_report` (and its asyncio twin :func:`adownload_cdr_report`) opens the report
 file with the transport's ``stream``, writes each chunk as it arrives to a temporary file next to
-the destination (:func:`~airflow_provider_voice.reports.storage.open_atomic`) and moves it into
+the destination (:func:`~airflow_provider_voice.storage.open_atomic`) and moves it into
 place only when the whole body has arrived and its header was accepted. Memory does not grow
 with the file: only one network chunk (about 64 KiB) is held at a time.
 
@@ -21,16 +21,16 @@ from itertools import repeat
 from typing import Any, Literal
 
 from airflow_provider_voice.errors import MalformedResponseError
-from airflow_provider_voice.models.cdr import (
+from airflow_provider_voice.redaction import get_logger
+from airflow_provider_voice.storage import open_atomic
+from airflow_provider_voice.transport import AsyncHttp, SyncHttp
+from airflow_provider_voice.vendors.televoips.cdr import (
     CDR_CORE_FIELDS,
     CDR_FIELD_ALIASES,
     CDR_FIELDS,
     CDR_OPTIONAL_FIELDS,
     CdrReport,
 )
-from airflow_provider_voice.redaction import get_logger
-from airflow_provider_voice.reports.storage import open_atomic
-from airflow_provider_voice.transport import AsyncHttp, SyncHttp
 
 __all__ = [
     "CdrDownloadResult",
@@ -90,7 +90,7 @@ class CdrHeaderCheck:
 
 
 def check_cdr_header(columns: Iterable[str]) -> CdrHeaderCheck:
-    """Compare a CDR CSV header with the documented fields (see :data:`~airflow_provider_voice.models.cdr.CDR_FIELDS`).
+    """Compare a CDR CSV header with the documented fields (see :data:`~airflow_provider_voice.vendors.televoips.cdr.CDR_FIELDS`).
 
     ``cnum`` and ``cunm`` are the same column; ``userfield`` is a known extra; other columns are
     reported as ``unknown``. Comparison ignores case and surrounding spaces.

@@ -33,8 +33,8 @@ from airflow_provider_voice.errors import MalformedResponseError, ValidationErro
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call, Emit
 from airflow_provider_voice.vendors.base import endpoint
-from airflow_provider_voice.vendors.kaleyra.core import KaleyraCore, KaleyraReply
-from airflow_provider_voice.vendors.kaleyra.reports import KALEYRA_TIMEZONE
+from airflow_provider_voice.vendors.kaleyra.api_core import KaleyraCore, KaleyraReply
+from airflow_provider_voice.vendors.kaleyra.api_reports import KALEYRA_TIMEZONE
 
 __all__ = [
     "AUTODIAL_IMPORT_MAX",

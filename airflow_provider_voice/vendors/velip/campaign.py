@@ -28,14 +28,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from airflow_provider_voice.campaigns.base import CampaignBackend, CampaignCancelError, CampaignChannel
+from airflow_provider_voice.capabilities.campaign import CampaignBackend, CampaignCancelError, CampaignChannel
 from airflow_provider_voice.delivery import Frame, FrameResult, Reconciled
 from airflow_provider_voice.delivery.checkpoint import FRAMES_PER_TRY_BITS
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError, VoiceProviderError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus, VelipCampaignOptions
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow
-from airflow_provider_voice.vendors.velip.campaigns import VelipCampaign
+from airflow_provider_voice.vendors.velip.api_campaigns import VelipCampaign
 
 __all__ = ["VELIP_OUTCOMES", "VelipCampaigns"]
 

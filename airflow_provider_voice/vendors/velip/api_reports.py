@@ -22,7 +22,7 @@ from airflow_provider_voice.models.call_reports import VelipCallRecord, VelipCal
 from airflow_provider_voice.models.report_window import vendor_date
 from airflow_provider_voice.transport import Call, Emit, Flow, json_body
 from airflow_provider_voice.vendors.base import endpoint
-from airflow_provider_voice.vendors.velip.core import VelipCore
+from airflow_provider_voice.vendors.velip.api_core import VelipCore
 
 __all__ = ["MAXREG_DEFAULT", "MAXREG_LIMIT", "VELIP_TIMEZONE", "VelipReportEndpoints"]
 

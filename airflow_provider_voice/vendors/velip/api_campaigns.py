@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError
 from airflow_provider_voice.transport import Call
 from airflow_provider_voice.vendors.base import endpoint
-from airflow_provider_voice.vendors.velip.core import VelipCore
+from airflow_provider_voice.vendors.velip.api_core import VelipCore
 
 __all__ = [
     "VELIP_CSV_COLUMNS",
