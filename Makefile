@@ -28,6 +28,8 @@ demo: install
 lint: install
 	$(BIN)/ruff check airflow_provider_voice tests dags benchmarks
 	$(BIN)/ruff format --check airflow_provider_voice tests dags benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format airflow_provider_voice tests dags benchmarks

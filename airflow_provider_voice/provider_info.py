@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_voice import __version__
-from airflow_provider_voice.connections import CONNECTION_TYPES
+from airflow_provider_voice.vendors.registry import CONNECTION_TYPES, VENDORS
 
 __all__ = ["provider_info"]
 
@@ -26,15 +26,10 @@ def provider_info() -> dict[str, Any]:
                 "external-doc-url": url,
                 "tags": ["service"],
             }
-            for name, url in (
-                ("Velip V2", "https://www.velip.com.br"),
-                ("TeleVoIPs", "https://www.televoips.com"),
-                ("Octopush", "https://www.octopush.com"),
-                ("Kaleyra Voice", "https://www.kaleyra.com"),
-            )
+            for name, url in (vendor.integration for vendor in VENDORS)
         ],
         "hooks": [
-            {"integration-name": "Voice", "python-modules": [f"{_PKG}.hooks.{v}" for v in CONNECTION_TYPES]},
+            {"integration-name": "Voice", "python-modules": list(dict.fromkeys(ct.hook_class.rpartition(".")[0] for ct in CONNECTION_TYPES.values()))},
         ],
         "operators": [
             {"integration-name": "Voice", "python-modules": _existing(f"{_PKG}.operators", _OPERATOR_MODULES)}

@@ -1,14 +1,35 @@
-"""Atomic writes to a local path or an Airflow ``ObjectStoragePath``.
+"""Where files live: one rule for paths and URLs, and atomic writes to either.
+
+**What counts as object storage** (the one rule, :func:`is_object_storage`, used by every reader
+and writer of the provider: recipients, suppression lists, CDR files, exports, checkpoints):
+
+* a string (surrounding white space ignored) that starts with a URL scheme of two or more
+  characters followed by ``://`` (``s3://``, ``gs://``, ``gcs://``, ``abfs://``, ``memory://``,
+  ``https://``...), **except** ``file``: it is opened as an Airflow ``ObjectStoragePath`` (with
+  the storage connection when one is given). Only the start of the string counts: a ``://``
+  further in (``/data/x?from=https://...``) leaves it a local path, and a one-letter "scheme" is a
+  Windows drive (``C://data``), not a URL;
+* an object that already is one: anything with fsspec's ``fs`` or ``protocol`` attribute
+  (``ObjectStoragePath``, ``UPath``), used as it is, whatever its protocol.
+
+Everything else is **local**: a ``str``/``os.PathLike`` path, and a ``file:`` URL, whose scheme is
+matched in any case (``file:///abs/path``, ``file://localhost/abs/path``, ``file:/abs/path``) and
+whose path is percent-decoded (the inverse of :meth:`pathlib.Path.as_uri`, so the URL
+:func:`describe_destination` gives back names the same file). A ``file://`` URL naming another
+host (``file://server/share/x``, or ``file://data/x.csv`` meant as a relative path) is a
+:class:`~airflow_provider_voice.errors.ValidationError`: it would otherwise land in an unexpected
+folder. An empty string is a ``ValidationError`` too (a template that rendered to nothing).
+:func:`resolve_location` applies the rule; an object that is neither a path nor a URL is accepted
+when it has the methods the caller needs (``open`` to read; ``open``/``rename``/``parent``/``name``
+to write atomically).
 
 :func:`open_atomic` writes to a temporary sibling (``.<name>.<random>.part``) and only moves it to
 the destination when the ``with`` block ends without error: a reader never sees a half-written
 file at the destination, and a failed or interrupted write leaves the destination as it was
 (absent, or the previous complete file) and removes the temporary file.
 
-* local paths (``str``, ``pathlib.Path``, ``file://...`` strings): ``fsync`` then ``os.replace``
-  (atomic on POSIX file systems);
-* ``ObjectStoragePath`` (or a ``s3://``, ``gs://``... string, opened through Airflow's object
-  storage): written to the temporary key, then ``rename`` (a server-side copy + delete on
+* local paths: ``fsync`` then ``os.replace`` (atomic on POSIX file systems);
+* object storage: written to the temporary key, then ``rename`` (a server-side copy + delete on
   object stores, whose objects only appear once complete).
 """
 
@@ -16,47 +37,175 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+from urllib.request import url2pathname
 
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.redaction import get_logger
 
-__all__ = ["AtomicFile", "describe_destination", "open_atomic", "resolve_destination"]
+__all__ = [
+    "READ",
+    "WRITE",
+    "AtomicFile",
+    "describe_destination",
+    "is_object_storage",
+    "local_path",
+    "location_uri",
+    "object_storage_path",
+    "open_atomic",
+    "resolve_destination",
+    "resolve_location",
+]
 
 log = get_logger(__name__)
 
+#: what a duck-typed path object needs to be read from
+READ: tuple[str, ...] = ("open",)
+#: what a duck-typed path object needs to be written to atomically (:func:`open_atomic`)
+WRITE: tuple[str, ...] = ("open", "rename", "parent", "name")
 
-def resolve_destination(destination: Any) -> Path | Any:
-    """A local :class:`~pathlib.Path` or an object-storage path for ``destination``.
+#: ``scheme://`` at the start of a string; two characters at least (``C://`` is a Windows drive)
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+)://")
+_LOCAL_HOSTS = ("", "localhost")
 
-    ``str``/``Path`` without a scheme and ``file://`` strings become local paths; other
-    ``scheme://`` strings become ``airflow.sdk.ObjectStoragePath``; objects that already behave
-    like paths (``open``/``rename``/``parent``) are returned as they are.
+
+def _is_storage_object(location: Any) -> bool:
+    """An fsspec-backed path object (``ObjectStoragePath``, ``UPath``): it has ``fs`` or ``protocol``."""
+    return not isinstance(location, (str, bytes)) and (hasattr(location, "fs") or hasattr(location, "protocol"))
+
+
+def _is_file_url(text: str) -> bool:
+    return text[:5].lower() == "file:"
+
+
+def is_object_storage(location: Any) -> bool:
+    """Whether ``location`` names object storage, by the rule of the module docstring.
+
+    :param location: a string, an ``os.PathLike`` or a path object.
+    :returns: True for a ``scheme://`` string whose scheme is not ``file`` and for an
+        ``ObjectStoragePath``-like object; False for local paths and ``file:`` URLs.
     """
-    if isinstance(destination, os.PathLike) and not hasattr(destination, "fs"):
-        return Path(destination)
-    if isinstance(destination, str):
-        text = destination.strip()
-        if not text:
-            raise ValidationError("destination", destination, "a file path or an object-storage URL")
-        if text.startswith("file://"):
-            return Path(text.removeprefix("file://"))
-        if "://" in text:
-            from airflow.sdk import ObjectStoragePath  # only when an object-storage URL is given
+    if isinstance(location, str):
+        text = location.strip()
+        return _SCHEME_RE.match(text) is not None and not _is_file_url(text)
+    return _is_storage_object(location)
 
-            return ObjectStoragePath(text)
-        return Path(text)
-    if all(hasattr(destination, name) for name in ("open", "rename", "parent", "name")):
-        return destination
-    raise ValidationError("destination", destination, "a local path, a 'scheme://' URL or an ObjectStoragePath")
+
+def _empty(field: str, value: Any) -> ValidationError:
+    return ValidationError(
+        field, value, "an empty path (a template that rendered to nothing?): give a file path or an object-storage URL"
+    )
+
+
+def _file_url_path(text: str, field: str) -> Path:
+    """The local path of a ``file:`` URL (see the module docstring)."""
+    rest = text[5:]
+    if rest.startswith("//"):
+        authority, _, path = rest[2:].partition("/")
+        if authority.lower() not in _LOCAL_HOSTS:
+            raise ValidationError(
+                field,
+                text,
+                f"a file:// URL names a file on this machine (host {authority!r} is not): "
+                "write file:///absolute/path (three slashes) or a plain path",
+            )
+        rest = "/" + path
+    if not rest.strip("/"):
+        raise _empty(field, text)
+    return Path(url2pathname(rest))
+
+
+def local_path(location: str | os.PathLike[str], *, field: str = "destination") -> Path:
+    """The local :class:`~pathlib.Path` of a path or a ``file:`` URL (not object storage).
+
+    :param location: a ``str`` path, a ``file:`` URL or an ``os.PathLike``.
+    :param field: the argument name used in errors.
+    :raises ValidationError: an empty string, or a ``file://`` URL naming another host.
+    """
+    if not isinstance(location, str):
+        return Path(os.fsdecode(location))
+    text = location.strip()
+    if not text:
+        raise _empty(field, location)
+    return _file_url_path(text, field) if _is_file_url(text) else Path(text)
+
+
+def object_storage_path(url: str, *, conn_id: str | None = None) -> Any:
+    """An Airflow ``ObjectStoragePath`` for ``url`` (Airflow is imported only here, only when needed).
+
+    :param url: the ``scheme://...`` URL.
+    :param conn_id: the Airflow connection of the storage (S3, GCS...), if any.
+    """
+    from airflow.sdk import ObjectStoragePath
+
+    return ObjectStoragePath(url, conn_id=conn_id) if conn_id else ObjectStoragePath(url)
+
+
+def resolve_location(
+    location: Any, *, field: str = "destination", conn_id: str | None = None, needs: Sequence[str] = READ
+) -> Path | Any:
+    """A local :class:`~pathlib.Path` or an object-storage path for ``location`` (the module's rule).
+
+    :param location: a ``str`` path or URL, an ``os.PathLike``, an ``ObjectStoragePath`` or a
+        duck-typed path object.
+    :param field: the argument name used in errors (``"recipients"``, ``"checkpoint_path"``...).
+    :param conn_id: the Airflow connection used to open an object-storage URL string, if any.
+    :param needs: the methods an object that is neither a path nor a URL must have (:data:`READ`,
+        :data:`WRITE`; empty: any object).
+    :returns: a ``Path`` for local locations; an ``ObjectStoragePath`` for object-storage URLs;
+        a path object as it is.
+    :raises ValidationError: an empty string, a ``file://`` URL of another host, or an object
+        that lacks ``needs``.
+    """
+    if isinstance(location, str):
+        text = location.strip()
+        if not text:
+            raise _empty(field, location)
+        if is_object_storage(text):
+            return object_storage_path(text, conn_id=conn_id)
+        return local_path(text, field=field)
+    if _is_storage_object(location):
+        return location
+    if isinstance(location, os.PathLike):
+        return local_path(location, field=field)
+    if location is not None and all(hasattr(location, name) for name in needs):
+        return location
+    wanted = f" or an object with {'/'.join(needs)}" if needs else ""
+    raise ValidationError(field, location, f"a local path, a 'scheme://' URL, an ObjectStoragePath{wanted}")
+
+
+def location_uri(location: Any) -> str:
+    """``location`` as a URI without opening anything: an object-storage URL or path object as it
+    is, a local path (or ``file:`` URL) as an absolute ``file:///...`` URI (percent-encoded).
+
+    :param location: a ``str`` path or URL, an ``os.PathLike`` or a path object.
+    """
+    if is_object_storage(location):
+        return str(location).strip()
+    if isinstance(location, (str, os.PathLike)):
+        return local_path(location).absolute().as_uri()
+    return str(location)
+
+
+def resolve_destination(destination: Any, *, conn_id: str | None = None) -> Path | Any:
+    """Where to write: :func:`resolve_location` for a writer (``field="destination"``, :data:`WRITE`).
+
+    :param destination: local path, ``file://``/``s3://``/... URL, or ``ObjectStoragePath``.
+    :param conn_id: the Airflow connection used to open an object-storage URL string, if any.
+    """
+    return resolve_location(destination, field="destination", conn_id=conn_id, needs=WRITE)
 
 
 def describe_destination(path: Any) -> str:
-    """The destination as a URL-like string (``file:///...`` for local files)."""
+    """The destination as a URL-like string (``file:///...`` for local files).
+
+    :param path: a resolved destination (a ``Path`` or an object-storage path).
+    """
     if isinstance(path, Path):
         return path.absolute().as_uri()
     return str(path)

@@ -242,7 +242,7 @@ def operator_path(
     from airflow_provider_voice.delivery import CheckpointKey, LocalCheckpointStore
     from airflow_provider_voice.models.campaign import CampaignSpec
 
-    backend = BaseHook.get_hook(f"{prefix}_{vendor}").capability("campaign")
+    backend = BaseHook.get_hook(f"{prefix}_{vendor}").campaigns()
     spec = CampaignSpec(name="bench", message="Benchmark message")
     key = CheckpointKey("benchmark", vendor, f"run-{time.time_ns()}")
     started = time.perf_counter()
@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
 
         t0 = time.perf_counter()
         validated = validate_recipients(
-            raw, BaseHook.get_hook("bench_octopush").capability("campaign"), CampaignSpec(name="b", message="m")
+            raw, BaseHook.get_hook("bench_octopush").campaigns(), CampaignSpec(name="b", message="m")
         )
         recipients = list(validated)
         validation = time.perf_counter() - t0

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2.meta
 import pytest
+from helpers import logical_date_only_names, template_strings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -39,8 +39,6 @@ MAX_NOT_RUNNABLE = 3
 
 _FENCE = re.compile(r"^(?P<indent>\s*)```(?P<info>.*)$")
 _NOT_RUNNABLE = re.compile(r"^\s*<!--\s*not-runnable:(?P<reason>.*?)-->\s*$")
-
-from airflow_provider_voice.testing.runs import LOGICAL_DATE_ONLY  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -154,23 +152,6 @@ def check_imports(tree: ast.Module, where: str) -> None:
                 importlib.import_module(f"{node.module}.{alias.name}")  # a submodule
 
 
-def template_strings(tree: ast.Module) -> list[str]:
-    """Every string constant of the code that holds a Jinja expression or statement."""
-    return [
-        node.value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and ("{{" in node.value or "{%" in node.value)
-    ]
-
-
-def logical_date_only_names(text: str) -> set[str]:
-    """The context keys of :data:`LOGICAL_DATE_ONLY` a template reads."""
-    from airflow.sdk import DAG
-
-    env = DAG(dag_id="template_check", schedule=None).get_template_env()
-    return jinja2.meta.find_undeclared_variables(env.parse(text)) & LOGICAL_DATE_ONLY
-
-
 _LOOPBACK = {"127.0.0.1", "::1", "localhost", "0.0.0.0"}
 
 
@@ -231,7 +212,7 @@ def test_python_block_runs(block: Block, request: pytest.FixtureRequest, tmp_pat
     compiled = compile(block.source, block.name, "exec", dont_inherit=True)
     code = ast.parse(block.source, filename=block.name)
     check_imports(code, block.name)
-    for text in template_strings(code):
+    for _, text in template_strings(code):
         assert not logical_date_only_names(text), (
             f"{block.name}: {text!r} needs a logical date; use dag_run.run_after / run_id instead"
         )

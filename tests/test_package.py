@@ -11,7 +11,7 @@ from importlib.metadata import entry_points
 
 import airflow_provider_voice
 from airflow_provider_voice import get_provider_info
-from airflow_provider_voice.connections import CONNECTION_TYPES
+from airflow_provider_voice.vendors.registry import CONNECTION_TYPES
 
 NO_SOCKET = """
 import socket, sys, time

@@ -34,7 +34,7 @@ def test_failing_authenticated_request_leaks_no_key(caplog):
     api = KaleyraApi(api_key=SECRET, base_urls={"default": "https://kaleyra.invalid/v1/"})
     client = VendorClient(api, http_client=httpx.Client(transport=httpx.MockTransport(echoing_vendor(401))))
     with pytest.raises(AuthError) as info:
-        client.monitor()
+        client.send(api.monitor())
     assert SECRET not in str(info.value) and SECRET not in repr(info.value.args)
     assert SECRET not in caplog.text
     assert SECRET not in repr(api)
@@ -51,7 +51,7 @@ def test_retry_warnings_leak_no_key(caplog):
         http_client=httpx.Client(transport=httpx.MockTransport(echoing_vendor(503))),
     )
     with pytest.raises(ServerError):
-        client.monitor()  # monitor is a read: retried once, with a warning
+        client.send(api.monitor())  # monitor is a read: retried once, with a warning
     assert "retry 1/1" in caplog.text
     assert SECRET not in caplog.text
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers import Script
 
 from airflow_provider_voice.errors import (
     AuthError,
@@ -50,21 +51,6 @@ def get_call(**kw: Any) -> Call[Any]:
 
 def post_call(**kw: Any) -> Call[Any]:
     return Call(endpoint="send", method="POST", path="/send", json={"a": 1}, parse=lambda r: r.json(), **kw)
-
-
-class Script:
-    """Answers requests from a list of responses/exceptions, counting them."""
-
-    def __init__(self, *steps: Any) -> None:
-        self.steps = list(steps)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
-        if isinstance(step, Exception):
-            raise step
-        return step
 
 
 def ok(body: Any = None) -> httpx.Response:

@@ -1,6 +1,7 @@
 """The campaign protocol every campaign-capable vendor implements, and what they share.
 
-A backend is built from a hook (``hook.capability("campaign")`` -> ``Class(hook)``) and offers:
+A backend is built from a :class:`~airflow_provider_voice.vendors.access.VendorAccess` (``hook.campaigns()``
+-> ``Class(hook.access)``) and satisfies :class:`~airflow_provider_voice.capabilities.protocols.CampaignCapability`:
 
 * :meth:`CampaignBackend.validate` — every vendor limit, before any request;
 * :meth:`CampaignBackend.validate_recipient` — vendor rules for one number;
@@ -43,7 +44,8 @@ from airflow_provider_voice.models.campaign import _Options as CampaignOptions
 from airflow_provider_voice.models.placeholders import LOOKS_LIKE_PLACEHOLDER
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow
-from airflow_provider_voice.vendors.base import AsyncVendorClient, VendorClient
+from airflow_provider_voice.vendors.access import VendorAccess
+from airflow_provider_voice.vendors.base import AsyncVendorClient, VendorApi, VendorClient
 
 __all__ = [
     "CampaignBackend",
@@ -56,6 +58,7 @@ __all__ = [
 ]
 
 OptionsT = TypeVar("OptionsT", bound=CampaignOptions)
+ApiT = TypeVar("ApiT", bound=VendorApi)
 #: a schedule up to this many seconds in the past means "now" (a template rendered a moment ago)
 SCHEDULE_PAST_TOLERANCE_SECONDS = 60.0
 
@@ -116,44 +119,50 @@ class CampaignCancelError(VoiceProviderError):
         )
 
 
-class CampaignChannel(Channel[Recipient], Generic[OptionsT]):
+class CampaignChannel(Channel[Recipient], Generic[OptionsT, ApiT]):
     """A campaign's delivery channel: holds the spec, the options and an async client opened in
     the engine's event loop.
 
-    :param backend: the vendor backend (gives the hook and its API).
+    :param backend: the vendor backend (gives the API and the clients).
     :param spec: the campaign.
     :param options: the vendor options, validated.
     """
 
-    def __init__(self, backend: CampaignBackend[OptionsT], spec: CampaignSpec, options: OptionsT) -> None:
+    def __init__(self, backend: CampaignBackend[OptionsT, ApiT], spec: CampaignSpec, options: OptionsT) -> None:
         self.backend = backend
         self.spec = spec
         self.options = options
-        self.client: AsyncVendorClient[Any] | None = None
+        self._client: AsyncVendorClient[ApiT] | None = None
         self.name = f"{backend.vendor} voice campaign {spec.name!r}"
 
     def item_key(self, item: Recipient) -> str:
         return str(item.number)
 
     async def start(self) -> None:
-        self.client = self.backend.async_client()
+        self._client = self.backend.async_client()
 
     async def stop(self) -> None:
-        if self.client is not None:
-            await self.client.aclose()
-            self.client = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     @property
-    def api(self) -> AsyncVendorClient[Any]:
-        if self.client is None:
+    def api(self) -> ApiT:
+        """The vendor API (request builders)."""
+        return self.backend.api
+
+    @property
+    def client(self) -> AsyncVendorClient[ApiT]:
+        """The async client opened by :meth:`start`."""
+        if self._client is None:
             raise RuntimeError("channel not started")
-        return self.client
+        return self._client
 
 
-class CampaignBackend(ABC, Generic[OptionsT]):
-    """A vendor's implementation of the campaign protocol. Built as ``Class(hook)``.
+class CampaignBackend(ABC, Generic[OptionsT, ApiT]):
+    """A vendor's implementation of the campaign protocol. Built as ``Class(access)``.
 
-    :param hook: the vendor hook (:class:`~airflow_provider_voice.hooks.base.VoiceHook`).
+    :param access: the vendor API and its clients (:class:`~airflow_provider_voice.vendors.access.VendorAccess`).
     """
 
     vendor: ClassVar[str]
@@ -167,18 +176,23 @@ class CampaignBackend(ABC, Generic[OptionsT]):
     #: what :meth:`cancel` does to a campaign, and how to undo it (for logs and errors)
     cancel_note: ClassVar[str] = ""
 
-    def __init__(self, hook: Any) -> None:
-        self.hook = hook
+    def __init__(self, access: VendorAccess[ApiT]) -> None:
+        self.access = access
 
     # -- building blocks ----------------------------------------------------------------------
-    def async_client(self) -> AsyncVendorClient[Any]:
-        """A new async client on the hook's API (the connection is read once, synchronously, by the hook)."""
-        return AsyncVendorClient(self.hook.api, timeout=self.hook.timeout, retry=self.hook.retry)
+    @property
+    def api(self) -> ApiT:
+        """The vendor API (request builders)."""
+        return self.access.api
 
-    def sync_client(self) -> VendorClient[Any]:
-        """A new blocking client on the hook's API, with its own connections: safe to use from another
-        thread while the hook's client is busy (``on_kill`` runs beside ``execute``). Close it after use."""
-        return VendorClient(self.hook.api, timeout=self.hook.timeout, retry=self.hook.retry)
+    def async_client(self) -> AsyncVendorClient[ApiT]:
+        """A new async client on the vendor's API."""
+        return self.access.async_client()
+
+    def sync_client(self) -> VendorClient[ApiT]:
+        """A new blocking client with its own connections: safe to use from another thread while the
+        shared client is busy (``on_kill`` runs beside ``execute``). Close it after use."""
+        return self.access.new_client()
 
     def options(self, spec: CampaignSpec) -> OptionsT:
         """``spec.vendor_options`` as this vendor's typed options; errors name ``vendor_options.<field>``."""
@@ -241,7 +255,7 @@ class CampaignBackend(ABC, Generic[OptionsT]):
         """Vendor rules for one recipient (raise :class:`ValidationError`). Default: any valid E.164 number."""
 
     @abstractmethod
-    def channel(self, spec: CampaignSpec, options: OptionsT) -> CampaignChannel[OptionsT]:
+    def channel(self, spec: CampaignSpec, options: OptionsT) -> CampaignChannel[OptionsT, ApiT]:
         """The delivery channel sending this campaign's frames."""
 
     def handle(
@@ -279,7 +293,7 @@ class CampaignBackend(ABC, Generic[OptionsT]):
         resend_in_doubt: bool = False,
         total: int | None = None,
         engine_options: dict[str, Any] | None = None,
-        engine_hook: Any = None,
+        on_engine: Any = None,
     ) -> CampaignHandle:
         """Send the campaign (see :meth:`send_campaign`)."""
         options = self.validate(spec)
@@ -296,10 +310,10 @@ class CampaignBackend(ABC, Generic[OptionsT]):
             label=channel.name,
             **engine_options_arg(engine_options),
         )
-        if engine_hook is not None:
-            engine_hook(engine)
+        if on_engine is not None:  # the caller keeps the engine (to stop it from on_kill)
+            on_engine(engine)
         started_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        conn_id = getattr(self.hook, "conn_id", None)
+        conn_id = self.access.conn_id
         try:
             report = await engine.run(recipients)
         except DeliveryIncompleteError as exc:
@@ -329,9 +343,9 @@ class CampaignBackend(ABC, Generic[OptionsT]):
         """A flow (generator of vendor calls) computing the campaign's status."""
 
     def campaign_status(self, handle: CampaignHandle | dict[str, Any]) -> CampaignStatus:
-        """The campaign's status, with the hook's blocking client."""
+        """The campaign's status, with the shared blocking client."""
         handle = CampaignHandle.model_validate(handle)
-        return self.hook.client.http.run(self.status_flow(handle, now=time.time()))
+        return self.access.client().run(self.status_flow(handle, now=time.time()))
 
     async def acampaign_status(
         self, handle: CampaignHandle | dict[str, Any], client: AsyncVendorClient[Any] | None = None
@@ -341,7 +355,7 @@ class CampaignBackend(ABC, Generic[OptionsT]):
         own = client is None
         client = client or self.async_client()
         try:
-            return await client.http.run(self.status_flow(handle, now=time.time()))
+            return await client.run(self.status_flow(handle, now=time.time()))
         finally:
             if own:
                 await client.aclose()

@@ -96,7 +96,7 @@ def export_records(rows: Iterable[Any], destination: Any, *, file_format: FileFo
     ``ObjectStoragePath``) as JSONL or CSV, atomically: the file only appears, complete, when
     every row was written; an error while fetching or writing leaves nothing at the destination.
 
-    :param rows: models or mappings (e.g. ``client.http.iterate(api.dial_flow(...))``).
+    :param rows: models or mappings (e.g. ``client.iterate(api.dial_flow(...))``).
     :param file_format: ``jsonl`` or ``csv``; guessed from the destination's suffix when omitted.
     :returns: an :class:`ExportResult`.
     """

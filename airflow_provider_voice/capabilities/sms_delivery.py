@@ -46,9 +46,9 @@ class SmsOutcome:
 
 
 class SmsDeliveryChannel(Channel[Recipient]):
-    """Sends one SMS per frame through an SMS capability (:class:`~airflow_provider_voice.messaging.SmsChannel`).
+    """Sends one SMS per frame through an SMS capability (:class:`~airflow_provider_voice.capabilities.protocols.SmsCapability`).
 
-    :param sms: the capability (``hook.capability("sms")``).
+    :param sms: the capability (``hook.sms()``).
     :param text: the per-recipient text.
     :param sender: the checked sender (``sms.check_sender(...)``).
     :param abort_after_rejections: stop the whole delivery when this many messages in a row were
@@ -73,8 +73,7 @@ class SmsDeliveryChannel(Channel[Recipient]):
         self._rejected_in_a_row = 0
 
     async def start(self) -> None:
-        hook = self.sms.hook
-        self._client = AsyncVendorClient(hook.api, timeout=hook.timeout, retry=hook.retry)
+        self._client = self.sms.async_client()
 
     async def stop(self) -> None:
         if self._client is not None:
@@ -94,7 +93,7 @@ class SmsDeliveryChannel(Channel[Recipient]):
         call = self.sms.message_call(recipient.number, content, sender=self.sender, key=frame.key)
         self._sent_at.setdefault(frame.index, time.time())
         try:
-            message_id = await self.client.http.send(call)
+            message_id = await self.client.send(call)
         except VoiceProviderError as exc:
             explained = self.sms.explain(exc)
             code = getattr(explained, "vendor_code", None)
@@ -137,7 +136,7 @@ class SmsDeliveryChannel(Channel[Recipient]):
         call = self.sms.lookup_call(since, now + LOOKUP_MARGIN_SECONDS)
         if call is None:
             return Reconciled.unknown(f"{self.sms.vendor} documents no way to look an SMS up")
-        messages = await self.client.http.send(call)
+        messages = await self.client.send(call)
         lookup = self.sms.find_sent(messages, recipient.number, content, sender=self.sender)
         number = str(recipient.number)
         taken = {o.message_id for n, o in self.outcomes.items() if n != number and o.message_id}

@@ -74,7 +74,7 @@ from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_voice.delivery.frames import FrameResult
-from airflow_provider_voice.storage import configured_location
+from airflow_provider_voice.storage import configured_location, object_storage_path, resolve_location
 
 __all__ = [
     "HASH_CHARS",
@@ -448,10 +448,8 @@ class ObjectStorageCheckpointStore(CheckpointStore):
     _counter = itertools.count()
 
     def __init__(self, root: Any) -> None:
-        if isinstance(root, str):
-            from airflow.sdk import ObjectStoragePath
-
-            root = ObjectStoragePath(root)
+        if isinstance(root, str):  # asked for object storage by name: even a file:// URL goes through it
+            root = object_storage_path(root.strip())
         self.root = root
         self._writer = uuid.uuid4().hex[:8]
 
@@ -524,6 +522,8 @@ def _read_jsonl(text: str) -> list[dict[str, Any]]:
 
 
 _NAMESPACE_CACHE: dict[str, str] = {}
+#: what an object given as a checkpoint root must do (an ``ObjectStoragePath`` and a ``Path`` do)
+_STORE_NEEDS = ("exists", "iterdir", "mkdir")
 
 
 def deployment_namespace() -> str:
@@ -557,18 +557,19 @@ def default_checkpoint_location() -> str:
 
 
 def checkpoint_store(location: Any = None) -> CheckpointStore:
-    """A store for ``location``: a :class:`CheckpointStore` as is; a local path or ``file://`` URL ->
-    :class:`LocalCheckpointStore`; any other URL or an ``ObjectStoragePath`` ->
-    :class:`ObjectStorageCheckpointStore`; ``None`` -> :func:`default_checkpoint_location`."""
+    """A store for ``location``: a :class:`CheckpointStore` as is; ``None`` or a blank string ->
+    :func:`default_checkpoint_location`; then, by the one rule of :mod:`airflow_provider_voice.storage`,
+    a local path or ``file://`` URL -> :class:`LocalCheckpointStore` and an object-storage URL or
+    ``ObjectStoragePath`` -> :class:`ObjectStorageCheckpointStore`.
+
+    :param location: the store, a path, a URL or an ``ObjectStoragePath`` (``checkpoint_path``).
+    :raises ValidationError: a ``file://`` URL naming another host, or an object that is no path.
+    """
     if isinstance(location, CheckpointStore):
         return location
-    if location is None or location == "":
+    if location is None or (isinstance(location, str) and not location.strip()):
         location = default_checkpoint_location()
-    if isinstance(location, os.PathLike) and not hasattr(location, "protocol"):
-        return LocalCheckpointStore(location)
-    if isinstance(location, str):
-        if location.startswith("file://"):
-            return LocalCheckpointStore(location[len("file://") :])
-        if "://" not in location:
-            return LocalCheckpointStore(location)
-    return ObjectStorageCheckpointStore(location)
+    root = resolve_location(location, field="checkpoint_path", needs=_STORE_NEEDS)
+    if isinstance(root, Path):
+        return LocalCheckpointStore(root)
+    return ObjectStorageCheckpointStore(root)

@@ -34,7 +34,6 @@ next try reconciles those frames first.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -52,8 +51,9 @@ from airflow_provider_voice.delivery.checkpoint import (
 from airflow_provider_voice.delivery.frames import Fate, Frame, FrameResult, Reconciled, Reconciliation
 from airflow_provider_voice.delivery.progress import ProgressReporter
 from airflow_provider_voice.delivery.suppression import SuppressionList
-from airflow_provider_voice.errors import RateLimitedError, ValidationError, VendorRejectedError, VoiceProviderError
+from airflow_provider_voice.errors import ValidationError, VendorRejectedError, VoiceProviderError
 from airflow_provider_voice.redaction import get_logger, mask_phone, redact
+from airflow_provider_voice.transport import RetryPolicy
 
 __all__ = [
     "TUNING_OPTIONS",
@@ -337,13 +337,6 @@ def _reasons(rejections: list[Rejection], limit: int = 3) -> str:
 def _sample(keys: list[str], limit: int = 20) -> str:
     shown = ", ".join(mask_phone(k) if k[:1] in "+0123456789" else k for k in keys[:limit])
     return shown + (f" ... (+{len(keys) - limit} more)" if len(keys) > limit else "")
-
-
-def _backoff(attempt: int, exc: BaseException, initial: float, ceiling: float) -> float:
-    if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-        return min(exc.retry_after, ceiling)
-    top = min(ceiling, initial * (2 ** (attempt - 1)))
-    return top / 2 + random.uniform(0, top / 2)
 
 
 class DeliveryEngine(Generic[T]):
@@ -670,7 +663,13 @@ class DeliveryEngine(Generic[T]):
                     self._stop_cause = self._stop_cause or exc
                 reason = redact(str(exc))
                 if fate is Fate.NOT_SENT and not stop and attempt < self.max_frame_attempts:
-                    wait = _backoff(attempt, exc, self.backoff_initial, self.backoff_max)
+                    # the transport's backoff; a frame's wait (Retry-After included) is capped at backoff_max
+                    frame_retry = RetryPolicy(
+                        backoff_initial=self.backoff_initial,
+                        backoff_max=self.backoff_max,
+                        max_retry_after=self.backoff_max,
+                    )
+                    wait = frame_retry.wait_seconds(exc, attempt)
                     log.warning(
                         "%s: frame %d not sent (%s); attempt %d/%d in %.1f s",
                         self.label, frame.index, reason, attempt + 1, self.max_frame_attempts, wait,

@@ -2,66 +2,66 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import httpx
 from airflow.sdk import BaseHook
 
-from airflow_provider_voice.connections import CONNECTION_TYPES, ConnectionType
+from airflow_provider_voice.connections import ConnectionType
 from airflow_provider_voice.errors import CapabilityNotSupportedError, ValidationError, VoiceProviderError
 from airflow_provider_voice.redaction import redact, register_secret
 from airflow_provider_voice.transport import DEFAULT_TIMEOUT, RetryPolicy
+from airflow_provider_voice.vendors.access import ConnectionFields, Vendor, VendorAccess
 from airflow_provider_voice.vendors.base import AsyncVendorClient, VendorApi, VendorClient
 
-__all__ = ["CAPABILITIES", "VoiceHook", "get_voice_hook"]
+if TYPE_CHECKING:
+    from airflow_provider_voice.capabilities.protocols import (
+        BlacklistCapability,
+        CampaignCapability,
+        ClickToCallCapability,
+        SmsCapability,
+    )
 
-#: capability name -> {vendor: "module:Class"}; operators look capabilities up through the hook
-CAPABILITIES: dict[str, dict[str, str]] = {
-    "campaign": {
-        "velip": "airflow_provider_voice.vendors.velip.campaign:VelipCampaigns",
-        "octopush": "airflow_provider_voice.vendors.octopush.campaign:OctopushCampaigns",
-        "kaleyra": "airflow_provider_voice.vendors.kaleyra.campaign:KaleyraCampaigns",
-    },
-    "sms": {
-        "televoips": "airflow_provider_voice.vendors.televoips.sms:TeleVoipsSms",
-        "velip": "airflow_provider_voice.vendors.velip.sms:VelipSms",
-    },
-    "blacklist": {
-        "kaleyra": "airflow_provider_voice.vendors.kaleyra.blacklist:KaleyraBlacklist",
-        "televoips": "airflow_provider_voice.vendors.televoips.blacklist:TeleVoipsBlacklist",
-    },
-    "click_to_call": {
-        "kaleyra": "airflow_provider_voice.vendors.kaleyra.click_to_call:KaleyraClickToCall",
-        "velip": "airflow_provider_voice.vendors.velip.click_to_call:VelipClickToCall",
-    },
-}
+__all__ = ["VoiceHook", "get_voice_hook"]
 
+ApiT = TypeVar("ApiT", bound=VendorApi)
 
-def get_voice_hook(conn_id: str, *, vendors: tuple[str, ...] = (), purpose: str = "this task") -> Any:
+def get_voice_hook(
+    conn_id: str,
+    *,
+    vendors: tuple[str, ...] = (),
+    purpose: str = "this task",
+    hook_params: dict[str, Any] | None = None,
+) -> VoiceHook[Any]:
     """The hook of ``conn_id`` (the connection type picks the class), checked before any request.
 
     :param vendors: connection types accepted (empty: any).
     :param purpose: what needs the connection, for the error message.
-    :raises ValidationError: the connection is of another type.
+    :param hook_params: keyword arguments of the hook (``timeout``, ``retry``).
+    :raises ValidationError: the connection is of another type, or not a voice connection.
     """
-    hook = BaseHook.get_hook(conn_id)
+    hook = BaseHook.get_hook(conn_id, hook_params=hook_params)
     conn_type = getattr(hook, "conn_type", None)
-    if vendors and conn_type not in vendors:
+    if not isinstance(hook, VoiceHook) or (vendors and conn_type not in vendors):
+        wanted = " or ".join(vendors) if vendors else "voice (velip, televoips, octopush or kaleyra)"
         raise ValidationError(
             "conn_id",
             conn_id,
-            f"{purpose} needs a {' or '.join(vendors)} connection, not {conn_type or type(hook).__name__}",
+            f"{purpose} needs a {wanted} connection, not {conn_type or type(hook).__name__}",
         )
     return hook
 
 
-class VoiceHook(BaseHook):
+class VoiceHook(BaseHook, Generic[ApiT]):
     """Base hook: reads the Airflow Connection, builds the vendor API and its clients.
 
-    Subclasses set :attr:`conn_type` and implement :meth:`build_api` and :meth:`probe`.
+    A vendor's hook sets :attr:`vendor` (its registry entry: connection form, API builder, probe)
+    and overrides the capability methods it offers (:meth:`campaigns`, :meth:`sms`,
+    :meth:`blacklist`, :meth:`click_to_call`); the others raise
+    :class:`~airflow_provider_voice.errors.CapabilityNotSupportedError` naming the vendors that have them.
+    Requests: ``hook.client.send(hook.api.<endpoint>(...))``.
 
     :param conn_id: the Airflow connection id (default ``<vendor>_default``).
     :param timeout: per-request timeout in seconds.
@@ -69,8 +69,18 @@ class VoiceHook(BaseHook):
     """
 
     conn_name_attr = "conn_id"
+    vendor: ClassVar[Vendor[Any]]
     conn_type: ClassVar[str] = ""
     hook_name: ClassVar[str] = ""
+    default_conn_name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        registered = cls.__dict__.get("vendor")
+        if registered is not None:  # Airflow reads these class attributes
+            cls.conn_type = registered.connection.conn_type
+            cls.hook_name = registered.connection.hook_name
+            cls.default_conn_name = registered.connection.default_conn_id
 
     def __init__(
         self,
@@ -87,7 +97,8 @@ class VoiceHook(BaseHook):
     # -- connection type metadata ------------------------------------------------------
     @classmethod
     def connection_type(cls) -> ConnectionType:
-        return CONNECTION_TYPES[cls.conn_type]
+        """This vendor's connection type (form fields, labels)."""
+        return cls.vendor.connection
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -110,96 +121,99 @@ class VoiceHook(BaseHook):
         }
 
     # -- api and clients ---------------------------------------------------------------
-    def extra_value(self, extra: dict[str, Any], name: str) -> Any:
-        """An extra field, stored plain (``name``) or prefixed (``extra__<type>__<name>``)."""
-        value = extra.get(name)
-        if value in (None, ""):
-            value = extra.get(f"extra__{self.conn_type}__{name}")
-        return None if value == "" else value
-
-    def base_urls(self, conn: Any, extra: dict[str, Any]) -> dict[str, str]:
-        """``default`` base URL from the connection host (or ``base_url`` extra) when set."""
-        host = conn.host or self.extra_value(extra, "base_url")
-        if host and "://" not in host:
-            host = f"https://{host}"
-        return {"default": host} if host else {}
-
-    def build_api(self, conn: Any, extra: dict[str, Any]) -> VendorApi:  # pragma: no cover - abstract
-        """The vendor API from a connection and its decoded ``extra``."""
-        raise NotImplementedError
-
-    def register_secrets(self, conn: Any, extra: dict[str, Any]) -> None:
-        """Hand the connection's credentials (password, secret extras) to the secrets masker before
-        anything can log or raise them."""
-        register_secret(getattr(conn, "password", None))
+    def connection_fields(self, conn: Any, extra: dict[str, Any]) -> ConnectionFields:
+        """The Airflow Connection as plain data, its credentials handed to the secrets masker first."""
+        fields = ConnectionFields(
+            conn_id=self.conn_id,
+            conn_type=self.conn_type,
+            host=conn.host,
+            login=conn.login,
+            password=conn.password,
+            extra=extra,
+        )
+        register_secret(fields.password)
         for name, spec in self.connection_type().extra_fields.items():
             if spec.secret:
-                value = self.extra_value(extra, name)
+                value = fields.extra_value(name)
                 register_secret(value if isinstance(value, str) else None)
+        return fields
+
+    def _access(self, fields: ConnectionFields) -> VendorAccess[ApiT]:
+        api: ApiT = self.vendor.build_api(fields)
+        return VendorAccess(
+            api, conn_id=self.conn_id, settings=self.vendor.settings(fields), timeout=self.timeout, retry=self.retry
+        )
 
     @cached_property
-    def api(self) -> VendorApi:
-        """The vendor API built from the connection (fetched once, at first use)."""
+    def access(self) -> VendorAccess[ApiT]:
+        """The vendor API and its clients, built from the connection (fetched once, at first use)."""
         conn = self.get_connection(self.conn_id)
-        extra = conn.extra_dejson or {}
-        self.register_secrets(conn, extra)
-        return self.build_api(conn, extra)
+        return self._access(self.connection_fields(conn, conn.extra_dejson or {}))
 
-    async def aget_api(self) -> VendorApi:
-        """The vendor API, reading the connection with Airflow's async API (for triggers)."""
-        if "api" not in self.__dict__:
+    async def aget_access(self) -> VendorAccess[ApiT]:
+        """:attr:`access`, reading the connection with Airflow's async API (for triggers)."""
+        if "access" not in self.__dict__:
             conn = await self.aget_connection(self.conn_id)
             if hasattr(conn, "aextra_dejson"):  # Airflow >= 3.3.2: masks extras without blocking the loop
                 extra = await conn.aextra_dejson()
             else:
                 extra = json.loads(conn.extra) if conn.extra else {}
-            self.register_secrets(conn, extra or {})
-            self.__dict__["api"] = self.build_api(conn, extra or {})
-        return self.__dict__["api"]
+            self.__dict__["access"] = self._access(self.connection_fields(conn, extra or {}))
+        access: VendorAccess[ApiT] = self.__dict__["access"]
+        return access
 
-    @cached_property
-    def client(self) -> VendorClient[Any]:
-        """Blocking client for this connection: ``hook.client.<endpoint>(...)``."""
-        return VendorClient(self.api, timeout=self.timeout, retry=self.retry)
+    @property
+    def api(self) -> ApiT:
+        """The vendor API: builds requests (``hook.api.get_user_id()`` is a call, not sent yet)."""
+        return self.access.api
 
-    async def aget_client(self) -> AsyncVendorClient[Any]:
+    async def aget_api(self) -> ApiT:
+        """The vendor API, reading the connection with Airflow's async API (for triggers)."""
+        return (await self.aget_access()).api
+
+    @property
+    def client(self) -> VendorClient[ApiT]:
+        """The blocking client: ``hook.client.send(hook.api.<endpoint>(...))``."""
+        return self.access.client()
+
+    async def aget_client(self) -> AsyncVendorClient[ApiT]:
         """A new asyncio client (one per event loop; close it with ``aclose``)."""
-        return AsyncVendorClient(await self.aget_api(), timeout=self.timeout, retry=self.retry)
+        return (await self.aget_access()).async_client()
 
-    def get_conn(self) -> VendorClient[Any]:
+    def get_conn(self) -> VendorClient[ApiT]:
         """Airflow's conventional accessor: the blocking client."""
         return self.client
 
     # -- capabilities -------------------------------------------------------------------
-    def capability(self, name: str) -> Any:
-        """The object implementing capability ``name`` (``campaign``, ``sms``...) for this vendor.
+    def campaigns(self) -> CampaignCapability:
+        """Voice campaigns on this connection's vendor."""
+        raise self._unsupported("campaigns")
 
-        Raises :class:`CapabilityNotSupportedError` naming the vendors that have it.
-        """
-        vendors = CAPABILITIES.get(name)
-        if vendors is None:
-            raise CapabilityNotSupportedError(f"unknown capability {name!r}; known: {', '.join(sorted(CAPABILITIES))}")
-        target = vendors.get(self.conn_type)
-        if target is None:
-            raise CapabilityNotSupportedError(
-                f"{self.hook_name} connections cannot do {name!r}; use a connection of type "
-                + " or ".join(sorted(vendors)),
-                vendor=self.conn_type,
-            )
-        module_name, _, attr = target.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            raise CapabilityNotSupportedError(
-                f"{name!r} on {self.conn_type} is not available in this version of airflow-provider-voice",
-                vendor=self.conn_type,
-            ) from None
-        return getattr(module, attr)(self)
+    def sms(self) -> SmsCapability:
+        """SMS on this connection's vendor."""
+        raise self._unsupported("sms")
+
+    def blacklist(self) -> BlacklistCapability:
+        """The blacklist (or opt-out list) of this connection's vendor."""
+        raise self._unsupported("blacklist")
+
+    def click_to_call(self) -> ClickToCallCapability:
+        """Click-to-call on this connection's vendor."""
+        raise self._unsupported("click_to_call")
+
+    def _unsupported(self, capability: str) -> CapabilityNotSupportedError:
+        from airflow_provider_voice.hooks import vendor_hooks
+
+        having = sorted(h.conn_type for h in vendor_hooks() if getattr(h, capability) is not getattr(VoiceHook, capability))
+        return CapabilityNotSupportedError(
+            f"{self.hook_name} connections cannot do {capability!r}; use a connection of type " + " or ".join(having),
+            vendor=self.conn_type,
+        )
 
     # -- connection test ---------------------------------------------------------------
-    def probe(self) -> str:  # pragma: no cover - abstract
+    def probe(self) -> str:
         """Make one harmless authenticated call; return a short description of the account."""
-        raise NotImplementedError
+        return self.vendor.probe(self.access)
 
     def test_connection(self) -> tuple[bool, str]:
         """Airflow's connection test: one harmless authenticated call; on failure, the vendor's reason."""

@@ -2,36 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.hooks.base import VoiceHook
+from airflow_provider_voice.vendors.access import Vendor
 from airflow_provider_voice.vendors.velip import VelipApi
+from airflow_provider_voice.vendors.velip.campaign import VelipCampaigns
+from airflow_provider_voice.vendors.velip.click_to_call import VelipClickToCall
+from airflow_provider_voice.vendors.velip.connection import VENDOR
+from airflow_provider_voice.vendors.velip.sms import VelipSms
 
 __all__ = ["VelipHook"]
 
 
-class VelipHook(VoiceHook):
-    """Hook for Velip V2 (connection type ``velip``).
+class VelipHook(VoiceHook[VelipApi]):
+    """Hook for Velip V2 (connection type ``velip``): campaigns, SMS, click-to-call, call records.
 
     Connection: **Token** (password) = a permanent token or a temporary ``tsid``; **Base URL**
-    (host) optional; extra ``{"php_suffix": true}`` to call ``/api/v2/<Name>.php``.
-    ``hook.client`` exposes every endpoint of :class:`~airflow_provider_voice.vendors.velip.VelipApi`.
+    (host) optional; extra ``{"php_suffix": true}`` to call ``/api/v2/<Name>.php``
+    (:mod:`airflow_provider_voice.vendors.velip.connection`).
     """
 
-    conn_type: ClassVar[str] = "velip"
-    hook_name: ClassVar[str] = "Velip V2 (voice)"
-    default_conn_name = "velip_default"
+    vendor: ClassVar[Vendor[VelipApi]] = VENDOR
 
-    def build_api(self, conn: Any, extra: dict[str, Any]) -> VelipApi:
-        if not conn.password:
-            raise ValidationError("password (Token)", None, f"connection {self.conn_id!r} needs the Velip token")
-        return VelipApi(
-            token=conn.password,
-            php_suffix=bool(self.extra_value(extra, "php_suffix")),
-            base_urls=self.base_urls(conn, extra),
-        )
+    def campaigns(self) -> VelipCampaigns:
+        """Velip campaigns (``CreateCampaign``, ``GetCampaignsList``, ``ChangeCampaign``)."""
+        return VelipCampaigns(self.access)
 
-    def probe(self) -> str:
-        user = self.client.get_user_id()
-        return f"Velip GetUserID OK, account {user.cdcs_id}"
+    def sms(self) -> VelipSms:
+        """Velip SMS (``MakeSMS``)."""
+        return VelipSms(self.access)
+
+    def click_to_call(self) -> VelipClickToCall:
+        """Velip click-to-call (``MakeTTSCall`` type 3)."""
+        return VelipClickToCall(self.access)

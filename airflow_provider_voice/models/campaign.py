@@ -32,9 +32,6 @@ __all__ = [
 #: normalized call outcomes (every vendor code maps to one of these)
 OUTCOMES = ("answered", "no_answer", "busy", "failed", "bad_number", "blocked", "pending")
 
-OCTOPUSH_LANGUAGES = (
-    "en-US", "en-GB", "el-GR", "pl-PL", "hu-HU", "sv-SE", "de-DE", "es-ES", "es-LA", "fr-FR", "it-IT", "pt-BR", "ru-RU",
-)  # fmt: skip
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

@@ -1,7 +1,8 @@
 """Opening a user-given text file (recipients, suppression lists) so that nothing fails untyped.
 
 A :class:`TextSource` is a local path, a ``file://`` URL, an object-storage URL (opened through
-Airflow's ``ObjectStoragePath``) or any object with ``.open("rb")``. It is read in chunks and
+Airflow's ``ObjectStoragePath``) or any object with ``.open("rb")``, told apart by the one rule of
+:mod:`airflow_provider_voice.storage`. It is read in chunks and
 decoded incrementally (constant memory), and every problem is a
 :class:`~airflow_provider_voice.errors.ValidationError` whose ``field`` is the argument name
 (``"recipients"``, ``"suppression"``), ``value`` the path and ``rule`` what is wrong:
@@ -20,13 +21,13 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.storage import READ, resolve_location
 
 __all__ = ["MAX_LINE_CHARS", "MissingSourceError", "TextSource"]
 
@@ -187,23 +188,8 @@ class TextSource:
 
 
 def _resolve(source: Any, field: str) -> Any:
-    """A local :class:`Path` or an object with ``open()`` for ``source``."""
-    if isinstance(source, str):
-        text = source.strip()
-        if not text:
-            raise ValidationError(field, source, "an empty path (a template that rendered to nothing?)")
-        if text.startswith("file://"):
-            return Path(text.removeprefix("file://"))
-        if "://" in text:
-            from airflow.sdk import ObjectStoragePath  # only when an object-storage URL is given
-
-            return ObjectStoragePath(text)
-        return Path(text)
-    if isinstance(source, os.PathLike) and not hasattr(source, "fs"):
-        return Path(source)
-    if hasattr(source, "open"):
-        return source
-    raise ValidationError(field, source, "a file path, a URL or an object with open()")
+    """A local :class:`Path` or an object with ``open()`` for ``source`` (the rule of :mod:`~airflow_provider_voice.storage`)."""
+    return resolve_location(source, field=field, needs=READ)
 
 
 def _display_name(target: Any) -> str:

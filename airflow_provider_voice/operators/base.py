@@ -1,4 +1,19 @@
-"""What every task of the provider shares: bad input and refused credentials fail at once.
+"""The one task base of the provider's operators and sensors.
+
+What every task shares, written once here:
+
+* **the hook**: :attr:`VoiceTask.hook`, resolved at execute time (never in ``__init__``, which runs
+  at DAG parse) from ``conn_id`` and :meth:`VoiceTask.hook_params` through
+  :func:`~airflow_provider_voice.hooks.base.get_voice_hook`: the connection type picks the hook, a
+  connection of a type the task does not accept (:attr:`VoiceTask.vendors`) is a
+  :class:`~airflow_provider_voice.errors.ValidationError` before any request;
+* **the deferrable default**: :func:`deferrable_arg` reads ``[operators] default_deferrable`` when
+  the task is built (never at import, when a ``def`` default would freeze it);
+* **bad input fails at once**: :func:`input_errors` turns a ``ValidationError`` into a
+  :class:`VoiceInputError`, and :class:`FailFastMixin` (below) keeps Airflow from retrying
+  every error a retry cannot fix.
+
+Bad input and refused credentials fail at once.
 
 Airflow retries a failed task unless the error is an ``AirflowFailException``. Retrying bad input
 only repeats the failure (and a wrong key, retried, gets an IP banned at Velip), so every
@@ -26,23 +41,33 @@ and resends only what is safe to resend.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import json
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from functools import cached_property
+from typing import Any, ClassVar, TypeVar
 
 import jinja2
+from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_voice.delivery import DeliveryIncompleteError, DeliveryRejectedError
 from airflow_provider_voice.delivery.engine import max_rejected_share_arg
 from airflow_provider_voice.errors import AuthError, CapabilityNotSupportedError, ValidationError, VendorRejectedError
+from airflow_provider_voice.hooks.base import get_voice_hook
 
 __all__ = [
     "PERMANENT_ERRORS",
+    "CampaignInputError",
     "FailFastMixin",
     "TemplateRenderError",
+    "VoiceInputError",
+    "VoiceOperator",
+    "VoiceTask",
+    "deferrable_arg",
     "fail_fast",
+    "input_errors",
     "is_permanent",
     "max_rejected_share_arg",
     "rendered_options",
@@ -169,3 +194,95 @@ def try_number(context: Any) -> int:
     ti = context.get("ti") if isinstance(context, Mapping) else None
     value = getattr(ti, "try_number", 1)
     return value if isinstance(value, int) and value >= 1 else 1
+
+
+# -- the task base ------------------------------------------------------------------------------------
+class VoiceInputError(ValidationError, AirflowFailException):
+    """A :class:`ValidationError` that also tells Airflow not to retry (bad input stays bad).
+
+    Raised by every delivering operator (campaigns, SMS, the Kaleyra dialer) for input found bad
+    before the first request; see :func:`input_errors`. It lives here, not in
+    :mod:`airflow_provider_voice.errors`, because it is an ``AirflowFailException`` and the errors
+    module is imported by the vendors, which import no Airflow.
+    """
+
+
+#: the former name (campaigns were the first to raise it); the same class, so existing imports and
+#: ``except CampaignInputError`` keep working for every operator
+CampaignInputError = VoiceInputError
+
+
+@contextlib.contextmanager
+def input_errors() -> Iterator[None]:
+    """Around the checks a task makes before its first request: a :class:`ValidationError` raised
+    inside leaves as a :class:`VoiceInputError` (same field, value, rule and vendor; not retried).
+
+    .. code-block:: python
+
+        with input_errors():
+            spec = self.build_spec()
+    """
+    try:
+        yield
+    except VoiceInputError:
+        raise
+    except ValidationError as exc:
+        raise VoiceInputError(exc.field, exc.value, exc.rule, vendor=exc.vendor) from None
+
+
+def default_deferrable() -> bool:
+    """``[operators] default_deferrable`` as configured now (``False`` when unset)."""
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+def deferrable_arg(value: Any) -> bool:
+    """A task's ``deferrable`` argument, read when the task is built: ``None`` means
+    ``[operators] default_deferrable`` (read now, never at import time).
+
+    :param value: ``True``, ``False`` or ``None``.
+    :raises ValidationError: any other value (a string ``"false"`` would read as true).
+    """
+    if value is None:
+        return default_deferrable()
+    if not isinstance(value, bool):
+        raise ValidationError("deferrable", value, "True, False or None (None: [operators] default_deferrable)")
+    return value
+
+
+class VoiceTask(FailFastMixin):
+    """Mixed into every operator and sensor of the provider: the hook, and fail-fast errors.
+
+    The hook is built at execute time from the connection (``conn_id``), with the task's
+    :meth:`hook_params`, through :func:`~airflow_provider_voice.hooks.base.get_voice_hook` — the one
+    way a task gets its hook. A subclass sets :attr:`vendors` when it accepts only some connection
+    types, and overrides :meth:`hook_params` (request timeout, retry policy) or
+    :meth:`hook_conn_id` (a connection id read from an input, as the campaign sensor does).
+    """
+
+    #: connection types the task accepts (empty: any voice connection; the capability says what it needs)
+    vendors: ClassVar[tuple[str, ...]] = ()
+    #: what needs the connection, for the error naming a wrong connection type (default: the class name)
+    hook_purpose: ClassVar[str] = ""
+    conn_id: Any
+
+    def hook_conn_id(self) -> str:
+        """The connection to use (the rendered ``conn_id``)."""
+        return str(self.conn_id)
+
+    def hook_params(self) -> dict[str, Any]:
+        """Keyword arguments of the hook (``timeout``, ``retry``); JSON-ready for a trigger. Default: none."""
+        return {}
+
+    @cached_property
+    def hook(self) -> Any:
+        """The vendor hook picked by the connection type (built at execute time, never at parse time)."""
+        return get_voice_hook(
+            self.hook_conn_id(),
+            vendors=self.vendors,
+            purpose=self.hook_purpose or type(self).__name__,
+            hook_params=self.hook_params() or None,
+        )
+
+
+class VoiceOperator(VoiceTask, BaseOperator):
+    """Base of the provider's operators: :class:`VoiceTask` on Airflow's ``BaseOperator``."""

@@ -5,15 +5,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from functools import cached_property
 from typing import Any, Literal
-
-from airflow.sdk import BaseHook, BaseOperator
 
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.models.recipients import RecipientSource
-from airflow_provider_voice.operators.base import FailFastMixin
+from airflow_provider_voice.operators.base import VoiceOperator
 from airflow_provider_voice.redaction import get_logger, mask_phone, redact
 from airflow_provider_voice.storage import describe_destination, open_atomic, resolve_destination
 
@@ -97,7 +94,7 @@ def update_number_file(destination: Any, *, add: Sequence[str] = (), remove: Seq
     return len(merged)
 
 
-class BlacklistNumbersOperator(FailFastMixin, BaseOperator):
+class BlacklistNumbersOperator(VoiceOperator):
     """Block (or unblock) phone numbers on the connection's vendor and report what changed.
 
     * **Kaleyra**: ``method=block`` with the numbers comma-separated (100 per request);
@@ -160,15 +157,11 @@ class BlacklistNumbersOperator(FailFastMixin, BaseOperator):
         self.suppression_file = suppression_file
         self.fail_on_refusal = fail_on_refusal
 
-    @cached_property
-    def hook(self) -> Any:
-        return BaseHook.get_hook(self.conn_id)
-
     def execute(self, context: Any) -> dict[str, Any]:
-        capability = self.hook.capability("blacklist")
+        capability = self.hook.blacklist()
         if self.action == "unblock" and not capability.supports_unblock:
             capability.unblock([], owned_number=self.owned_number)  # raises the vendor's clear error
-        region = self.default_region or getattr(capability, "default_region", None) or _vendor_region(capability.vendor)
+        region = self.default_region or getattr(capability, "default_region", None)  # the vendor's own default
         numbers, report = read_numbers(
             self.numbers, default_region=region, number_field=self.number_field, on_invalid=self.on_invalid
         )
@@ -226,6 +219,3 @@ class BlacklistNumbersOperator(FailFastMixin, BaseOperator):
             )
         return summary
 
-
-def _vendor_region(vendor: str) -> str | None:
-    return {"kaleyra": "IN", "televoips": "US"}.get(vendor)

@@ -6,12 +6,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import Any
 
 import pydantic
-from airflow.sdk import BaseHook, BaseOperator
-from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from airflow_provider_voice.capabilities.campaign import CampaignIncompleteError
@@ -20,10 +17,19 @@ from airflow_provider_voice.delivery import CheckpointKey, DeliveryEngine, Suppr
 from airflow_provider_voice.delivery.engine import concurrency_arg, engine_options_arg
 from airflow_provider_voice.errors import ValidationError, VoiceProviderError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec
-from airflow_provider_voice.operators.base import FailFastMixin, max_rejected_share_arg, rendered_options, try_number
+from airflow_provider_voice.operators.base import (
+    CampaignInputError,
+    VoiceOperator,
+    deferrable_arg,
+    input_errors,
+    max_rejected_share_arg,
+    rendered_options,
+    try_number,
+)
 from airflow_provider_voice.redaction import get_logger, redact
 from airflow_provider_voice.transport import RetryPolicy
-from airflow_provider_voice.triggers.campaign import CampaignCompletionTrigger, campaign_done, deadline_after
+from airflow_provider_voice.triggers.base import event_error, seconds_arg
+from airflow_provider_voice.triggers.campaign import CampaignCompletionTrigger, deadline_after
 
 __all__ = ["CampaignInputError", "CampaignKilledError", "SendVoiceCampaignOperator"]
 
@@ -32,16 +38,6 @@ log = get_logger(__name__)
 DEFAULT_CANCEL_TIMEOUT = 3.0
 #: extra seconds ``on_kill`` waits for a cancel past its own timeout before giving up on it
 _CANCEL_GRACE_SECONDS = 0.5
-#: longest sleep of the blocking wait between two looks at the kill flag
-_KILL_CHECK_SECONDS = 0.5
-
-
-class CampaignInputError(ValidationError, AirflowFailException):
-    """A :class:`ValidationError` that also tells Airflow not to retry (bad input stays bad)."""
-
-
-def _fail_fast(exc: ValidationError) -> CampaignInputError:
-    return CampaignInputError(exc.field, exc.value, exc.rule, vendor=exc.vendor)
 
 
 class CampaignKilledError(VoiceProviderError, AirflowFailException):
@@ -142,7 +138,7 @@ def _run_bounded(action: Callable[[], Any], seconds: float) -> tuple[bool, Any, 
     return True, box.get("value"), box.get("error")
 
 
-class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
+class SendVoiceCampaignOperator(VoiceOperator):
     """Call a list of people with a voice message, each exactly once, on the connection's vendor.
 
     The connection type picks the vendor (``velip``, ``octopush`` or ``kaleyra``); everything is
@@ -257,7 +253,7 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
         resend_in_doubt: bool = False,
         max_rejected_share: float = 0.0,
         wait_for_completion: bool = False,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        deferrable: bool | None = None,
         poll_interval: float = 30.0,
         completion_timeout: float | timedelta = timedelta(hours=12),
         target_answered_share: float | None = None,
@@ -288,8 +284,8 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
         self.resend_in_doubt = resend_in_doubt
         self.max_rejected_share = max_rejected_share_arg(max_rejected_share)
         self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
-        self.poll_interval = poll_interval
+        self.deferrable = deferrable_arg(deferrable)
+        self.poll_interval = seconds_arg("poll_interval", poll_interval)
         self.completion_timeout = (
             completion_timeout.total_seconds()
             if isinstance(completion_timeout, timedelta)
@@ -306,7 +302,8 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
         self._remote: _RemoteWork | None = None
 
     # -- hook ------------------------------------------------------------------------------------
-    def _hook_params(self) -> dict[str, Any]:
+    def hook_params(self) -> dict[str, Any]:
+        """The request timeout and retry policy, when given (the completion trigger gets the same)."""
         params: dict[str, Any] = {}
         if self.request_timeout:
             params["timeout"] = float(self.request_timeout)
@@ -314,10 +311,16 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
             params["retry"] = self.retry_policy
         return params
 
-    @cached_property
-    def hook(self) -> Any:
-        """The vendor hook picked by the connection type (built at execute time, never at parse time)."""
-        return BaseHook.get_hook(self.conn_id, hook_params=self._hook_params())
+    def _completion_trigger(self, handle: dict[str, Any], deadline: str | None) -> CampaignCompletionTrigger:
+        """The wait for ``handle``: deferred to the triggerer, or run in the worker (:meth:`_wait`)."""
+        return CampaignCompletionTrigger(
+            conn_id=self.conn_id,
+            handle=handle,
+            poll_interval=self.poll_interval,
+            deadline=deadline,
+            target_answered_share=self.target_answered_share,
+            hook_params=self.hook_params(),
+        )
 
     # -- execute -----------------------------------------------------------------------------------
     def build_spec(self) -> CampaignSpec:
@@ -345,8 +348,8 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         remote = self._remote = _RemoteWork()
-        try:
-            backend = remote.backend = self.hook.capability("campaign")
+        with input_errors():
+            backend = remote.backend = self.hook.campaigns()
             spec = self.build_spec()
             backend.validate(spec)
             recipients = validate_recipients(
@@ -361,8 +364,6 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
             )
             suppression = SuppressionList.load(self.suppression, default_region=self.default_region)
             store = checkpoint_store(self.checkpoint_path)
-        except ValidationError as exc:
-            raise _fail_fast(exc) from None
         key = CheckpointKey.from_context(context)
         attempt = try_number(context)
         remote.store, remote.key = store, key
@@ -391,7 +392,7 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
                 resend_in_doubt=self.resend_in_doubt,
                 total=recipients.valid,
                 engine_options=engine_options,
-                engine_hook=self._keep_engine,
+                on_engine=self._keep_engine,
             )
         except CampaignIncompleteError as exc:
             remote.handle = exc.handle
@@ -417,14 +418,7 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
         if self.deferrable:
             self._finish(remote, spec.name, "after sending")  # the trigger waits; nothing here to stop
             self.defer(
-                trigger=CampaignCompletionTrigger(
-                    conn_id=self.conn_id,
-                    handle=result,
-                    poll_interval=self.poll_interval,
-                    deadline=deadline_after(self.completion_timeout),
-                    target_answered_share=self.target_answered_share,
-                    hook_params=self._hook_params(),
-                ),
+                trigger=self._completion_trigger(result, deadline_after(self.completion_timeout)),
                 method_name="execute_complete",
                 kwargs={"result": result},
             )
@@ -447,23 +441,24 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
             engine.request_stop()
 
     def _wait(self, backend: Any, handle: CampaignHandle, remote: _RemoteWork | None = None) -> dict[str, Any]:
-        """Blocking wait (``deferrable=False``): poll until done, the completion timeout, or ``on_kill``."""
-        deadline = time.monotonic() + self.completion_timeout
-        while True:
+        """Blocking wait (``deferrable=False``): the completion trigger's own check with the blocking
+        client until done, the completion timeout, or ``on_kill`` (seen within half a second).
+        Rate limits, 5xx and network errors are polled again, as in the triggerer."""
+
+        def interrupt() -> None:
             if remote is not None and remote.killed:
                 raise self._killed_error(remote, handle.name, "while waiting for completion")
-            final = time.monotonic() >= deadline
-            status = backend.campaign_status(handle)
-            self.log.info("%s", status.message or status.summary())
-            if campaign_done(status, self.target_answered_share):
-                return status.model_dump(mode="json")
-            if final:
-                raise AirflowSensorTimeout(
-                    f"campaign not finished after {self.completion_timeout:.0f} s: {status.summary()}"
-                )
-            pause_until = time.monotonic() + max(0.0, min(self.poll_interval, deadline - time.monotonic()))
-            while not (remote is not None and remote.killed) and (left := pause_until - time.monotonic()) > 0:
-                time.sleep(min(left, _KILL_CHECK_SECONDS))  # a kill is seen within half a second
+
+        trigger = self._completion_trigger(handle.model_dump(mode="json"), None)
+        outcome = trigger.wait(backend, timeout=self.completion_timeout, interrupt=interrupt)
+        status = outcome.result.value
+        if outcome.done:
+            self.log.info("%s", outcome.message)
+            return dict(outcome.result.payload["campaign_status"])
+        raise AirflowSensorTimeout(
+            f"campaign not finished after {self.completion_timeout:.0f} s: "
+            + (status.summary() if status is not None else outcome.message)
+        )
 
     def execute_complete(
         self, context: Any, event: dict[str, Any], result: dict[str, Any] | None = None
@@ -475,7 +470,8 @@ class SendVoiceCampaignOperator(FailFastMixin, BaseOperator):
             return {**(result or event.get("handle") or {}), "status": event.get("campaign_status")}
         if event.get("status") == "timeout":
             raise AirflowSensorTimeout(str(event.get("message")))
-        raise VoiceProviderError(f"waiting for the campaign failed: {event.get('message')}")
+        failure = f"waiting for the campaign failed: {event.get('message')}"
+        raise event_error(event, failure) or VoiceProviderError(failure)
 
     def on_kill(self) -> None:
         """Stop the remote work of the running ``execute``; never raises, bounded in time.

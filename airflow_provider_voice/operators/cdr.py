@@ -6,19 +6,18 @@ import ast
 import datetime as dt
 import json
 from collections.abc import Sequence
-from functools import cached_property
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from airflow.sdk import Asset, BaseOperator, conf
+from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_voice.errors import ValidationError
-from airflow_provider_voice.hooks.televoips import TeleVoipsHook
 from airflow_provider_voice.models.report_window import interval_days, run_window
-from airflow_provider_voice.operators.base import FailFastMixin
-from airflow_provider_voice.triggers.base import deadline_after, event_error, seconds_arg
+from airflow_provider_voice.operators.base import VoiceOperator, deferrable_arg
+from airflow_provider_voice.storage import location_uri, resolve_destination
+from airflow_provider_voice.triggers.base import TRANSIENT_ERRORS, deadline_after, event_error, seconds_arg
 from airflow_provider_voice.triggers.cdr import CdrReportTrigger
+from airflow_provider_voice.vendors.televoips.api_reports import CdrReportNotReadyError
 from airflow_provider_voice.vendors.televoips.cdr import CdrReport
 from airflow_provider_voice.vendors.televoips.cdr_download import HeaderPolicy, download_cdr_report
 
@@ -28,20 +27,14 @@ _DEFER_TIMEOUT_SLACK = dt.timedelta(minutes=5)
 
 
 def storage_destination(destination: Any, storage_conn_id: str | None = None) -> Any:
-    """What to write to: a ``scheme://`` string becomes an ``ObjectStoragePath`` (``file://`` too,
-    so local and remote storage go through the same API), a plain path stays a local path, and an
-    ``ObjectStoragePath`` is used as it is."""
-    if isinstance(destination, str) and "://" in destination:
-        from airflow.sdk import ObjectStoragePath
+    """What to write to, by the one rule of :mod:`airflow_provider_voice.storage`: an object-storage
+    URL becomes an ``ObjectStoragePath`` (with ``storage_conn_id``), a path or ``file://`` URL a local
+    path, and an ``ObjectStoragePath`` is used as it is.
 
-        return (
-            ObjectStoragePath(destination, conn_id=storage_conn_id)
-            if storage_conn_id
-            else ObjectStoragePath(destination)
-        )
-    if isinstance(destination, str) and not destination.strip():
-        raise ValidationError("destination", destination, "a file path or an object-storage URL")
-    return destination
+    :param destination: local path, ``file://``/``s3://``... URL or ``ObjectStoragePath``.
+    :param storage_conn_id: the Airflow connection of the object storage, if any.
+    """
+    return resolve_destination(destination, conn_id=storage_conn_id)
 
 
 def resolve_asset(destination: Any, asset: Asset | str | bool | None) -> Asset | None:
@@ -67,8 +60,7 @@ def default_asset_for(destination: Any) -> Asset | None:
         text = static[: static.rfind("/")] if "/" in static else ""
     if not text or text.endswith(":/") or text.endswith("://"):
         return None
-    if "://" not in text:
-        text = Path(text).absolute().as_uri()
+    text = location_uri(text)  # local paths and file:// URLs as file:///absolute URIs
     return Asset(name=text, uri=text)
 
 
@@ -95,7 +87,7 @@ def _report_from(value: Any) -> CdrReport | str | None:
     raise ValidationError("report", value, "a {id, url, day} mapping (the CdrReportSensor's XCom) or the CSV url")
 
 
-class DownloadCdrReportOperator(FailFastMixin, BaseOperator):
+class DownloadCdrReportOperator(VoiceOperator):
     """Streams the TeleVoIPs CDR CSV to a local path or an ``ObjectStoragePath``, atomically.
 
     With ``report`` (e.g. ``CdrReportSensor(...).output``) it downloads that report; without it,
@@ -128,6 +120,7 @@ class DownloadCdrReportOperator(FailFastMixin, BaseOperator):
     """
 
     template_fields: Sequence[str] = ("destination", "conn_id", "report")
+    vendors: ClassVar[tuple[str, ...]] = ("televoips",)
     template_fields_renderers = {"report": "json"}
     ui_color = "#e8f4fd"
 
@@ -140,7 +133,7 @@ class DownloadCdrReportOperator(FailFastMixin, BaseOperator):
         storage_conn_id: str | None = None,
         poll_interval: float = 60.0,
         wait_timeout: float = 6 * 3600.0,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        deferrable: bool | None = None,
         header_policy: HeaderPolicy = "core",
         asset: Asset | str | bool | None = None,
         **kwargs: Any,
@@ -157,37 +150,49 @@ class DownloadCdrReportOperator(FailFastMixin, BaseOperator):
         self.storage_conn_id = storage_conn_id
         self.poll_interval = seconds_arg("poll_interval", poll_interval)
         self.wait_timeout = seconds_arg("wait_timeout", wait_timeout)
-        self.deferrable = deferrable
+        self.deferrable = deferrable_arg(deferrable)
         self.header_policy = header_policy
         self.asset = resolved
 
-    @cached_property
-    def hook(self) -> TeleVoipsHook:
-        """The TeleVoIPs hook (built at execute time)."""
-        return TeleVoipsHook(conn_id=self.conn_id)
+    def _report_trigger(self, deadline: str | None) -> CdrReportTrigger:
+        """The wait for the report: deferred to the triggerer, or run in the worker (``deferrable=False``)."""
+        return CdrReportTrigger(conn_id=self.conn_id, poll_interval=self.poll_interval, deadline=deadline)
 
     def execute(self, context: Any) -> dict[str, Any]:
         report = _report_from(self.report)
         if report is None:
-            current = self.hook.client.request_cdr_report()
-            self.log.info("CDR report %s: %s (HTTP %s)", current.id, current.status, current.http_status)
-            if current.is_complete:
-                report = current
-            elif self.deferrable:
-                self.defer(
-                    trigger=CdrReportTrigger(
-                        conn_id=self.conn_id,
-                        poll_interval=self.poll_interval,
-                        deadline=deadline_after(self.wait_timeout),
-                    ),
-                    method_name="execute_complete",
-                    timeout=dt.timedelta(seconds=self.wait_timeout + self.poll_interval) + _DEFER_TIMEOUT_SLACK,
-                )
-            else:
-                report = self.hook.client.wait_for_cdr_report(
-                    poll_interval=self.poll_interval, timeout=self.wait_timeout
-                )
+            report = self._wait_for_report()
         return self._download(context, report)
+
+    def _wait_for_report(self) -> CdrReport:
+        """Request the report and wait until it is complete: the trigger's own check, polled in the
+        worker (``deferrable=False``) or, once the first check finds it not ready, in the triggerer.
+        Rate limits, 5xx and network errors are polled again in both (one rule for every wait)."""
+        if self.deferrable:
+            try:
+                first = self._report_trigger(None).poll_once(self.hook)
+            except TRANSIENT_ERRORS as exc:
+                self.log.warning("CDR report check failed (%s); the trigger polls again", exc)
+            else:
+                self.log.info("%s", first.message)
+                if first.done:
+                    return first.value
+            self.defer(
+                trigger=self._report_trigger(deadline_after(self.wait_timeout)),
+                method_name="execute_complete",
+                timeout=dt.timedelta(seconds=self.wait_timeout + self.poll_interval) + _DEFER_TIMEOUT_SLACK,
+            )
+        outcome = self._report_trigger(None).wait(self.hook, timeout=self.wait_timeout)
+        last: CdrReport | None = outcome.result.value
+        if not outcome.done or last is None:
+            raise CdrReportNotReadyError(
+                f"CDR report {last.id if last else '?'} still {last.status if last else 'unknown'} after "
+                f"{self.wait_timeout:.0f} s ({outcome.polls} polls): {outcome.message}",
+                report=last,
+                vendor="televoips",
+                endpoint="GET /reports/cdrs",
+            )
+        return last
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: download the report, or fail with the trigger's message."""
@@ -221,7 +226,7 @@ class DownloadCdrReportOperator(FailFastMixin, BaseOperator):
     def _download(self, context: Any, report: CdrReport | str) -> dict[str, Any]:
         destination = storage_destination(self.destination, self.storage_conn_id)
         result = download_cdr_report(
-            self.hook.client.http, self.hook.api, report, destination, header_policy=self.header_policy
+            self.hook.client, self.hook.api, report, destination, header_policy=self.header_policy
         )
         self.log.info(
             "CDR report %s (day %s): %d rows, %.1f MB in %.1f s (%.0f MB/s) -> %s",

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseHook, BaseOperator, conf
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_voice.errors import VoiceProviderError
-from airflow_provider_voice.operators.base import FailFastMixin, fail_fast, rendered_options
+from airflow_provider_voice.operators.base import VoiceOperator, deferrable_arg, fail_fast, rendered_options
 from airflow_provider_voice.sensors.click_to_call import finish_click_to_call
-from airflow_provider_voice.triggers.base import TRANSIENT_ERRORS, deadline_after, event_error, seconds_arg
+from airflow_provider_voice.triggers.base import deadline_after, event_error, seconds_arg
 from airflow_provider_voice.triggers.click_to_call import ClickToCallTrigger
 
 __all__ = ["ClickToCallOperator"]
 
 
-class ClickToCallOperator(FailFastMixin, BaseOperator):
+class ClickToCallOperator(VoiceOperator):
     """Ring the agent, then bridge the customer, without showing either number to the other.
 
     The connection type picks the vendor:
@@ -89,17 +87,11 @@ class ClickToCallOperator(FailFastMixin, BaseOperator):
         self.require_connected = require_connected
         self.poll_interval = seconds_arg("poll_interval", poll_interval)
         self.timeout = seconds_arg("timeout", timeout)
-        self.deferrable = (
-            conf.getboolean("operators", "default_deferrable", fallback=False) if deferrable is None else deferrable
-        )
-
-    @cached_property
-    def hook(self) -> Any:
-        return BaseHook.get_hook(self.conn_id)
+        self.deferrable = deferrable_arg(deferrable)
 
     @cached_property
     def capability(self) -> Any:
-        return self.hook.capability("click_to_call")
+        return self.hook.click_to_call()
 
     def execute(self, context: Any) -> dict[str, Any]:
         handle = self.capability.connect(
@@ -126,25 +118,17 @@ class ClickToCallOperator(FailFastMixin, BaseOperator):
                 method_name="execute_complete",
                 timeout=timedelta(seconds=float(self.timeout) + max(60.0, float(self.poll_interval))),
             )
-        deadline = time.monotonic() + float(self.timeout)
-        while True:  # blocking wait: the trigger's own check, with the hook's blocking client
-            try:
-                result = trigger.poll_once(self.hook)
-            except TRANSIENT_ERRORS as exc:
-                self.log.warning("status read failed (%s); trying again", exc)
-                result = None
-            except VoiceProviderError as exc:  # a task retry would place the call again
-                raise fail_fast(exc) from exc
-            if result is not None and result.done:
-                self.log.info("%s", result.message)
-                return {**placed, **finish_click_to_call(result.payload, require_connected=self.require_connected)}
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AirflowFailException(
-                    f"click-to-call {handle.call_id or handle.ctid} not finished after {self.timeout:.0f} s "
-                    "(the call was placed; it was not cancelled; not retried: a retry would ring both people again)"
-                )
-            time.sleep(min(float(self.poll_interval), remaining))
+        try:  # blocking wait: the trigger's own check, with the hook's blocking client
+            outcome = trigger.wait(self.hook, timeout=float(self.timeout))
+        except VoiceProviderError as exc:  # a task retry would place the call again
+            raise fail_fast(exc) from exc
+        if not outcome.done:
+            raise AirflowFailException(
+                f"click-to-call {handle.call_id or handle.ctid} not finished after {self.timeout:.0f} s "
+                "(the call was placed; it was not cancelled; not retried: a retry would ring both people again)"
+            )
+        self.log.info("%s", outcome.message)
+        return {**placed, **finish_click_to_call(outcome.result.payload, require_connected=self.require_connected)}
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: the call's outcome, or an error naming the call id."""

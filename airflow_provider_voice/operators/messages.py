@@ -8,15 +8,11 @@ import io
 import json
 from collections import Counter
 from collections.abc import Sequence
-from functools import cached_property
-from typing import Any, Literal
-
-from airflow.sdk import BaseOperator
+from typing import Any, ClassVar, Literal
 
 from airflow_provider_voice.errors import ValidationError
-from airflow_provider_voice.hooks.base import get_voice_hook
 from airflow_provider_voice.models.report_window import run_window
-from airflow_provider_voice.operators.base import FailFastMixin
+from airflow_provider_voice.operators.base import VoiceOperator
 from airflow_provider_voice.storage import describe_destination, open_atomic, resolve_destination
 from airflow_provider_voice.vendors.televoips.api_core import format_televoips_time
 
@@ -37,7 +33,7 @@ def _guess_format(destination: Any) -> str:
     return "jsonl"
 
 
-class ExportMessagesOperator(FailFastMixin, BaseOperator):
+class ExportMessagesOperator(VoiceOperator):
     """Write the account's SMS messages (TeleVoIPs) to a JSONL, JSON or CSV file.
 
     The window is ``start``..``end`` when given; otherwise the run's data interval
@@ -64,6 +60,8 @@ class ExportMessagesOperator(FailFastMixin, BaseOperator):
     """
 
     template_fields: Sequence[str] = ("conn_id", "destination", "start", "end", "message_ids")
+    vendors: ClassVar[tuple[str, ...]] = ("televoips",)
+    hook_purpose: ClassVar[str] = "reading messages"
     ui_color = "#eef2e6"
 
     def __init__(
@@ -92,10 +90,6 @@ class ExportMessagesOperator(FailFastMixin, BaseOperator):
         self.message_ids = message_ids
         self.direction = direction
         self.file_format = file_format
-
-    @cached_property
-    def hook(self) -> Any:
-        return get_voice_hook(self.conn_id, vendors=("televoips",), purpose="reading messages")
 
     def window(self, context: Any) -> tuple[Any, Any]:
         """``(start, end)`` to ask for (None = not sent), logging which window was used and why.
@@ -127,14 +121,14 @@ class ExportMessagesOperator(FailFastMixin, BaseOperator):
         return None, None
 
     def execute(self, context: Any) -> dict[str, Any]:
-        client = self.hook.client
+        api, client = self.hook.api, self.hook.client
         if self.message_ids:
             ids = [self.message_ids] if isinstance(self.message_ids, str) else list(self.message_ids)
-            messages = [m for message_id in ids for m in client.get_message(str(message_id))]
+            messages = [m for message_id in ids for m in client.send(api.get_message(str(message_id)))]
             start = end = None
         else:
             start, end = self.window(context)
-            messages = client.list_messages(start=start, end=end)
+            messages = client.send(api.list_messages(start=start, end=end))
         if self.direction:
             kept = [m for m in messages if (m.direction or "").strip().lower() == self.direction]
             unknown = [m for m in messages if (m.direction or "").strip().lower() not in ("inbound", "outbound")]

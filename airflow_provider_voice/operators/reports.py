@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from functools import cached_property
 from typing import Any, ClassVar, Literal
 
-from airflow.sdk import Asset, BaseOperator
+from airflow.sdk import Asset
 
 from airflow_provider_voice.capabilities.export import FileFormat, export_records
 from airflow_provider_voice.errors import ValidationError
-from airflow_provider_voice.hooks.base import VoiceHook
-from airflow_provider_voice.hooks.kaleyra import KaleyraHook
-from airflow_provider_voice.hooks.velip import VelipHook
 from airflow_provider_voice.models.report_window import interval_days, previous_day, run_window, vendor_date
-from airflow_provider_voice.operators.base import FailFastMixin
+from airflow_provider_voice.operators.base import VoiceOperator
 from airflow_provider_voice.operators.cdr import resolve_asset, storage_destination
 from airflow_provider_voice.vendors.kaleyra.api_reports import KALEYRA_TIMEZONE
 from airflow_provider_voice.vendors.velip.api_reports import MAXREG_LIMIT, VELIP_TIMEZONE
@@ -32,11 +28,10 @@ from airflow_provider_voice.vendors.velip.api_reports import MAXREG_LIMIT, VELIP
 __all__ = ["KaleyraCallReportOperator", "VelipCallStatusExportOperator"]
 
 
-class _CallReportExportOperator(FailFastMixin, BaseOperator):
+class _CallReportExportOperator(VoiceOperator):
     """Shared part: the day range, the destination, the Asset and the export."""
 
     vendor_timezone: ClassVar[str] = "UTC"
-    hook_class: ClassVar[type[VoiceHook]] = VoiceHook
     template_fields: Sequence[str] = ("destination", "conn_id", "date_from", "date_to")
 
     def __init__(
@@ -64,11 +59,6 @@ class _CallReportExportOperator(FailFastMixin, BaseOperator):
         self.file_format = file_format
         self.storage_conn_id = storage_conn_id
         self.asset = resolved
-
-    @cached_property
-    def hook(self) -> Any:
-        """The vendor hook (built at execute time)."""
-        return self.hook_class(conn_id=self.conn_id)
 
     def days(self, context: Any) -> tuple[dt.date, dt.date]:
         """The first and last day to export, in the vendor's zone: ``date_from``/``date_to`` when
@@ -150,7 +140,7 @@ class KaleyraCallReportOperator(_CallReportExportOperator):
     """
 
     vendor_timezone: ClassVar[str] = KALEYRA_TIMEZONE
-    hook_class: ClassVar[type[VoiceHook]] = KaleyraHook
+    vendors: ClassVar[tuple[str, ...]] = ("kaleyra",)
     template_fields: Sequence[str] = ("destination", "conn_id", "date_from", "date_to", "callto")
 
     def __init__(
@@ -181,7 +171,7 @@ class KaleyraCallReportOperator(_CallReportExportOperator):
             if self.callto not in (None, ""):
                 filters["callto"] = self.callto
             flow = api.c2c_status_flow(**filters) if self.report == "c2cstatus" else api.dial_flow(**filters)
-        return self.hook.client.http.iterate(flow)
+        return self.hook.client.iterate(flow)
 
 
 class VelipCallStatusExportOperator(_CallReportExportOperator):
@@ -205,7 +195,7 @@ class VelipCallStatusExportOperator(_CallReportExportOperator):
     """
 
     vendor_timezone: ClassVar[str] = VELIP_TIMEZONE
-    hook_class: ClassVar[type[VoiceHook]] = VelipHook
+    vendors: ClassVar[tuple[str, ...]] = ("velip",)
     template_fields: Sequence[str] = ("destination", "conn_id", "date_from", "date_to", "cp_id", "ctid")
 
     def __init__(
@@ -233,4 +223,4 @@ class VelipCallStatusExportOperator(_CallReportExportOperator):
         if self.ctid not in (None, ""):
             filters["ctid"] = self.ctid
         api.get_call_status(**filters)  # validate before the first request
-        return self.hook.client.http.iterate(api.call_status_flow(**filters))
+        return self.hook.client.iterate(api.call_status_flow(**filters))

@@ -6,10 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from functools import cached_property
 from typing import Any
-
-from airflow.sdk import BaseHook, BaseOperator
 
 from airflow_provider_voice.capabilities.recipients import (
     ValidatedRecipients,
@@ -27,10 +24,8 @@ from airflow_provider_voice.delivery import (
     checkpoint_store,
 )
 from airflow_provider_voice.delivery.engine import concurrency_arg
-from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.recipients import Recipient
-from airflow_provider_voice.operators.base import FailFastMixin, max_rejected_share_arg, try_number
-from airflow_provider_voice.operators.campaign import CampaignInputError
+from airflow_provider_voice.operators.base import VoiceOperator, input_errors, max_rejected_share_arg, try_number
 from airflow_provider_voice.storage import describe_destination, open_atomic, resolve_destination
 
 __all__ = ["SendSMSOperator"]
@@ -48,12 +43,7 @@ class _SmsRecipientCheck:
         spec.render(recipient, position=position)
 
 
-def _input_error(exc: ValidationError) -> CampaignInputError:
-    """Bad input stays bad: fail without Airflow retries."""
-    return CampaignInputError(exc.field, exc.value, exc.rule, vendor=exc.vendor)
-
-
-class SendSMSOperator(FailFastMixin, BaseOperator):
+class SendSMSOperator(VoiceOperator):
     """Text a list of people, each exactly once, on the connection's vendor.
 
     * **TeleVoIPs** (``POST /messages``, form ``from``/``to``/``content``): ``sender`` is required
@@ -183,15 +173,11 @@ class SendSMSOperator(FailFastMixin, BaseOperator):
         self.progress_interval = progress_interval
         self._engine: DeliveryEngine[Any] | None = None
 
-    @cached_property
-    def hook(self) -> Any:
-        return BaseHook.get_hook(self.conn_id)
-
     # -- execute ---------------------------------------------------------------------------------
     def prepare(self, context: Any = None) -> tuple[Any, SmsText, str | None, ValidatedRecipients, SuppressionList]:
         """Everything checked before the first message: capability, text, sender, recipients, suppression."""
-        sms = self.hook.capability("sms")
-        try:
+        sms = self.hook.sms()
+        with input_errors():
             text = SmsText(self.text)
             sender = sms.check_sender(self.sender)
             region = self.default_region or sms.default_region
@@ -213,8 +199,6 @@ class SendSMSOperator(FailFastMixin, BaseOperator):
                     "suppression list %s does not exist yet: nothing is suppressed (suppression_missing_ok=True)",
                     suppression.source,
                 )
-        except ValidationError as exc:
-            raise _input_error(exc) from None
         return sms, text, sender, recipients, suppression
 
     def execute(self, context: Any) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_voice.errors import ValidationError
@@ -70,15 +69,6 @@ class ClickToCallSensor(PollingSensor):
             raise ValidationError("call_id", value, "the click-to-call id (or the ClickToCallOperator's XCom)")
         return {"call_id": call_id, "ctid": ctid}
 
-    def poke(self, context: Any) -> PokeReturnValue | bool:
-        result = super().poke(context)
-        if isinstance(result, PokeReturnValue) and result.is_done:
-            return PokeReturnValue(
-                is_done=True,
-                xcom_value=finish_click_to_call(result.xcom_value, require_connected=self.require_connected),
-            )
-        return result
-
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
-        payload = super().execute_complete(context, event)
+    def finish(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The call's outcome; fails (no retry) when ``require_connected`` and it did not connect."""
         return finish_click_to_call(payload, require_connected=self.require_connected)

@@ -11,7 +11,10 @@ flow returning a :class:`PollResult`; the base does the rest, the same way for e
 * events are ``{"status": "success"|"timeout"|"error", "message": ..., **payload}`` with JSON
   values only; ``serialize()`` returns JSON primitives only.
 
-The sensor's ``poke`` runs the very same check through the blocking client (:meth:`poll_once`).
+The worker runs the very same check through the blocking client: once per ``poke`` of a sensor
+(:meth:`PollingTrigger.poll_once`), or in a loop for an operator that waits without deferring
+(:meth:`PollingTrigger.wait`). The rules of a wait (one last poll at the deadline, which errors are
+polled again, the timeout message) are written once, in :class:`WaitRules`, for both loops.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import asyncio
 import datetime as dt
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +44,8 @@ __all__ = [
     "TRANSIENT_ERRORS",
     "PollResult",
     "PollingTrigger",
+    "WaitOutcome",
+    "WaitRules",
     "deadline_after",
     "error_event",
     "event_error",
@@ -48,8 +53,10 @@ __all__ = [
     "seconds_arg",
 ]
 
-#: errors a poll survives (the next poll may succeed); anything else ends the wait
+#: errors a poll survives (the next poll may succeed); anything else ends the wait (every wait: trigger, sensor, operator)
 TRANSIENT_ERRORS = (RateLimitedError, ServerError, TransportError)
+#: longest blocking sleep of :meth:`PollingTrigger.wait` between two calls of its ``interrupt``
+_INTERRUPT_CHECK_SECONDS = 0.5
 #: ``error_kind`` of an ``error`` event whose cause no retry can fix (a refused key, bad input, wrong vendor)
 _PERMANENT_KINDS: tuple[tuple[str, type[VoiceProviderError]], ...] = (
     ("auth", AuthError),
@@ -94,11 +101,93 @@ def event_error(event: dict[str, Any], message: str) -> VoiceProviderError | Non
 
 @dataclass(frozen=True)
 class PollResult:
-    """One poll's verdict: ``done``, a human ``message`` and a JSON ``payload`` (no secrets, no phone numbers)."""
+    """One poll's verdict: ``done``, a human ``message`` and a JSON ``payload`` (no secrets, no phone numbers).
+
+    ``value`` is the check's parsed answer (a ``CampaignStatus``, a ``CdrReport``...) for the
+    worker that polled; it never goes into an event.
+    """
 
     done: bool
     message: str
     payload: dict[str, Any] = field(default_factory=dict)
+    value: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class WaitOutcome:
+    """How a wait ended: ``done``, or not done at the deadline (``done`` False).
+
+    :param done: the condition held.
+    :param result: the last poll's verdict (``PollResult(False, "no answer yet")`` when no poll answered).
+    :param polls: how many polls were made.
+    :param message: the last poll's message, or the timeout message naming the deadline.
+    """
+
+    done: bool
+    result: PollResult
+    polls: int
+    message: str
+
+
+class WaitRules:
+    """The rules of one wait, shared by the trigger's async loop and the worker's blocking loop.
+
+    Before each poll call :meth:`before_poll`; after it :meth:`after_poll` with its verdict or the
+    transient error it raised (:data:`TRANSIENT_ERRORS`: logged and polled again; any other error
+    ends the wait in the caller). :meth:`after_poll` returns the :class:`WaitOutcome` once the
+    wait is over: the condition holds, or the poll that started at or after the deadline (one last
+    poll is always made there) did not find it; otherwise :meth:`pause` says how long to sleep
+    (never past the deadline).
+
+    :param interval: seconds between polls.
+    :param deadline: the deadline on ``clock`` (None: none).
+    :param label: how the deadline reads in the timeout message (ISO 8601, never an epoch).
+    :param log: where the polls are logged.
+    :param clock: the clock ``deadline`` is on (``time.time`` in the triggerer).
+    """
+
+    def __init__(
+        self,
+        *,
+        interval: float,
+        deadline: float | None,
+        label: str | None,
+        log: Any,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.interval = float(interval)
+        self.deadline = deadline
+        self.label = label
+        self.log = log
+        self.clock = clock
+        self.last = PollResult(False, "no answer yet")
+        self.polls = 0
+        self._final = False
+
+    def before_poll(self) -> None:
+        """A poll starts now (the last one when the deadline has passed)."""
+        self._final = self.deadline is not None and self.clock() >= self.deadline
+        self.polls += 1
+
+    def after_poll(self, answer: PollResult | BaseException) -> WaitOutcome | None:
+        """The poll's verdict, or the transient error it raised: the outcome when the wait is over, else None."""
+        if isinstance(answer, BaseException):
+            self.log.warning("poll %d failed (%s); polling again", self.polls, answer)
+        else:
+            self.last = answer
+            if answer.done:
+                return WaitOutcome(True, answer, self.polls, answer.message)
+            self.log.info("%s; polling again in %.0f s", answer.message, self.interval)
+        if self._final:
+            message = f"not done by the deadline {self.label} after {self.polls} polls: {self.last.message}"
+            return WaitOutcome(False, self.last, self.polls, message)
+        return None
+
+    def pause(self) -> float:
+        """Seconds to sleep before the next poll (the interval, cut at the deadline)."""
+        if self.deadline is None:
+            return self.interval
+        return max(0.0, min(self.interval, self.deadline - self.clock()))
 
 
 Check = Call[PollResult] | Flow[PollResult]
@@ -170,8 +259,54 @@ class PollingTrigger(BaseTrigger):
         )
 
     def poll_once(self, hook: Any) -> PollResult:
-        """Run the check once with the hook's blocking client (a sensor's ``poke``)."""
-        return hook.client.http.execute(self.check(hook))
+        """Run the check once with the hook's blocking client (a sensor's ``poke``, a step of :meth:`wait`)."""
+        check = self.check(hook)
+        return hook.client.send(check) if isinstance(check, Call) else hook.client.run(check)
+
+    def wait(
+        self,
+        hook: Any,
+        *,
+        timeout: float | None = None,
+        interrupt: Callable[[], None] | None = None,
+    ) -> WaitOutcome:
+        """The blocking wait of a task that does not defer: :meth:`poll_once` until done or the deadline,
+        with the rules of :meth:`run` (:class:`WaitRules`).
+
+        :param hook: what :meth:`poll_once` polls with (the hook; a campaign trigger takes the campaign capability).
+        :param timeout: seconds to wait from now; None: the trigger's ``deadline`` (None there too: no deadline).
+        :param interrupt: called before each poll and at least every half second while sleeping;
+            raise from it to stop waiting (``on_kill``).
+        :returns: the :class:`WaitOutcome` (``done`` False at the deadline). Transient errors
+            (:data:`TRANSIENT_ERRORS`) are logged and polled again; any other error is raised.
+        """
+        if timeout is None:
+            at = parse_deadline(self.deadline)
+            deadline, label = (None if at is None else time.monotonic() + at - time.time()), self.deadline
+        else:
+            deadline, label = time.monotonic() + float(timeout), deadline_after(timeout)
+        rules = WaitRules(
+            interval=self.poll_interval, deadline=deadline, label=label, log=self.log, clock=time.monotonic
+        )
+        while True:
+            if interrupt is not None:
+                interrupt()
+            rules.before_poll()
+            answer: PollResult | BaseException
+            try:
+                answer = self.poll_once(hook)
+            except TRANSIENT_ERRORS as exc:
+                answer = exc
+            outcome = rules.after_poll(answer)
+            if outcome is not None:
+                return outcome
+            pause = rules.pause()
+            while pause > 0:
+                step = pause if interrupt is None else min(pause, _INTERRUPT_CHECK_SECONDS)
+                time.sleep(step)
+                pause -= step
+                if interrupt is not None:
+                    interrupt()
 
     async def ahook(self) -> Any:
         """The connection's hook, the connection read with Airflow's async API."""
@@ -195,7 +330,8 @@ class PollingTrigger(BaseTrigger):
 
     async def apoll(self, hook: Any, client: Any) -> PollResult:
         """One asynchronous poll: by default :meth:`check` through the async client."""
-        return await client.http.execute(self.check(hook))
+        check = self.check(hook)
+        return await (client.send(check) if isinstance(check, Call) else client.run(check))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
@@ -203,32 +339,25 @@ class PollingTrigger(BaseTrigger):
         except Exception as exc:  # a missing connection is not a VoiceProviderError: report it all the same
             yield TriggerEvent({"status": "error", "message": f"cannot poll with connection {self.conn_id!r}: {exc}"})
             return
-        deadline = parse_deadline(self.deadline)
-        last = PollResult(False, "no answer yet")
-        polls = 0
+        rules = WaitRules(
+            interval=self.poll_interval, deadline=parse_deadline(self.deadline), label=self.deadline, log=self.log
+        )
         try:
             while True:
-                final = deadline is not None and time.time() >= deadline
-                polls += 1
+                rules.before_poll()
+                answer: PollResult | BaseException
                 try:
-                    last = await self.apoll(hook, client)
+                    answer = await self.apoll(hook, client)
                 except TRANSIENT_ERRORS as exc:
-                    self.log.warning("poll %d failed (%s); polling again", polls, exc)
+                    answer = exc
                 except VoiceProviderError as exc:
-                    yield TriggerEvent(error_event(exc, last.payload))
+                    yield TriggerEvent(error_event(exc, rules.last.payload))
                     return
-                else:
-                    if last.done:
-                        yield TriggerEvent({**last.payload, "status": "success", "message": last.message})
-                        return
-                    self.log.info("%s; polling again in %.0f s", last.message, self.poll_interval)
-                if final:
-                    message = f"not done by the deadline {self.deadline} after {polls} polls: {last.message}"
-                    yield TriggerEvent({**last.payload, "status": "timeout", "message": message})
+                outcome = rules.after_poll(answer)
+                if outcome is not None:
+                    status = "success" if outcome.done else "timeout"
+                    yield TriggerEvent({**outcome.result.payload, "status": status, "message": outcome.message})
                     return
-                wait = self.poll_interval
-                if deadline is not None:
-                    wait = max(0.0, min(wait, deadline - time.time()))
-                await asyncio.sleep(wait)
+                await asyncio.sleep(rules.pause())
         finally:
             await client.aclose()

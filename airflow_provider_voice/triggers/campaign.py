@@ -92,7 +92,7 @@ class CampaignCompletionTrigger(PollingTrigger):
 
     async def connect(self) -> tuple[Any, Any]:
         hook = await self.ahook()
-        backend = hook.capability("campaign")
+        backend = hook.campaigns()
         return backend, backend.async_client()
 
     def _result(self, status: CampaignStatus | None) -> PollResult:
@@ -104,8 +104,16 @@ class CampaignCompletionTrigger(PollingTrigger):
         if status is None:
             return PollResult(False, "no status could be read", payload)
         return PollResult(
-            campaign_done(status, self.target_answered_share), status.message or status.summary(), payload
+            campaign_done(status, self.target_answered_share), status.message or status.summary(), payload, status
         )
+
+    def poll_once(self, backend: Any) -> PollResult:
+        """One status poll with the campaign capability's blocking client (the sensor's ``poke``, the
+        operator's blocking wait): the same verdict as :meth:`apoll` in the triggerer.
+
+        :param backend: the connection's campaign capability (``hook.campaigns()``).
+        """
+        return self._result(backend.campaign_status(self.handle))
 
     async def apoll(self, backend: Any, client: Any) -> PollResult:
         return self._result(await backend.acampaign_status(self.handle, client))

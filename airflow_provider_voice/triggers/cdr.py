@@ -13,9 +13,10 @@ __all__ = ["CdrReportTrigger", "cdr_report_result"]
 
 
 def cdr_report_result(report: CdrReport) -> PollResult:
-    """One poll of ``GET /reports/cdrs`` as a verdict: done at 201 ``complete``; payload ``{id, url, day}``."""
+    """One poll of ``GET /reports/cdrs`` as a verdict: done at 201 ``complete``; payload ``{id, url, day}``
+    (the :class:`CdrReport` itself is the verdict's ``value``, for the worker)."""
     state = f"CDR report {report.id} is {report.status} (HTTP {report.http_status})"
-    return PollResult(done=report.is_complete, message=state, payload=report.handle())
+    return PollResult(done=report.is_complete, message=state, payload=report.handle(), value=report)
 
 
 class CdrReportTrigger(PollingTrigger):

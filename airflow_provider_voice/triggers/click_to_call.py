@@ -57,7 +57,7 @@ class ClickToCallTrigger(PollingTrigger):
         return {"call_id": self.call_id, "ctid": self.ctid}
 
     def check(self, hook: Any) -> Generator[Any, Any, PollResult]:
-        capability = hook.capability("click_to_call")
+        capability = hook.click_to_call()
         handle = ClickToCallHandle(vendor=capability.vendor, call_id=self.call_id, ctid=self.ctid)
         answer = yield capability.status_call(handle)
         status: ClickToCallStatus = capability.interpret(handle, answer)

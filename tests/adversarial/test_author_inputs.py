@@ -7,12 +7,14 @@ green saying exactly what it did not do. The simulator ledger is the judge of wh
 
 from __future__ import annotations
 
+import functools
 import logging
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
+from helpers import task_context
 
 from airflow_provider_voice.delivery import DeliveryEngine, MemoryCheckpointStore
 from airflow_provider_voice.delivery.engine import TUNING_OPTIONS, engine_options_arg
@@ -29,10 +31,8 @@ VOICE = ["velip", "octopush", "kaleyra"]
 NUMBERS = {"campaign": "+33612345601", "sms": "+14155552601", "dialer": "+919876543210"}
 
 
-def context(run_id: str = "run-1", map_index: int = -1, try_number: int = 1) -> dict[str, Any]:
-    """A minimal task context (the operators read only ``ti``)."""
-    ti = SimpleNamespace(dag_id="author", task_id="send", run_id=run_id, map_index=map_index, try_number=try_number)
-    return {"ti": ti}
+#: a minimal task context (the operators read only ``ti``)
+context = functools.partial(task_context, dag_id="author")
 
 
 def task(kind: str, tmp_path: Any, vendor: str = "octopush", **kwargs: Any) -> Any:
@@ -143,7 +143,7 @@ def test_unknown_engine_options_given_to_a_backend_directly_are_a_validation_err
     from airflow_provider_voice.delivery import CheckpointKey
     from airflow_provider_voice.models.campaign import CampaignSpec
 
-    backend = BaseHook.get_hook(f"{vendor}_default").capability("campaign")
+    backend = BaseHook.get_hook(f"{vendor}_default").campaigns()
     spec = CampaignSpec(name="direct", message="Hello")
     people = validate_recipients([NUMBERS["campaign"]], backend, spec, rejects_path=False)
     with pytest.raises(ValidationError, match=r"engine_options\.bogus"):

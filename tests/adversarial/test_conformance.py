@@ -21,10 +21,11 @@ from typing import Any
 import httpx
 import pendulum
 import pytest
+from helpers import form
 
 from airflow_provider_voice.errors import AuthError, MalformedResponseError, ValidationError, VendorRejectedError
 from airflow_provider_voice.models.phone import PhoneNumber
-from airflow_provider_voice.transport import RetryPolicy
+from airflow_provider_voice.transport import Call, RetryPolicy
 from airflow_provider_voice.vendors.base import VendorApi, VendorClient
 from airflow_provider_voice.vendors.kaleyra import KaleyraApi
 from airflow_provider_voice.vendors.kaleyra.api_core import KALEYRA_PRODUCTION_HOSTS
@@ -124,10 +125,9 @@ def mock_client(api: VendorApi, status: int, body: str, seen: list[httpx.Request
     )
 
 
-def form(request: httpx.Request) -> dict[str, str]:
-    from urllib.parse import parse_qsl
-
-    return dict(parse_qsl(request.content.decode()))
+def send_or_run(client: VendorClient[Any], step: Any) -> Any:
+    """A builder's request through the client: ``send`` for one call, ``run`` for a flow."""
+    return client.send(step) if isinstance(step, Call) else client.run(step)
 
 
 # -- TeleVoIPs: the spec's own numbers ----------------------------------------------------------------
@@ -226,7 +226,7 @@ def test_simulator_replies_to_the_spec_number(voice_connections):
     )
     inbound = json.loads(next(e for e in examples(TV, "Get Message") if e["code"] == 200)["body"])[0]
     with VendorClient(api) as client:
-        uuid = client.reply(inbound, "We got your message")
+        uuid = client.send(api.reply(inbound, "We got your message"))
     entry = sim.state.ledger.entries("televoips", "sms")[0]
     assert entry.number == inbound["from"] and entry.ref == uuid and entry.details["from"] == inbound["to"]
 
@@ -235,8 +235,8 @@ def test_kaleyra_block_accepts_possible_numbers_and_sends_stay_strict():
     api = KaleyraApi(api_key="ky-0123456789", base_urls={"default": "https://proxy.invalid/v1/"})
     seen: list[httpx.Request] = []
     with mock_client(api, 200, '{"status": "200", "message": "OK"}', seen) as client:
-        client.block(["+19876543210", "9876543210"])
-        client.unblock(["+19876543210"])
+        client.run(api.block(["+19876543210", "9876543210"]))
+        client.run(api.unblock(["+19876543210"]))
     assert [form(r)["number"] for r in seen] == ["19876543210,9876543210", "19876543210"]
     with pytest.raises(ValidationError):
         api.click2call("+19876543210", "9876543210")
@@ -285,9 +285,9 @@ def test_kaleyra_example_responses_are_parsed(request_name, example, code, body)
     with mock_client(api, code, body, seen) as client:
         if request_name in KALEYRA_REFUSED:
             with pytest.raises(MalformedResponseError):
-                client.http.execute(KALEYRA_BUILDERS[request_name](api))
+                send_or_run(client, KALEYRA_BUILDERS[request_name](api))
             return
-        result = client.http.execute(KALEYRA_BUILDERS[request_name](api))
+        result = send_or_run(client, KALEYRA_BUILDERS[request_name](api))
     assert result is not None
     assert all(r.url.host == "proxy.invalid" for r in seen)
 
@@ -323,13 +323,13 @@ def test_televoips_example_responses_are_parsed_or_typed(request_name, example, 
         build = TELEVOIPS_BUILDERS[request_name](api)
         if code in (401, 403):
             with pytest.raises(AuthError):
-                client.http.execute(build)
+                client.send(build)
         elif code >= 400:
             with pytest.raises(VendorRejectedError) as info:
-                client.http.execute(build)
+                client.send(build)
             assert info.value.vendor_message == body.strip().strip("'\"") or json.loads(body)["message"]
         else:
-            result = client.http.execute(build)
+            result = client.send(build)
             if request_name.startswith("Get Message"):
                 assert [m.id for m in result] == [row["id"] for row in json.loads(body)]
             elif request_name == "Send Message":
@@ -352,10 +352,10 @@ def test_kaleyra_voice_methods_follow_a_custom_base_url(host):
     )
     seen: list[httpx.Request] = []
     with mock_client(api, 200, body, seen) as client:
-        client.voice_call(["9876543210"], play="1.sound")
-        client.voice_json([{"to": "9876543210"}], play="1.sound")
-        client.voice_status("1-1")
-        client.voice_groupstatus("1")
+        client.send(api.voice_call(["9876543210"], play="1.sound"))
+        client.send(api.voice_json([{"to": "9876543210"}], play="1.sound"))
+        client.send(api.voice_status("1-1"))
+        client.send(api.voice_groupstatus("1"))
     assert len(seen) == 4
     assert {str(r.url).split("?")[0].rstrip("/") for r in seen} == {host.rstrip("/")}
     assert not {r.url.host for r in seen} & PRODUCTION_HOSTS
@@ -406,8 +406,8 @@ def test_kaleyra_hook_sends_voice_to_the_simulator_host(kaleyra_host_only):
     sim, sent = kaleyra_host_only
     hook = KaleyraHook("kaleyra_host_only")
     assert hook.api.base_urls["obd"] == sim.base_url("kaleyra")
-    result = hook.client.voice_call(["9876543210", "9876543211"], play="123.sound")
-    status = hook.client.voice_groupstatus(result.group_id)
+    result = hook.client.send(hook.api.voice_call(["9876543210", "9876543211"], play="123.sound"))
+    status = hook.client.send(hook.api.voice_groupstatus(result.group_id))
     assert {c.mobile for c in status.calls} == {"9876543210", "9876543211"}
     assert sorted(e.number for e in sim.state.ledger.entries("kaleyra", "call")) == ["9876543210", "9876543211"]
     assert sent and all(r.url.host == "127.0.0.1" for r in sent)
@@ -444,7 +444,7 @@ def test_kaleyra_hook_refuses_custom_host_with_production_obd(simulator, monkeyp
 
 
 def test_kaleyra_connection_form_has_no_production_obd_default():
-    from airflow_provider_voice.connections import CONNECTION_TYPES
+    from airflow_provider_voice.vendors.registry import CONNECTION_TYPES
 
     assert CONNECTION_TYPES["kaleyra"].extra_fields["obd_base_url"].default is None
 
@@ -510,7 +510,7 @@ ENVELOPE = {"status": "OK", "status_code": "0"}
 def _velip_page(body: dict[str, Any]) -> Any:
     api = VelipApi(token="velip-0123456789", base_urls={"default": "https://velip.invalid"})
     with mock_client(api, 200, json.dumps(body)) as client:
-        return client.get_call_status(cp_id="5001")
+        return client.send(api.get_call_status(cp_id="5001"))
 
 
 @pytest.mark.parametrize(
@@ -564,7 +564,7 @@ def test_velip_call_status_flow_never_ends_silently_on_a_shapeless_page():
     client = VendorClient(api, http_client=httpx.Client(transport=httpx.MockTransport(handler)))
     rows: list[Any] = []
     with pytest.raises(MalformedResponseError):
-        for row in client.http.iterate(api.call_status_flow(cp_id="5001")):
+        for row in client.iterate(api.call_status_flow(cp_id="5001")):
             rows.append(row)
     assert [r.cd_id for r in rows] == ["c_88700"]
 
@@ -572,6 +572,6 @@ def test_velip_call_status_flow_never_ends_silently_on_a_shapeless_page():
 def test_velip_call_status_over_the_simulator(simulator):
     api = VelipApi(token=simulator.state.config.velip_token, base_urls={"default": simulator.base_url("velip")})
     with VendorClient(api) as client:
-        made = client.make_tts_call("5511987654321", text="Olá")
-        page = client.get_call_status(cd_id=made.cd_id)
+        made = client.send(api.make_tts_call("5511987654321", text="Olá"))
+        page = client.send(api.get_call_status(cd_id=made.cd_id))
     assert [c.cd_id for c in page.calls] == [made.cd_id]

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from airflow.sdk.definitions._internal.templater import create_template_env
 from airflow.sdk.exceptions import AirflowFailException
+from helpers import task_context
 
 from airflow_provider_voice.errors import AuthError, ValidationError
 from airflow_provider_voice.models.placeholders import fill_placeholders, placeholder_names
@@ -26,9 +28,7 @@ from airflow_provider_voice.operators.campaign import SendVoiceCampaignOperator
 PEOPLE = [{"number": f"+336123{i:05d}", "name": n} for i, n in enumerate(["Ana", "Ben", "Chloé"])]
 
 
-def context(run_id: str = "run-1") -> dict[str, Any]:
-    ti = SimpleNamespace(dag_id="content", task_id="send", run_id=run_id, map_index=-1, try_number=1)
-    return {"ti": ti}
+context = functools.partial(task_context, dag_id="content")
 
 
 def campaign(vendor: str, tmp_path: Any, **kwargs: Any) -> SendVoiceCampaignOperator:

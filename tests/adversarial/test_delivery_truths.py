@@ -7,15 +7,16 @@ run over the simulator and take its ledger as the judge."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import threading
 import time
 from collections import Counter
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
+from helpers import numbers, task_context
 
 from airflow_provider_voice.capabilities.campaign import CampaignRejectedError
 from airflow_provider_voice.delivery import (
@@ -42,10 +43,6 @@ from airflow_provider_voice.transport import RetryPolicy
 KEY = CheckpointKey("fence_dag", "send", "manual__2026-12-01T00:00:00+00:00")
 FAST = RetryPolicy(max_attempts=3, backoff_initial=0.01, backoff_max=0.05, max_retry_after=2.0)
 POISON = "9"  # numbers ending in 9 are always refused by the fake vendor
-
-
-def numbers(n: int) -> list[str]:
-    return [f"+336123{i:05d}" for i in range(n)]
 
 
 class SharedVendor:
@@ -199,9 +196,7 @@ def test_deployment_namespace_comes_from_the_configuration(monkeypatch):
 # -- over the simulator ------------------------------------------------------------------------
 
 
-def context(run_id: str = "run-1", try_number: int = 1, task_id: str = "send") -> dict[str, Any]:
-    ti = SimpleNamespace(dag_id="truths", task_id=task_id, run_id=run_id, map_index=-1, try_number=try_number)
-    return {"ti": ti}
+context = functools.partial(task_context, dag_id="truths")
 
 
 def ledger_counts(simulator: Any, vendor: str, people: list[str]) -> dict[str, int]:
@@ -309,8 +304,10 @@ def test_sms_in_doubt_is_not_matched_with_another_runs_identical_message(voice_c
 
     sender = "13214567890"
     hook = TeleVoipsHook("televoips_default", timeout=2.0)
-    hook.client.send_message(sender, PhoneNumber.parse("+14155552600"), "Same words", default_region="US")
-    sms = hook.capability("sms")
+    hook.client.send(
+        hook.api.send_message(sender, PhoneNumber.parse("+14155552600"), "Same words", default_region="US")
+    )
+    sms = hook.sms()
     channel = SmsDeliveryChannel(sms, SmsText("Same words"), sender=sender)
     person = Recipient(number=PhoneNumber.parse("+14155552600"))
     time.sleep(1.1)  # our (lost) send starts in a later second than theirs

@@ -16,13 +16,14 @@ nobody on a semicolon-separated suppression list is texted or called.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import logging
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from helpers import task_context
 
 from airflow_provider_voice.capabilities.recipients import validate_recipients
 from airflow_provider_voice.delivery import SuppressionList
@@ -467,9 +468,9 @@ def test_second_pass_does_not_write_the_rejects_again(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # integration over the simulator: the ledger is the judge
 # ---------------------------------------------------------------------------------------------
-def sms_context(run_id: str = "run1", task_id: str = "send_sms") -> dict[str, Any]:
-    ti = SimpleNamespace(dag_id="adv_dag", task_id=task_id, run_id=run_id, map_index=-1, try_number=1)
-    return {"ti": ti, "data_interval_start": None, "data_interval_end": None}
+sms_context = functools.partial(
+    task_context, dag_id="adv_dag", task_id="send_sms", run_id="run1", data_interval_start=None, data_interval_end=None
+)
 
 
 def test_nobody_on_a_semicolon_suppression_list_is_texted(voice_connections, tmp_path):

@@ -33,7 +33,8 @@ import pytest
 from bad_vendor import MODES, SLOW_MODES, BadVendorServer
 
 from airflow_provider_voice.errors import MalformedResponseError, VoiceProviderError
-from airflow_provider_voice.transport import ResponseLimits, RetryPolicy, new_async_client, new_sync_client
+from airflow_provider_voice.transport import Call, ResponseLimits, RetryPolicy, new_async_client, new_sync_client
+from airflow_provider_voice.vendors.access import VendorAccess
 from airflow_provider_voice.vendors.base import AsyncVendorClient, VendorClient
 from airflow_provider_voice.vendors.kaleyra import KaleyraApi
 from airflow_provider_voice.vendors.octopush import OctopushApi
@@ -226,8 +227,8 @@ def _hook(vendor: str, api: Any, client: VendorClient[Any]) -> Any:
 
     module, _, name = HOOKS[vendor].partition(":")
     hook = getattr(importlib.import_module(module), name)(conn_id=f"adv_{vendor}")
-    hook.__dict__["api"] = api  # no Airflow connection: the API points at the bad vendor
-    hook.__dict__["client"] = client
+    hook.__dict__["access"] = VendorAccess(api)  # no Airflow connection: the API points at the bad vendor
+    hook.access.use_client(client)
     return hook
 
 
@@ -245,11 +246,10 @@ def run_sync_case(
         else:
             args, kwargs = CASES[(vendor, method)](api)
             if method.endswith("_file_call"):
-                value = download_cdr_report(client.http, api, *args, tmp / f"{uuid.uuid4().hex}.csv", **kwargs)
-            elif method in api.endpoints():
-                value = getattr(client, method)(*args, **kwargs)
+                value = download_cdr_report(client, api, *args, tmp / f"{uuid.uuid4().hex}.csv", **kwargs)
             else:
-                value = client.http.execute(getattr(api, method)(*args, **kwargs))
+                step = getattr(api, method)(*args, **kwargs)
+                value = client.send(step) if isinstance(step, Call) else client.run(step)
     except Exception as exc:
         return _classify(vendor, method, mode, started, None, exc)
     return _classify(vendor, method, mode, started, value, None)
@@ -265,11 +265,10 @@ async def run_async_case(
     try:
         args, kwargs = CASES[(vendor, method)](api)
         if method.endswith("_file_call"):
-            value = await adownload_cdr_report(client.http, api, *args, tmp / f"{uuid.uuid4().hex}.csv", **kwargs)
-        elif method in api.endpoints():
-            value = await getattr(client, method)(*args, **kwargs)
+            value = await adownload_cdr_report(client, api, *args, tmp / f"{uuid.uuid4().hex}.csv", **kwargs)
         else:
-            value = await client.http.execute(getattr(api, method)(*args, **kwargs))
+            step = getattr(api, method)(*args, **kwargs)
+            value = await (client.send(step) if isinstance(step, Call) else client.run(step))
     except Exception as exc:
         return _classify(vendor, method, mode, started, None, exc)
     return _classify(vendor, method, mode, started, value, None)
@@ -360,7 +359,7 @@ def test_malformed_error_carries_status_and_redacted_excerpt(bad_vendor, mode):
     api = API["octopush"](bad_vendor.base_url("octopush", mode))
     with VendorClient(api, timeout=TIMEOUT, retry=RETRY, limits=LIMITS) as client:
         with pytest.raises(MalformedResponseError) as info:
-            client.send_voice_sms(text="Hello", recipients=["+33612345678"])
+            client.send(api.send_voice_sms(text="Hello", recipients=["+33612345678"]))
     exc = info.value
     assert exc.status_code == 200 and exc.vendor == "octopush" and exc.endpoint == "voice-campaign/send"
     assert "errors.pydantic.dev" not in str(exc) and KEYS["octopush"] not in str(exc)
@@ -371,16 +370,6 @@ def test_malformed_error_carries_status_and_redacted_excerpt(bad_vendor, mode):
 
 
 # -- through the delivery engine: a frame answered with garbage is in doubt -------------------------
-class FakeHook:
-    """What a campaign backend reads from its hook (no Airflow connection)."""
-
-    def __init__(self, api: Any) -> None:
-        self.api = api
-        self.timeout = TIMEOUT
-        self.retry = RETRY
-        self.conn_id = "adv"
-
-
 ENGINE_MODES = ["object", "envelope", "odd-envelope", "wrong-types", "html", "truncated-json", "deep-list", "gzip-bomb"]
 
 
@@ -396,7 +385,9 @@ async def test_campaign_frames_answered_with_garbage_are_in_doubt(bad_vendor, ve
     from airflow_provider_voice.vendors.velip.campaign import VelipCampaigns
 
     backends = {"velip": VelipCampaigns, "octopush": OctopushCampaigns, "kaleyra": KaleyraCampaigns}
-    backend = backends[vendor](FakeHook(API[vendor](bad_vendor.base_url(vendor, mode))))
+    backend = backends[vendor](
+        VendorAccess(API[vendor](bad_vendor.base_url(vendor, mode)), conn_id="adv", timeout=TIMEOUT, retry=RETRY)
+    )
     options = {"lookup_before_create": False} if vendor == "velip" else {}
     spec = CampaignSpec(name="adversarial", message="Hello", vendor_options=options)
     people = [f"+336123{i:05d}" for i in range(3)]

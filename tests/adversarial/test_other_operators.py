@@ -13,12 +13,11 @@ way Airflow retries although a retry cannot help:
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-from typing import Any
 
 import pytest
 import structlog.testing
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+from helpers import first_event, soon
 
 from airflow_provider_voice.errors import AuthError, MalformedResponseError, ValidationError
 from airflow_provider_voice.operators.cdr import DownloadCdrReportOperator
@@ -35,21 +34,6 @@ from airflow_provider_voice.triggers.health import HealthStatusTrigger
 from airflow_provider_voice.vendors.televoips.cdr_download import CdrStreamScanner
 
 HEADER = (",".join(CDR_HEADER) + "\n").encode()
-
-
-def soon(seconds: float) -> str:
-    return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)).isoformat()
-
-
-def first_event(trigger: Any) -> dict[str, Any]:
-    async def run() -> dict[str, Any]:
-        gen = trigger.run()
-        try:
-            return (await asyncio.wait_for(gen.__anext__(), timeout=20)).payload
-        finally:
-            await gen.aclose()
-
-    return asyncio.run(run())
 
 
 # -- a refused key, found in the triggerer, is not retried --------------------------------------------------
@@ -103,7 +87,7 @@ WRONG_KEY_WAITS = [
 
 @pytest.mark.parametrize(("make_task", "make_trigger"), WRONG_KEY_WAITS)
 def test_a_refused_key_found_while_deferred_fails_without_retry(voice_connections, make_task, make_trigger):
-    event = first_event(make_trigger())
+    event = asyncio.run(first_event(make_trigger()))
     assert event["status"] == "error"
     task = make_task()
     with pytest.raises(AuthError) as raised:
@@ -265,7 +249,7 @@ def test_click_to_call_deferred_outcome_keeps_the_ctid(voice_connections, contex
     )
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context)
-    event = first_event(deferred.value.trigger)
+    event = asyncio.run(first_event(deferred.value.trigger))
     result = op.execute_complete(context, event)
     assert result["ctid"] == "ticket42" and result["vendor"] == "velip"
 

@@ -92,7 +92,7 @@ def test_velip_tsid_is_registered_and_hidden_from_the_model(simulator, caplog):
     caplog.set_level(logging.DEBUG)
     api = VelipApi(token=simulator.state.config.velip_token, base_urls={"default": simulator.base_url("velip")})
     with VendorClient(api) as client:
-        user = client.get_user_id()
+        user = client.send(api.get_user_id())
     tsid = user.tsid.get_secret_value()
     assert len(tsid) == 32 and user.cdcs_id == "1001"
     # the model holds the secret (get_secret_value); every rendering of it hides it
@@ -126,7 +126,8 @@ def test_velip_tsid_absent_from_logs_and_xcom_of_a_dag_run(voice_connections, ru
 
         @task
         def fetch_user() -> dict[str, Any]:
-            user = VelipHook("velip_default").client.get_user_id()
+            hook = VelipHook("velip_default")
+            user = hook.client.send(hook.api.get_user_id())
             seen["tsid"] = user.tsid.get_secret_value()
             logging.getLogger("airflow.task").info("got %s / %r", user, user)
             get_logger("airflow_provider_voice.tests.secrets").info("tsid=%s", seen["tsid"])
@@ -134,7 +135,8 @@ def test_velip_tsid_absent_from_logs_and_xcom_of_a_dag_run(voice_connections, ru
 
         @task
         def fetch_model() -> VelipUser:
-            return VelipHook("velip_default").client.get_user_id()
+            hook = VelipHook("velip_default")
+            return hook.client.send(hook.api.get_user_id())
 
         sms = SendSMSOperator(
             task_id="sms",
@@ -172,11 +174,11 @@ APIS: dict[str, Callable[[], VendorApi]] = {
     "televoips-reports": lambda: TeleVoipsApi(reports_key=KEY, base_urls={"default": "https://tv.invalid"}),
 }
 CALLS: dict[str, Callable[[VendorClient[Any]], Any]] = {
-    "kaleyra": lambda c: c.monitor(),
-    "velip": lambda c: c.get_user_id(),
-    "octopush": lambda c: c.check_balance(),
-    "televoips-messaging": lambda c: c.list_messages(),
-    "televoips-reports": lambda c: c.request_cdr_report(),
+    "kaleyra": lambda c: c.send(c.api.monitor()),
+    "velip": lambda c: c.send(c.api.get_user_id()),
+    "octopush": lambda c: c.send(c.api.check_balance()),
+    "televoips-messaging": lambda c: c.send(c.api.list_messages()),
+    "televoips-reports": lambda c: c.send(c.api.request_cdr_report()),
 }
 
 

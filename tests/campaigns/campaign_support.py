@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
+
+from helpers import task_context
 
 from airflow_provider_voice.models import PhoneNumber
 from airflow_provider_voice.transport import RetryPolicy
@@ -14,11 +17,6 @@ VENDORS = ("velip", "octopush", "kaleyra")
 SEND_ROUTES = {"velip": "CreateCampaign", "octopush": "/v1/public/voice-campaign/send", "kaleyra": "voice.json"}
 #: fast retries for tests (the transport honours Retry-After; backoff is short)
 FAST_RETRY = RetryPolicy(max_attempts=5, backoff_initial=0.02, backoff_max=0.2, max_retry_after=5.0)
-
-
-def numbers(n: int, start: int = 0) -> list[str]:
-    """``n`` valid French mobile numbers in E.164."""
-    return [f"+336123{i:05d}" for i in range(start, start + n)]
 
 
 def as_ledger(vendor: str, number: str) -> str:
@@ -67,20 +65,5 @@ def connection(simulator: Any, vendor: str, *, bad_key: bool = False) -> dict[st
     }
 
 
-class FakeTI:
-    """The parts of a task instance the operator reads (its identity)."""
-
-    def __init__(
-        self,
-        dag_id: str = "campaign_dag",
-        task_id: str = "send",
-        run_id: str = "manual__2026-01-01T00:00:00+00:00",
-        map_index: int = -1,
-    ):
-        self.dag_id, self.task_id, self.run_id, self.map_index = dag_id, task_id, run_id, map_index
-        self.try_number = 1
-
-
-def context(**kwargs: Any) -> dict[str, Any]:
-    """A minimal Airflow context for ``operator.execute``."""
-    return {"ti": FakeTI(**kwargs)}
+#: a minimal Airflow context for ``operator.execute`` (keywords: ``run_id``, ``task_id``, ``try_number``...)
+context = functools.partial(task_context, dag_id="campaign_dag", run_id="manual__2026-01-01T00:00:00+00:00")

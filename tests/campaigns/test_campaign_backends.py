@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 from airflow.sdk import BaseHook
-from campaign_support import FAST_RETRY, Campaigns, as_ledger, numbers
+from campaign_support import FAST_RETRY, Campaigns, as_ledger
+from helpers import numbers
 
 from airflow_provider_voice.capabilities.recipients import validate_recipients
 from airflow_provider_voice.delivery import CheckpointKey, DeliveryRejectedError, MemoryCheckpointStore
@@ -23,7 +24,7 @@ from airflow_provider_voice.vendors.velip.campaign import VelipCampaigns, frame_
 
 
 def backend(vendor: str) -> Any:
-    return BaseHook.get_hook(f"cmp_{vendor}", hook_params={"timeout": 2.0, "retry": FAST_RETRY}).capability("campaign")
+    return BaseHook.get_hook(f"cmp_{vendor}", hook_params={"timeout": 2.0, "retry": FAST_RETRY}).campaigns()
 
 
 def run(vendor: str, people: list[Any], spec: CampaignSpec, key: str = "k") -> Any:
@@ -42,7 +43,7 @@ def test_capability_lookup_picks_the_backend_by_connection_type(campaigns: Campa
         '{"conn_type": "televoips", "host": "http://127.0.0.1:9", "extra": {"reports_key": "abcd"}}',
     )
     with pytest.raises(CapabilityNotSupportedError, match="kaleyra or octopush or velip"):
-        BaseHook.get_hook("cmp_tv").capability("campaign")
+        BaseHook.get_hook("cmp_tv").campaigns()
 
 
 def test_velip_uploads_a_csv_above_the_threshold_and_names_frames(campaigns: Campaigns):

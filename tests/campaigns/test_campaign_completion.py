@@ -8,14 +8,15 @@ import importlib
 import json
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 from airflow.sdk.serde import deserialize, serialize
-from campaign_support import FAST_RETRY, Campaigns, as_ledger, context, numbers
+from campaign_support import FAST_RETRY, Campaigns, as_ledger, context
+from helpers import first_event, numbers, soon
 
 from airflow_provider_voice.capabilities.recipients import validate_recipients
 from airflow_provider_voice.delivery import CheckpointKey, MemoryCheckpointStore
@@ -30,7 +31,7 @@ EPOCH = re.compile(r"\b1[6-9]\d{8}(\.\d+)?\b")
 
 def sent(vendor: str, people: list[str], **options: Any) -> dict[str, Any]:
     hook = BaseHook.get_hook(f"cmp_{vendor}", hook_params={"timeout": 2.0, "retry": FAST_RETRY})
-    backend = hook.capability("campaign")
+    backend = hook.campaigns()
     spec = CampaignSpec(name="wait", message="Hello", vendor_options=options)
     handle = backend.send_campaign(
         spec,
@@ -41,28 +42,12 @@ def sent(vendor: str, people: list[str], **options: Any) -> dict[str, Any]:
     return handle.model_dump(mode="json")
 
 
-async def first_event(trigger: CampaignCompletionTrigger, *, during: Any = None) -> dict[str, Any]:
-    async def consume() -> dict[str, Any]:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("the trigger ended without an event")
-
-    task = asyncio.create_task(consume())
-    if during is not None:
-        await during()
-    return await asyncio.wait_for(task, timeout=20)
-
-
-def deadline(seconds: float) -> str:
-    return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat()
-
-
 def test_trigger_serializes_to_json_primitives_and_round_trips(campaigns: Campaigns):
     handle = CampaignHandle(
         vendor="velip", conn_id="cmp_velip", name="x", campaign_ids=["5001"], accepted=3
     ).model_dump(mode="json")
     trigger = CampaignCompletionTrigger(
-        conn_id="cmp_velip", handle=handle, poll_interval=5, deadline=deadline(60), target_answered_share=0.5,
+        conn_id="cmp_velip", handle=handle, poll_interval=5, deadline=soon(60), target_answered_share=0.5,
         hook_params={"timeout": 1.5, "retry": FAST_RETRY},
     )  # fmt: skip
     classpath, kwargs = trigger.serialize()
@@ -80,9 +65,7 @@ def test_trigger_runs_to_success_when_every_call_ended(campaigns: Campaigns, sim
     polls = campaigns.simulator.state.faults.set(
         vendor, "GetCampaignsList" if vendor == "velip" else "voice.groupstatus"
     )
-    trigger = CampaignCompletionTrigger(
-        conn_id=f"cmp_{vendor}", handle=handle, poll_interval=0.05, deadline=deadline(30)
-    )
+    trigger = CampaignCompletionTrigger(conn_id=f"cmp_{vendor}", handle=handle, poll_interval=0.05, deadline=soon(30))
 
     async def finish_calls_later() -> None:
         while polls.requests < 2:  # the trigger has seen the campaign unfinished
@@ -100,7 +83,7 @@ def test_trigger_runs_to_success_when_every_call_ended(campaigns: Campaigns, sim
 def test_trigger_times_out_after_one_last_poll(campaigns: Campaigns, simulator_clock):
     handle = sent("velip", numbers(100))
     polls = campaigns.simulator.state.faults.set("velip", "GetCampaignsList")
-    limit = deadline(0.4)
+    limit = soon(0.4)
     trigger = CampaignCompletionTrigger(conn_id="cmp_velip", handle=handle, poll_interval=10.0, deadline=limit)
     started = time.monotonic()
     event = asyncio.run(first_event(trigger))
@@ -112,9 +95,7 @@ def test_trigger_times_out_after_one_last_poll(campaigns: Campaigns, simulator_c
 
 def test_trigger_reports_auth_errors_as_error_events(campaigns: Campaigns):
     handle = CampaignHandle(vendor="velip", campaign_ids=["5001"]).model_dump(mode="json")
-    trigger = CampaignCompletionTrigger(
-        conn_id="cmp_velip_bad", handle=handle, poll_interval=0.05, deadline=deadline(10)
-    )
+    trigger = CampaignCompletionTrigger(conn_id="cmp_velip_bad", handle=handle, poll_interval=0.05, deadline=soon(10))
     event = asyncio.run(first_event(trigger))
     assert event["status"] == "error" and "Session ID is not valid" in event["message"]
     assert "wrong-token" not in json.dumps(event)
@@ -124,7 +105,7 @@ def test_octopush_completion_is_estimated_from_estimated_duration(campaigns: Cam
     handle = sent("octopush", numbers(40))
     assert handle["estimated_duration"] >= 1
     start = datetime.fromisoformat(handle["started_at"]).timestamp()
-    trigger = CampaignCompletionTrigger(conn_id="cmp_octopush", handle=handle, poll_interval=0.2, deadline=deadline(30))
+    trigger = CampaignCompletionTrigger(conn_id="cmp_octopush", handle=handle, poll_interval=0.2, deadline=soon(30))
     event = asyncio.run(first_event(trigger))
     assert event["status"] == "success" and time.time() >= start + handle["estimated_duration"]
     status = event["campaign_status"]

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 from airflow.sdk import BaseHook
-from campaign_support import FAST_RETRY, SEND_ROUTES, VENDORS, Campaigns, as_ledger, context, numbers
+from campaign_support import FAST_RETRY, SEND_ROUTES, VENDORS, Campaigns, as_ledger, context
+from helpers import Crash, FailingMidway, numbers
 
 from airflow_provider_voice.capabilities.campaign import CampaignIncompleteError
 from airflow_provider_voice.capabilities.recipients import validate_recipients
@@ -25,7 +26,7 @@ FAULT_SEED = 5
 
 def backend_for(vendor: str) -> Any:
     hook = BaseHook.get_hook(f"cmp_{vendor}", hook_params={"timeout": 0.5, "retry": FAST_RETRY})
-    return hook.capability("campaign")
+    return hook.campaigns()
 
 
 def send(vendor: str, people: list[str], *, key: CheckpointKey, store: Any, frame_size: int = 50, **kwargs: Any) -> Any:
@@ -94,21 +95,6 @@ def test_kaleyra_in_doubt_recipients_are_resent_only_on_explicit_opt_in(campaign
     assert {p for p in people if calls[p] == 2} == called_in_doubt  # the documented risk of the opt-in, nobody else
 
 
-class FailingMidway:
-    """Recipients that read fine for validation, then fail after ``limit`` rows during the send
-    (the worker loses its source mid-way)."""
-
-    def __init__(self, people: list[str], limit: int) -> None:
-        self.people, self.limit, self.reads = people, limit, 0
-
-    def __iter__(self):
-        self.reads += 1
-        for position, number in enumerate(self.people):
-            if self.reads > 1 and position == self.limit:
-                raise OSError("worker lost its recipients file")
-            yield number
-
-
 @pytest.mark.parametrize("vendor", VENDORS)
 def test_task_killed_midway_then_retried_calls_nobody_twice(campaigns: Campaigns, vendor: str, tmp_path):
     people = numbers(1000)
@@ -131,10 +117,6 @@ def test_task_killed_midway_then_retried_calls_nobody_twice(campaigns: Campaigns
     assert all(n == 1 for n in calls.values())
     assert result["accepted"] == 1000 and result["resumed"] == sum(first.values()) and result["in_doubt"] == 0
     assert result["vendor"] == vendor and "recipients" not in result
-
-
-class Crash(BaseException):
-    """The worker dies (SIGKILL): nothing catches it, nothing is recorded after it."""
 
 
 @pytest.mark.parametrize("vendor", VENDORS)

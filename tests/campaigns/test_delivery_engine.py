@@ -10,6 +10,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from helpers import Crash, numbers
 
 from airflow_provider_voice.delivery import (
     Channel,
@@ -40,10 +41,6 @@ from airflow_provider_voice.errors import (
 )
 
 KEY = CheckpointKey("dag", "task", "manual__2026-01-01T00:00:00+00:00", -1)
-
-
-class Crash(BaseException):
-    """Stands for the worker dying (not an Exception: nothing may catch and record it)."""
 
 
 class FakeVendor:
@@ -113,10 +110,6 @@ class FakeChannel(Channel[str]):
         if frame.key in self.vendor.by_key:
             return Reconciled.accepted(FrameResult(accepted=len(frame), refs=[f"ref-{frame.key}"]), "found by key")
         return Reconciled.not_accepted("not found")
-
-
-def numbers(n: int, start: int = 0) -> list[str]:
-    return [f"+336123{i:05d}" for i in range(start, start + n)]
 
 
 async def no_sleep(_: float) -> None:

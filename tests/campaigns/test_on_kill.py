@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowTaskTimeout
-from campaign_support import FAST_RETRY, Campaigns, context, numbers
+from campaign_support import FAST_RETRY, Campaigns, context
+from helpers import FailingMidway, numbers
 
 from airflow_provider_voice.capabilities.campaign import CampaignCancelError
 from airflow_provider_voice.capabilities.recipients import validate_recipients
@@ -189,7 +190,7 @@ def test_velip_killed_mid_wait_pauses_the_campaign_waited_on(
     assert len(active) == 5 and set(active.values()) == {0}
     assert sorted(info.value.stopped) == sorted(active)
     handle = CampaignHandle(vendor="velip", campaign_ids=list(active))
-    assert ORIGINAL_STATUS(VelipCampaigns(op.hook), handle).state == "paused"
+    assert ORIGINAL_STATUS(VelipCampaigns(op.hook.access), handle).state == "paused"
 
 
 def test_a_retry_after_a_kill_resumes_the_paused_campaigns_before_anything_else(
@@ -272,20 +273,6 @@ def test_velip_on_kill_twice_pauses_each_campaign_once(
     with pytest.raises(CampaignKilledError) as info:
         run.result()
     assert changes.requests == 3 and len(info.value.stopped) == 3  # + the frame that was in flight
-
-
-class FailingMidway:
-    """Recipients read fine for validation, then fail after ``limit`` rows during the send."""
-
-    def __init__(self, people: list[str], limit: int) -> None:
-        self.people, self.limit, self.reads = people, limit, 0
-
-    def __iter__(self) -> Iterator[str]:
-        self.reads += 1
-        for position, number in enumerate(self.people):
-            if self.reads > 1 and position == self.limit:
-                raise OSError("worker lost its recipients file")
-            yield number
 
 
 def test_velip_kill_of_a_retry_also_pauses_the_campaigns_of_earlier_tries(
@@ -376,7 +363,7 @@ def test_velip_cancel_that_hangs_is_bounded(
 
 
 def test_velip_cancel_tries_every_campaign_and_names_those_not_paused(campaigns: Campaigns, simulator_clock: Any):
-    backend: VelipCampaigns = operator("velip", "unused").hook.capability("campaign")
+    backend: VelipCampaigns = operator("velip", "unused").hook.campaigns()
     spec = CampaignSpec(name="two", message="x", vendor_options={"frame_size": 5})
     sent = backend.send_campaign(
         spec, validate_recipients(numbers(10), backend, spec), key=CheckpointKey("k", "velip", "r"),

@@ -10,15 +10,10 @@ import httpx
 import pendulum
 import pytest
 from airflow.sdk import Asset
+from helpers import OutletEvents
 
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.operators.reports import KaleyraCallReportOperator, VelipCallStatusExportOperator
-
-
-class _OutletEvents(dict):
-    def __missing__(self, key):
-        self[key] = type("Accessor", (), {"extra": None})()
-        return self[key]
 
 
 def today_interval(tz: str) -> dict:
@@ -63,7 +58,7 @@ def test_kaleyra_dial_export_jsonl_paginated(voice_connections, tmp_path):
     rule = voice_connections.state.faults.set("kaleyra", "dial")  # counts requests
     context = today_interval("Asia/Kolkata")
     context["data_interval_start"] -= dt.timedelta(days=1)  # the simulator's calls are in the last hours
-    context["outlet_events"] = _OutletEvents()
+    context["outlet_events"] = OutletEvents()
     op = KaleyraCallReportOperator(task_id="k", destination=f"file://{tmp_path}/kaleyra/{{{{ ds }}}}.jsonl", limit=2)
     op.destination = f"file://{tmp_path}/kaleyra/dial.jsonl"  # as rendered
     result = op.execute(context)

@@ -7,20 +7,13 @@ import datetime as dt
 import pytest
 from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException, TaskDeferred
+from helpers import OutletEvents
 
 from airflow_provider_voice.errors import AuthError, ValidationError
 from airflow_provider_voice.operators.cdr import DownloadCdrReportOperator, default_asset_for
 from airflow_provider_voice.sensors.cdr import CdrReportSensor
 from airflow_provider_voice.triggers.cdr import CdrReportTrigger
 from airflow_provider_voice.vendors.televoips.api_reports import CdrReportNotReadyError
-
-
-class _OutletEvents(dict):
-    """Stands in for ``context["outlet_events"]``: an accessor per asset with an ``extra``."""
-
-    def __missing__(self, key):
-        self[key] = type("Accessor", (), {"extra": None})()
-        return self[key]
 
 
 def test_sensor_poke_mode_returns_report_handle(voice_connections):
@@ -91,7 +84,7 @@ def test_operator_requests_waits_and_downloads(voice_connections, tmp_path):
     op = DownloadCdrReportOperator(
         task_id="dl", destination=str(dest), poll_interval=0.1, wait_timeout=10, deferrable=False
     )
-    events = _OutletEvents()
+    events = OutletEvents()
     result = op.execute({"outlet_events": events})
     assert result["rows"] == 25 and result["bytes"] == dest.stat().st_size and result["path"] == dest.as_uri()
     (asset,) = op.outlets

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import importlib
 import json
@@ -10,21 +9,9 @@ import re
 import time
 
 import pytest
+from helpers import first_event, soon
 
 from airflow_provider_voice.triggers.cdr import CdrReportTrigger
-
-
-async def first_event(trigger: CdrReportTrigger, limit: float = 20.0) -> dict:
-    gen = trigger.run()
-    try:
-        event = await asyncio.wait_for(anext(gen), timeout=limit)
-    finally:
-        await gen.aclose()
-    return event.payload
-
-
-def soon(seconds: float) -> str:
-    return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)).isoformat()
 
 
 def test_serialize_round_trip_is_json_primitives():

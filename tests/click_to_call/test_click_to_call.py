@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+from helpers import first_event
 
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.call_reports import KaleyraCallRecord
@@ -20,17 +20,6 @@ from airflow_provider_voice.vendors.kaleyra.click_to_call import kaleyra_c2c_sta
 from airflow_provider_voice.vendors.velip.click_to_call import velip_c2c_state
 
 CALLBACK = "https://crm.example.com/c2c?agent={caller}&customer={receiver}&outcome={status}&talk={billsec}"
-
-
-def first_event(trigger: ClickToCallTrigger) -> dict[str, Any]:
-    async def run() -> dict[str, Any]:
-        gen = trigger.run()
-        try:
-            return (await gen.__anext__()).payload
-        finally:
-            await gen.aclose()
-
-    return asyncio.run(run())
 
 
 def test_kaleyra_click_to_call_waits_for_the_outcome(voice_connections, context):
@@ -80,7 +69,7 @@ def test_kaleyra_deferred_wait_runs_through_the_trigger(voice_connections, conte
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_provider_voice.triggers.click_to_call.ClickToCallTrigger"
     assert all(isinstance(v, (str, int, float, type(None))) for v in kwargs.values())
-    event = first_event(ClickToCallTrigger(**kwargs))
+    event = asyncio.run(first_event(ClickToCallTrigger(**kwargs)))
     assert event["status"] == "success" and event["state"] == "customer_unreached"
     result = op.execute_complete(context, event)
     assert result["customer_status"] == "BUSY" and result["call_id"] == kwargs["call_id"]
@@ -91,14 +80,16 @@ def test_trigger_times_out_after_one_last_poll(voice_connections):
     from airflow_provider_voice.hooks.kaleyra import KaleyraHook
 
     hook = KaleyraHook("kaleyra_default")
-    handle = hook.capability("click_to_call").connect("9988776655", "9876543210")
+    handle = hook.click_to_call().connect("9988776655", "9876543210")
     started = time.monotonic()
-    event = first_event(
-        ClickToCallTrigger(
-            conn_id="kaleyra_default",
-            call_id=handle.call_id,
-            poll_interval=0.05,
-            deadline=deadline_after(1),
+    event = asyncio.run(
+        first_event(
+            ClickToCallTrigger(
+                conn_id="kaleyra_default",
+                call_id=handle.call_id,
+                poll_interval=0.05,
+                deadline=deadline_after(1),
+            )
         )
     )
     assert event["status"] == "timeout" and event["state"] == "pending"
@@ -107,14 +98,16 @@ def test_trigger_times_out_after_one_last_poll(voice_connections):
 
 
 def test_trigger_reports_errors(voice_connections):
-    event = first_event(ClickToCallTrigger(conn_id="kaleyra_wrong_key", call_id="c2c_x", deadline=deadline_after(5)))
+    event = asyncio.run(
+        first_event(ClickToCallTrigger(conn_id="kaleyra_wrong_key", call_id="c2c_x", deadline=deadline_after(5)))
+    )
     assert event["status"] == "error" and "sim-kaleyra-key" not in event["message"]
 
 
 def test_sensor_pokes_kaleyra_call_from_the_operator_xcom(voice_connections, context):
     from airflow_provider_voice.hooks.kaleyra import KaleyraHook
 
-    handle = KaleyraHook("kaleyra_default").capability("click_to_call").connect("9988776655", "9876543210")
+    handle = KaleyraHook("kaleyra_default").click_to_call().connect("9988776655", "9876543210")
     sensor = ClickToCallSensor(
         task_id="s",
         conn_id="kaleyra_default",

@@ -7,23 +7,13 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, TaskDeferred
+from helpers import first_event
 
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.sensors.health import HealthStatusSensor
 from airflow_provider_voice.triggers.base import deadline_after
 from airflow_provider_voice.triggers.health import HealthStatusTrigger, evaluate_health
 from airflow_provider_voice.vendors.kaleyra.api_core import KaleyraHealth, KaleyraIncident
-
-
-def first_event(trigger: HealthStatusTrigger) -> dict[str, Any]:
-    async def run() -> dict[str, Any]:
-        gen = trigger.run()
-        try:
-            return (await gen.__anext__()).payload
-        finally:
-            await gen.aclose()
-
-    return asyncio.run(run())
 
 
 def critical(region: str, code: str, number: str) -> dict[str, Any]:
@@ -99,11 +89,13 @@ def test_deferred_until_the_region_recovers(voice_connections, context):
 
 def test_trigger_timeout_and_error_events(voice_connections):
     voice_connections.state.configure(kaleyra_incidents=[critical("Karnataka", "KA-IN", "+918012345628")])
-    event = first_event(HealthStatusTrigger(conn_id="kaleyra_default", poll_interval=0.05, deadline=deadline_after(0)))
+    event = asyncio.run(
+        first_event(HealthStatusTrigger(conn_id="kaleyra_default", poll_interval=0.05, deadline=deadline_after(0)))
+    )
     assert event["status"] == "timeout" and "Karnataka (critical)" in event["message"]
     with pytest.raises(AirflowSensorTimeout):
         HealthStatusSensor(task_id="h", conn_id="kaleyra_default").execute_complete({}, event)
-    error = first_event(HealthStatusTrigger(conn_id="kaleyra_wrong_key", deadline=deadline_after(5)))
+    error = asyncio.run(first_event(HealthStatusTrigger(conn_id="kaleyra_wrong_key", deadline=deadline_after(5))))
     assert error["status"] == "error"
     with pytest.raises(AirflowException):
         HealthStatusSensor(task_id="h", conn_id="kaleyra_default").execute_complete({}, error)

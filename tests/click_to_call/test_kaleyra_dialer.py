@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import functools
 from typing import Any
 
 import pytest
+from helpers import task_context
 
 from airflow_provider_voice.delivery import DeliveryIncompleteError
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.operators.kaleyra import KaleyraDialerUploadOperator
 
-
-def ctx(task_id: str = "upload") -> dict[str, Any]:
-    return {"ti": SimpleNamespace(dag_id="dialer", task_id=task_id, run_id="r1", map_index=-1)}
+ctx = functools.partial(task_context, dag_id="dialer", task_id="upload", run_id="r1")
 
 
 def people(count: int) -> list[dict[str, Any]]:

@@ -15,37 +15,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jinja2.meta
 import pytest
+from helpers import logical_date_only_names, template_strings
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p for p in DAGS.glob("*.py") if not p.name.startswith("_"))
 
-from airflow_provider_voice.testing.runs import LOGICAL_DATE_ONLY  # noqa: E402
-
-
-def template_strings(path: Path) -> list[tuple[int, str]]:
-    """``(line, text)`` of every string constant in ``path`` that holds a Jinja expression or statement."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    return [
-        (node.lineno, node.value)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and ("{{" in node.value or "{%" in node.value)
-    ]
-
-
-def logical_date_only_names(text: str) -> set[str]:
-    """The context keys of :data:`LOGICAL_DATE_ONLY` a template reads (parsed with a DAG's Jinja
-    environment, so Airflow's ``ds``/``ts_nodash``... filters are known)."""
-    from airflow.sdk import DAG
-
-    env = DAG(dag_id="template_check", schedule=None).get_template_env()
-    return jinja2.meta.find_undeclared_variables(env.parse(text)) & LOGICAL_DATE_ONLY
-
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_templates_in_dags_do_not_need_a_logical_date(path):
-    offending = [(line, text) for line, text in template_strings(path) if logical_date_only_names(text)]
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    offending = [(line, text) for line, text in template_strings(tree) if logical_date_only_names(text)]
     assert not offending, f"{path.name}: templates that fail without a logical date: {offending}"
 
 

@@ -43,8 +43,12 @@ def test_auth_failure_is_sent_once(voice_connections, vendor):
     """Auth errors are never retried (Velip bans IPs after repeated failures): one request on the wire."""
     sent = []
     hook = BaseHook.get_hook(f"{vendor}_wrong_key")
-    hook.__dict__["client"] = VendorClient(
-        hook.api, http_client=httpx.Client(event_hooks={"request": [sent.append]}), sleep=lambda s: sent.append("slept")
+    hook.access.use_client(
+        VendorClient(
+            hook.api,
+            http_client=httpx.Client(event_hooks={"request": [sent.append]}),
+            sleep=lambda s: sent.append("slept"),
+        )
     )
     ok, _ = hook.test_connection()
     assert not ok and len(sent) == 1
@@ -62,7 +66,7 @@ async def test_async_client_reads_connection_with_async_api(voice_connections, m
 
     client = await KaleyraHook("kaleyra_default").aget_client()
     try:
-        health = await client.monitor()
+        health = await client.send(client.api.monitor())
     finally:
         await client.aclose()
     assert health.healthy and health.incidents

@@ -20,7 +20,7 @@ def set_conn(monkeypatch, conn_id: str, **fields) -> None:
 
 
 def with_mock(hook, handler):
-    hook.__dict__["client"] = VendorClient(hook.api, http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    hook.access.use_client(VendorClient(hook.api, http_client=httpx.Client(transport=httpx.MockTransport(handler))))
     return hook
 
 
@@ -133,4 +133,4 @@ def test_prefixed_extras_are_read(monkeypatch):
 def test_capability_missing_names_vendors_that_have_it(monkeypatch):
     set_conn(monkeypatch, "t4", conn_type="televoips", extra={"messaging_api_key": "mkey-123456"})
     with pytest.raises(CapabilityNotSupportedError, match="kaleyra or octopush or velip"):
-        TeleVoipsHook("t4").capability("campaign")
+        TeleVoipsHook("t4").campaigns()

@@ -15,8 +15,9 @@ from airflow_provider_voice.operators.messages import ExportMessagesOperator
 def seed_messages(sim, count: int = 3) -> list[str]:
     from airflow_provider_voice.hooks.televoips import TeleVoipsHook
 
-    client = TeleVoipsHook("televoips_default").client
-    ids = [client.send_message("13214567890", f"1415555{2670 + i}", f"hello {i}") for i in range(count)]
+    hook = TeleVoipsHook("televoips_default")
+    api, client = hook.api, hook.client
+    ids = [client.send(api.send_message("13214567890", f"1415555{2670 + i}", f"hello {i}")) for i in range(count)]
     now = sim.state.now()
     sim.state.televoips.add_message(
         {"id": "inbound-1", "user_id": None, "number_id": "15125", "direction": "inbound", "to": "13214567890",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
+from helpers import task_context
 
 from airflow_provider_voice.delivery import DeliveryIncompleteError, DeliveryRejectedError
 from airflow_provider_voice.errors import CapabilityNotSupportedError, ValidationError, VendorRejectedError
@@ -21,9 +22,9 @@ def us_numbers(count: int, start: int = 0) -> list[str]:
     return [f"+1415555{2600 + start + i:04d}" for i in range(count)]
 
 
-def ctx(run_id: str = "run1", task_id: str = "send_sms") -> dict[str, Any]:
-    ti = SimpleNamespace(dag_id="sms_dag", task_id=task_id, run_id=run_id, map_index=-1)
-    return {"ti": ti, "data_interval_start": None, "data_interval_end": None}
+ctx = functools.partial(
+    task_context, dag_id="sms_dag", task_id="send_sms", run_id="run1", data_interval_start=None, data_interval_end=None
+)
 
 
 def sms_op(tmp_path, **kwargs: Any) -> SendSMSOperator:
@@ -194,7 +195,8 @@ def test_sender_not_owned_without_the_list_stops_early_with_the_vendor_reason(vo
 def test_unsubscribed_recipient_is_refused_and_reported(voice_connections, tmp_path):
     from airflow_provider_voice.hooks.televoips import TeleVoipsHook
 
-    TeleVoipsHook("televoips_default").client.unsubscribe("+14155552601", SENDER)
+    hook = TeleVoipsHook("televoips_default")
+    hook.client.send(hook.api.unsubscribe("+14155552601", SENDER))
     result = sms_op(tmp_path, recipients=rows(3), max_rejected_share=0.5).execute(ctx())
     assert result["accepted"] == 2 and result["rejected"] == 1 and result["failed_numbers"] == ["+14155552601"]
     refused = next(r for r in result["results"] if r["status"] == "rejected")
@@ -210,14 +212,14 @@ def test_unsubscribed_recipient_is_refused_and_reported(voice_connections, tmp_p
 def test_suppression_list_and_missing_file(voice_connections, tmp_path):
     suppression = tmp_path / "optouts.csv"
     op = sms_op(tmp_path, recipients=rows(4), suppression=str(suppression), suppression_missing_ok=True)
-    first = op.execute(ctx("r1"))
+    first = op.execute(ctx(run_id="r1"))
     assert first["suppressed"] == 0 and first["accepted"] == 4  # the file does not exist yet
     suppression.write_text("number\n+14155552600\n+14155552602\n")
-    second = op.execute(ctx("r2"))
+    second = op.execute(ctx(run_id="r2"))
     assert second["suppressed"] == 2 and second["accepted"] == 2
     statuses = {r["number"]: r["status"] for r in second["results"]}
     assert statuses["+14155552600"] == "suppressed" and statuses["+14155552601"] == "sent"
-    inline = sms_op(tmp_path, recipients=rows(4), suppression=["+14155552603"]).execute(ctx("r3"))
+    inline = sms_op(tmp_path, recipients=rows(4), suppression=["+14155552603"]).execute(ctx(run_id="r3"))
     assert inline["suppressed"] == 1
 
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from airflow_provider_voice.capabilities.sms_text import SmsText
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.models.recipients import Recipient
+from airflow_provider_voice.vendors.access import ConnectionFields, VendorAccess
 from airflow_provider_voice.vendors.televoips.api_core import TeleVoipsMessage
+from airflow_provider_voice.vendors.televoips.connection import VENDOR, build_api
 from airflow_provider_voice.vendors.televoips.sms import TeleVoipsSms, owned_numbers
+from airflow_provider_voice.vendors.velip import VelipApi
 from airflow_provider_voice.vendors.velip.sms import VelipSms, velip_ctid
 
 ANA = Recipient(number=PhoneNumber.parse("+14155552600"), name="Ana", variables={"day": "Monday", "price": "5"})
@@ -42,30 +43,17 @@ def test_velip_ctid_is_stable_and_valid():
 
 
 def test_velip_refuses_a_sender_and_cannot_look_up():
-    sms = VelipSms(SimpleNamespace())
+    sms = VelipSms(VendorAccess(VelipApi(token="t")))
     assert sms.check_sender(None) is None
     with pytest.raises(ValidationError):
         sms.check_sender("5511987654321")
     assert sms.lookup_call(0, 1) is None
 
 
-class FakeConn:
-    def __init__(self, extra):
-        self.extra_dejson = extra
-
-
-class FakeHook:
-    conn_id = "tv"
-    conn_type = "televoips"
-
-    def __init__(self, extra):
-        self._extra = extra
-
-    def get_connection(self, conn_id):
-        return FakeConn(self._extra)
-
-    def extra_value(self, extra, name):
-        return extra.get(name) or extra.get(f"extra__televoips__{name}")
+def FakeHook(extra):
+    """The access a TeleVoIPs capability gets from a connection with these extras (no Airflow)."""
+    fields = ConnectionFields(conn_id="tv", conn_type="televoips", extra={"messaging_api_key": "k", **extra})
+    return VendorAccess(build_api(fields), conn_id="tv", settings=VENDOR.settings(fields))
 
 
 def test_owned_numbers_from_the_connection_extra():

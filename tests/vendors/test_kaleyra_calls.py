@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import urllib.parse
 
 import httpx
 import pendulum
 import pytest
+from helpers import form
 
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError
 from airflow_provider_voice.transport import SyncHttp
@@ -30,10 +30,6 @@ SPEC_CALLBACK = "http://callback-dot-com/callback/?from={caller}&to={receiver}&d
 
 def api(fmt: str = "json") -> KaleyraApi:
     return KaleyraApi(api_key=KEY, response_format=fmt, base_urls={"default": "https://kaleyra.test/v1/"})
-
-
-def form(request: httpx.Request) -> dict[str, str]:
-    return dict(urllib.parse.parse_qsl(request.content.decode()))
 
 
 def ok(data=None, message: str = "OK", status: str = "200") -> httpx.Response:

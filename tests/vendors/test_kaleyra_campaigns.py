@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timedelta, timezone
-from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from helpers import Script, form
 
 from airflow_provider_voice.errors import RequestTimeoutError, ValidationError, VendorRejectedError
 from airflow_provider_voice.models import PhoneNumber
@@ -36,25 +36,8 @@ XML_GROUP = """<?xml version="1.0" encoding="UTF-8" ?>
 XML_STATUS = "<api><status>200</status><message>OK</message><data><voice><id>123456-1</id><mobile>9988776655</mobile><status>COMPLETED</status><senttime>2017-08-17 12:09:16</senttime></voice></data></api>"
 
 
-class Recorder:
-    def __init__(self, *responses):
-        self.responses = list(responses)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        step = self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
-        if isinstance(step, Exception):
-            raise step
-        return step
-
-
-def form(request: httpx.Request) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
-
-
 def test_voice_call_goes_to_the_obd_url_as_a_form(make_driver):
-    rec = Recorder(httpx.Response(200, json=JSON_GROUP))
+    rec = Script(httpx.Response(200, json=JSON_GROUP))
     when = datetime.now(timezone.utc) + timedelta(hours=1)
     result = make_driver(JSON_API, rec).send(
         JSON_API.voice_call(
@@ -76,14 +59,14 @@ def test_voice_call_goes_to_the_obd_url_as_a_form(make_driver):
 
 
 def test_voice_call_is_never_resent_after_a_timeout(make_driver):
-    rec = Recorder(httpx.ReadTimeout("slow"))
+    rec = Script(httpx.ReadTimeout("slow"))
     with pytest.raises(RequestTimeoutError) as info:
         make_driver(JSON_API, rec).send(JSON_API.voice_call(["9988776655"], play="123.sound"))
     assert info.value.may_have_been_accepted and len(rec.requests) == 1
 
 
 def test_voice_json_sends_a_json_body_and_parses_xml(make_driver):
-    rec = Recorder(httpx.Response(200, text=XML_GROUP, headers={"content-type": "text/xml"}))
+    rec = Script(httpx.Response(200, text=XML_GROUP, headers={"content-type": "text/xml"}))
     calls = [
         {"to": ["9988776655"], "message": "Hello Ana", "custom": "k1", "meta": {"param1": "v"}},
         {"to": "9756776655", "play": "1122.sound"},
@@ -106,7 +89,7 @@ def test_voice_json_sends_a_json_body_and_parses_xml(make_driver):
 
 
 def test_vendor_error_codes_are_rejections(make_driver):
-    rec = Recorder(
+    rec = Script(
         httpx.Response(200, json={"status": "E111", "message": "Schedule time should be at least 15 minutes from now"})
     )
     with pytest.raises(VendorRejectedError) as info:
@@ -134,12 +117,12 @@ def test_status_methods_are_retried_reads(make_driver, api):
             }
         )
     )
-    rec = Recorder(httpx.Response(503, text="busy"), httpx.Response(200, text=body))
+    rec = Script(httpx.Response(503, text="busy"), httpx.Response(200, text=body))
     driver = make_driver(api, rec)
     result = driver.send(api.voice_status("123456-1", mobile="+919988776655"))
     assert result.calls[0].status == "COMPLETED" and result.calls[0].senttime == "2017-08-17 12:09:16"
     assert form(rec.requests[-1])["mobile"] == "9988776655" and len(rec.requests) == 2
-    rec2 = Recorder(httpx.Response(200, text=body))
+    rec2 = Script(httpx.Response(200, text=body))
     group = make_driver(api, rec2).send(api.voice_groupstatus(123456, campaign="spring"))
     assert len(group.calls) == 1
     assert form(rec2.requests[0]) == {

@@ -4,11 +4,11 @@ parsing, pagination flows, date formats and the 3-day limit of c2cstatus."""
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import parse_qs
 
 import httpx
 import pendulum
 import pytest
+from helpers import form
 
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError
 from airflow_provider_voice.models.call_reports import KaleyraCallRecord, KaleyraFollowupRecord
@@ -76,10 +76,6 @@ XML_FOLLOWUP = """<?xml version="1.0" encoding="UTF-8" ?>
 
 def api(fmt: str = "json") -> KaleyraApi:
     return KaleyraApi(api_key=KEY, response_format=fmt, base_urls={"default": "https://kaleyra.test/v1/"})
-
-
-def form(request: httpx.Request) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
 
 
 def test_dial_request_and_json_rows(make_driver):
@@ -168,7 +164,7 @@ def test_pagination_flow_emits_every_row_once():
 
     seen: list[dict[str, str]] = []
     client = VendorClient(api(), http_client=httpx.Client(transport=httpx.MockTransport(_paged_handler(23, seen))))
-    rows = list(client.http.iterate(client.api.dial_flow(limit=10)))
+    rows = list(client.iterate(client.api.dial_flow(limit=10)))
     assert [r.id for r in rows] == [f"r{i}" for i in range(23)]
 
 

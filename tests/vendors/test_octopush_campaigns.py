@@ -7,6 +7,7 @@ import json
 
 import httpx
 import pytest
+from helpers import Script
 
 from airflow_provider_voice.errors import ServerError, ValidationError, VendorRejectedError
 from airflow_provider_voice.models import PhoneNumber, Recipient
@@ -25,18 +26,8 @@ TICKET = {
 }
 
 
-class Recorder:
-    def __init__(self, *responses):
-        self.responses = list(responses)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
-
-
 def test_send_with_every_field(make_driver):
-    rec = Recorder(httpx.Response(200, json=TICKET))
+    rec = Script(httpx.Response(200, json=TICKET))
     people = [
         Recipient(number=PhoneNumber.parse("+33612345678"), variables={"first": "Ana", "param2": "10h"}),
         {"phone_number": "+33612345679", "param1": "Bob"},
@@ -76,21 +67,21 @@ def test_send_with_every_field(make_driver):
 
 
 def test_request_id_makes_the_send_retryable_with_the_same_id(make_driver):
-    rec = Recorder(httpx.Response(502, json={"code": 502, "message": "Bad Gateway."}), httpx.Response(200, json=TICKET))
+    rec = Script(httpx.Response(502, json={"code": 502, "message": "Bad Gateway."}), httpx.Response(200, json=TICKET))
     make_driver(API, rec).send(API.send_voice_sms(text="x", recipients=["+33612345678"], request_id="frame-1"))
     assert len(rec.requests) == 2
     assert [json.loads(r.content)["request_id"] for r in rec.requests] == ["frame-1", "frame-1"]
 
 
 def test_without_request_id_a_5xx_is_not_resent(make_driver):
-    rec = Recorder(httpx.Response(502, json={"code": 502, "message": "Bad Gateway."}))
+    rec = Script(httpx.Response(502, json={"code": 502, "message": "Bad Gateway."}))
     with pytest.raises(ServerError):
         make_driver(API, rec).send(API.send_voice_sms(text="x", recipients=["+33612345678"]))
     assert len(rec.requests) == 1
 
 
 def test_duplicate_request_id_names_the_first_ticket(make_driver):
-    rec = Recorder(
+    rec = Script(
         httpx.Response(409, json={"code": 409, "message": "Duplicate request_id.", "ticket_number": "voice_first"})
     )
     with pytest.raises(VendorRejectedError) as info:
@@ -106,7 +97,7 @@ def test_field_errors_are_surfaced(make_driver):
         "message": "Payload validation error.",
         "errors": {"voice_language": {"code": 442, "message": "Voice language not supported."}},
     }
-    rec = Recorder(httpx.Response(400, json=body))
+    rec = Script(httpx.Response(400, json=body))
     with pytest.raises(VendorRejectedError) as info:
         make_driver(API, rec).send(API.send_voice_sms(text="x", recipients=["+33612345678"]))
     error = info.value

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import urllib.parse
-
 import httpx
 import pytest
+from helpers import form
 
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError, VendorRejectedError
 from airflow_provider_voice.vendors.televoips import TeleVoipsApi
@@ -20,10 +19,6 @@ KEY = "tv-messaging-key-123"
 
 def api() -> TeleVoipsApi:
     return TeleVoipsApi(messaging_key=KEY, base_urls={"default": "https://tv.test"})
-
-
-def form(request: httpx.Request) -> dict[str, str]:
-    return dict(urllib.parse.parse_qsl(request.content.decode()))
 
 
 def test_send_message_posts_the_spec_form_and_returns_the_uuid(make_driver):

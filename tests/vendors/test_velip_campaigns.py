@@ -7,6 +7,7 @@ import json
 
 import httpx
 import pytest
+from helpers import Script
 
 from airflow_provider_voice.errors import ServerError, ValidationError, VendorRejectedError
 from airflow_provider_voice.models import PhoneNumber, Recipient
@@ -20,18 +21,8 @@ def ok(**fields):
     return httpx.Response(200, json={"return": {"status": "OK", "status_code": "0", **fields}})
 
 
-class Recorder:
-    def __init__(self, *responses):
-        self.responses = list(responses)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
-
-
 def test_make_tts_call_type3_joins_two_destinations(make_driver):
-    rec = Recorder(ok(cd_id="c_88700", ctid="abc1"))
+    rec = Script(ok(cd_id="c_88700", ctid="abc1"))
     result = make_driver(API, rec).send(
         API.make_tts_call(
             PhoneNumber.parse("+55 11 98765-4321"),
@@ -56,7 +47,7 @@ def test_make_tts_call_type3_joins_two_destinations(make_driver):
 
 
 def test_make_tts_call_scheduled_has_no_cd_id(make_driver):
-    rec = Recorder(ok(ctid="sched1"))
+    rec = Script(ok(ctid="sched1"))
     result = make_driver(API, rec).send(
         API.make_tts_call("5511987654321", content="audio-9", ctid="sched1", repeat="3|10|1|2026-05-01 10:00")
     )
@@ -90,7 +81,7 @@ def test_make_tts_call_refuses_a_non_number():
 
 
 def test_create_campaign_with_datajson(make_driver):
-    rec = Recorder(ok(cp_id="5001", cp_ctid="k1", cp_destinations=2))
+    rec = Script(ok(cp_id="5001", cp_ctid="k1", cp_destinations=2))
     people = [
         Recipient(
             number=PhoneNumber.parse("+5511987654321"),
@@ -124,7 +115,7 @@ def test_create_campaign_with_datajson(make_driver):
 
 
 def test_create_campaign_uploads_a_csv_for_big_lists(make_driver):
-    rec = Recorder(ok(cp_id="5002", cp_destinations=3))
+    rec = Script(ok(cp_id="5002", cp_destinations=3))
     rows = [{"number": f"55119876543{i:02d}", "name": f"P{i}"} for i in range(3)]
     make_driver(API, rec).send(API.create_campaign(name="Big", destinations=rows, upload=True, text="Oi", cp_ctid="k2"))
     request = rec.requests[0]
@@ -142,14 +133,14 @@ def test_velip_csv_rendering():
 
 
 def test_create_campaign_is_not_resent_after_a_5xx(make_driver):
-    rec = Recorder(httpx.Response(502, json={"return": {"status": "Bad Gateway", "status_code": "502"}}))
+    rec = Script(httpx.Response(502, json={"return": {"status": "Bad Gateway", "status_code": "502"}}))
     with pytest.raises(ServerError):
         make_driver(API, rec).send(API.create_campaign(name="X", destinations=["5511987654321"], text="t"))
     assert len(rec.requests) == 1
 
 
 def test_create_campaign_name_conflict_is_a_vendor_rejection(make_driver):
-    rec = Recorder(
+    rec = Script(
         httpx.Response(
             400,
             json={
@@ -190,7 +181,7 @@ def test_create_campaign_rejects_bad_input_before_sending(kwargs, field):
 def test_get_campaigns_list_is_a_retried_read(make_driver):
     campaign = {"cp_id": "5001", "cp_ctid": "k1", "name": "Spring", "cp_destinations": 10, "cp_made": 4, "cp_answered": 3,
                 "cp_counts": {"OK": 3, "NA": 1}, "active": 1, "status": "running"}  # fmt: skip
-    rec = Recorder(httpx.Response(503, json={}), ok(campaigns=[campaign]))
+    rec = Script(httpx.Response(503, json={}), ok(campaigns=[campaign]))
     found = make_driver(API, rec).send(API.get_campaigns_list(cp_ctid="k1", name="Spring"))
     assert [c.cp_id for c in found] == ["5001"] and found[0].cp_counts == {"OK": 3, "NA": 1}
     assert len(rec.requests) == 2 and rec.requests[0].method == "GET"
@@ -198,7 +189,7 @@ def test_get_campaigns_list_is_a_retried_read(make_driver):
 
 
 def test_change_campaign_pauses_and_is_idempotent(make_driver):
-    rec = Recorder(httpx.Response(503, json={}), ok(cp_id="5001", active=0, status="paused"))
+    rec = Script(httpx.Response(503, json={}), ok(cp_id="5001", active=0, status="paused"))
     changed = make_driver(API, rec).send(API.change_campaign("5001", active=False))
     assert changed.active == 0 and changed.status == "paused" and len(rec.requests) == 2
     assert json.loads(rec.requests[1].content) == {"cp_id": "5001", "active": 0}

@@ -3,7 +3,8 @@
 Choices made where the spec is silent (one place to correct them):
 
 * numbers are sent as Kaleyra renders them (10-digit national number for India, digits with the
-  country code elsewhere); numbers without a country code are read as Indian (``default_region="IN"``);
+  country code elsewhere); numbers without a country code are read as Indian
+  (:data:`~airflow_provider_voice.vendors.kaleyra.api_core.DEFAULT_REGION`);
 * ``block`` takes several numbers separated by ``,`` (documented) but no maximum is documented:
   requests carry at most :data:`BLOCK_CHUNK_SIZE` numbers; blocking/unblocking is idempotent, so
   those requests are retried after a 5xx or a timeout;
@@ -33,7 +34,7 @@ from airflow_provider_voice.errors import MalformedResponseError, ValidationErro
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call, Emit
 from airflow_provider_voice.vendors.base import endpoint
-from airflow_provider_voice.vendors.kaleyra.api_core import KaleyraCore, KaleyraReply
+from airflow_provider_voice.vendors.kaleyra.api_core import DEFAULT_REGION, KaleyraCore, KaleyraReply
 from airflow_provider_voice.vendors.kaleyra.api_reports import KALEYRA_TIMEZONE
 
 __all__ = [
@@ -81,7 +82,7 @@ _IVR_RE = re.compile(r"ivr:\d+")
 _COUNTS_RE = re.compile(r"Total Records?\(s\)\s*-\s*(\d+).*?Processed Records?\(s\)\s*-\s*(\d+)", re.IGNORECASE)
 
 
-def kaleyra_number(value: Any, field: str, default_region: str | None = "IN", *, strict: bool = True) -> str:
+def kaleyra_number(value: Any, field: str, default_region: str | None = DEFAULT_REGION, *, strict: bool = True) -> str:
     """A number as Kaleyra wants it, validated first (:class:`ValidationError` naming ``field``).
 
     :param strict: require a valid number; False accepts any possible one (blacklists).
@@ -269,7 +270,7 @@ class KaleyraCallEndpoints(KaleyraCore):
         custom: str | None = None,
         meta: Mapping[str, Any] | None = None,
         callback: str | KaleyraCallbackTemplate | None = None,
-        default_region: str | None = "IN",
+        default_region: str | None = DEFAULT_REGION,
     ) -> Call[KaleyraClickToCallResult]:
         """``dial.click2call``: ring ``caller`` (first leg), then bridge ``receiver``; returns the call id.
 
@@ -339,7 +340,7 @@ class KaleyraCallEndpoints(KaleyraCore):
     # -- blacklist --------------------------------------------------------------------------
     @endpoint
     def block(
-        self, numbers: Any, *, default_region: str | None = "IN", chunk_size: int = BLOCK_CHUNK_SIZE
+        self, numbers: Any, *, default_region: str | None = DEFAULT_REGION, chunk_size: int = BLOCK_CHUNK_SIZE
     ) -> Generator[Any, Any, KaleyraBlockResult]:
         """``method=block``: blacklist ``numbers`` (comma-separated, at most ``chunk_size`` per request).
 
@@ -350,7 +351,7 @@ class KaleyraCallEndpoints(KaleyraCore):
 
     @endpoint
     def unblock(
-        self, numbers: Any, *, default_region: str | None = "IN", chunk_size: int = BLOCK_CHUNK_SIZE
+        self, numbers: Any, *, default_region: str | None = DEFAULT_REGION, chunk_size: int = BLOCK_CHUNK_SIZE
     ) -> Generator[Any, Any, KaleyraBlockResult]:
         """``method=block&action=delete``: remove ``numbers`` from the blacklist (chunked like :meth:`block`)."""
         return self._block_flow("unblock", _dedupe(numbers, default_region, strict=False), chunk_size, "delete")
@@ -389,7 +390,7 @@ class KaleyraCallEndpoints(KaleyraCore):
         *,
         autocall: bool = False,
         notes: str | None = None,
-        default_region: str | None = "IN",
+        default_region: str | None = DEFAULT_REGION,
     ) -> Call[str]:
         """``method=followup``: schedule a follow-up; returns its id.
 
@@ -414,7 +415,7 @@ class KaleyraCallEndpoints(KaleyraCore):
         *,
         autocall: bool = False,
         notes: str | None = None,
-        default_region: str | None = "IN",
+        default_region: str | None = DEFAULT_REGION,
     ) -> Call[str]:
         """``method=followup`` with ``id``: change a follow-up (every field is sent again); returns its id.
 
@@ -435,7 +436,7 @@ class KaleyraCallEndpoints(KaleyraCore):
         *,
         autocall: bool = False,
         notes: str | None = None,
-        default_region: str | None = "IN",
+        default_region: str | None = DEFAULT_REGION,
     ) -> Call[KaleyraReply]:
         """``method=followup&action=delete`` with ``id``: delete a follow-up.
 
@@ -497,7 +498,12 @@ class KaleyraCallEndpoints(KaleyraCore):
     # -- progressive dialer -----------------------------------------------------------------
     @endpoint
     def autodial_add(
-        self, name: str, number: Any, meta: Mapping[str, Any] | None = None, *, default_region: str | None = "IN"
+        self,
+        name: str,
+        number: Any,
+        meta: Mapping[str, Any] | None = None,
+        *,
+        default_region: str | None = DEFAULT_REGION,
     ) -> Call[KaleyraDialerUpload]:
         """``method=autodial.add``: add one number (with ``meta``) to the progressive dialer campaign ``name``."""
         if meta is not None and not isinstance(meta, Mapping):
@@ -511,7 +517,7 @@ class KaleyraCallEndpoints(KaleyraCore):
 
     @endpoint
     def autodial_import(
-        self, name: str, rows: Sequence[Mapping[str, Any]], *, default_region: str | None = "IN"
+        self, name: str, rows: Sequence[Mapping[str, Any]], *, default_region: str | None = DEFAULT_REGION
     ) -> Call[KaleyraDialerUpload]:
         """``method=autodial.import``: add up to 1000 rows (``{"number": ..., "<custom>": value}``) to campaign ``name``.
 

@@ -23,6 +23,7 @@ from airflow_provider_voice.transport import MAX_JSON_DEPTH, Call, ErrorInfo, ch
 from airflow_provider_voice.vendors.base import VendorApi, endpoint
 
 __all__ = [
+    "DEFAULT_REGION",
     "KaleyraCore",
     "KaleyraHealth",
     "KaleyraIncident",
@@ -32,6 +33,9 @@ __all__ = [
     "records",
 ]
 
+#: region of numbers written without a country code: Kaleyra Voice is an Indian service (the one
+#: place this default is spelled; every Kaleyra request builder, capability and operator uses it)
+DEFAULT_REGION = "IN"
 KALEYRA_PRODUCTION_URL = "https://api-voice.kaleyra.com/v1/"
 KALEYRA_OBD_PRODUCTION_URL = "https://obd.kaleyra.com/api/v1/"
 #: Kaleyra's own hosts: ``voice.*`` goes to the OBD host only when the base URL is one of these

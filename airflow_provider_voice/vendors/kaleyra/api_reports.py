@@ -5,7 +5,7 @@ Each is a POST with ``method=<name>`` and optional filters ``fromdate``/``todate
 ``YYYY/MM/DD``; Kaleyra also reads ``DD/MM/YYYY``), ``callto``, ``limit`` (default 50) and
 ``page`` (default 1). One call = one page (:class:`KaleyraReportPage`); the ``*_flow`` methods
 walk the pages until one comes back shorter than ``limit`` and emit every row (drive them with
-``client.http.iterate(api.dial_flow(...))``).
+``client.iterate(api.dial_flow(...))``).
 
 ``dial.c2cstatus`` only keeps the last :data:`C2C_RETENTION_DAYS` days: asking for older data is
 refused *before* sending with a :class:`~airflow_provider_voice.errors.ValidationError` that says so.
@@ -26,7 +26,7 @@ from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.models.report_window import vendor_date
 from airflow_provider_voice.transport import Call, Emit, Flow
 from airflow_provider_voice.vendors.base import endpoint
-from airflow_provider_voice.vendors.kaleyra.api_core import KaleyraCore, KaleyraReply, records
+from airflow_provider_voice.vendors.kaleyra.api_core import DEFAULT_REGION, KaleyraCore, KaleyraReply, records
 
 __all__ = [
     "C2C_RETENTION_DAYS",
@@ -200,7 +200,7 @@ class KaleyraReportEndpoints(KaleyraCore):
         return today - dt.timedelta(days=C2C_RETENTION_DAYS)
 
     def _number(self, value: Any, field: str) -> str:
-        return PhoneNumber.parse(value, "IN", field=field).kaleyra
+        return PhoneNumber.parse(value, DEFAULT_REGION, field=field).kaleyra
 
     def _report_fields(
         self,

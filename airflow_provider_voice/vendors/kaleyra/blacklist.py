@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from airflow_provider_voice.vendors.kaleyra import KaleyraApi
+from airflow_provider_voice.vendors.access import VendorAccess
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError
 from airflow_provider_voice.models.blacklist import BlacklistFailure, BlacklistResult
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.vendors.kaleyra.api_calls import BLOCK_CHUNK_SIZE
+from airflow_provider_voice.vendors.kaleyra.api_core import DEFAULT_REGION
 
 __all__ = ["KaleyraBlacklist"]
 
@@ -24,15 +27,17 @@ class KaleyraBlacklist:
     still sent; authentication and transport errors stop the run (the chunks already accepted are
     in the log). Blocking is idempotent, so a task retry simply blocks the same numbers again.
 
-    :param hook: a :class:`~airflow_provider_voice.hooks.kaleyra.KaleyraHook`.
+    :param access: the vendor API and its clients (``hook.access``).
     :param chunk_size: numbers per request.
     """
 
     vendor: ClassVar[str] = "kaleyra"
     supports_unblock: ClassVar[bool] = True
+    default_region: ClassVar[str | None] = DEFAULT_REGION
 
-    def __init__(self, hook: Any, *, chunk_size: int = BLOCK_CHUNK_SIZE) -> None:
-        self.hook = hook
+    def __init__(self, access: VendorAccess[KaleyraApi], *, chunk_size: int = BLOCK_CHUNK_SIZE) -> None:
+        self.access = access
+        self.api = access.api
         self.chunk_size = chunk_size
 
     def block(self, numbers: Sequence[PhoneNumber], *, owned_number: Any = None) -> BlacklistResult:
@@ -52,14 +57,14 @@ class KaleyraBlacklist:
         result = BlacklistResult(action=action, vendor=self.vendor, requested=len(numbers))  # type: ignore[arg-type]
         if not numbers:
             return result
-        client = self.hook.client
-        send = client.block if action == "block" else client.unblock
+        client = self.access.client()
+        build = self.api.block if action == "block" else self.api.unblock
         total_chunks = (len(numbers) + self.chunk_size - 1) // self.chunk_size
         for index in range(0, len(numbers), self.chunk_size):
             chunk = numbers[index : index + self.chunk_size]
             result.requests += 1
             try:
-                send(chunk, chunk_size=self.chunk_size)
+                client.run(build(chunk, chunk_size=self.chunk_size))
             except VendorRejectedError as exc:
                 log.warning("Kaleyra refused %s of %d numbers: %s", action, len(chunk), exc)
                 result.failed.extend(

@@ -26,6 +26,7 @@ from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec,
 from airflow_provider_voice.models.placeholders import fill_placeholders, placeholder_names
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow
+from airflow_provider_voice.vendors.kaleyra import KaleyraApi
 from airflow_provider_voice.vendors.kaleyra.api_obd import (
     KALEYRA_MAX_NUMBERS,
     KaleyraObdResult,
@@ -70,7 +71,7 @@ def render(template: str, recipient: Recipient, *, where: str = "") -> str:
     return fill_placeholders(template, recipient_values(recipient), where=where)
 
 
-class KaleyraCampaignChannel(CampaignChannel[KaleyraCampaignOptions]):
+class KaleyraCampaignChannel(CampaignChannel[KaleyraCampaignOptions, KaleyraApi]):
     """Sends each frame as one ``voice.json`` (or ``voice.call``) request."""
 
     def __init__(self, backend: KaleyraCampaigns, spec: CampaignSpec, options: KaleyraCampaignOptions) -> None:
@@ -85,7 +86,7 @@ class KaleyraCampaignChannel(CampaignChannel[KaleyraCampaignOptions]):
         spec, options = self.spec, self.options
         numbers = [r.number.kaleyra for r in frame.items]
         if options.method == "voice.call":
-            result = await self.api.voice_call(
+            result = await self.client.send(self.api.voice_call(
                 numbers,
                 play=spec.audio,
                 message=None if spec.audio else spec.message,
@@ -97,9 +98,9 @@ class KaleyraCampaignChannel(CampaignChannel[KaleyraCampaignOptions]):
                 meta=options.meta,
                 custom=frame.key,
                 callback=options.callback,
-            )
+            ))
         else:
-            result = await self.api.voice_json(
+            result = await self.client.send(self.api.voice_json(
                 self._items(frame, numbers),
                 play=spec.audio,
                 message=None if spec.audio or self.personalised else spec.message,
@@ -108,7 +109,7 @@ class KaleyraCampaignChannel(CampaignChannel[KaleyraCampaignOptions]):
                 callback=options.callback,
                 retries=options.retries,
                 delay=options.delay,
-            )
+            ))
         return self._result(result, len(frame))
 
     def _items(self, frame: Frame[Recipient], numbers: list[str]) -> list[dict[str, Any]]:
@@ -143,10 +144,10 @@ class KaleyraCampaignChannel(CampaignChannel[KaleyraCampaignOptions]):
         )
 
 
-class KaleyraCampaigns(CampaignBackend[KaleyraCampaignOptions]):
+class KaleyraCampaigns(CampaignBackend[KaleyraCampaignOptions, KaleyraApi]):
     """Kaleyra implementation of the campaign protocol (OBD ``voice.json`` / ``voice.call``, ``voice.groupstatus``).
 
-    :param hook: a :class:`~airflow_provider_voice.hooks.kaleyra.KaleyraHook`.
+    :param access: the vendor API and its clients (``hook.access``).
     """
 
     vendor = "kaleyra"
@@ -186,7 +187,7 @@ class KaleyraCampaigns(CampaignBackend[KaleyraCampaignOptions]):
         return KaleyraCampaignChannel(self, spec, options)
 
     def status_flow(self, handle: CampaignHandle, *, now: float) -> Flow[CampaignStatus]:
-        api = self.hook.api
+        api = self.api
         counts = {"answered": 0, "no_answer": 0, "busy": 0, "failed": 0, "bad_number": 0, "blocked": 0, "pending": 0}
         vendor_counts: dict[str, int] = {}
         total = 0

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from airflow_provider_voice.vendors.kaleyra import KaleyraApi
+from airflow_provider_voice.vendors.access import VendorAccess
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError
 from airflow_provider_voice.models.call_reports import KaleyraCallRecord, KaleyraReportPage
 from airflow_provider_voice.models.click_to_call import ClickToCallHandle, ClickToCallState, ClickToCallStatus
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.transport import Call
+from airflow_provider_voice.vendors.kaleyra.api_core import DEFAULT_REGION
 
 __all__ = ["KALEYRA_C2C_OPTIONS", "KaleyraClickToCall", "kaleyra_c2c_state"]
 
@@ -47,14 +50,15 @@ class KaleyraClickToCall:
     ``meta`` (dict), ``callback`` (URL template with ``{caller}``, ``{receiver}``, ``{status}``...).
     Kaleyra plays no message, so ``message`` must be left unset.
 
-    :param hook: a :class:`~airflow_provider_voice.hooks.kaleyra.KaleyraHook`.
+    :param access: the vendor API and its clients (``hook.access``).
     """
 
     vendor: ClassVar[str] = "kaleyra"
-    default_region: ClassVar[str | None] = "IN"
+    default_region: ClassVar[str | None] = DEFAULT_REGION
 
-    def __init__(self, hook: Any) -> None:
-        self.hook = hook
+    def __init__(self, access: VendorAccess[KaleyraApi]) -> None:
+        self.access = access
+        self.api = access.api
 
     def connect(
         self,
@@ -76,8 +80,8 @@ class KaleyraClickToCall:
                 "vendor_options", unknown, f"Kaleyra click-to-call options are {', '.join(KALEYRA_C2C_OPTIONS)}"
             )
         region = default_region or self.default_region
-        call = self.hook.api.click2call(agent, customer, default_region=region, **options)  # validated, not sent
-        result = self.hook.client.http.send(call)
+        call = self.api.click2call(agent, customer, default_region=region, **options)  # validated, not sent
+        result = self.access.client().send(call)
         if not result.call_id:
             raise MalformedResponseError(
                 "dial.click2call was accepted but the answer has no call id",
@@ -91,7 +95,7 @@ class KaleyraClickToCall:
         """``dial.c2cstatus`` for the call id."""
         if not handle.call_id:
             raise ValidationError("call_id", handle.call_id, "the Kaleyra click-to-call id (c2c_...)")
-        return self.hook.api.c2c_status(call_id=handle.call_id)
+        return self.api.c2c_status(call_id=handle.call_id)
 
     def interpret(self, handle: ClickToCallHandle, answer: KaleyraReportPage[KaleyraCallRecord]) -> ClickToCallStatus:
         """The call's row in the c2cstatus page, as a :class:`ClickToCallStatus` (pending if not listed yet)."""

@@ -3,7 +3,10 @@
 Every field of the spec is supported and checked before sending (text 1-1224 characters, at most
 500 recipients with ``param1..5``, sender 3-11 letters/digits, ``send_at`` ISO 8601, purpose
 ``alert``/``wholesale``, type ``voice_sms``, voice gender and language, the three booleans and
-``request_id`` of at most 20 characters).
+``request_id`` of at most 20 characters). The rules that a campaign checks earlier, under its own
+argument names (:class:`~airflow_provider_voice.vendors.octopush.campaign.OctopushCampaigns`), are
+the functions :func:`check_text`, :func:`check_sender`, :func:`check_voice_language` and
+:func:`check_voice_gender`: each rule is written once, here.
 
 Idempotency: with a ``request_id`` the call is marked idempotent, so the HTTP core resends it
 after a timeout, a reset or a 5xx with the *same* ``request_id``; Octopush refuses a repeat within
@@ -32,9 +35,16 @@ from airflow_provider_voice.vendors.octopush.api_core import OCTOPUSH_API_PREFIX
 __all__ = [
     "OCTOPUSH_LANGUAGES",
     "OCTOPUSH_MAX_RECIPIENTS",
+    "OCTOPUSH_MAX_TEXT",
+    "OCTOPUSH_PURPOSES",
+    "OCTOPUSH_VOICE_GENDERS",
     "OctopushCampaignEndpoints",
     "OctopushDuplicateRequest",
     "OctopushVoiceTicket",
+    "check_sender",
+    "check_text",
+    "check_voice_gender",
+    "check_voice_language",
     "duplicate_ticket",
     "octopush_recipient",
 ]
@@ -44,7 +54,10 @@ OCTOPUSH_MAX_TEXT = 1224
 OCTOPUSH_LANGUAGES = (
     "en-US", "en-GB", "el-GR", "pl-PL", "hu-HU", "sv-SE", "de-DE", "es-ES", "es-LA", "fr-FR", "it-IT", "pt-BR", "ru-RU",
 )  # fmt: skip
+OCTOPUSH_VOICE_GENDERS = ("male", "female")
+OCTOPUSH_PURPOSES = ("alert", "wholesale")
 SENDER_RE = re.compile(r"^[A-Za-z0-9]{3,11}$")
+VENDOR = "octopush"
 PHONE_RE = re.compile(r"^\+\d{8,15}$")
 PARAMS = tuple(f"param{i}" for i in range(1, 6))
 SEND_PATH = f"{OCTOPUSH_API_PREFIX}/voice-campaign/send"
@@ -109,6 +122,55 @@ def octopush_recipient(
     return out
 
 
+def check_text(text: Any, field: str = "text") -> str:
+    """The text read to each person: 1 to :data:`OCTOPUSH_MAX_TEXT` characters.
+
+    :param text: the text.
+    :param field: the argument name in the error (``"text"``, a campaign's ``"message"``).
+    :raises ValidationError: not a string, empty or too long.
+    """
+    if not isinstance(text, str) or not 1 <= len(text) <= OCTOPUSH_MAX_TEXT:
+        got = len(text) if isinstance(text, str) else 0
+        raise ValidationError(field, text, f"1 to {OCTOPUSH_MAX_TEXT} characters (got {got})", vendor=VENDOR)
+    return text
+
+
+def check_sender(sender: Any, field: str = "sender") -> str | None:
+    """The sender: None (the account's default) or 3 to 11 letters or digits.
+
+    :param sender: the sender.
+    :param field: the argument name in the error (``"sender"``, ``"vendor_options.sender"``).
+    :raises ValidationError: any other value.
+    """
+    if sender is not None and not (isinstance(sender, str) and SENDER_RE.match(sender)):
+        raise ValidationError(field, sender, "3 to 11 letters or digits (a-zA-Z0-9)", vendor=VENDOR)
+    return sender
+
+
+def check_voice_language(language: Any, field: str = "voice_language") -> str | None:
+    """The voice language: None or one of :data:`OCTOPUSH_LANGUAGES`.
+
+    :param language: the language (``fr-FR``...).
+    :param field: the argument name in the error (``"voice_language"``, a campaign's ``"language"``).
+    :raises ValidationError: any other value.
+    """
+    if language is not None and language not in OCTOPUSH_LANGUAGES:
+        raise ValidationError(field, language, "one of " + ", ".join(OCTOPUSH_LANGUAGES), vendor=VENDOR)
+    return language
+
+
+def check_voice_gender(gender: Any, field: str = "voice_gender") -> str | None:
+    """The voice: None or one of :data:`OCTOPUSH_VOICE_GENDERS` (``male``, ``female``).
+
+    :param gender: the voice.
+    :param field: the argument name in the error (``"voice_gender"``, a campaign's ``"voice"``).
+    :raises ValidationError: any other value.
+    """
+    if gender is not None and gender not in OCTOPUSH_VOICE_GENDERS:
+        raise ValidationError(field, gender, "Octopush voices are male or female", vendor=VENDOR)
+    return gender
+
+
 def _send_at(value: datetime | str | None) -> str | None:
     if value is None:
         return None
@@ -160,10 +222,7 @@ class OctopushCampaignEndpoints(OctopushCore):
         :returns: :class:`OctopushVoiceTicket`. A repeat of an accepted ``request_id`` raises
             ``VendorRejectedError`` (409): :func:`duplicate_ticket` reads it.
         """
-        if not isinstance(text, str) or not 1 <= len(text) <= OCTOPUSH_MAX_TEXT:
-            raise ValidationError(
-                "text", text, f"1 to {OCTOPUSH_MAX_TEXT} characters (got {len(text) if isinstance(text, str) else 0})"
-            )
+        check_text(text)
         rows = [octopush_recipient(item, i, params) for i, item in enumerate(recipients)]
         if not rows:
             raise ValidationError("recipients", [], "at least one recipient")
@@ -171,16 +230,13 @@ class OctopushCampaignEndpoints(OctopushCore):
             raise ValidationError(
                 "recipients", f"<{len(rows)} recipients>", f"at most {OCTOPUSH_MAX_RECIPIENTS} per request"
             )
-        if sender is not None and not SENDER_RE.match(sender):
-            raise ValidationError("sender", sender, "3 to 11 letters or digits (a-zA-Z0-9)")
-        if purpose is not None and purpose not in ("alert", "wholesale"):
+        check_sender(sender)
+        if purpose is not None and purpose not in OCTOPUSH_PURPOSES:
             raise ValidationError("purpose", purpose, "alert or wholesale")
         if type != "voice_sms":
             raise ValidationError("type", type, "voice_sms")
-        if voice_gender is not None and voice_gender not in ("male", "female"):
-            raise ValidationError("voice_gender", voice_gender, "male or female")
-        if voice_language is not None and voice_language not in OCTOPUSH_LANGUAGES:
-            raise ValidationError("voice_language", voice_language, "one of " + ", ".join(OCTOPUSH_LANGUAGES))
+        check_voice_gender(voice_gender)
+        check_voice_language(voice_language)
         if request_id is not None and not 1 <= len(request_id) <= 20:
             raise ValidationError("request_id", request_id, "1 to 20 characters")
         body: dict[str, Any] = {

@@ -26,12 +26,14 @@ from airflow_provider_voice.errors import ValidationError, VendorRejectedError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus, OctopushCampaignOptions
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow
+from airflow_provider_voice.vendors.octopush import OctopushApi
 from airflow_provider_voice.vendors.octopush.api_campaigns import (
-    OCTOPUSH_LANGUAGES,
     OCTOPUSH_MAX_RECIPIENTS,
-    OCTOPUSH_MAX_TEXT,
-    SENDER_RE,
     OctopushVoiceTicket,
+    check_sender,
+    check_text,
+    check_voice_gender,
+    check_voice_language,
     duplicate_ticket,
 )
 
@@ -43,7 +45,7 @@ ESTIMATE_NOTE = (
 )
 
 
-class OctopushCampaignChannel(CampaignChannel[OctopushCampaignOptions]):
+class OctopushCampaignChannel(CampaignChannel[OctopushCampaignOptions, OctopushApi]):
     """Sends each frame as one Voice-SMS request (``request_id`` = frame key)."""
 
     def _payload(self) -> dict[str, Any]:
@@ -63,7 +65,7 @@ class OctopushCampaignChannel(CampaignChannel[OctopushCampaignOptions]):
 
     async def send(self, frame: Frame[Recipient]) -> FrameResult:
         try:
-            ticket = await self.api.send_voice_sms(recipients=frame.items, request_id=frame.key, **self._payload())
+            ticket = await self.client.send(self.api.send_voice_sms(recipients=frame.items, request_id=frame.key, **self._payload()))
         except VendorRejectedError as exc:
             duplicate = duplicate_ticket(exc)
             if duplicate is None:
@@ -112,10 +114,10 @@ class OctopushCampaignChannel(CampaignChannel[OctopushCampaignOptions]):
         }
 
 
-class OctopushCampaigns(CampaignBackend[OctopushCampaignOptions]):
+class OctopushCampaigns(CampaignBackend[OctopushCampaignOptions, OctopushApi]):
     """Octopush implementation of the campaign protocol (Voice-SMS; status is an estimate).
 
-    :param hook: an :class:`~airflow_provider_voice.hooks.octopush.OctopushHook`.
+    :param access: the vendor API and its clients (``hook.access``).
     """
 
     vendor = "octopush"
@@ -129,24 +131,12 @@ class OctopushCampaigns(CampaignBackend[OctopushCampaignOptions]):
             raise ValidationError(
                 "audio", spec.audio, "Octopush Voice-SMS reads text only: give message", vendor=self.vendor
             )
-        text = spec.message or ""
-        if not 1 <= len(text) <= OCTOPUSH_MAX_TEXT:
-            raise ValidationError(
-                "message",
-                text,
-                f"Octopush text is 1 to {OCTOPUSH_MAX_TEXT} characters (got {len(text)})",
-                vendor=self.vendor,
-            )
-        if options.sender is not None and not SENDER_RE.match(options.sender):
-            raise ValidationError(
-                "vendor_options.sender", options.sender, "3 to 11 letters or digits (a-zA-Z0-9)", vendor=self.vendor
-            )
-        language = options.voice_language or spec.language
-        if language is not None and language not in OCTOPUSH_LANGUAGES:
-            field = "vendor_options.voice_language" if options.voice_language else "language"
-            raise ValidationError(field, language, "one of " + ", ".join(OCTOPUSH_LANGUAGES), vendor=self.vendor)
-        if spec.voice is not None and spec.voice not in ("male", "female"):
-            raise ValidationError("voice", spec.voice, "Octopush voices are male or female", vendor=self.vendor)
+        # the request's own rules (api_campaigns), checked now under the campaign's argument names
+        check_text(spec.message or "", "message")
+        check_sender(options.sender, "vendor_options.sender")
+        language_field = "vendor_options.voice_language" if options.voice_language else "language"
+        check_voice_language(options.voice_language or spec.language, language_field)
+        check_voice_gender(spec.voice, "voice")
 
     def channel(self, spec: CampaignSpec, options: OctopushCampaignOptions) -> OctopushCampaignChannel:
         return OctopushCampaignChannel(self, spec, options)

@@ -24,6 +24,7 @@ from airflow_provider_voice.vendors.base import endpoint
 from airflow_provider_voice.vendors.televoips.api_core import TeleVoipsCore, TeleVoipsMessage
 
 __all__ = [
+    "DEFAULT_REGION",
     "NOT_OWNER_MESSAGE",
     "SEND_REFUSED_HINT",
     "UNABLE_TO_SEND_MESSAGE",
@@ -32,6 +33,9 @@ __all__ = [
     "explain_televoips_rejection",
 ]
 
+#: region of numbers written without a country code: TeleVoIPs is a North-American carrier (the
+#: one place this default is spelled)
+DEFAULT_REGION = "US"
 #: the spec's 400 bodies
 UNABLE_TO_SEND_MESSAGE = "Unable to send message"
 NOT_OWNER_MESSAGE = "You do not own the number you are trying to unsubscribe from"
@@ -88,7 +92,7 @@ class TeleVoipsMessagingEndpoints(TeleVoipsCore):
         to: Any,
         content: str,
         *,
-        default_region: str | None = "US",
+        default_region: str | None = DEFAULT_REGION,
         strict_numbers: bool = True,
     ) -> Call[str]:
         """``POST /messages``: send ``content`` from an owned number to ``to``; returns the message ``uuid``.
@@ -141,7 +145,7 @@ class TeleVoipsMessagingEndpoints(TeleVoipsCore):
         return self.send_message(message.to, message.from_, content, strict_numbers=False)
 
     @endpoint
-    def unsubscribe(self, from_: Any, to: Any, *, default_region: str | None = "US") -> Call[None]:
+    def unsubscribe(self, from_: Any, to: Any, *, default_region: str | None = DEFAULT_REGION) -> Call[None]:
         """``POST /unsubscribe``: ``from_`` (the person) no longer receives messages from the account.
 
         :param from_: the phone number that asked to stop receiving messages.

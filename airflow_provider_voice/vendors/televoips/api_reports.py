@@ -10,7 +10,7 @@ answers 200 with the CSV, **401** ``{"message": "Unauthorized"}`` / **403**
 ``{"message": "Forbidden"}`` -> :class:`AuthError`.
 
 The download is never read into memory: :meth:`TeleVoipsReportEndpoints.cdr_file_call` builds the
-call and the caller opens it with ``SyncHttp.stream`` / ``AsyncHttp.stream`` (see
+call and the caller opens it with ``client.stream(call)`` (sync or async client; see
 :mod:`airflow_provider_voice.vendors.televoips.cdr_download`). The ``x-api-key`` is only ever sent to the configured
 API host: a report ``url`` pointing elsewhere is refused.
 """
@@ -97,7 +97,7 @@ class TeleVoipsReportEndpoints(TeleVoipsCore):
         )
 
     def cdr_file_call(self, report: CdrReport | str) -> Call[httpx.Response]:
-        """The download of a complete report's CSV, to open with ``http.stream(call)``.
+        """The download of a complete report's CSV, to open with ``client.stream(call)``.
 
         :param report: a complete :class:`CdrReport` or its ``url``.
         Raises :class:`ValidationError` for a report that is not complete or a URL outside the

@@ -5,11 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from airflow_provider_voice.vendors.televoips import TeleVoipsApi
+from airflow_provider_voice.vendors.access import VendorAccess
 from airflow_provider_voice.errors import CapabilityNotSupportedError, ValidationError, VendorRejectedError
 from airflow_provider_voice.models.blacklist import BlacklistFailure, BlacklistResult
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.redaction import get_logger, mask_phone
-from airflow_provider_voice.vendors.televoips.api_messaging import NOT_OWNER_MESSAGE, explain_televoips_rejection
+from airflow_provider_voice.vendors.televoips.api_messaging import (
+    DEFAULT_REGION,
+    NOT_OWNER_MESSAGE,
+    explain_televoips_rejection,
+)
 from airflow_provider_voice.vendors.televoips.sms import check_owned_number
 
 __all__ = ["TeleVoipsBlacklist"]
@@ -30,14 +36,16 @@ class TeleVoipsBlacklist:
     TeleVoIPs has no endpoint to undo an unsubscribe: :meth:`unblock` raises
     :class:`CapabilityNotSupportedError`.
 
-    :param hook: a :class:`~airflow_provider_voice.hooks.televoips.TeleVoipsHook`.
+    :param access: the vendor API and its clients (``hook.access``).
     """
 
     vendor: ClassVar[str] = "televoips"
     supports_unblock: ClassVar[bool] = False
+    default_region: ClassVar[str | None] = DEFAULT_REGION
 
-    def __init__(self, hook: Any) -> None:
-        self.hook = hook
+    def __init__(self, access: VendorAccess[TeleVoipsApi]) -> None:
+        self.access = access
+        self.api = access.api
 
     def block(self, numbers: Sequence[PhoneNumber], *, owned_number: Any = None) -> BlacklistResult:
         """Unsubscribe each of ``numbers`` from the account's number ``owned_number``."""
@@ -48,14 +56,14 @@ class TeleVoipsBlacklist:
                 "TeleVoIPs needs one of the account's numbers (enabled for texting) as the unsubscribe 'to'",
                 vendor=self.vendor,
             )
-        owned = check_owned_number(self.hook, owned_number, field="owned_number")
+        owned = check_owned_number(self.access, owned_number, field="owned_number")
         numbers = list(dict.fromkeys(numbers))
         result = BlacklistResult(action="block", vendor=self.vendor, requested=len(numbers))
-        client = self.hook.client
+        client = self.access.client()
         for position, number in enumerate(numbers, start=1):
             result.requests += 1
             try:
-                client.unsubscribe(number, owned)
+                client.send(self.api.unsubscribe(number, owned))
             except VendorRejectedError as exc:
                 if (exc.vendor_message or "").strip() == NOT_OWNER_MESSAGE or (exc.vendor_message or "").startswith(
                     "You do not own"

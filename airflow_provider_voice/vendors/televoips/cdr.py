@@ -28,6 +28,7 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from airflow_provider_voice.models.recipients import InvalidRow
+from airflow_provider_voice.storage import READ, resolve_location
 
 __all__ = [
     "CDR_CORE_FIELDS",
@@ -287,7 +288,9 @@ def iter_cdr_records(source: Any, *, tz: str = "UTC", keep_invalid: int = 1000) 
 
     :param source: a local path (``str``/``Path``, ``file://`` URL), an ``ObjectStoragePath`` (or
         anything with ``.open("rb")``), a ``scheme://`` URL (opened with Airflow's
-        ``ObjectStoragePath``), or an open text/binary file.
+        ``ObjectStoragePath``), or an open text/binary file; paths and URLs are told apart by
+        the rule of :mod:`airflow_provider_voice.storage`. Anything else is a ``ValidationError``
+        (field ``source``) when the reader is iterated.
     :param tz: zone of ``calldate`` (TeleVoIPs does not state it; UTC by default).
     :param keep_invalid: how many bad rows to keep in :attr:`CdrReader.invalid` (all are counted).
     :returns: a :class:`CdrReader`: iterate it for records, then read ``.invalid`` (line numbers
@@ -318,17 +321,10 @@ def _open_text(source: Any, encoding: str) -> IO[str]:
         return _NoClose(source)
     if isinstance(source, (io.BufferedIOBase, io.RawIOBase)):
         return _Borrowed(source, encoding=encoding, newline="")
-    if isinstance(source, str) and "://" in source and not source.startswith("file://"):
-        from airflow.sdk import ObjectStoragePath  # only when an object-storage URL is given
-
-        source = ObjectStoragePath(source)
-    elif isinstance(source, str):
-        source = Path(source.removeprefix("file://"))
-    if isinstance(source, Path):
-        return source.open("r", encoding=encoding, newline="")
-    if hasattr(source, "open"):
-        return io.TextIOWrapper(source.open("rb"), encoding=encoding, newline="")
-    raise TypeError(f"cannot read CDRs from {type(source).__name__}")
+    target = resolve_location(source, field="source", needs=READ)  # the provider's one path/URL rule
+    if isinstance(target, Path):
+        return target.open("r", encoding=encoding, newline="")
+    return io.TextIOWrapper(target.open("rb"), encoding=encoding, newline="")
 
 
 class _NoClose:

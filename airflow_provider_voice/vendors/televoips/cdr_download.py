@@ -1,7 +1,7 @@
 """Streaming download of a TeleVoIPs CDR CSV: constant memory, atomic, header checked, rows counted.
 
 :func:`download_cdr_report` (and its asyncio twin :func:`adownload_cdr_report`) opens the report
-file with the transport's ``stream``, writes each chunk as it arrives to a temporary file next to
+file with the client's ``stream`` (``client.stream(api.cdr_file_call(report))``), writes each chunk as it arrives to a temporary file next to
 the destination (:func:`~airflow_provider_voice.storage.open_atomic`) and moves it into
 place only when the whole body has arrived and its header was accepted. Memory does not grow
 with the file: only one network chunk (about 64 KiB) is held at a time.
@@ -16,14 +16,17 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from itertools import repeat
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
+
+import httpx
 
 from airflow_provider_voice.errors import MalformedResponseError
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.storage import open_atomic
-from airflow_provider_voice.transport import AsyncHttp, SyncHttp
+from airflow_provider_voice.transport import Call
 from airflow_provider_voice.vendors.televoips.cdr import (
     CDR_CORE_FIELDS,
     CDR_FIELD_ALIASES,
@@ -33,10 +36,12 @@ from airflow_provider_voice.vendors.televoips.cdr import (
 )
 
 __all__ = [
+    "AsyncStreamingClient",
     "CdrDownloadResult",
     "CdrHeaderCheck",
     "CdrStreamScanner",
     "HeaderPolicy",
+    "StreamingClient",
     "adownload_cdr_report",
     "check_cdr_header",
     "download_cdr_report",
@@ -48,6 +53,30 @@ log = get_logger(__name__)
 #: (calldate, src, dst, duration, billsec, disposition) fails; ``off``: no check. Unknown columns
 #: never fail: they are reported (log + result).
 HeaderPolicy = Literal["strict", "core", "off"]
+
+
+class StreamingClient(Protocol):
+    """What a download needs of a client: ``stream(call)`` (a :class:`~airflow_provider_voice.vendors.base.VendorClient`)."""
+
+    def stream(self, call: Call[Any]) -> AbstractContextManager[httpx.Response]:
+        """Open ``call`` as a stream (the response after a 2xx status, its body unread).
+
+        :param call: the download call.
+        """
+        ...
+
+
+class AsyncStreamingClient(Protocol):
+    """Asyncio twin of :class:`StreamingClient` (an :class:`~airflow_provider_voice.vendors.base.AsyncVendorClient`)."""
+
+    def stream(self, call: Call[Any]) -> AbstractAsyncContextManager[httpx.Response]:
+        """Open ``call`` as a stream (the response after a 2xx status, its body unread).
+
+        :param call: the download call.
+        """
+        ...
+
+
 _QUOTE = 34  # ord('"')
 _is_odd = (1).__and__
 _MAX_HEADER_BYTES = 64 * 1024
@@ -326,7 +355,7 @@ def _result(report: CdrReport | str, target: Any, scanner: CdrStreamScanner, sec
 
 
 def download_cdr_report(
-    http: SyncHttp,
+    client: StreamingClient,
     api: Any,
     report: CdrReport | str,
     destination: Any,
@@ -336,7 +365,7 @@ def download_cdr_report(
 ) -> CdrDownloadResult:
     """Stream a complete report's CSV to ``destination`` atomically, in constant memory.
 
-    :param http: the sync transport (``hook.client.http``).
+    :param client: the blocking client (``hook.client``).
     :param api: the TeleVoIPs API (``hook.api``), which builds the download call.
     :param report: a complete :class:`CdrReport` or the file URL.
     :param destination: local path, ``file://``/``s3://``... URL or ``ObjectStoragePath``.
@@ -350,7 +379,7 @@ def download_cdr_report(
     started = time.monotonic()
     with open_atomic(destination) as target:
         progress = _Progress(target.url)
-        with http.stream(call) as response:
+        with client.stream(call) as response:
             for chunk in response.iter_bytes(chunk_size):
                 scanner.feed(chunk)
                 target.write(chunk)
@@ -368,7 +397,7 @@ def download_cdr_report(
 
 
 async def adownload_cdr_report(
-    http: AsyncHttp,
+    client: AsyncStreamingClient,
     api: Any,
     report: CdrReport | str,
     destination: Any,
@@ -382,7 +411,7 @@ async def adownload_cdr_report(
     started = time.monotonic()
     with open_atomic(destination) as target:
         progress = _Progress(target.url)
-        async with http.stream(call) as response:
+        async with client.stream(call) as response:
             async for chunk in response.aiter_bytes(chunk_size):
                 scanner.feed(chunk)
                 target.write(chunk)

@@ -9,27 +9,25 @@ from typing import Any, ClassVar
 
 import pendulum
 
+from airflow_provider_voice.vendors.televoips import TeleVoipsApi
+from airflow_provider_voice.vendors.access import VendorAccess
+from airflow_provider_voice.vendors.base import AsyncVendorClient
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call
 from airflow_provider_voice.vendors.televoips.api_core import TeleVoipsMessage
-from airflow_provider_voice.vendors.televoips.api_messaging import explain_televoips_rejection
+from airflow_provider_voice.vendors.televoips.api_messaging import DEFAULT_REGION, explain_televoips_rejection
 
 __all__ = ["OWNED_NUMBERS_EXTRA", "SentLookup", "TeleVoipsSms", "check_owned_number", "owned_numbers"]
 
 #: connection extra listing the account's numbers (TeleVoIPs has no endpoint that lists them)
 OWNED_NUMBERS_EXTRA = "owned_numbers"
-DEFAULT_REGION = "US"
 
 
-def owned_numbers(hook: Any) -> set[str] | None:
+def owned_numbers(access: VendorAccess[TeleVoipsApi]) -> set[str] | None:
     """The account's numbers from the connection extra ``owned_numbers`` (a list or a comma-separated
     string), as TeleVoIPs digits; None when the connection does not list them."""
-    try:
-        conn = hook.get_connection(hook.conn_id)
-    except Exception:  # no connection available (plain client use): nothing to check against
-        return None
-    raw = hook.extra_value(conn.extra_dejson or {}, OWNED_NUMBERS_EXTRA)
+    raw = access.settings.get(OWNED_NUMBERS_EXTRA)
     if raw in (None, "", []):
         return None
     items = raw.split(",") if isinstance(raw, str) else list(raw)
@@ -44,11 +42,11 @@ def owned_numbers(hook: Any) -> set[str] | None:
     return out or None
 
 
-def check_owned_number(hook: Any, number: Any, *, field: str) -> str:
+def check_owned_number(access: VendorAccess[TeleVoipsApi], number: Any, *, field: str) -> str:
     """``number`` as TeleVoIPs digits; a :class:`ValidationError` if the connection lists the account's
     numbers and ``number`` is not one of them (checked before any request is sent)."""
     digits = PhoneNumber.parse(number, DEFAULT_REGION, field=field, strict=False).televoips  # the account's own
-    owned = owned_numbers(hook)
+    owned = owned_numbers(access)
     if owned is not None and digits not in owned:
         raise ValidationError(
             field,
@@ -76,14 +74,19 @@ class TeleVoipsSms:
     messages from the sender, means it was not sent; none in a list that does not reach the send
     time leaves it in doubt (reported, not resent).
 
-    :param hook: a :class:`~airflow_provider_voice.hooks.televoips.TeleVoipsHook`.
+    :param access: the vendor API and its clients (``hook.access``).
     """
 
     vendor: ClassVar[str] = "televoips"
     default_region: ClassVar[str | None] = DEFAULT_REGION
 
-    def __init__(self, hook: Any) -> None:
-        self.hook = hook
+    def __init__(self, access: VendorAccess[TeleVoipsApi]) -> None:
+        self.access = access
+        self.api = access.api
+
+    def async_client(self) -> AsyncVendorClient[TeleVoipsApi]:
+        """A new asyncio client on the vendor's API (the delivery engine opens one per run)."""
+        return self.access.async_client()
 
     def check_sender(self, sender: Any) -> str:
         """The sender as TeleVoIPs digits; it is required and, when the connection lists the account's
@@ -92,11 +95,11 @@ class TeleVoipsSms:
             raise ValidationError(
                 "sender", sender, "TeleVoIPs needs the 'from' number: one the account owns and has enabled for texting"
             )
-        return check_owned_number(self.hook, sender, field="sender")
+        return check_owned_number(self.access, sender, field="sender")
 
     def message_call(self, number: PhoneNumber, text: str, *, sender: str | None, key: str) -> Call[str]:
         """``POST /messages`` texting ``number``; returns the ``uuid``."""
-        return self.hook.api.send_message(sender, number, text, default_region=self.default_region)
+        return self.api.send_message(sender, number, text, default_region=self.default_region)
 
     def explain(self, exc: Exception) -> Exception:
         """TeleVoIPs' 400 "Unable to send message" with its documented causes."""
@@ -104,7 +107,7 @@ class TeleVoipsSms:
 
     def lookup_call(self, since: float, until: float) -> Call[list[TeleVoipsMessage]]:
         """``GET /messages`` between two POSIX times: used to find out whether an in-doubt SMS was sent."""
-        return self.hook.api.list_messages(
+        return self.api.list_messages(
             start=pendulum.from_timestamp(since, tz="UTC"), end=pendulum.from_timestamp(until, tz="UTC")
         )
 

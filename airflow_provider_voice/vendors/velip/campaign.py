@@ -35,6 +35,7 @@ from airflow_provider_voice.errors import ValidationError, VendorRejectedError, 
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus, VelipCampaignOptions
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow
+from airflow_provider_voice.vendors.velip import VelipApi
 from airflow_provider_voice.vendors.velip.api_campaigns import VelipCampaign
 
 __all__ = ["VELIP_OUTCOMES", "VelipCampaigns"]
@@ -68,7 +69,7 @@ def frame_name(name: str, index: int) -> str:
     return name[: MAX_NAME - len(suffix)] + suffix
 
 
-class VelipCampaignChannel(CampaignChannel[VelipCampaignOptions]):
+class VelipCampaignChannel(CampaignChannel[VelipCampaignOptions, VelipApi]):
     """Sends each frame as one Velip campaign (``cp_ctid`` = frame key)."""
 
     def __init__(
@@ -98,13 +99,13 @@ class VelipCampaignChannel(CampaignChannel[VelipCampaignOptions]):
                 return self._result(found, len(frame))
         rows = self._rows(frame)
         try:
-            created = await self.api.create_campaign(
+            created = await self.client.send(self.api.create_campaign(
                 name=frame_name(self.spec.name, frame.index),
                 destinations=rows,
                 upload=len(rows) > self.options.upload_threshold,
                 cp_ctid=frame.key,
                 **self.fields,
-            )
+            ))
         except VendorRejectedError as exc:
             if str(exc.vendor_code) == "230":  # same name and date: ours, from an earlier attempt?
                 found = await self._lookup(frame.key)
@@ -115,7 +116,7 @@ class VelipCampaignChannel(CampaignChannel[VelipCampaignOptions]):
         return FrameResult(accepted=accepted, refs=[created.cp_id], info={"cp_ctid": frame.key})
 
     async def _lookup(self, cp_ctid: str) -> VelipCampaign | None:
-        campaigns = await self.api.get_campaigns_list(cp_ctid=cp_ctid)
+        campaigns = await self.client.send(self.api.get_campaigns_list(cp_ctid=cp_ctid))
         return next((c for c in campaigns if c.cp_ctid == cp_ctid), None)
 
     @staticmethod
@@ -129,10 +130,10 @@ class VelipCampaignChannel(CampaignChannel[VelipCampaignOptions]):
         return Reconciled.accepted(self._result(found, len(frame)), f"GetCampaignsList found cp_id {found.cp_id}")
 
 
-class VelipCampaigns(CampaignBackend[VelipCampaignOptions]):
+class VelipCampaigns(CampaignBackend[VelipCampaignOptions, VelipApi]):
     """Velip implementation of the campaign protocol (``CreateCampaign`` / ``GetCampaignsList`` / ``ChangeCampaign``).
 
-    :param hook: a :class:`~airflow_provider_voice.hooks.velip.VelipHook`.
+    :param access: the vendor API and its clients (``hook.access``).
     """
 
     vendor = "velip"
@@ -249,7 +250,7 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions]):
 
     # -- status / cancel ------------------------------------------------------------------------
     def status_flow(self, handle: CampaignHandle, *, now: float) -> Flow[CampaignStatus]:
-        api = self.hook.api
+        api = self.api
         found: list[VelipCampaign] = []
         for cp_id in handle.campaign_ids:
             campaigns = yield api.get_campaigns_list(cp_id=cp_id)
@@ -259,7 +260,7 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions]):
     def cancel(self, handle: CampaignHandle | Mapping[str, Any], *, timeout: float | None = None) -> list[str]:
         """Pause every campaign of ``handle`` (``ChangeCampaign active=0``; idempotent, so retried).
 
-        Uses a client of its own (safe beside a busy hook client in another thread). Every campaign
+        Uses a client of its own (safe beside a busy shared client in another thread). Every campaign
         is tried even when another fails; with ``timeout``, each call's deadline is the time left
         and the campaigns not reached in time are not tried.
 
@@ -293,9 +294,9 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions]):
                 if left is not None and left <= 0:
                     failed[cp_id] = f"not tried: the {timeout:g} s allowed ran out"
                     continue
-                call = self.hook.api.change_campaign(cp_id, active=active)
+                call = self.api.change_campaign(cp_id, active=active)
                 try:
-                    client.http.execute(call if left is None else dataclasses.replace(call, deadline=left))
+                    client.send(call if left is None else dataclasses.replace(call, deadline=left))
                 except VoiceProviderError as exc:
                     failed[cp_id] = exc
                 else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from airflow_provider_voice.vendors.velip import VelipApi
+from airflow_provider_voice.vendors.access import VendorAccess
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError
 from airflow_provider_voice.models.call_reports import VelipCallStatusPage
 from airflow_provider_voice.models.click_to_call import ClickToCallHandle, ClickToCallState, ClickToCallStatus
@@ -43,14 +45,15 @@ class VelipClickToCall:
     ``GetCallStatus`` gives one status for the joined call: ``OK`` -> connected, ``NA`` -> the
     agent did not answer, ``EK``/``IK``/``CK``/``BK`` -> failed.
 
-    :param hook: a :class:`~airflow_provider_voice.hooks.velip.VelipHook`.
+    :param access: the vendor API and its clients (``hook.access``).
     """
 
     vendor: ClassVar[str] = "velip"
     default_region: ClassVar[str | None] = None
 
-    def __init__(self, hook: Any) -> None:
-        self.hook = hook
+    def __init__(self, access: VendorAccess[VelipApi]) -> None:
+        self.access = access
+        self.api = access.api
 
     def connect(
         self,
@@ -79,8 +82,8 @@ class VelipClickToCall:
         dest = PhoneNumber.parse(agent, region, field="agent")
         dest2 = PhoneNumber.parse(customer, region, field="customer")
         ctid = check_velip_ctid(options.pop("ctid", None))
-        call = self.hook.api.make_tts_call(dest, type=3, dest2=dest2, text=message or None, ctid=ctid, **options)
-        result = self.hook.client.http.send(call)
+        call = self.api.make_tts_call(dest, type=3, dest2=dest2, text=message or None, ctid=ctid, **options)
+        result = self.access.client().send(call)
         if not result.cd_id and not ctid:
             raise MalformedResponseError(
                 "MakeTTSCall was accepted but the answer has no cd_id", vendor=self.vendor, endpoint="MakeTTSCall"
@@ -91,9 +94,9 @@ class VelipClickToCall:
     def status_call(self, handle: ClickToCallHandle) -> Call[VelipCallStatusPage]:
         """``GetCallStatus`` by ``cd_id`` (or by ``ctid`` for a call without one)."""
         if handle.call_id:
-            return self.hook.api.get_call_status(cd_id=handle.call_id)
+            return self.api.get_call_status(cd_id=handle.call_id)
         if handle.ctid:
-            return self.hook.api.get_call_status(ctid=handle.ctid)
+            return self.api.get_call_status(ctid=handle.ctid)
         raise ValidationError("call_id", None, "the Velip cd_id (or the ctid) of the call")
 
     def interpret(self, handle: ClickToCallHandle, answer: VelipCallStatusPage) -> ClickToCallStatus:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any, ClassVar
 
+from airflow_provider_voice.vendors.velip import VelipApi
+from airflow_provider_voice.vendors.access import VendorAccess
+from airflow_provider_voice.vendors.base import AsyncVendorClient
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call
@@ -32,14 +35,19 @@ class VelipSms:
     has no sender parameter: giving one is refused before sending. Velip documents no SMS lookup,
     so an SMS whose fate is unknown (timeout after sending) is reported, not resent.
 
-    :param hook: a :class:`~airflow_provider_voice.hooks.velip.VelipHook`.
+    :param access: the vendor API and its clients (``hook.access``).
     """
 
     vendor: ClassVar[str] = "velip"
     default_region: ClassVar[str | None] = None
 
-    def __init__(self, hook: Any) -> None:
-        self.hook = hook
+    def __init__(self, access: VendorAccess[VelipApi]) -> None:
+        self.access = access
+        self.api = access.api
+
+    def async_client(self) -> AsyncVendorClient[VelipApi]:
+        """A new asyncio client on the vendor's API (the delivery engine opens one per run)."""
+        return self.access.async_client()
 
     def check_sender(self, sender: Any) -> None:
         """Velip's MakeSMS has no sender field."""
@@ -51,7 +59,7 @@ class VelipSms:
 
     def message_call(self, number: PhoneNumber, text: str, *, sender: str | None, key: str) -> Call[str]:
         """``MakeSMS`` to ``number`` with ``ctid`` derived from ``key``; returns ``cdls_id``."""
-        return self.hook.api.make_sms(number, text, ctid=velip_ctid(key))
+        return self.api.make_sms(number, text, ctid=velip_ctid(key))
 
     def explain(self, exc: Exception) -> Exception:
         return exc

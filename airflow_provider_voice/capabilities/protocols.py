@@ -1,0 +1,181 @@
+"""Every capability protocol, in one place: what operators, sensors and triggers may ask of a vendor.
+
+A vendor hook offers a capability through a typed method (``hook.campaigns()``, ``hook.sms()``,
+``hook.blacklist()``, ``hook.click_to_call()``) returning an object that satisfies the protocol
+below; a vendor without it raises :class:`~airflow_provider_voice.errors.CapabilityNotSupportedError`
+naming the vendors that have it. Each vendor implements the protocols in its own folder
+(``vendors/<vendor>/campaign.py``, ``sms.py``, ``blacklist.py``, ``click_to_call.py``), built from a
+:class:`~airflow_provider_voice.vendors.access.VendorAccess` (API + client factory), never from the hook.
+The shared part of a capability lives beside this module (``capabilities/campaign.py``...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from airflow_provider_voice.delivery import CheckpointKey, CheckpointStore, SuppressionList
+from airflow_provider_voice.models.blacklist import BlacklistResult
+from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus
+from airflow_provider_voice.models.click_to_call import ClickToCallHandle, ClickToCallStatus
+from airflow_provider_voice.models.phone import PhoneNumber
+from airflow_provider_voice.models.recipients import Recipient
+from airflow_provider_voice.transport import Call
+from airflow_provider_voice.vendors.base import AsyncVendorClient
+
+__all__ = ["BlacklistCapability", "CampaignCapability", "ClickToCallCapability", "SmsCapability"]
+
+
+class CampaignCapability(Protocol):
+    """Voice campaigns (Velip, Octopush, Kaleyra): what the campaign operator, sensor and trigger use.
+
+    The shared implementation is :class:`~airflow_provider_voice.capabilities.campaign.CampaignBackend`.
+    """
+
+    @property
+    def vendor(self) -> str:
+        """The vendor name."""
+
+    @property
+    def reports_outcomes(self) -> bool:
+        """True when :meth:`campaign_status` reports real per-call outcomes (False: an estimate)."""
+
+    @property
+    def can_cancel(self) -> bool:
+        """True when :meth:`cancel` can stop an accepted campaign."""
+
+    @property
+    def cancel_note(self) -> str:
+        """What :meth:`cancel` does, and how to undo it."""
+
+    def validate(self, spec: CampaignSpec, *, now: float | None = None) -> Any:
+        """Check ``spec`` against every vendor rule before any request (raises ``ValidationError``)."""
+
+    def validate_recipient(self, spec: CampaignSpec, recipient: Recipient, position: int) -> None:
+        """Vendor rules for one recipient (raises ``ValidationError``)."""
+
+    def send_campaign(
+        self,
+        spec: CampaignSpec,
+        recipients: Iterable[Recipient],
+        *,
+        key: CheckpointKey,
+        store: CheckpointStore | None = None,
+        concurrency: int = 8,
+        suppression: SuppressionList | None = None,
+        resend_in_doubt: bool = False,
+        total: int | None = None,
+        engine_options: dict[str, Any] | None = None,
+        on_engine: Callable[[Any], None] | None = None,
+    ) -> CampaignHandle:
+        """Send ``spec`` to ``recipients`` in frames, exactly once per checkpoint ``key``."""
+
+    def campaign_status(self, handle: CampaignHandle | dict[str, Any]) -> CampaignStatus:
+        """The campaign's status, with the blocking client."""
+
+    async def acampaign_status(
+        self, handle: CampaignHandle | dict[str, Any], client: AsyncVendorClient[Any] | None = None
+    ) -> CampaignStatus:
+        """The campaign's status, with an asyncio client (triggers)."""
+
+    def async_client(self) -> AsyncVendorClient[Any]:
+        """A new asyncio client on the vendor's API (close it with ``aclose``)."""
+
+    def cancel(self, handle: CampaignHandle | dict[str, Any], *, timeout: float | None = None) -> list[str]:
+        """Stop the campaign's remaining calls where the vendor allows it; the ids stopped."""
+
+    def resume(self, handle: CampaignHandle | dict[str, Any], *, timeout: float | None = None) -> list[str]:
+        """Resume the campaigns :meth:`cancel` paused; the ids resumed."""
+
+
+class SmsCapability(Protocol):
+    """SMS (TeleVoIPs, Velip), as the SMS operator and the delivery engine use it.
+
+    :meth:`check_sender` validates (and normalizes) the sender before any message is sent;
+    :meth:`message_call` is the request that texts ``number`` (its result is the vendor's message
+    id; ``key`` is a stable per-recipient key, used as a correlation id where the vendor has one);
+    :meth:`explain` turns a refusal into an error naming the documented causes; :meth:`lookup_call`
+    lists messages sent between two POSIX times (None when the vendor has no such request) and
+    :meth:`find_sent` finds the message to ``number`` with ``text`` in it: together they reconcile
+    an SMS whose fate is unknown. The shared delivery is
+    :class:`~airflow_provider_voice.capabilities.sms_delivery.SmsDeliveryChannel`.
+    """
+
+    @property
+    def vendor(self) -> str:
+        """The vendor name."""
+
+    @property
+    def default_region(self) -> str | None:
+        """Region of numbers written without a country code."""
+
+    def check_sender(self, sender: Any) -> str | None:
+        """The checked sender (raises ``ValidationError`` when it cannot work)."""
+
+    def message_call(self, number: PhoneNumber, text: str, *, sender: str | None, key: str) -> Call[str]:
+        """The request that texts ``number``."""
+
+    def explain(self, exc: Exception) -> Exception:
+        """A vendor refusal as an error naming its documented causes."""
+
+    def lookup_call(self, since: float, until: float) -> Call[Any] | None:
+        """The request listing messages sent between ``since`` and ``until`` (None: no such request)."""
+
+    def find_sent(self, messages: Any, number: PhoneNumber, text: str) -> str | None:
+        """The id of the message to ``number`` with ``text`` in ``messages`` (None: not there)."""
+
+    def async_client(self) -> AsyncVendorClient[Any]:
+        """A new asyncio client on the vendor's API (close it with ``aclose``)."""
+
+
+class BlacklistCapability(Protocol):
+    """Blacklists and opt-outs (Kaleyra ``method=block``, TeleVoIPs ``POST /unsubscribe``).
+
+    ``numbers`` are validated :class:`PhoneNumber` objects (the operator parses and deduplicates);
+    ``owned_number`` is the account number an opt-out applies to (TeleVoIPs; vendors without the
+    notion refuse it). Both methods return a :class:`BlacklistResult` (numbers changed and refused).
+    """
+
+    @property
+    def vendor(self) -> str:
+        """The vendor name."""
+
+    @property
+    def supports_unblock(self) -> bool:
+        """True when :meth:`unblock` is possible."""
+
+    def block(self, numbers: Sequence[PhoneNumber], *, owned_number: Any = None) -> BlacklistResult:
+        """Block ``numbers``."""
+
+    def unblock(self, numbers: Sequence[PhoneNumber], *, owned_number: Any = None) -> BlacklistResult:
+        """Unblock ``numbers``."""
+
+
+class ClickToCallCapability(Protocol):
+    """Click-to-call (Kaleyra ``dial.click2call``, Velip ``MakeTTSCall`` type 3).
+
+    :meth:`connect` places the call (validating everything first); :meth:`status_call` is the
+    request that reads its outcome (sent by the sync client in a sensor's poke, by the async client
+    in the trigger) and :meth:`interpret` turns that answer into a :class:`ClickToCallStatus`.
+    """
+
+    @property
+    def vendor(self) -> str:
+        """The vendor name."""
+
+    def connect(
+        self,
+        agent: Any,
+        customer: Any,
+        *,
+        message: str | None = None,
+        default_region: str | None = None,
+        **options: Any,
+    ) -> ClickToCallHandle:
+        """Place the call."""
+
+    def status_call(self, handle: ClickToCallHandle) -> Call[Any]:
+        """The request reading the call's outcome."""
+
+    def interpret(self, handle: ClickToCallHandle, answer: Any) -> ClickToCallStatus:
+        """The outcome in that request's answer."""
