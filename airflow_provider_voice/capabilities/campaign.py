@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import pydantic
 
+from airflow_provider_voice.capabilities.base import VendorCapability
 from airflow_provider_voice.delivery import (
     Channel,
     CheckpointKey,
@@ -44,7 +45,6 @@ from airflow_provider_voice.models.campaign import _Options as CampaignOptions
 from airflow_provider_voice.models.placeholders import LOOKS_LIKE_PLACEHOLDER
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow
-from airflow_provider_voice.vendors.access import VendorAccess
 from airflow_provider_voice.vendors.base import AsyncVendorClient, VendorApi, VendorClient
 
 __all__ = [
@@ -159,7 +159,7 @@ class CampaignChannel(Channel[Recipient], Generic[OptionsT, ApiT]):
         return self._client
 
 
-class CampaignBackend(ABC, Generic[OptionsT, ApiT]):
+class CampaignBackend(VendorCapability[ApiT], ABC, Generic[OptionsT, ApiT]):
     """A vendor's implementation of the campaign protocol. Built as ``Class(access)``.
 
     :param access: the vendor API and its clients (:class:`~airflow_provider_voice.vendors.access.VendorAccess`).
@@ -176,19 +176,7 @@ class CampaignBackend(ABC, Generic[OptionsT, ApiT]):
     #: what :meth:`cancel` does to a campaign, and how to undo it (for logs and errors)
     cancel_note: ClassVar[str] = ""
 
-    def __init__(self, access: VendorAccess[ApiT]) -> None:
-        self.access = access
-
     # -- building blocks ----------------------------------------------------------------------
-    @property
-    def api(self) -> ApiT:
-        """The vendor API (request builders)."""
-        return self.access.api
-
-    def async_client(self) -> AsyncVendorClient[ApiT]:
-        """A new async client on the vendor's API."""
-        return self.access.async_client()
-
     def sync_client(self) -> VendorClient[ApiT]:
         """A new blocking client with its own connections: safe to use from another thread while the
         shared client is busy (``on_kill`` runs beside ``execute``). Close it after use."""

@@ -26,7 +26,7 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from helpers import first_event, numbers, soon, task_context
 
 import airflow_provider_voice
-from airflow_provider_voice.errors import AuthError, ServerError, ValidationError, VendorRejectedError
+from airflow_provider_voice.errors import AuthError, ServerError, ValidationError
 from airflow_provider_voice.models.campaign import CampaignSpec
 from airflow_provider_voice.operators.base import CampaignInputError, VoiceTask, deferrable_arg
 from airflow_provider_voice.operators.campaign import SendVoiceCampaignOperator

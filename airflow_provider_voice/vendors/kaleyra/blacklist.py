@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from airflow_provider_voice.vendors.kaleyra import KaleyraApi
-from airflow_provider_voice.vendors.access import VendorAccess
+from airflow_provider_voice.capabilities.base import VendorCapability
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError
 from airflow_provider_voice.models.blacklist import BlacklistFailure, BlacklistResult
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.redaction import get_logger
+from airflow_provider_voice.vendors.access import VendorAccess
+from airflow_provider_voice.vendors.kaleyra import KaleyraApi
 from airflow_provider_voice.vendors.kaleyra.api_calls import BLOCK_CHUNK_SIZE
 from airflow_provider_voice.vendors.kaleyra.api_core import DEFAULT_REGION
 
@@ -19,7 +20,7 @@ __all__ = ["KaleyraBlacklist"]
 log = get_logger(__name__)
 
 
-class KaleyraBlacklist:
+class KaleyraBlacklist(VendorCapability[KaleyraApi]):
     """Block or unblock numbers on a Kaleyra Voice account.
 
     Numbers go :data:`~airflow_provider_voice.vendors.kaleyra.api_calls.BLOCK_CHUNK_SIZE` per request.
@@ -36,8 +37,7 @@ class KaleyraBlacklist:
     default_region: ClassVar[str | None] = DEFAULT_REGION
 
     def __init__(self, access: VendorAccess[KaleyraApi], *, chunk_size: int = BLOCK_CHUNK_SIZE) -> None:
-        self.access = access
-        self.api = access.api
+        super().__init__(access)
         self.chunk_size = chunk_size
 
     def block(self, numbers: Sequence[PhoneNumber], *, owned_number: Any = None) -> BlacklistResult:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from airflow_provider_voice.vendors.kaleyra import KaleyraApi
-from airflow_provider_voice.vendors.access import VendorAccess
+from airflow_provider_voice.capabilities.base import ClickToCallBackend
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError
 from airflow_provider_voice.models.call_reports import KaleyraCallRecord, KaleyraReportPage
 from airflow_provider_voice.models.click_to_call import ClickToCallHandle, ClickToCallState, ClickToCallStatus
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.transport import Call
+from airflow_provider_voice.vendors.kaleyra import KaleyraApi
 from airflow_provider_voice.vendors.kaleyra.api_core import DEFAULT_REGION
 
 __all__ = ["KALEYRA_C2C_OPTIONS", "KaleyraClickToCall", "kaleyra_c2c_state"]
@@ -42,7 +42,7 @@ def kaleyra_c2c_state(row: KaleyraCallRecord) -> ClickToCallState:
     return ClickToCallState.FAILED
 
 
-class KaleyraClickToCall:
+class KaleyraClickToCall(ClickToCallBackend[KaleyraApi]):
     """Connect an agent (caller, first leg) and a customer (receiver, second leg) with Kaleyra.
 
     ``agent`` may be several numbers (the first to answer wins); ``customer`` several numbers or
@@ -54,32 +54,18 @@ class KaleyraClickToCall:
     """
 
     vendor: ClassVar[str] = "kaleyra"
+    label: ClassVar[str] = "Kaleyra"
+    option_names: ClassVar[tuple[str, ...]] = KALEYRA_C2C_OPTIONS
     default_region: ClassVar[str | None] = DEFAULT_REGION
 
-    def __init__(self, access: VendorAccess[KaleyraApi]) -> None:
-        self.access = access
-        self.api = access.api
-
-    def connect(
-        self,
-        agent: Any,
-        customer: Any,
-        *,
-        message: str | None = None,
-        default_region: str | None = None,
-        **options: Any,
+    def place(
+        self, agent: Any, customer: Any, *, message: str | None, region: str | None, options: dict[str, Any]
     ) -> ClickToCallHandle:
         """``dial.click2call`` (always with ``return=1``); returns the call id."""
         if message:
             raise ValidationError(
                 "message", message, "Kaleyra click-to-call bridges the two people without playing a message"
             )
-        unknown = sorted(set(options) - set(KALEYRA_C2C_OPTIONS))
-        if unknown:
-            raise ValidationError(
-                "vendor_options", unknown, f"Kaleyra click-to-call options are {', '.join(KALEYRA_C2C_OPTIONS)}"
-            )
-        region = default_region or self.default_region
         call = self.api.click2call(agent, customer, default_region=region, **options)  # validated, not sent
         result = self.access.client().send(call)
         if not result.call_id:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from airflow_provider_voice.vendors.televoips import TeleVoipsApi
-from airflow_provider_voice.vendors.access import VendorAccess
+from airflow_provider_voice.capabilities.base import VendorCapability
 from airflow_provider_voice.errors import CapabilityNotSupportedError, ValidationError, VendorRejectedError
 from airflow_provider_voice.models.blacklist import BlacklistFailure, BlacklistResult
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.redaction import get_logger, mask_phone
+from airflow_provider_voice.vendors.televoips import TeleVoipsApi
 from airflow_provider_voice.vendors.televoips.api_messaging import (
     DEFAULT_REGION,
     NOT_OWNER_MESSAGE,
@@ -24,7 +24,7 @@ log = get_logger(__name__)
 PROGRESS_EVERY = 100
 
 
-class TeleVoipsBlacklist:
+class TeleVoipsBlacklist(VendorCapability[TeleVoipsApi]):
     """Record opt-outs on a TeleVoIPs account (one ``POST /unsubscribe`` per number).
 
     TeleVoIPs blocks an unsubscribed person from *every* number of the account, but the request
@@ -42,10 +42,6 @@ class TeleVoipsBlacklist:
     vendor: ClassVar[str] = "televoips"
     supports_unblock: ClassVar[bool] = False
     default_region: ClassVar[str | None] = DEFAULT_REGION
-
-    def __init__(self, access: VendorAccess[TeleVoipsApi]) -> None:
-        self.access = access
-        self.api = access.api
 
     def block(self, numbers: Sequence[PhoneNumber], *, owned_number: Any = None) -> BlacklistResult:
         """Unsubscribe each of ``numbers`` from the account's number ``owned_number``."""

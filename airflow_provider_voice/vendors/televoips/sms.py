@@ -9,12 +9,12 @@ from typing import Any, ClassVar
 
 import pendulum
 
-from airflow_provider_voice.vendors.televoips import TeleVoipsApi
-from airflow_provider_voice.vendors.access import VendorAccess
-from airflow_provider_voice.vendors.base import AsyncVendorClient
+from airflow_provider_voice.capabilities.base import VendorCapability
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call
+from airflow_provider_voice.vendors.access import VendorAccess
+from airflow_provider_voice.vendors.televoips import TeleVoipsApi
 from airflow_provider_voice.vendors.televoips.api_core import TeleVoipsMessage
 from airflow_provider_voice.vendors.televoips.api_messaging import DEFAULT_REGION, explain_televoips_rejection
 
@@ -59,7 +59,7 @@ def check_owned_number(access: VendorAccess[TeleVoipsApi], number: Any, *, field
     return digits
 
 
-class TeleVoipsSms:
+class TeleVoipsSms(VendorCapability[TeleVoipsApi]):
     """SMS through TeleVoIPs ``POST /messages`` (form ``from``, ``to``, ``content``).
 
     The sender must be a number the account owns and has enabled for texting. TeleVoIPs documents
@@ -79,14 +79,6 @@ class TeleVoipsSms:
 
     vendor: ClassVar[str] = "televoips"
     default_region: ClassVar[str | None] = DEFAULT_REGION
-
-    def __init__(self, access: VendorAccess[TeleVoipsApi]) -> None:
-        self.access = access
-        self.api = access.api
-
-    def async_client(self) -> AsyncVendorClient[TeleVoipsApi]:
-        """A new asyncio client on the vendor's API (the delivery engine opens one per run)."""
-        return self.access.async_client()
 
     def check_sender(self, sender: Any) -> str:
         """The sender as TeleVoIPs digits; it is required and, when the connection lists the account's

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from airflow_provider_voice.vendors.velip import VelipApi
-from airflow_provider_voice.vendors.access import VendorAccess
+from airflow_provider_voice.capabilities.base import ClickToCallBackend
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError
 from airflow_provider_voice.models.call_reports import VelipCallStatusPage
 from airflow_provider_voice.models.click_to_call import ClickToCallHandle, ClickToCallState, ClickToCallStatus
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.transport import Call
+from airflow_provider_voice.vendors.velip import VelipApi
 from airflow_provider_voice.vendors.velip.api_messaging import check_velip_ctid
 
 __all__ = ["VELIP_C2C_OPTIONS", "VelipClickToCall", "velip_c2c_state"]
@@ -36,7 +36,7 @@ def velip_c2c_state(cd_status: str | None) -> ClickToCallState:
     return _STATES.get((cd_status or "").strip().upper(), ClickToCallState.PENDING)
 
 
-class VelipClickToCall:
+class VelipClickToCall(ClickToCallBackend[VelipApi]):
     """Join an agent and a customer with Velip ``MakeTTSCall`` type 3, keeping both numbers private.
 
     Velip calls ``dest`` (the agent), plays ``message`` (TTS; or ``content``, an audio id), then
@@ -49,27 +49,13 @@ class VelipClickToCall:
     """
 
     vendor: ClassVar[str] = "velip"
-    default_region: ClassVar[str | None] = None
+    label: ClassVar[str] = "Velip"
+    option_names: ClassVar[tuple[str, ...]] = VELIP_C2C_OPTIONS
 
-    def __init__(self, access: VendorAccess[VelipApi]) -> None:
-        self.access = access
-        self.api = access.api
-
-    def connect(
-        self,
-        agent: Any,
-        customer: Any,
-        *,
-        message: str | None = None,
-        default_region: str | None = None,
-        **options: Any,
+    def place(
+        self, agent: Any, customer: Any, *, message: str | None, region: str | None, options: dict[str, Any]
     ) -> ClickToCallHandle:
         """``MakeTTSCall`` type 3; returns the ``cd_id`` (and ``ctid`` when given)."""
-        unknown = sorted(set(options) - set(VELIP_C2C_OPTIONS))
-        if unknown:
-            raise ValidationError(
-                "vendor_options", unknown, f"Velip click-to-call options are {', '.join(VELIP_C2C_OPTIONS)}"
-            )
         if isinstance(agent, (list, tuple)) or isinstance(customer, (list, tuple)):
             raise ValidationError("agent/customer", [agent, customer], "Velip joins exactly one agent and one customer")
         if not message and not options.get("content"):
@@ -78,7 +64,6 @@ class VelipClickToCall:
                 message,
                 "Velip plays a message to the agent first: give message (TTS text) or vendor_options content",
             )
-        region = default_region or self.default_region
         dest = PhoneNumber.parse(agent, region, field="agent")
         dest2 = PhoneNumber.parse(customer, region, field="customer")
         ctid = check_velip_ctid(options.pop("ctid", None))

@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any, ClassVar
 
-from airflow_provider_voice.vendors.velip import VelipApi
-from airflow_provider_voice.vendors.access import VendorAccess
-from airflow_provider_voice.vendors.base import AsyncVendorClient
+from airflow_provider_voice.capabilities.base import VendorCapability
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call
+from airflow_provider_voice.vendors.velip import VelipApi
 
 __all__ = ["VelipSms", "velip_ctid"]
 
@@ -27,7 +26,7 @@ def velip_ctid(key: str) -> str:
     return "".join(out)
 
 
-class VelipSms:
+class VelipSms(VendorCapability[VelipApi]):
     """SMS through Velip ``MakeSMS``; the returned id is ``cdls_id``.
 
     Each message carries a ``ctid`` derived from the per-recipient key, so a message resent with the
@@ -40,14 +39,6 @@ class VelipSms:
 
     vendor: ClassVar[str] = "velip"
     default_region: ClassVar[str | None] = None
-
-    def __init__(self, access: VendorAccess[VelipApi]) -> None:
-        self.access = access
-        self.api = access.api
-
-    def async_client(self) -> AsyncVendorClient[VelipApi]:
-        """A new asyncio client on the vendor's API (the delivery engine opens one per run)."""
-        return self.access.async_client()
 
     def check_sender(self, sender: Any) -> None:
         """Velip's MakeSMS has no sender field."""
