@@ -6,7 +6,7 @@ module. Airflow discovers the provider through :func:`get_provider_info`.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from airflow_provider_voice.version import __version__
 
 __all__ = ["__version__", "get_provider_info"]
 

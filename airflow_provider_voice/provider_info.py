@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_voice import __version__
+from airflow_provider_voice.version import __version__
 from airflow_provider_voice.vendors.registry import CONNECTION_TYPES, VENDORS
 
 __all__ = ["provider_info"]

@@ -62,7 +62,7 @@ import xml.parsers.expat
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import anyio
 import httpcore
@@ -70,7 +70,7 @@ import httpx
 import pydantic
 import tenacity
 
-from airflow_provider_voice import __version__
+from airflow_provider_voice.version import __version__
 from airflow_provider_voice.errors import (
     AuthError,
     MalformedResponseError,
@@ -245,7 +245,7 @@ class ResponseLimits:
 class Dialect:
     """What the HTTP core needs to know about a vendor. Vendor APIs subclass it."""
 
-    vendor: str = "vendor"
+    vendor: ClassVar[str] = "vendor"
     #: base URLs by key; ``"default"`` is required
     base_urls: Mapping[str, str] = {}
 

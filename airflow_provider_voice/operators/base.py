@@ -104,16 +104,24 @@ def is_permanent(exc: BaseException) -> bool:
     return False
 
 
-@functools.cache
+_FAIL_FAST_CLASSES: dict[type[BaseException], type[BaseException]] = {}
+
+
 def _fail_fast_class(cls: type[BaseException]) -> type[BaseException]:
-    return type(cls.__name__, (cls, AirflowFailException), {"__module__": cls.__module__, "__doc__": cls.__doc__})
+    """``cls`` and ``AirflowFailException`` in one class (made once per class)."""
+    twin = _FAIL_FAST_CLASSES.get(cls)
+    if twin is None:
+        made = type(cls.__name__, (cls, AirflowFailException), {"__module__": cls.__module__, "__doc__": cls.__doc__})
+        twin = _FAIL_FAST_CLASSES.setdefault(cls, made)
+    return twin
 
 
 def fail_fast(exc: BaseException) -> BaseException:
     """``exc`` as an instance of its own class *and* ``AirflowFailException`` (same attributes, same message)."""
     if isinstance(exc, AirflowFailException):
         return exc
-    twin = _fail_fast_class(type(exc)).__new__(_fail_fast_class(type(exc)))
+    twin_class = _fail_fast_class(type(exc))
+    twin = twin_class.__new__(twin_class)
     twin.__dict__.update(exc.__dict__)
     twin.args = exc.args
     twin.__traceback__ = exc.__traceback__

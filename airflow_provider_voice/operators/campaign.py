@@ -201,7 +201,9 @@ class SendVoiceCampaignOperator(VoiceOperator):
     :param completion_timeout: longest wait for completion (seconds or timedelta).
     :param target_answered_share: stop waiting once this share of calls is answered.
     :param request_timeout: HTTP timeout per request (seconds).
-    :param retry_policy: HTTP retry policy.
+    :param retry_policy: HTTP retry policy of every request (a
+        :class:`~airflow_provider_voice.transport.RetryPolicy`; kept as :attr:`request_retry`, never
+        as Airflow's task ``retry_policy``). An Airflow task retry policy given here is Airflow's.
     :param progress_interval: seconds between progress lines.
     :param cancel_timeout: longest time ``on_kill`` spends stopping the campaigns on the vendor
         (seconds, default 3: Airflow sends SIGKILL 5 s after SIGTERM).
@@ -264,6 +266,9 @@ class SendVoiceCampaignOperator(VoiceOperator):
         engine_options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            kwargs["retry_policy"] = retry_policy  # Airflow's own task retry policy: BaseOperator's
+            retry_policy = None
         super().__init__(**kwargs)
         self.conn_id = conn_id
         self.recipients = recipients
@@ -293,7 +298,8 @@ class SendVoiceCampaignOperator(VoiceOperator):
         )
         self.target_answered_share = target_answered_share
         self.request_timeout = request_timeout
-        self.retry_policy = retry_policy
+        #: the HTTP retry policy (``retry_policy``); ``self.retry_policy`` stays Airflow's task retry policy
+        self.request_retry = retry_policy
         self.progress_interval = progress_interval
         if isinstance(cancel_timeout, bool) or not isinstance(cancel_timeout, (int, float)) or not cancel_timeout > 0:
             raise ValidationError("cancel_timeout", cancel_timeout, "a number of seconds > 0")
@@ -307,8 +313,8 @@ class SendVoiceCampaignOperator(VoiceOperator):
         params: dict[str, Any] = {}
         if self.request_timeout:
             params["timeout"] = float(self.request_timeout)
-        if self.retry_policy is not None:
-            params["retry"] = self.retry_policy
+        if self.request_retry is not None:
+            params["retry"] = self.request_retry
         return params
 
     def _completion_trigger(self, handle: dict[str, Any], deadline: str | None) -> CampaignCompletionTrigger:

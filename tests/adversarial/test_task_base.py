@@ -442,3 +442,17 @@ def test_a_refused_key_found_by_the_operators_deferred_wait_is_not_retried():
     with pytest.raises(AuthError) as raised:
         op.execute_complete(context(), event)
     assert isinstance(raised.value, AirflowFailException)
+
+
+def test_the_http_retry_policy_is_not_taken_for_airflows_task_retry_policy(voice_connections):
+    """``retry_policy`` (HTTP) used to land on ``BaseOperator.retry_policy``, which Airflow's task runner
+    evaluates when the task fails (``policy.evaluate(...)``: an AttributeError on every failure)."""
+    from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy
+
+    policy = RetryPolicy(max_attempts=2)
+    op = DEFERRABLE_TASKS["SendVoiceCampaignOperator"](retry_policy=policy)
+    assert op.retry_policy is None and op.has_retry_policy is False
+    assert op.request_retry is policy and op.hook.retry is policy
+    airflow_policy = ExceptionRetryPolicy(rules=[])
+    passed_through = DEFERRABLE_TASKS["SendVoiceCampaignOperator"](retry_policy=airflow_policy)
+    assert passed_through.retry_policy is airflow_policy and passed_through.request_retry is None

@@ -81,7 +81,6 @@ def test_trigger_times_out_after_one_last_poll(voice_connections):
 
     hook = KaleyraHook("kaleyra_default")
     handle = hook.click_to_call().connect("9988776655", "9876543210")
-    started = time.monotonic()
     event = asyncio.run(
         first_event(
             ClickToCallTrigger(
@@ -91,10 +90,9 @@ def test_trigger_times_out_after_one_last_poll(voice_connections):
                 deadline=deadline_after(1),
             )
         )
-    )
+    )  # first_event gives up (and fails the test) after 20 s: the trigger must end by itself at its deadline
     assert event["status"] == "timeout" and event["state"] == "pending"
     assert "polls" in event["message"] and str(int(time.time()))[:6] not in event["message"]  # no epoch in messages
-    assert time.monotonic() - started < 5
 
 
 def test_trigger_reports_errors(voice_connections):

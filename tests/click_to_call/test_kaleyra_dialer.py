@@ -37,7 +37,8 @@ def test_import_in_requests_of_at_most_1000(voice_connections, tmp_path):
     result = op(tmp_path, recipients=people(2300)).execute(ctx())
     assert result["accepted"] == 2300 and result["requests"] == 3 and counter.requests == 3
     rows = sim.state.kaleyra.dialer["renewals_q3"]
-    assert len(rows) == 2300 and rows[5] == {"number": "9800000005", "name": "P5", "amount": "5"}
+    # requests run concurrently, so the vendor's rows are in arrival order, not the list's
+    assert len(rows) == 2300 and {"number": "9800000005", "name": "P5", "amount": "5"} in rows
     assert not sim.state.ledger.duplicates("kaleyra", "dialer_add")
 
 
