@@ -198,13 +198,15 @@ def redact_value(value: Any, *, _depth: int = 0) -> Any:
             out[key] = new
         if not changed:
             return value
+        mapping_class: Any = type(value)  # any Mapping class: its constructor is tried, else a dict
         try:
-            return type(value)(out)  # keep dict subclasses (httpx.Headers is not a Mapping subclass here)
+            return mapping_class(out)  # keep dict subclasses (httpx.Headers is not a Mapping subclass here)
         except Exception:
             return out
     if isinstance(value, (list, tuple)):
         if len(value) == 2 and is_secret_name(value[0]) and value[1] not in (None, "", _MASK):
-            return type(value)([value[0], _MASK])  # a (name, value) header pair
+            pair_class: Any = type(value)  # list, tuple or a subclass built from an iterable
+            return pair_class([value[0], _MASK])  # a (name, value) header pair
         items = [redact_value(item, _depth=_depth + 1) for item in value]
         if all(new is old for new, old in zip(items, value, strict=True)):
             return value

@@ -99,7 +99,8 @@ class TextSource:
             if directory:
                 raise self.error("is a directory (a prefix), not a file")
         try:
-            return target.open("rb")
+            handle: IO[bytes] = target.open("rb")
+            return handle
         except FileNotFoundError:
             raise MissingSourceError(self.field, self.name, "file does not exist") from None
         except IsADirectoryError:

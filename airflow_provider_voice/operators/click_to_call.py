@@ -10,12 +10,23 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_voice.errors import VoiceProviderError
+from airflow_provider_voice.models.click_to_call import ClickToCallState
 from airflow_provider_voice.operators.base import VoiceOperator, deferrable_arg, fail_fast, rendered_options
-from airflow_provider_voice.sensors.click_to_call import finish_click_to_call
 from airflow_provider_voice.triggers.base import deadline_after, event_error, seconds_arg
 from airflow_provider_voice.triggers.click_to_call import ClickToCallTrigger
 
 __all__ = ["ClickToCallOperator"]
+
+
+def finish_click_to_call(result: Mapping[str, Any], *, require_connected: bool) -> dict[str, Any]:
+    """The final XCom of a finished call; :class:`AirflowFailException` if ``require_connected`` and it did not connect."""
+    out = dict(result)
+    if require_connected and out.get("state") != ClickToCallState.CONNECTED.value:
+        raise AirflowFailException(
+            f"click-to-call {out.get('call_id')} ended {out.get('state')} "
+            f"(agent {out.get('agent_status')}, customer {out.get('customer_status')}); require_connected=True"
+        )
+    return out
 
 
 class ClickToCallOperator(VoiceOperator):

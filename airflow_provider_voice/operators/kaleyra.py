@@ -14,10 +14,16 @@ from airflow_provider_voice.delivery import CheckpointKey, DeliveryEngine, Suppr
 from airflow_provider_voice.delivery.engine import concurrency_arg
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.operators.base import VoiceOperator, input_errors, max_rejected_share_arg, try_number
-from airflow_provider_voice.vendors.kaleyra.api_calls import AUTODIAL_IMPORT_MAX, check_dialer_name
-from airflow_provider_voice.vendors.kaleyra.api_core import DEFAULT_REGION
-from airflow_provider_voice.vendors.kaleyra.dialer import DIALER_METHODS, KaleyraDialerChannel, KaleyraNumberCheck
-from airflow_provider_voice.vendors.kaleyra.followups import FOLLOWUP_ACTIONS, KaleyraFollowUps
+from airflow_provider_voice.vendors.kaleyra import (
+    AUTODIAL_IMPORT_MAX,
+    DEFAULT_REGION,
+    DIALER_METHODS,
+    FOLLOWUP_ACTIONS,
+    KaleyraDialerChannel,
+    KaleyraFollowUps,
+    KaleyraNumberCheck,
+    check_dialer_name,
+)
 
 __all__ = ["KaleyraDialerUploadOperator", "KaleyraFollowUpOperator"]
 

@@ -14,7 +14,7 @@ from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.report_window import run_window
 from airflow_provider_voice.operators.base import VoiceOperator
 from airflow_provider_voice.storage import describe_destination, open_atomic, resolve_destination
-from airflow_provider_voice.vendors.televoips.api_core import format_televoips_time
+from airflow_provider_voice.vendors.televoips import format_televoips_time
 
 __all__ = ["ExportMessagesOperator"]
 

@@ -22,8 +22,8 @@ from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.report_window import interval_days, previous_day, run_window, vendor_date
 from airflow_provider_voice.operators.base import VoiceOperator
 from airflow_provider_voice.operators.cdr import resolve_asset, storage_destination
-from airflow_provider_voice.vendors.kaleyra.api_reports import KALEYRA_TIMEZONE
-from airflow_provider_voice.vendors.velip.api_reports import MAXREG_LIMIT, VELIP_TIMEZONE
+from airflow_provider_voice.vendors.kaleyra import KALEYRA_TIMEZONE
+from airflow_provider_voice.vendors.velip import MAXREG_LIMIT, VELIP_TIMEZONE
 
 __all__ = ["KaleyraCallReportOperator", "VelipCallStatusExportOperator"]
 

@@ -5,26 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from airflow_provider_voice.errors import ValidationError
-from airflow_provider_voice.models.click_to_call import ClickToCallState
+from airflow_provider_voice.operators.click_to_call import finish_click_to_call
 from airflow_provider_voice.sensors.base import PollingSensor
 from airflow_provider_voice.triggers.base import PollingTrigger
 from airflow_provider_voice.triggers.click_to_call import ClickToCallTrigger
 
-__all__ = ["ClickToCallSensor", "finish_click_to_call"]
-
-
-def finish_click_to_call(result: Mapping[str, Any], *, require_connected: bool) -> dict[str, Any]:
-    """The final XCom of a finished call; :class:`AirflowFailException` if ``require_connected`` and it did not connect."""
-    out = dict(result)
-    if require_connected and out.get("state") != ClickToCallState.CONNECTED.value:
-        raise AirflowFailException(
-            f"click-to-call {out.get('call_id')} ended {out.get('state')} "
-            f"(agent {out.get('agent_status')}, customer {out.get('customer_status')}); require_connected=True"
-        )
-    return out
+__all__ = ["ClickToCallSensor"]
 
 
 class ClickToCallSensor(PollingSensor):

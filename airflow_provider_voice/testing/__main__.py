@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .auth import is_loopback_host
 from .control import base_urls
@@ -52,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not is_loopback_host(args.host):
         print(f"refusing to bind {args.host!r}: the simulator listens on loopback addresses only", file=sys.stderr)
         return 2
-    settings: dict[str, object] = {"seed": args.seed}
+    settings: dict[str, Any] = {"seed": args.seed}  # argparse values: SimulatorConfig fields
     for name in ("cdr_compile_seconds", "call_seconds", "octopush_webhook_url", "velip_webhook_url"):
         value = getattr(args, name)
         if value is not None:

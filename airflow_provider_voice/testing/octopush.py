@@ -288,7 +288,7 @@ class OctopushSimulator(VendorSimulator):
                     "call",
                     n,
                     ticket_number,
-                    details | _params(recipients[i]) if len(recipients[i]) > 1 else details,
+                    {**details, **_params(recipients[i])} if len(recipients[i]) > 1 else details,
                     now,
                 )
                 for i, n in enumerate(numbers)

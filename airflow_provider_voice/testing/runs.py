@@ -46,7 +46,7 @@ def sdk_dag_run(
     :param start: ``data_interval_start`` (default: the logical date).
     :param end: ``data_interval_end`` (default: the logical date).
     """
-    from airflow.sdk.api.datamodels._generated import DagRun
+    from airflow.sdk.api.datamodels._generated import DagRun, DagRunState, DagRunType
 
     return DagRun(
         dag_id="d",
@@ -57,8 +57,8 @@ def sdk_dag_run(
         run_after=run_after,
         start_date=run_after,
         end_date=None,
-        run_type="manual",
-        state="running",
+        run_type=DagRunType.MANUAL,
+        state=DagRunState.RUNNING,
         consumed_asset_events=[],
         partition_key=None,
     )

@@ -12,6 +12,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import uvicorn
@@ -23,10 +24,12 @@ from .state import SimulatorState
 
 
 def _with_abort(base: type[Any]) -> type[asyncio.Protocol]:
-    class AbortableProtocol(base):  # type: ignore[misc, valid-type]
+    class AbortableProtocol(base):
         """uvicorn's protocol, plus an abort function in every request scope."""
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        app: Callable[[Any, Any, Any], Awaitable[None]]  # the ASGI app uvicorn's protocol calls
+
+        def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
             inner = self.app
             try:  # uvicorn given a pre-bound socket leaves Nagle on: 40 ms per response

@@ -439,7 +439,7 @@ class TeleVoipsSimulator(VendorSimulator):
         now = self.state.now()
         uuid = self.state.ids.token("televoips.message", 28, LOWER_ALNUM)
         number_id = str(15125 + sorted(self.state.config.televoips_numbers).index(owned))
-        message = {
+        message: dict[str, Any] = {
             "id": uuid,
             "user_id": None,
             "number_id": number_id,

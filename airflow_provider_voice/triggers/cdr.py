@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow_provider_voice.transport import Call
 from airflow_provider_voice.triggers.base import PollingTrigger, PollResult
-from airflow_provider_voice.vendors.televoips.cdr import CdrReport
+from airflow_provider_voice.vendors.televoips import CdrReport
 
 __all__ = ["CdrReportTrigger", "cdr_report_result"]
 

@@ -11,7 +11,7 @@ from collections.abc import Generator, Iterable
 from typing import Any
 
 from airflow_provider_voice.triggers.base import PollingTrigger, PollResult
-from airflow_provider_voice.vendors.kaleyra.api_core import KaleyraHealth
+from airflow_provider_voice.vendors.kaleyra import KaleyraHealth
 
 __all__ = ["HealthStatusTrigger", "describe_health", "evaluate_health"]
 

@@ -11,14 +11,16 @@ request each), checkpoints every accepted request and never resends one whose fa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_voice.delivery import Channel, Frame, FrameResult
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.vendors.access import VendorAccess
 from airflow_provider_voice.vendors.base import AsyncVendorClient
-from airflow_provider_voice.vendors.kaleyra import KaleyraApi
 from airflow_provider_voice.vendors.kaleyra.api_calls import AUTODIAL_IMPORT_MAX, kaleyra_number
+
+if TYPE_CHECKING:  # the package exports this module: importing it at run time would be circular
+    from airflow_provider_voice.vendors.kaleyra import KaleyraApi
 
 __all__ = ["DIALER_METHODS", "KaleyraDialerChannel", "KaleyraNumberCheck"]
 

@@ -14,16 +14,18 @@ Each method returns ``{"action", "id", "message", "existing"}`` (the operator's 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.call_reports import KaleyraFollowupRecord
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.transport import Call
 from airflow_provider_voice.vendors.access import VendorAccess
-from airflow_provider_voice.vendors.kaleyra import KaleyraApi
 from airflow_provider_voice.vendors.kaleyra.api_calls import FOLLOWUP_TIME_FORMAT, format_followup_time
 from airflow_provider_voice.vendors.kaleyra.api_core import DEFAULT_REGION
+
+if TYPE_CHECKING:  # the package exports this module: importing it at run time would be circular
+    from airflow_provider_voice.vendors.kaleyra import KaleyraApi
 
 __all__ = ["FOLLOWUP_ACTIONS", "REPORT_ONTIME_FORMATS", "KaleyraFollowUps", "report_minute"]
 

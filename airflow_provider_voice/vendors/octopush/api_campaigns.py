@@ -95,7 +95,7 @@ def octopush_recipient(
     names; by default variables named ``param1..5`` are sent) or a number.
     """
     number_attr = getattr(item, "number", None)
-    if isinstance(number_attr, PhoneNumber):  # fast path: a validated Recipient
+    if isinstance(number_attr, PhoneNumber) and not isinstance(item, Mapping):  # fast path: a validated Recipient
         out = {"phone_number": number_attr.e164}
         variables = item.variables
         if variables:
@@ -156,7 +156,7 @@ def check_voice_language(language: Any, field: str = "voice_language") -> str | 
     """
     if language is not None and language not in OCTOPUSH_LANGUAGES:
         raise ValidationError(field, language, "one of " + ", ".join(OCTOPUSH_LANGUAGES), vendor=VENDOR)
-    return language
+    return None if language is None else str(language)
 
 
 def check_voice_gender(gender: Any, field: str = "voice_gender") -> str | None:
@@ -168,7 +168,7 @@ def check_voice_gender(gender: Any, field: str = "voice_gender") -> str | None:
     """
     if gender is not None and gender not in OCTOPUSH_VOICE_GENDERS:
         raise ValidationError(field, gender, "Octopush voices are male or female", vendor=VENDOR)
-    return gender
+    return None if gender is None else str(gender)
 
 
 def _send_at(value: datetime | str | None) -> str | None:

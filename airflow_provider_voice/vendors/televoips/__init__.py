@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from airflow_provider_voice.vendors.televoips.api_core import TeleVoipsCore, TeleVoipsMessage
+from airflow_provider_voice.vendors.televoips.api_core import TeleVoipsCore, TeleVoipsMessage, format_televoips_time
 from airflow_provider_voice.vendors.televoips.api_messaging import TeleVoipsMessagingEndpoints
-from airflow_provider_voice.vendors.televoips.api_reports import TeleVoipsReportEndpoints
+from airflow_provider_voice.vendors.televoips.api_reports import CdrReportNotReadyError, TeleVoipsReportEndpoints
+from airflow_provider_voice.vendors.televoips.cdr import CdrReport
+from airflow_provider_voice.vendors.televoips.cdr_download import HeaderPolicy, adownload_cdr_report, download_cdr_report
 
-__all__ = ["TeleVoipsApi", "TeleVoipsMessage"]
+__all__ = [
+    "CdrReport",
+    "CdrReportNotReadyError",
+    "HeaderPolicy",
+    "TeleVoipsApi",
+    "TeleVoipsMessage",
+    "adownload_cdr_report",
+    "download_cdr_report",
+    "format_televoips_time",
+]
 
 
 class TeleVoipsApi(TeleVoipsReportEndpoints, TeleVoipsMessagingEndpoints, TeleVoipsCore):

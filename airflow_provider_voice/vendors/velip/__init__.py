@@ -5,9 +5,9 @@ from __future__ import annotations
 from airflow_provider_voice.vendors.velip.api_campaigns import VelipCampaignEndpoints
 from airflow_provider_voice.vendors.velip.api_core import VelipCore, VelipUser
 from airflow_provider_voice.vendors.velip.api_messaging import VelipMessagingEndpoints
-from airflow_provider_voice.vendors.velip.api_reports import VelipReportEndpoints
+from airflow_provider_voice.vendors.velip.api_reports import MAXREG_LIMIT, VELIP_TIMEZONE, VelipReportEndpoints
 
-__all__ = ["VelipApi", "VelipUser"]
+__all__ = ["MAXREG_LIMIT", "VELIP_TIMEZONE", "VelipApi", "VelipUser"]
 
 
 class VelipApi(VelipCampaignEndpoints, VelipReportEndpoints, VelipMessagingEndpoints, VelipCore):
