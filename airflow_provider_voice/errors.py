@@ -67,12 +67,25 @@ class ValidationError(VoiceProviderError, ValueError):
 
 
 class AuthError(VoiceProviderError):
-    """The vendor refused the credentials (HTTP 401/403 or an auth status code). Never retried."""
+    """The vendor refused the credentials (HTTP 401/403 or an auth status code). Never retried.
+
+    :param message: human readable text.
+    :param status_code: the HTTP status, when the refusal came with one.
+    :param vendor_code: the vendor's own code for the refusal, when it gives one.
+    :param vendor: the vendor, when known (see :class:`VoiceProviderError`).
+    :param endpoint: the vendor endpoint being called, when known.
+    """
 
     def __init__(
-        self, message: str, *, status_code: int | None = None, vendor_code: str | None = None, **kw: Any
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        vendor_code: str | None = None,
+        vendor: str | None = None,
+        endpoint: str | None = None,
     ) -> None:
-        super().__init__(message, **kw)
+        super().__init__(message, vendor=vendor, endpoint=endpoint)
         self.status_code = status_code
         self.vendor_code = redact_value(vendor_code)
 
@@ -85,6 +98,8 @@ class VendorRejectedError(VoiceProviderError):
     :param field_errors: per-field errors when the vendor gives them (Octopush ``errors``).
     :param status_code: the HTTP status.
     :param payload: the vendor's body (values under credential keys such as ``x-api-key`` are masked).
+    :param vendor: the vendor, when known (see :class:`VoiceProviderError`).
+    :param endpoint: the vendor endpoint being called, when known.
     """
 
     def __init__(
@@ -96,30 +111,54 @@ class VendorRejectedError(VoiceProviderError):
         field_errors: Mapping[str, Mapping[str, Any]] | None = None,
         status_code: int | None = None,
         payload: Any = None,
-        **kw: Any,
+        vendor: str | None = None,
+        endpoint: str | None = None,
     ) -> None:
-        super().__init__(message, **kw)
+        super().__init__(message, vendor=vendor, endpoint=endpoint)
         self.vendor_code = redact_value(vendor_code)
         self.vendor_message = redact_value(vendor_message)
-        self.field_errors = redact_value(dict(field_errors or {}))
+        self.field_errors: Mapping[str, Mapping[str, Any]] = redact_value(dict(field_errors or {}))
         self.status_code = status_code
         self.payload = redact_value(payload)
 
 
 class RateLimitedError(VoiceProviderError):
-    """HTTP 429 (or 408) after all retries; ``retry_after`` is the vendor's hint in seconds."""
+    """HTTP 429 (or 408) after all retries; ``retry_after`` is the vendor's hint in seconds.
 
-    def __init__(self, message: str, *, retry_after: float | None = None, status_code: int = 429, **kw: Any) -> None:
-        super().__init__(message, **kw)
+    :param message: human readable text.
+    :param retry_after: seconds the vendor asked to wait (``Retry-After``), if it said.
+    :param status_code: the HTTP status (429 or 408).
+    :param vendor: the vendor, when known (see :class:`VoiceProviderError`).
+    :param endpoint: the vendor endpoint being called, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status_code: int = 429,
+        vendor: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(message, vendor=vendor, endpoint=endpoint)
         self.retry_after = retry_after
         self.status_code = status_code
 
 
 class ServerError(VoiceProviderError):
-    """HTTP 5xx from the vendor."""
+    """HTTP 5xx from the vendor.
 
-    def __init__(self, message: str, *, status_code: int, **kw: Any) -> None:
-        super().__init__(message, **kw)
+    :param message: human readable text.
+    :param status_code: the HTTP status.
+    :param vendor: the vendor, when known (see :class:`VoiceProviderError`).
+    :param endpoint: the vendor endpoint being called, when known.
+    """
+
+    def __init__(
+        self, message: str, *, status_code: int, vendor: str | None = None, endpoint: str | None = None
+    ) -> None:
+        super().__init__(message, vendor=vendor, endpoint=endpoint)
         self.status_code = status_code
 
 
@@ -128,10 +167,17 @@ class TransportError(VoiceProviderError):
 
     ``may_have_been_accepted`` is True when the request may have reached the vendor (the
     connection broke after the request was written): such a request is never resent blindly.
+
+    :param message: human readable text.
+    :param may_have_been_accepted: whether the request may have reached the vendor.
+    :param vendor: the vendor, when known (see :class:`VoiceProviderError`).
+    :param endpoint: the vendor endpoint being called, when known.
     """
 
-    def __init__(self, message: str, *, may_have_been_accepted: bool, **kw: Any) -> None:
-        super().__init__(message, **kw)
+    def __init__(
+        self, message: str, *, may_have_been_accepted: bool, vendor: str | None = None, endpoint: str | None = None
+    ) -> None:
+        super().__init__(message, vendor=vendor, endpoint=endpoint)
         self.may_have_been_accepted = may_have_been_accepted
 
 
@@ -146,10 +192,20 @@ class MalformedResponseError(VoiceProviderError):
 
     :param status_code: the HTTP status of the answer, when one was received.
     :param excerpt: the start of the body (at most ~200 characters), secrets and phone numbers masked.
+    :param vendor: the vendor, when known (see :class:`VoiceProviderError`).
+    :param endpoint: the vendor endpoint being called, when known.
     """
 
-    def __init__(self, message: str, *, status_code: int | None = None, excerpt: str | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        excerpt: str | None = None,
+        vendor: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(message, vendor=vendor, endpoint=endpoint)
         self.status_code = status_code
         self.excerpt = redact_value(excerpt)
 

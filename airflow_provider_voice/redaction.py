@@ -25,7 +25,7 @@ import re
 import threading
 import urllib.parse
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, overload
 
 from pydantic import AfterValidator, PlainSerializer, SecretStr
 
@@ -169,6 +169,12 @@ def redact(text: str, *, phones: bool = False) -> str:
 _MAX_DEPTH = 20
 
 
+@overload
+def redact_value(value: str, *, _depth: int = 0) -> str: ...
+@overload
+def redact_value(value: None, *, _depth: int = 0) -> None: ...
+@overload
+def redact_value(value: Any, *, _depth: int = 0) -> Any: ...
 def redact_value(value: Any, *, _depth: int = 0) -> Any:
     """``value`` without secrets: strings through :func:`redact`, mappings, lists and tuples walked
     (a value under a credential key such as ``"x-api-key"`` or ``"tsid"`` becomes ``"***"``).

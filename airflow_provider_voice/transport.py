@@ -60,7 +60,7 @@ import random
 import time
 import xml.parsers.expat
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -94,6 +94,7 @@ __all__ = [
     "Emit",
     "ErrorInfo",
     "Flow",
+    "PagedFlow",
     "HttpCore",
     "ResponseLimits",
     "RetryPolicy",
@@ -107,6 +108,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+#: the type of the items a flow emits
+E = TypeVar("E")
 log = get_logger(__name__)
 
 USER_AGENT = f"airflow-provider-voice/{__version__} httpx/{httpx.__version__}"
@@ -198,14 +201,18 @@ class Sleep:
 
 
 @dataclass(frozen=True)
-class Emit:
+class Emit(Generic[E]):
     """Flow step: hand ``items`` to the caller of ``iterate`` (pagination)."""
 
-    items: list[Any]
+    items: list[E]
 
 
-FlowStep = Call[Any] | Sleep | Emit
+FlowStep = Call[Any] | Sleep | Emit[Any]
+#: a flow returning ``T``: it yields steps and is sent each call's parsed result (``client.run``)
 Flow = Generator[FlowStep, Any, T]
+#: a flow emitting items of type ``E`` and returning ``T`` (pagination): ``client.iterate`` yields the ``E`` s
+PagedFlow = Generator[Call[Any] | Sleep | Emit[E], Any, T]
+StepT = TypeVar("StepT", bound=FlowStep)
 
 
 @dataclass(frozen=True)
@@ -427,7 +434,7 @@ class RetryPolicy:
         """
         if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
             return min(exc.retry_after, self.max_retry_after)
-        ceiling = min(self.backoff_max, self.backoff_initial * (2 ** (attempt - 1)))
+        ceiling = min(self.backoff_max, self.backoff_initial * (2.0 ** (attempt - 1)))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
@@ -910,7 +917,7 @@ class HttpCore:
         except PARSE_ERRORS as exc:
             raise self.malformed(call, response, describe_parse_error(exc)) from None
 
-    def advance(self, flow: Flow[Any], reply: Any, last: Call[Any] | None) -> FlowStep:
+    def advance(self, flow: Generator[StepT, Any, Any], reply: Any, last: Call[Any] | None) -> StepT:
         """The flow's next step; what the flow raises while reading the last answer is malformed.
 
         :param flow: the flow.
@@ -1187,7 +1194,7 @@ class SyncHttp:
         :param call: the call.
         """
         budget = _Budget(self.core.deadline_for(call))
-        return self._retrying(call, budget)(self._send_once, call, budget)
+        return self._retrying(call, budget)(lambda: self._send_once(call, budget))
 
     def _send_once(self, call: Call[T], budget: _Budget) -> T:
         core = self.core
@@ -1267,19 +1274,19 @@ class SyncHttp:
 
         :param flow: the flow.
         """
-        box: list[Any] = []
+        box: list[T] = []
         for _ in self._drive(flow, collect=False, box=box):
             pass
         return box[0]
 
-    def iterate(self, flow: Flow[Any]) -> Iterator[Any]:
+    def iterate(self, flow: PagedFlow[E, Any]) -> Iterator[E]:
         """Drive a flow, yielding every item it emits (one page at a time, constant memory).
 
         :param flow: the flow.
         """
         yield from self._drive(flow, collect=True, box=[])
 
-    def _drive(self, flow: Flow[Any], collect: bool, box: list[Any]) -> Iterator[Any]:
+    def _drive(self, flow: PagedFlow[E, T], collect: bool, box: list[T]) -> Iterator[E]:
         reply: Any = None
         last: Call[Any] | None = None
         try:
@@ -1343,13 +1350,25 @@ class AsyncHttp:
 
         return tenacity.AsyncRetrying(sleep=sleep, **self.core.retrying_kwargs(call, budget))
 
+    async def _retried(self, call: Call[Any], budget: _Budget, attempt: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """``await attempt()`` under the retry policy; its result (tenacity's async ``__call__`` leaves it untyped).
+
+        ``attempt`` must be a coroutine function (``async def``): tenacity calls a plain callable without awaiting it.
+        """
+        result: T = await self._retrying(call, budget)(attempt)
+        return result
+
     async def send(self, call: Call[T]) -> T:
         """Send ``call`` with the retry policy and limits; return its parsed result or raise a typed error.
 
         :param call: the call.
         """
         budget = _Budget(self.core.deadline_for(call))
-        return await self._retrying(call, budget)(self._send_once, call, budget)
+
+        async def attempt() -> T:  # a coroutine function: tenacity awaits each try
+            return await self._send_once(call, budget)
+
+        return await self._retried(call, budget, attempt)
 
     async def _send_once(self, call: Call[T], budget: _Budget) -> T:
         core = self.core
@@ -1422,7 +1441,7 @@ class AsyncHttp:
                 raise
             return response
 
-        response = await self._retrying(call, budget)(open_stream)
+        response = await self._retried(call, budget, open_stream)
         response.stream = _AsyncWatchedStream(response.stream, self.core.progress_watch(call))
         try:
             yield response
@@ -1436,12 +1455,12 @@ class AsyncHttp:
 
         :param flow: the flow.
         """
-        box: list[Any] = []
+        box: list[T] = []
         async for _ in self._drive(flow, collect=False, box=box):
             pass
         return box[0]
 
-    async def iterate(self, flow: Flow[Any]) -> AsyncIterator[Any]:
+    async def iterate(self, flow: PagedFlow[E, Any]) -> AsyncIterator[E]:
         """Drive a flow, yielding every item it emits.
 
         :param flow: the flow.
@@ -1449,7 +1468,7 @@ class AsyncHttp:
         async for item in self._drive(flow, collect=True, box=[]):
             yield item
 
-    async def _drive(self, flow: Flow[Any], collect: bool, box: list[Any]) -> AsyncIterator[Any]:
+    async def _drive(self, flow: PagedFlow[E, T], collect: bool, box: list[T]) -> AsyncIterator[E]:
         reply: Any = None
         last: Call[Any] | None = None
         try:

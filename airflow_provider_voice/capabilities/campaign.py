@@ -166,7 +166,8 @@ class CampaignBackend(VendorCapability[ApiT], ABC, Generic[OptionsT, ApiT]):
     """
 
     vendor: ClassVar[str]
-    options_model: ClassVar[type[CampaignOptions]]
+    #: the vendor's options model (set on the class; not a ClassVar, which could not name ``OptionsT``)
+    options_model: type[OptionsT]
     #: the vendor's largest (and default) frame
     max_frame_size: ClassVar[int]
     #: True when :meth:`campaign_status` reports real per-call outcomes
@@ -185,7 +186,7 @@ class CampaignBackend(VendorCapability[ApiT], ABC, Generic[OptionsT, ApiT]):
     def options(self, spec: CampaignSpec) -> OptionsT:
         """``spec.vendor_options`` as this vendor's typed options; errors name ``vendor_options.<field>``."""
         try:
-            return self.options_model.model_validate(spec.vendor_options)  # type: ignore[return-value]
+            return self.options_model.model_validate(spec.vendor_options)
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))

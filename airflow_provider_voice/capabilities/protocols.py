@@ -11,10 +11,13 @@ The shared part of a capability lives beside this module (``capabilities/campaig
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
-from airflow_provider_voice.delivery import CheckpointKey, CheckpointStore, SuppressionList
+from airflow_provider_voice.delivery import CheckpointKey, CheckpointStore, DeliveryEngine, SuppressionList
+from airflow_provider_voice.models.campaign import _Options as CampaignOptions
 from airflow_provider_voice.models.blacklist import BlacklistResult
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus
 from airflow_provider_voice.models.click_to_call import ClickToCallHandle, ClickToCallStatus
@@ -23,9 +26,10 @@ from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Call
 from airflow_provider_voice.vendors.base import AsyncVendorClient
 
-__all__ = ["BlacklistCapability", "CampaignCapability", "ClickToCallCapability", "SmsCapability"]
+__all__ = ["BlacklistCapability", "CampaignCapability", "ClickToCallCapability", "SentLookup", "SmsCapability"]
 
 
+@runtime_checkable
 class CampaignCapability(Protocol):
     """Voice campaigns (Velip, Octopush, Kaleyra): what the campaign operator, sensor and trigger use.
 
@@ -48,8 +52,8 @@ class CampaignCapability(Protocol):
     def cancel_note(self) -> str:
         """What :meth:`cancel` does, and how to undo it."""
 
-    def validate(self, spec: CampaignSpec, *, now: float | None = None) -> Any:
-        """Check ``spec`` against every vendor rule before any request (raises ``ValidationError``)."""
+    def validate(self, spec: CampaignSpec, *, now: float | None = None) -> CampaignOptions:
+        """Check ``spec`` against every vendor rule before any request (raises ``ValidationError``); the options."""
 
     def validate_recipient(self, spec: CampaignSpec, recipient: Recipient, position: int) -> None:
         """Vendor rules for one recipient (raises ``ValidationError``)."""
@@ -66,7 +70,7 @@ class CampaignCapability(Protocol):
         resend_in_doubt: bool = False,
         total: int | None = None,
         engine_options: dict[str, Any] | None = None,
-        on_engine: Callable[[Any], None] | None = None,
+        on_engine: Callable[[DeliveryEngine[Recipient]], None] | None = None,
     ) -> CampaignHandle:
         """Send ``spec`` to ``recipients`` in frames, exactly once per checkpoint ``key``."""
 
@@ -88,6 +92,33 @@ class CampaignCapability(Protocol):
         """Resume the campaigns :meth:`cancel` paused; the ids resumed."""
 
 
+@dataclass(frozen=True)
+class SentLookup:
+    """What a vendor's message list says about one SMS (:meth:`SmsCapability.find_sent`).
+
+    :param ids: ids of the matching outbound messages.
+    :param listed_until: the time of the newest outbound message listed (None if none could be read).
+    :param times: the vendor's time of each match (POSIX; None when unreadable), in the order of ``ids``.
+    """
+
+    ids: list[str]
+    listed_until: float | None
+    times: list[float | None] = field(default_factory=list)
+
+    def split(self, since: float) -> tuple[list[str], list[str]]:
+        """The matches stamped at or after ``since`` (whole seconds) and those before it or unstamped.
+
+        :param since: POSIX time.
+        """
+        after: list[str] = []
+        before: list[str] = []
+        for index, message_id in enumerate(self.ids):
+            when = self.times[index] if index < len(self.times) else None
+            (after if when is not None and when >= math.floor(since) else before).append(message_id)
+        return after, before
+
+
+@runtime_checkable
 class SmsCapability(Protocol):
     """SMS (TeleVoIPs, Velip), as the SMS operator and the delivery engine use it.
 
@@ -121,13 +152,16 @@ class SmsCapability(Protocol):
     def lookup_call(self, since: float, until: float) -> Call[Any] | None:
         """The request listing messages sent between ``since`` and ``until`` (None: no such request)."""
 
-    def find_sent(self, messages: Any, number: PhoneNumber, text: str) -> str | None:
-        """The id of the message to ``number`` with ``text`` in ``messages`` (None: not there)."""
+    def find_sent(
+        self, messages: Any, number: PhoneNumber, text: str, *, sender: str | None = None
+    ) -> SentLookup:
+        """What ``messages`` (the answer of :meth:`lookup_call`) say about an SMS to ``number`` with ``text``."""
 
     def async_client(self) -> AsyncVendorClient[Any]:
         """A new asyncio client on the vendor's API (close it with ``aclose``)."""
 
 
+@runtime_checkable
 class BlacklistCapability(Protocol):
     """Blacklists and opt-outs (Kaleyra ``method=block``, TeleVoIPs ``POST /unsubscribe``).
 
@@ -151,6 +185,7 @@ class BlacklistCapability(Protocol):
         """Unblock ``numbers``."""
 
 
+@runtime_checkable
 class ClickToCallCapability(Protocol):
     """Click-to-call (Kaleyra ``dial.click2call``, Velip ``MakeTTSCall`` type 3).
 

@@ -27,8 +27,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.recipients import (
@@ -39,14 +38,11 @@ from airflow_provider_voice.models.recipients import (
     mask_value,
 )
 from airflow_provider_voice.redaction import get_logger
-from airflow_provider_voice.storage import configured_location
-
-if TYPE_CHECKING:
-    from airflow_provider_voice.capabilities.campaign import CampaignBackend
-    from airflow_provider_voice.models.campaign import CampaignSpec
+from airflow_provider_voice.storage import configured_location, is_object_storage, local_path
 
 __all__ = [
     "REJECT_COLUMNS",
+    "RecipientCheck",
     "ValidatedRecipients",
     "default_rejects_location",
     "rejects_name_from_context",
@@ -60,9 +56,31 @@ REJECT_COLUMNS = ("line", "value", "reason")
 _FLUSH_CHARS = 64 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
 
+#: what recipients are checked against: a campaign spec, an SMS text...
+SpecT = TypeVar("SpecT")
+SpecT_contra = TypeVar("SpecT_contra", contravariant=True)
+
+
+class RecipientCheck(Protocol[SpecT_contra]):
+    """The vendor rules every recipient is checked with (a campaign backend, an SMS text check...)."""
+
+    @property
+    def vendor(self) -> str:
+        """The vendor name (names the errors)."""
+        ...
+
+    def validate_recipient(self, spec: SpecT_contra, recipient: Recipient, position: int) -> None:
+        """Raise :class:`~airflow_provider_voice.errors.ValidationError` when ``recipient`` cannot be sent.
+
+        :param spec: what the recipient is checked against.
+        :param recipient: the recipient read from the source.
+        :param position: its position in the source (from 1).
+        """
+        ...
+
 
 @dataclass
-class ValidatedRecipients:
+class ValidatedRecipients(Generic[SpecT]):
     """A recipient source that passed validation.
 
     :param source: the :class:`RecipientSource` (read again by :meth:`__iter__`).
@@ -79,8 +97,8 @@ class ValidatedRecipients:
     """
 
     source: RecipientSource
-    backend: CampaignBackend[Any]
-    spec: CampaignSpec
+    backend: RecipientCheck[SpecT]
+    spec: SpecT
     valid: int
     invalid: int
     duplicates: int
@@ -161,9 +179,9 @@ class _RejectsFile:
             return self.destination
         name = _safe_name(self.name or _default_name(self.field_name))
         location = default_rejects_location()
-        if "://" in location and not location.startswith("file://"):
+        if is_object_storage(location):
             return f"{location.rstrip('/')}/{name}.csv"
-        return Path(location.removeprefix("file://")) / f"{name}.csv"
+        return local_path(location, field="[voice] rejects_path") / f"{name}.csv"
 
     def add(self, row: InvalidRow) -> None:
         if not self.enabled:
@@ -217,8 +235,8 @@ def _describe(rows: list[InvalidRow], total: int, position: str, location: str |
 
 def validate_recipients(
     recipients: Any,
-    backend: CampaignBackend[Any],
-    spec: CampaignSpec,
+    backend: RecipientCheck[SpecT],
+    spec: SpecT,
     *,
     default_region: str | None = None,
     number_field: str | None = None,
@@ -234,7 +252,7 @@ def validate_recipients(
     keep_invalid: int = 100,
     log_sample: int = 10,
     field: str = "recipients",
-) -> ValidatedRecipients:
+) -> ValidatedRecipients[SpecT]:
     """Read ``recipients`` once and check every row; see the module docstring.
 
     :param recipients: a list (numbers, dicts, ``Recipient``), a CSV/TXT/JSON/JSONL path or an

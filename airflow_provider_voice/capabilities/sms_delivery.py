@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_voice.capabilities.protocols import SmsCapability
 from airflow_provider_voice.capabilities.sms_text import SmsText
 from airflow_provider_voice.delivery.channel import Channel, default_classify
 from airflow_provider_voice.delivery.frames import Fate, Frame, FrameResult, Reconciled
@@ -59,7 +60,9 @@ class SmsDeliveryChannel(Channel[Recipient]):
     frame_size = 1
     unit = "messages"
 
-    def __init__(self, sms: Any, text: SmsText, *, sender: str | None, abort_after_rejections: int = 10) -> None:
+    def __init__(
+        self, sms: SmsCapability, text: SmsText, *, sender: str | None, abort_after_rejections: int = 10
+    ) -> None:
         self.sms = sms
         self.text = text
         self.sender = sender

@@ -14,7 +14,26 @@ from typing import Any
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.recipients import Recipient
 
-__all__ = ["SmsText"]
+__all__ = ["SmsText", "placeholder_names"]
+
+
+def placeholder_names(template: string.Template) -> tuple[str, ...]:
+    """The ``$name`` / ``${name}`` placeholders of ``template``, in order of first use.
+
+    Scans with the template's own ``pattern`` (what ``Template.get_identifiers`` and ``is_valid``
+    do on Python 3.11+; Python 3.10 has neither), so every supported Python reads a text alike.
+
+    :param template: the template.
+    :raises ValidationError: a ``$`` that starts no placeholder and is not written ``$$``.
+    """
+    names: dict[str, None] = {}
+    for match in template.pattern.finditer(template.template):
+        if match.group("invalid") is not None:
+            raise ValidationError("text", template.template, "a '$' must start ${placeholder} or be written '$$'")
+        name = match.group("named") or match.group("braced")
+        if name is not None:
+            names.setdefault(name, None)
+    return tuple(names)
 
 
 class SmsText:
@@ -29,12 +48,8 @@ class SmsText:
             raise ValidationError("text", template, "the SMS text must not be empty")
         self.template = template
         self._template = string.Template(template)
-        try:
-            self.placeholders = tuple(dict.fromkeys(self._template.get_identifiers()))
-        except AttributeError:  # pragma: no cover - Python 3.10 has no get_identifiers
-            self.placeholders = ()
-        if hasattr(self._template, "is_valid") and not self._template.is_valid():
-            raise ValidationError("text", template, "a '$' must start ${placeholder} or be written '$$'")
+        #: the placeholder names, in order of first use
+        self.placeholders = placeholder_names(self._template)
 
     @property
     def personalized(self) -> bool:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -780,10 +780,10 @@ class DeliveryEngine(Generic[T]):
         )  # fmt: skip
 
 
-async def _aiter(items: Iterable[T] | AsyncIterable[T]) -> Any:
-    if hasattr(items, "__aiter__"):
-        async for item in items:  # type: ignore[union-attr]
+async def _aiter(items: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
+    if isinstance(items, AsyncIterable):  # has __aiter__
+        async for item in items:
             yield item
     else:
-        for item in items:  # type: ignore[union-attr]
+        for item in items:
             yield item

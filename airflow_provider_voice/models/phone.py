@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
@@ -139,7 +139,7 @@ class PhoneNumber(str):
 
     @property
     def country_code(self) -> int:
-        return self._parsed.country_code
+        return cast(int, self._parsed.country_code)  # set on every number phonenumbers.parse returns
 
     @property
     def region(self) -> str | None:

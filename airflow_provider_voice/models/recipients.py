@@ -28,7 +28,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,6 +40,8 @@ from airflow_provider_voice.redaction import get_logger, redact
 __all__ = ["InvalidRow", "MissingSourceError", "Recipient", "RecipientReport", "RecipientSource", "mask_value"]
 
 log = get_logger(__name__)
+#: a column name or record key (a CSV header cell, a JSON object key)
+NameT = TypeVar("NameT")
 
 #: column/key names recognised as the phone number when ``number_field`` is not given (in this order)
 NUMBER_FIELDS = ("number", "phone", "phone_number", "msisdn", "mobile", "dest", "to")
@@ -502,8 +504,11 @@ def number_rank(name: str) -> int | None:
     return None
 
 
-def number_column(names: Sequence[Any]) -> Any:
-    """The name among ``names`` most surely holding the phone number (first on ties), or None."""
+def number_column(names: Sequence[NameT]) -> NameT | None:
+    """The name among ``names`` most surely holding the phone number (first on ties), or None.
+
+    :param names: column names or record keys (only strings are ranked).
+    """
     ranked = [(rank, i) for i, n in enumerate(names) if isinstance(n, str) and (rank := number_rank(n)) is not None]
     return names[min(ranked)[1]] if ranked else None
 

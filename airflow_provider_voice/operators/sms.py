@@ -184,7 +184,7 @@ class SendSMSOperator(VoiceOperator):
             recipients = validate_recipients(
                 self.recipients,
                 _SmsRecipientCheck(sms.vendor),
-                text,  # type: ignore[arg-type] - the "spec" the check renders
+                text,
                 default_region=region,
                 number_field=self.number_field,
                 skip_invalid=self.skip_invalid,

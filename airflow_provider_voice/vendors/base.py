@@ -45,6 +45,7 @@ from airflow_provider_voice.transport import (
     Call,
     Dialect,
     Flow,
+    PagedFlow,
     ResponseLimits,
     RetryPolicy,
     SyncHttp,
@@ -55,6 +56,8 @@ __all__ = ["AsyncVendorClient", "VendorApi", "VendorClient", "endpoint"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 ApiT = TypeVar("ApiT", bound="VendorApi")
+#: the type of the items a flow emits (``client.iterate`` yields them)
+ItemT = TypeVar("ItemT")
 
 
 def endpoint(func: F) -> F:
@@ -176,7 +179,7 @@ class VendorClient(Generic[ApiT]):
         _check_flow("run", flow)
         return self._http.run(flow)
 
-    def iterate(self, flow: Flow[Any]) -> Iterator[Any]:
+    def iterate(self, flow: PagedFlow[ItemT, Any]) -> Iterator[ItemT]:
         """Drive a flow, yielding every item it emits (pagination: one page in memory at a time).
 
         :param flow: the flow, built by the API (``api.dial_flow(...)``).
@@ -256,7 +259,7 @@ class AsyncVendorClient(Generic[ApiT]):
         _check_flow("run", flow)
         return await self._http.run(flow)
 
-    def iterate(self, flow: Flow[Any]) -> AsyncIterator[Any]:
+    def iterate(self, flow: PagedFlow[ItemT, Any]) -> AsyncIterator[ItemT]:
         """Drive a flow, yielding every item it emits: ``async for row in client.iterate(flow)``.
 
         :param flow: the flow, built by the API.

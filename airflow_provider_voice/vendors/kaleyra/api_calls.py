@@ -110,9 +110,10 @@ def format_followup_time(value: Any) -> str:
             raise ValidationError("ontime", value, "a datetime, ISO-8601 text or 'dd-mm-yyyy hh-mm'") from None
     if not isinstance(value, datetime):
         raise ValidationError("ontime", value, "a datetime, ISO-8601 text or 'dd-mm-yyyy hh-mm'")
-    if value.tzinfo is not None:
-        value = pendulum.instance(value).in_timezone(KALEYRA_TIMEZONE)
-    return value.strftime(FOLLOWUP_TIME_FORMAT)
+    moment: datetime = value
+    if moment.tzinfo is not None:
+        moment = pendulum.instance(moment).in_timezone(KALEYRA_TIMEZONE)
+    return moment.strftime(FOLLOWUP_TIME_FORMAT)
 
 
 class KaleyraCallbackTemplate:
@@ -127,10 +128,15 @@ class KaleyraCallbackTemplate:
     On the wire the whole URL is sent URL-encoded, braces included, exactly as the spec shows
     (:attr:`encoded`).
 
-    :param template: the URL template.
+    :param template: the URL template (or a template, taken as it is).
     """
 
-    def __init__(self, template: str) -> None:
+    #: the URL template, decoded
+    url: str
+    #: the variables it uses, in order of first appearance
+    variables: tuple[str, ...]
+
+    def __init__(self, template: str | KaleyraCallbackTemplate) -> None:
         if isinstance(template, KaleyraCallbackTemplate):
             template = template.url
         if not isinstance(template, str) or not template.strip():

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 import urllib.parse
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar, Literal, cast
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -150,13 +150,16 @@ def parse_kaleyra_body(text: str) -> dict[str, Any]:
 def _parse_xml(data: bytes, max_depth: int = MAX_JSON_DEPTH) -> ET.Element:
     """The XML tree of ``data``, refused (``ValueError``) as soon as it nests deeper than ``max_depth``
     (read with a pull parser: a 100k-deep document is not built first)."""
-    parser = ET.XMLPullParser(events=("start", "end"))
+    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start", "end"))
     root: ET.Element | None = None
     depth = 0
 
     def walk() -> None:
         nonlocal root, depth
-        for event, element in parser.read_events():
+        # only "start"/"end" were asked for: each event is (name, element) (typeshed also
+        # lists the shapes of the "start-ns"/"end-ns"/"comment"/"pi" events)
+        events = cast("Iterator[tuple[str, ET.Element]]", parser.read_events())
+        for event, element in events:
             if event == "start":
                 depth += 1
                 root = element if root is None else root
@@ -197,6 +200,8 @@ class KaleyraCore(VendorApi):
     :param api_key: the account's API key (sent as ``x-api-key``).
     :param response_format: ``json`` (default) or ``xml``: the ``format=`` asked of Kaleyra;
         both are parsed the same way.
+    :param base_urls: overrides of :attr:`default_base_urls` (the simulator and tests use this).
+
     Base URLs: ``default`` (``https://api-voice.kaleyra.com/v1/``) and ``obd`` for the
     ``voice.*`` family (``https://obd.kaleyra.com/api/v1/``). When ``default`` is overridden with
     a host that is not Kaleyra's (the simulator, a proxy) and ``obd`` is not given, ``voice.*``
@@ -207,12 +212,19 @@ class KaleyraCore(VendorApi):
     vendor: ClassVar[str] = "kaleyra"
     default_base_urls: ClassVar[dict[str, str]] = {"default": KALEYRA_PRODUCTION_URL, "obd": KALEYRA_OBD_PRODUCTION_URL}
 
-    def __init__(self, *, api_key: str, response_format: Literal["json", "xml"] = "json", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        given = {k: v for k, v in (kwargs.get("base_urls") or {}).items() if v}
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        response_format: Literal["json", "xml"] = "json",
+        base_urls: Mapping[str, str] | None = None,
+    ) -> None:
+        given = {k: v for k, v in (base_urls or {}).items() if v}
         if "obd" not in given and "default" in given and not is_kaleyra_production(given["default"]):
-            self.base_urls["obd"] = self.base_urls["default"]
-        self._key = self._secret(api_key)
+            given["obd"] = given["default"]
+        super().__init__(base_urls=given)
+        self._secret(api_key)
+        self._key = api_key
         self.response_format = response_format
 
     def auth_headers(self, call: Call[Any]) -> dict[str, str]:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_voice.capabilities.base import VendorCapability
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.call_reports import KaleyraFollowupRecord
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.transport import Call
-from airflow_provider_voice.vendors.access import VendorAccess
 from airflow_provider_voice.vendors.kaleyra.api_calls import FOLLOWUP_TIME_FORMAT, format_followup_time
 from airflow_provider_voice.vendors.kaleyra.api_core import DEFAULT_REGION
 
@@ -51,15 +51,11 @@ def report_minute(text: str | None) -> str | None:
     return None
 
 
-class KaleyraFollowUps:
+class KaleyraFollowUps(VendorCapability["KaleyraApi"]):
     """Create, edit or delete Kaleyra call follow-ups (see the module docstring).
 
     :param access: the Kaleyra API and its clients (``hook.access``).
     """
-
-    def __init__(self, access: VendorAccess[KaleyraApi]) -> None:
-        self.access = access
-        self.api = access.api
 
     def create(
         self,

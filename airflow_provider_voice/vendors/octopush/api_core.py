@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar, overload
 
 import httpx
 from pydantic import BaseModel, ConfigDict
@@ -15,6 +16,9 @@ __all__ = ["OctopushBalance", "OctopushCore"]
 OCTOPUSH_PRODUCTION_URL = "https://api.octopush.com"
 #: every Octopush path starts with this prefix
 OCTOPUSH_API_PREFIX = "/v1/public"
+
+#: the pydantic model a JSON answer is read into
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class OctopushBalance(BaseModel):
@@ -31,15 +35,18 @@ class OctopushCore(VendorApi):
 
     :param api_login: the account's api login (an e-mail address).
     :param api_key: the account's api key.
+    :param base_urls: overrides of :attr:`default_base_urls` (the simulator and tests use this).
     """
 
     vendor: ClassVar[str] = "octopush"
     default_base_urls: ClassVar[dict[str, str]] = {"default": OCTOPUSH_PRODUCTION_URL}
 
-    def __init__(self, *, api_login: str, api_key: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._login = self._secret(api_login)  # a credential header too: never shown
-        self._key = self._secret(api_key)
+    def __init__(self, *, api_login: str, api_key: str, base_urls: Mapping[str, str] | None = None) -> None:
+        super().__init__(base_urls=base_urls)
+        self._secret(api_login)  # a credential header too: never shown
+        self._secret(api_key)
+        self._login = api_login
+        self._key = api_key
 
     def auth_headers(self, call: Call[Any]) -> dict[str, str]:
         return {"api-login": self._login, "api-key": self._key}
@@ -52,7 +59,8 @@ class OctopushCore(VendorApi):
             return super().error_info(response)
         if not isinstance(payload, dict):
             return super().error_info(response)
-        errors = payload.get("errors") if isinstance(payload.get("errors"), dict) else {}
+        raw_errors = payload.get("errors")
+        errors: dict[Any, Any] = raw_errors if isinstance(raw_errors, dict) else {}
         code = payload.get("code")
         return ErrorInfo(
             code=None if code is None else str(code),
@@ -61,7 +69,17 @@ class OctopushCore(VendorApi):
             payload=payload,
         )
 
-    def json_parser(self, name: str, model: Any = None) -> Any:
+    @overload
+    def json_parser(self, name: str, model: type[ModelT]) -> Callable[[httpx.Response], ModelT]: ...
+    @overload
+    def json_parser(self, name: str, model: None = None) -> Callable[[httpx.Response], Any]: ...
+    def json_parser(self, name: str, model: type[BaseModel] | None = None) -> Callable[[httpx.Response], Any]:
+        """A parser of a JSON answer: the decoded body, or ``model`` validated from it.
+
+        :param name: the endpoint, named in a malformed-response error.
+        :param model: the pydantic model of the answer (None: the decoded JSON as it is).
+        """
+
         def parse(response: httpx.Response) -> Any:
             payload = json_body(response, vendor=self.vendor, endpoint=name)
             return model.model_validate(payload) if model is not None else payload

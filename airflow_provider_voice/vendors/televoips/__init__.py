@@ -6,7 +6,11 @@ from airflow_provider_voice.vendors.televoips.api_core import TeleVoipsCore, Tel
 from airflow_provider_voice.vendors.televoips.api_messaging import TeleVoipsMessagingEndpoints
 from airflow_provider_voice.vendors.televoips.api_reports import CdrReportNotReadyError, TeleVoipsReportEndpoints
 from airflow_provider_voice.vendors.televoips.cdr import CdrReport
-from airflow_provider_voice.vendors.televoips.cdr_download import HeaderPolicy, adownload_cdr_report, download_cdr_report
+from airflow_provider_voice.vendors.televoips.cdr_download import (
+    HeaderPolicy,
+    adownload_cdr_report,
+    download_cdr_report,
+)
 
 __all__ = [
     "CdrReport",

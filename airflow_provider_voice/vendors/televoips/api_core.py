@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, ClassVar
 
 import pendulum
@@ -27,6 +28,8 @@ def format_televoips_time(value: Any, *, field: str = "start") -> str:
     try:
         if isinstance(value, str):
             value = pendulum.parse(value)
+        if not isinstance(value, dt.datetime):  # a date, time or duration has no moment to send
+            raise TypeError(type(value).__name__)
         return pendulum.instance(value).in_timezone("UTC").format(TELEVOIPS_TIME_FORMAT)
     except Exception:
         raise ValidationError(field, value, "a datetime or ISO-8601 text such as 2026-12-01T09:00:00Z") from None

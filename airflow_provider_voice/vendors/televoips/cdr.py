@@ -19,9 +19,10 @@ import datetime as dt
 import enum
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, Annotated, Any, cast
 
 import pendulum
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
@@ -316,11 +317,13 @@ class _Borrowed(io.TextIOWrapper):
             self.detach()
 
 
-def _open_text(source: Any, encoding: str) -> IO[str]:
+def _open_text(source: Any, encoding: str) -> AbstractContextManager[Iterable[str]]:
+    """The lines of ``source`` as a context manager (a caller's open file is left open)."""
     if isinstance(source, io.TextIOBase):
         return _NoClose(source)
     if isinstance(source, (io.BufferedIOBase, io.RawIOBase)):
-        return _Borrowed(source, encoding=encoding, newline="")
+        binary = cast("IO[bytes]", source)  # an open binary file (typeshed's io bases are not IO[bytes])
+        return _Borrowed(binary, encoding=encoding, newline="")
     target = resolve_location(source, field="source", needs=READ)  # the provider's one path/URL rule
     if isinstance(target, Path):
         return target.open("r", encoding=encoding, newline="")
@@ -330,10 +333,10 @@ def _open_text(source: Any, encoding: str) -> IO[str]:
 class _NoClose:
     """Context manager over a caller's text file that leaves it open."""
 
-    def __init__(self, handle: IO[str]) -> None:
+    def __init__(self, handle: io.TextIOBase) -> None:
         self.handle = handle
 
-    def __enter__(self) -> IO[str]:
+    def __enter__(self) -> io.TextIOBase:
         return self.handle
 
     def __exit__(self, *exc: object) -> None:

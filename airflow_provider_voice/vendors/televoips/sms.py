@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 import pendulum
 
 from airflow_provider_voice.capabilities.base import VendorCapability
+from airflow_provider_voice.capabilities.protocols import SentLookup
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call
@@ -131,28 +130,6 @@ class TeleVoipsSms(VendorCapability[TeleVoipsApi]):
                 matches.append(message.id)
                 times.append(when)
         return SentLookup(matches, latest, times)
-
-
-@dataclass(frozen=True)
-class SentLookup:
-    """The answer of :meth:`TeleVoipsSms.find_sent`.
-
-    :param ids: uuids of the matching outbound messages.
-    :param listed_until: the time of the newest outbound message listed (None if none could be read).
-    :param times: the vendor's time of each match (POSIX; None when unreadable), in the order of ``ids``.
-    """
-
-    ids: list[str]
-    listed_until: float | None
-    times: list[float | None] = field(default_factory=list)
-
-    def split(self, since: float) -> tuple[list[str], list[str]]:
-        """The matches stamped at or after ``since`` (whole seconds) and those before it or unstamped."""
-        after, before = [], []
-        for index, message_id in enumerate(self.ids):
-            when = self.times[index] if index < len(self.times) else None
-            (after if when is not None and when >= math.floor(since) else before).append(message_id)
-        return after, before
 
 
 def _message_time(value: str | None) -> float | None:

@@ -256,7 +256,7 @@ class VelipCampaignEndpoints(VelipCore):
             raise ValidationError("resends", resends, "0 to 3")
         if cp_ctid is not None and not 1 <= len(cp_ctid) <= 50:
             raise ValidationError("cp_ctid", cp_ctid, "1 to 50 characters")
-        fields = {
+        fields: dict[str, Any] = {  # JSON values of the request
             "cdlc_id": cdlc_id, "cp_id": clone_cp_id, "date_start": date_start, "date_end": date_end,
             "time_start": time_start, "time_end": time_end, "text": text, "voice": voice, "content": content,
             "vel": vel, "resends": resends, "time_resends": time_resends, "cp_ctid": cp_ctid, "rurl": rurl,
@@ -339,6 +339,9 @@ class VelipCampaignEndpoints(VelipCore):
             cp_id=str(cp_id),
             active=flag,
             name=name,
-            **fields,
+            date_start=date_start,
+            date_end=date_end,
+            time_start=time_start,
+            time_end=time_end,
         )
         return dataclasses.replace(call, idempotent=True)

@@ -7,7 +7,8 @@ Velip bans an IP after repeated failures); other non-zero codes are vendor rejec
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar, overload
 
 import httpx
 from pydantic import BaseModel, ConfigDict
@@ -18,6 +19,9 @@ from airflow_provider_voice.transport import Call, ErrorInfo, json_body
 from airflow_provider_voice.vendors.base import VendorApi, endpoint
 
 __all__ = ["VelipCore", "VelipUser"]
+
+#: what a Velip call's parser makes of the ``return`` object
+R = TypeVar("R")
 
 VELIP_PRODUCTION_URL = "https://vox.velip.com.br"
 #: answers that may be bigger than the HTTP core's default cap (16 MiB): maxreg=5000 call pages
@@ -99,9 +103,31 @@ class VelipCore(VendorApi):
             endpoint=endpoint_name,
         )
 
-    def call(self, name: str, /, *, method: str = "POST", parse: Any = None, **fields: Any) -> Call[Any]:
-        """A Velip call to API ``name``: JSON body for POST, query string for GET; ``parse`` gets the
-        ``return`` dict. ``name`` is positional-only, so Velip's own ``name`` field can be a field."""
+    @overload
+    def call(
+        self, name: str, /, *, method: str = "POST", parse: Callable[[dict[str, Any]], R], **fields: Any
+    ) -> Call[R]: ...
+    @overload
+    def call(
+        self, name: str, /, *, method: str = "POST", parse: None = None, **fields: Any
+    ) -> Call[dict[str, Any]]: ...
+    def call(
+        self,
+        name: str,
+        /,
+        *,
+        method: str = "POST",
+        parse: Callable[[dict[str, Any]], Any] | None = None,
+        **fields: Any,
+    ) -> Call[Any]:
+        """A Velip call to API ``name``: JSON body for POST, query string for GET. ``name`` is
+        positional-only, so Velip's own ``name`` field can be a field.
+
+        :param name: the Velip API (``"MakeTTSCall"``...).
+        :param method: ``"POST"`` (JSON body) or ``"GET"`` (query string).
+        :param parse: turns the ``return`` object into the call's result (None: the object itself).
+        :param fields: the request's fields (JSON values; None ones are left out).
+        """
         body = {k: v for k, v in fields.items() if v is not None}
 
         def _parse(response: httpx.Response) -> Any:

@@ -20,7 +20,7 @@ import httpx
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError
 from airflow_provider_voice.models.call_reports import VelipCallRecord, VelipCallStatusPage
 from airflow_provider_voice.models.report_window import vendor_date
-from airflow_provider_voice.transport import Call, Emit, Flow, json_body
+from airflow_provider_voice.transport import Call, Emit, PagedFlow, json_body
 from airflow_provider_voice.vendors.base import endpoint
 from airflow_provider_voice.vendors.velip.api_core import VelipCore
 
@@ -93,7 +93,9 @@ class VelipReportEndpoints(VelipCore):
 
         return dataclasses.replace(call, parse=parse)
 
-    def call_status_flow(self, *, maxreg: int = MAXREG_LIMIT, last_id: str | None = None, **filters: Any) -> Flow[int]:
+    def call_status_flow(
+        self, *, maxreg: int = MAXREG_LIMIT, last_id: str | None = None, **filters: Any
+    ) -> PagedFlow[VelipCallRecord, int]:
         """Every call matching ``filters`` (as :meth:`get_call_status`), following the ``last_id``
         cursor until ``has_more`` is false; emits the :class:`VelipCallRecord` rows page by page
         and returns their count. A cursor that does not move raises :class:`MalformedResponseError`."""

@@ -6,6 +6,7 @@ import hashlib
 from typing import Any, ClassVar
 
 from airflow_provider_voice.capabilities.base import VendorCapability
+from airflow_provider_voice.capabilities.protocols import SentLookup
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call
@@ -59,6 +60,8 @@ class VelipSms(VendorCapability[VelipApi]):
         """Velip documents no way to look an SMS up: an in-doubt SMS stays in doubt (not resent)."""
         return None
 
-    def find_sent(self, messages: Any, number: PhoneNumber, text: str, *, sender: str | None = None) -> Any:
+    def find_sent(
+        self, messages: Any, number: PhoneNumber, text: str, *, sender: str | None = None
+    ) -> SentLookup:
         """Never called: :meth:`lookup_call` gives no call."""
         raise NotImplementedError("Velip documents no way to look an SMS up")
