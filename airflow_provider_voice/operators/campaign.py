@@ -342,7 +342,8 @@ class SendVoiceCampaignOperator(VoiceOperator):
                 audio=self.audio or None,
                 voice=self.voice or None,
                 language=self.language or None,
-                schedule=self.schedule or None,
+                # typed datetime | None for readers; its before-validator parses ISO text too
+                schedule=self.schedule or None,  # type: ignore[arg-type]
                 vendor_options=rendered_options(self.vendor_options),
             )
         except pydantic.ValidationError as exc:

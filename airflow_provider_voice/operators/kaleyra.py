@@ -192,8 +192,8 @@ class KaleyraDialerUploadOperator(VoiceOperator):
             check_dialer_name(self.campaign, "campaign")
             recipients = validate_recipients(
                 self.recipients,
-                KaleyraNumberCheck(),  # type: ignore[arg-type]
-                None,  # type: ignore[arg-type]
+                KaleyraNumberCheck(),
+                None,
                 default_region=self.default_region,
                 number_field=self.number_field,
                 skip_invalid=self.skip_invalid,

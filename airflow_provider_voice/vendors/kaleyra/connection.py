@@ -66,7 +66,7 @@ def build_api(fields: ConnectionFields) -> KaleyraApi:
     fmt = fields.extra_value("response_format") or "json"
     if fmt not in ("json", "xml"):
         raise ValidationError("extra.response_format", fmt, "json or xml")
-    return KaleyraApi(api_key=fields.password, response_format=fmt, base_urls=urls)
+    return KaleyraApi(api_key=fields.password, response_format="xml" if fmt == "xml" else "json", base_urls=urls)
 
 
 def probe(access: VendorAccess[KaleyraApi]) -> str:

@@ -112,7 +112,7 @@ class KaleyraNumberCheck:
 
     vendor: ClassVar[str] = "kaleyra"
 
-    def validate_recipient(self, spec: Any, recipient: Recipient, position: int) -> None:
+    def validate_recipient(self, spec: object, recipient: Recipient, position: int) -> None:
         """Raise ``ValidationError`` when Kaleyra cannot dial ``recipient``.
 
         :param spec: unused (the dialer has no campaign spec).
