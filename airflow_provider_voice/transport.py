@@ -57,12 +57,13 @@ import contextvars
 import email.utils
 import json as jsonlib
 import random
+import ssl
 import time
 import xml.parsers.expat
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 import anyio
 import httpcore
@@ -70,7 +71,6 @@ import httpx
 import pydantic
 import tenacity
 
-from airflow_provider_voice.version import __version__
 from airflow_provider_voice.errors import (
     AuthError,
     MalformedResponseError,
@@ -83,6 +83,7 @@ from airflow_provider_voice.errors import (
     VoiceProviderError,
 )
 from airflow_provider_voice.redaction import get_logger, redact
+from airflow_provider_voice.version import __version__
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -94,8 +95,8 @@ __all__ = [
     "Emit",
     "ErrorInfo",
     "Flow",
-    "PagedFlow",
     "HttpCore",
+    "PagedFlow",
     "ResponseLimits",
     "RetryPolicy",
     "Sleep",
@@ -108,6 +109,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+#: a call's result type (covariant: a ``Call[VelipUser]`` is a ``Call[object]``, i.e. a call of any result)
+T_co = TypeVar("T_co", covariant=True)
 #: the type of the items a flow emits
 E = TypeVar("E")
 log = get_logger(__name__)
@@ -142,7 +145,7 @@ PARSE_ERRORS: tuple[type[BaseException], ...] = (
 
 
 @dataclass(frozen=True)
-class Call(Generic[T]):
+class Call(Generic[T_co]):
     """One HTTP exchange with a vendor, described without sending it.
 
     :param endpoint: the vendor's name for the operation (``"MakeTTSCall"``, ``"voice.call"``...).
@@ -171,7 +174,7 @@ class Call(Generic[T]):
     endpoint: str
     method: str
     path: str
-    parse: Callable[[httpx.Response], T]
+    parse: Callable[[httpx.Response], T_co]
     params: Mapping[str, Any] | None = None
     data: Mapping[str, Any] | None = None
     json: Any = None
@@ -207,11 +210,11 @@ class Emit(Generic[E]):
     items: list[E]
 
 
-FlowStep = Call[Any] | Sleep | Emit[Any]
+FlowStep = Call[object] | Sleep | Emit[Any]
 #: a flow returning ``T``: it yields steps and is sent each call's parsed result (``client.run``)
 Flow = Generator[FlowStep, Any, T]
 #: a flow emitting items of type ``E`` and returning ``T`` (pagination): ``client.iterate`` yields the ``E`` s
-PagedFlow = Generator[Call[Any] | Sleep | Emit[E], Any, T]
+PagedFlow = Generator[Call[object] | Sleep | Emit[E], Any, T]
 StepT = TypeVar("StepT", bound=FlowStep)
 
 
@@ -256,7 +259,7 @@ class Dialect:
     #: base URLs by key; ``"default"`` is required
     base_urls: Mapping[str, str] = {}
 
-    def auth_headers(self, call: Call[Any]) -> dict[str, str]:
+    def auth_headers(self, call: Call[object]) -> dict[str, str]:
         """Headers that authenticate ``call`` (most vendors: the same for every call).
 
         :param call: the call being signed.
@@ -412,7 +415,7 @@ class RetryPolicy:
     backoff_max: float = 30.0
     max_retry_after: float = 120.0
 
-    def should_retry(self, call: Call[Any], exc: BaseException) -> bool:
+    def should_retry(self, call: Call[object], exc: BaseException) -> bool:
         """Whether ``exc`` raised by ``call`` may be retried (see the module docstring).
 
         :param call: the call that failed.
@@ -504,7 +507,7 @@ class _Inflate:
 class _BodyReader:
     """Reads one answer's body from its raw chunks, within the call's size cap and deadline (I/O-free)."""
 
-    def __init__(self, core: HttpCore, call: Call[Any], response: httpx.Response, budget: _Budget | None) -> None:
+    def __init__(self, core: HttpCore, call: Call[object], response: httpx.Response, budget: _Budget | None) -> None:
         self.core = core
         self.call = call
         self.status = response.status_code
@@ -617,7 +620,7 @@ class _ProgressWatch:
 class _WatchedStream(httpx.SyncByteStream):
     """A response stream reporting each raw chunk to a :class:`_ProgressWatch`."""
 
-    def __init__(self, inner: Any, watch: _ProgressWatch) -> None:
+    def __init__(self, inner: httpx.SyncByteStream, watch: _ProgressWatch) -> None:
         self._inner = inner
         self._watch = watch
 
@@ -633,7 +636,7 @@ class _WatchedStream(httpx.SyncByteStream):
 class _AsyncWatchedStream(httpx.AsyncByteStream):
     """Async twin of :class:`_WatchedStream`."""
 
-    def __init__(self, inner: Any, watch: _ProgressWatch) -> None:
+    def __init__(self, inner: httpx.AsyncByteStream, watch: _ProgressWatch) -> None:
         self._inner = inner
         self._watch = watch
 
@@ -669,7 +672,7 @@ class HttpCore:
         self.limits = limits or ResponseLimits()
 
     # -- requests -------------------------------------------------------------------------
-    def url_for(self, call: Call[Any]) -> str:
+    def url_for(self, call: Call[object]) -> str:
         """The absolute URL of ``call``.
 
         :param call: the call.
@@ -682,7 +685,7 @@ class HttpCore:
             ) from None
         return base.rstrip("/") + "/" + call.path.lstrip("/")
 
-    def call_timeout(self, call: Call[Any]) -> httpx.Timeout:
+    def call_timeout(self, call: Call[object]) -> httpx.Timeout:
         """The per-request timeout of ``call`` (its own, else the client's).
 
         :param call: the call.
@@ -690,7 +693,7 @@ class HttpCore:
         value = call.timeout if call.timeout is not None else self.timeout
         return value if isinstance(value, httpx.Timeout) else httpx.Timeout(value)
 
-    def attempt_timeout(self, call: Call[Any], remaining: float) -> httpx.Timeout:
+    def attempt_timeout(self, call: Call[object], remaining: float) -> httpx.Timeout:
         """The call's timeouts, none longer than the ``remaining`` seconds of its deadline.
 
         :param call: the call.
@@ -706,7 +709,7 @@ class HttpCore:
         )
 
     def build_request(
-        self, client: httpx.Client | httpx.AsyncClient, call: Call[Any], *, timeout: httpx.Timeout | None = None
+        self, client: httpx.Client | httpx.AsyncClient, call: Call[object], *, timeout: httpx.Timeout | None = None
     ) -> httpx.Request:
         """The :class:`httpx.Request` for ``call`` (auth headers added).
 
@@ -734,7 +737,7 @@ class HttpCore:
         )
 
     # -- limits ---------------------------------------------------------------------------
-    def deadline_for(self, call: Call[Any]) -> float:
+    def deadline_for(self, call: Call[object]) -> float:
         """Overall seconds ``call`` may take, tries and sleeps included (see the module docstring).
 
         :param call: the call.
@@ -746,7 +749,7 @@ class HttpCore:
         read = self.call_timeout(call).read
         return 3 * (read if read is not None else _FALLBACK_READ_TIMEOUT) + self.retry.max_retry_after
 
-    def body_cap(self, call: Call[Any], status: int) -> tuple[int, bool]:
+    def body_cap(self, call: Call[object], status: int) -> tuple[int, bool]:
         """``(cap, strict)`` for a body with HTTP ``status``: strict caps raise, others cut the body.
 
         :param call: the call.
@@ -759,7 +762,7 @@ class HttpCore:
             return min(cap, ERROR_BODY_BYTES), False
         return cap, True
 
-    def too_large(self, call: Call[Any], status: int, cap: int) -> MalformedResponseError:
+    def too_large(self, call: Call[object], status: int, cap: int) -> MalformedResponseError:
         """The error for a body over its cap.
 
         :param call: the call.
@@ -773,7 +776,7 @@ class HttpCore:
             endpoint=call.endpoint,
         )
 
-    def progress_watch(self, call: Call[Any]) -> _ProgressWatch:
+    def progress_watch(self, call: Call[object]) -> _ProgressWatch:
         """The no-progress guard of a streamed download of ``call`` (window: its read timeout).
 
         :param call: the call.
@@ -791,7 +794,7 @@ class HttpCore:
 
         return _ProgressWatch(window, STREAM_MIN_BYTES_PER_WINDOW, stalled)
 
-    def deadline_error(self, call: Call[Any], budget: _Budget) -> RequestTimeoutError:
+    def deadline_error(self, call: Call[object], budget: _Budget) -> RequestTimeoutError:
         """The error for a call past its deadline.
 
         :param call: the call.
@@ -807,7 +810,7 @@ class HttpCore:
         )
 
     def malformed(
-        self, call: Call[Any], response: httpx.Response | int, reason: str, *, endpoint: str | None = None
+        self, call: Call[object], response: httpx.Response | int, reason: str, *, endpoint: str | None = None
     ) -> MalformedResponseError:
         """A :class:`MalformedResponseError` for ``call``: ``reason``, the status and a redacted excerpt.
 
@@ -846,7 +849,7 @@ class HttpCore:
         fresh.close()
         return fresh
 
-    def check_status(self, call: Call[Any], response: httpx.Response) -> None:
+    def check_status(self, call: Call[object], response: httpx.Response) -> None:
         """Raise the typed error for a non-2xx response (the body must already be read).
 
         :param call: the call.
@@ -917,7 +920,7 @@ class HttpCore:
         except PARSE_ERRORS as exc:
             raise self.malformed(call, response, describe_parse_error(exc)) from None
 
-    def advance(self, flow: Generator[StepT, Any, Any], reply: Any, last: Call[Any] | None) -> StepT:
+    def advance(self, flow: Generator[StepT, Any, Any], reply: Any, last: Call[object] | None) -> StepT:
         """The flow's next step; what the flow raises while reading the last answer is malformed.
 
         :param flow: the flow.
@@ -937,7 +940,7 @@ class HttpCore:
                 raise
             raise self._flow_malformed(last, exc) from None
 
-    def _flow_malformed(self, last: Call[Any], exc: BaseException) -> MalformedResponseError:
+    def _flow_malformed(self, last: Call[object], exc: BaseException) -> MalformedResponseError:
         return MalformedResponseError(
             f"the answer of {last.endpoint} could not be followed: {describe_parse_error(exc)}",
             vendor=self.dialect.vendor,
@@ -945,7 +948,7 @@ class HttpCore:
         )
 
     def transport_error(
-        self, call: Call[Any], exc: httpx.HTTPError, budget: _Budget | None = None
+        self, call: Call[object], exc: httpx.HTTPError, budget: _Budget | None = None
     ) -> VoiceProviderError:
         """Map an httpx failure to a typed error, saying whether the vendor may have the request.
 
@@ -980,7 +983,7 @@ class HttpCore:
         )
 
     # -- retries --------------------------------------------------------------------------
-    def retrying_kwargs(self, call: Call[Any], budget: _Budget | None = None) -> dict[str, Any]:
+    def retrying_kwargs(self, call: Call[object], budget: _Budget | None = None) -> dict[str, Any]:
         """tenacity arguments for ``call``: the policy, and no try (nor sleep) past the deadline.
 
         :param call: the call.
@@ -1017,7 +1020,7 @@ class HttpCore:
             "reraise": True,
         }
 
-    def log_exchange(self, call: Call[Any], response: httpx.Response, started: float) -> None:
+    def log_exchange(self, call: Call[object], response: httpx.Response, started: float) -> None:
         """Log one exchange at DEBUG (no body).
 
         :param call: the call.
@@ -1087,7 +1090,9 @@ class _DeadlineStream(httpcore.NetworkStream):
     def close(self) -> None:
         self._inner.close()
 
-    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> Any:
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
         tls = self._inner.start_tls(ssl_context, server_hostname, _clamp(timeout, httpcore.ConnectTimeout))
         return _DeadlineStream(tls)
 
@@ -1107,7 +1112,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         port: int,
         timeout: float | None = None,
         local_address: str | None = None,
-        socket_options: Any = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
         stream = self._inner.connect_tcp(
             host, port, _clamp(timeout, httpcore.ConnectTimeout), local_address, socket_options
@@ -1115,7 +1120,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         return _DeadlineStream(stream)
 
     def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Any = None
+        self, path: str, timeout: float | None = None, socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None
     ) -> httpcore.NetworkStream:
         stream = self._inner.connect_unix_socket(path, _clamp(timeout, httpcore.ConnectTimeout), socket_options)
         return _DeadlineStream(stream)
@@ -1130,8 +1135,12 @@ def _install_deadline_sockets(client: httpx.Client) -> None:
     for transport in transports:
         pool = getattr(transport, "_pool", None)
         backend = getattr(pool, "_network_backend", None)
-        if isinstance(backend, httpcore.NetworkBackend) and not isinstance(backend, _DeadlineBackend):
-            pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+        if (
+            pool is not None
+            and isinstance(backend, httpcore.NetworkBackend)
+            and not isinstance(backend, _DeadlineBackend)
+        ):
+            pool._network_backend = _DeadlineBackend(backend)
 
 
 def new_sync_client(*, max_connections: int = 20) -> httpx.Client:
@@ -1181,7 +1190,7 @@ class SyncHttp:
         self._client = http_client if http_client is not None else new_sync_client()
         self._sleep = sleep
 
-    def _retrying(self, call: Call[Any], budget: _Budget) -> tenacity.Retrying:
+    def _retrying(self, call: Call[object], budget: _Budget) -> tenacity.Retrying:
         def sleep(seconds: float) -> None:
             budget.slept(seconds)
             self._sleep(seconds)
@@ -1219,7 +1228,7 @@ class SyncHttp:
         core.log_exchange(call, answer, started)
         return core.parse(call, answer)
 
-    def _read(self, call: Call[Any], response: httpx.Response, budget: _Budget | None) -> bytes:
+    def _read(self, call: Call[object], response: httpx.Response, budget: _Budget | None) -> bytes:
         reader = _BodyReader(self.core, call, response, budget)
         if response.is_stream_consumed:  # read before it reached us (mock transports build read answers)
             return reader.already_read(response.content)
@@ -1229,7 +1238,7 @@ class SyncHttp:
         return reader.finish()
 
     @contextlib.contextmanager
-    def stream(self, call: Call[Any]) -> Iterator[httpx.Response]:
+    def stream(self, call: Call[object]) -> Iterator[httpx.Response]:
         """Open ``call`` as a stream: yields the response after a 2xx status (the body unread).
 
         Opening follows the call's deadline; reading the body, the per-read timeout only (no size
@@ -1261,7 +1270,8 @@ class SyncHttp:
             return response
 
         response = self._retrying(call, budget)(open_stream)
-        response.stream = _WatchedStream(response.stream, self.core.progress_watch(call))
+        sync_stream = cast(httpx.SyncByteStream, response.stream)  # a sync client's responses stream synchronously
+        response.stream = _WatchedStream(sync_stream, self.core.progress_watch(call))
         try:
             yield response
         except httpx.HTTPError as exc:
@@ -1288,7 +1298,7 @@ class SyncHttp:
 
     def _drive(self, flow: PagedFlow[E, T], collect: bool, box: list[T]) -> Iterator[E]:
         reply: Any = None
-        last: Call[Any] | None = None
+        last: Call[object] | None = None
         try:
             while True:
                 step = self.core.advance(flow, reply, last)
@@ -1343,14 +1353,14 @@ class AsyncHttp:
         self._client = http_client if http_client is not None else new_async_client()
         self._sleep = sleep
 
-    def _retrying(self, call: Call[Any], budget: _Budget) -> tenacity.AsyncRetrying:
+    def _retrying(self, call: Call[object], budget: _Budget) -> tenacity.AsyncRetrying:
         async def sleep(seconds: float) -> None:
             budget.slept(seconds)
             await self._sleep(seconds)
 
         return tenacity.AsyncRetrying(sleep=sleep, **self.core.retrying_kwargs(call, budget))
 
-    async def _retried(self, call: Call[Any], budget: _Budget, attempt: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    async def _retried(self, call: Call[object], budget: _Budget, attempt: Callable[[], Coroutine[Any, Any, T]]) -> T:
         """``await attempt()`` under the retry policy; its result (tenacity's async ``__call__`` leaves it untyped).
 
         ``attempt`` must be a coroutine function (``async def``): tenacity calls a plain callable without awaiting it.
@@ -1395,7 +1405,7 @@ class AsyncHttp:
         core.log_exchange(call, answer, started)
         return core.parse(call, answer)
 
-    async def _read(self, call: Call[Any], response: httpx.Response, budget: _Budget | None) -> bytes:
+    async def _read(self, call: Call[object], response: httpx.Response, budget: _Budget | None) -> bytes:
         reader = _BodyReader(self.core, call, response, budget)
         if response.is_stream_consumed:  # read before it reached us (mock transports build read answers)
             return reader.already_read(response.content)
@@ -1405,7 +1415,7 @@ class AsyncHttp:
         return reader.finish()
 
     @contextlib.asynccontextmanager
-    async def stream(self, call: Call[Any]) -> AsyncIterator[httpx.Response]:
+    async def stream(self, call: Call[object]) -> AsyncIterator[httpx.Response]:
         """Async twin of :meth:`SyncHttp.stream`.
 
         :param call: the call.
@@ -1442,7 +1452,8 @@ class AsyncHttp:
             return response
 
         response = await self._retried(call, budget, open_stream)
-        response.stream = _AsyncWatchedStream(response.stream, self.core.progress_watch(call))
+        async_stream = cast(httpx.AsyncByteStream, response.stream)  # an async client's responses stream asynchronously
+        response.stream = _AsyncWatchedStream(async_stream, self.core.progress_watch(call))
         try:
             yield response
         except httpx.HTTPError as exc:
@@ -1470,7 +1481,7 @@ class AsyncHttp:
 
     async def _drive(self, flow: PagedFlow[E, T], collect: bool, box: list[T]) -> AsyncIterator[E]:
         reply: Any = None
-        last: Call[Any] | None = None
+        last: Call[object] | None = None
         try:
             while True:
                 step = self.core.advance(flow, reply, last)

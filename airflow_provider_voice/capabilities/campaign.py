@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -282,9 +282,9 @@ class CampaignBackend(VendorCapability[ApiT], ABC, Generic[OptionsT, ApiT]):
         resend_in_doubt: bool = False,
         total: int | None = None,
         engine_options: dict[str, Any] | None = None,
-        on_engine: Any = None,
+        on_engine: Callable[[DeliveryEngine[Recipient]], None] | None = None,
     ) -> CampaignHandle:
-        """Send the campaign (see :meth:`send_campaign`)."""
+        """Send the campaign (see :meth:`send_campaign`; the same parameters)."""
         options = self.validate(spec)
         channel = self.channel(spec, options)
         channel.frame_size = self.frame_size(options)
@@ -311,9 +311,24 @@ class CampaignBackend(VendorCapability[ApiT], ABC, Generic[OptionsT, ApiT]):
             ) from exc.__cause__
         return self.handle(spec, report, conn_id=conn_id, started_at=started_at)
 
-    def send_campaign(self, spec: CampaignSpec, recipients: Iterable[Recipient], **kwargs: Any) -> CampaignHandle:
+    def send_campaign(
+        self,
+        spec: CampaignSpec,
+        recipients: Iterable[Recipient],
+        *,
+        key: CheckpointKey,
+        store: CheckpointStore | None = None,
+        concurrency: int = 8,
+        suppression: SuppressionList | None = None,
+        resend_in_doubt: bool = False,
+        total: int | None = None,
+        engine_options: dict[str, Any] | None = None,
+        on_engine: Callable[[DeliveryEngine[Recipient]], None] | None = None,
+    ) -> CampaignHandle:
         """Send ``spec`` to ``recipients`` in frames; exactly once per checkpoint ``key``.
 
+        :param spec: the campaign.
+        :param recipients: the validated recipients.
         :param key: the task instance (:class:`CheckpointKey`); every try of a task uses the same.
         :param store: where checkpoints live (default: in memory, i.e. no protection across processes).
         :param concurrency: frames in flight.
@@ -321,10 +336,24 @@ class CampaignBackend(VendorCapability[ApiT], ABC, Generic[OptionsT, ApiT]):
         :param resend_in_doubt: resend frames whose fate the vendor cannot tell (may call twice).
         :param total: expected recipient count (progress lines).
         :param engine_options: more :class:`DeliveryEngine` arguments (backoff, reconcile delay...).
+        :param on_engine: called with the delivery engine before it starts (the caller may stop it, e.g. from ``on_kill``).
         :returns: the :class:`CampaignHandle`. Raises :class:`CampaignIncompleteError` when
             recipients are in doubt or could not be sent.
         """
-        return asyncio.run(self.asend_campaign(spec, recipients, **kwargs))
+        return asyncio.run(
+            self.asend_campaign(
+                spec,
+                recipients,
+                key=key,
+                store=store,
+                concurrency=concurrency,
+                suppression=suppression,
+                resend_in_doubt=resend_in_doubt,
+                total=total,
+                engine_options=engine_options,
+                on_engine=on_engine,
+            )
+        )
 
     # -- status ---------------------------------------------------------------------------------
     @abstractmethod
@@ -337,7 +366,7 @@ class CampaignBackend(VendorCapability[ApiT], ABC, Generic[OptionsT, ApiT]):
         return self.access.client().run(self.status_flow(handle, now=time.time()))
 
     async def acampaign_status(
-        self, handle: CampaignHandle | dict[str, Any], client: AsyncVendorClient[Any] | None = None
+        self, handle: CampaignHandle | dict[str, Any], client: AsyncVendorClient[VendorApi] | None = None
     ) -> CampaignStatus:
         """The campaign's status with an async client (triggers); a new client is opened when none is given."""
         handle = CampaignHandle.model_validate(handle)

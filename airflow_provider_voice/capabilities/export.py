@@ -23,11 +23,13 @@ from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.storage import open_atomic, resolve_destination
 
-__all__ = ["ExportResult", "FileFormat", "export_records", "guess_file_format"]
+__all__ = ["ExportResult", "ExportRow", "FileFormat", "export_records", "guess_file_format"]
 
 log = get_logger(__name__)
 
 FileFormat = Literal["jsonl", "csv"]
+#: a row to export: a pydantic model (its fields, extras included) or a mapping
+ExportRow = BaseModel | Mapping[str, Any]
 _FLUSH_BYTES = 1 << 20
 
 
@@ -68,7 +70,7 @@ def guess_file_format(destination: Any) -> FileFormat:
     raise ValidationError("destination", str(destination), "end it with .jsonl, .ndjson or .csv, or give file_format")
 
 
-def _as_dict(row: Any) -> dict[str, Any]:
+def _as_dict(row: ExportRow) -> dict[str, Any]:
     if isinstance(row, BaseModel):
         return row.model_dump(mode="json", by_alias=False)
     if isinstance(row, Mapping):
@@ -76,7 +78,7 @@ def _as_dict(row: Any) -> dict[str, Any]:
     raise TypeError(f"cannot export a {type(row).__name__} row")
 
 
-def _columns_for(row: Any, first: Mapping[str, Any]) -> list[str]:
+def _columns_for(row: ExportRow, first: Mapping[str, Any]) -> list[str]:
     if isinstance(row, BaseModel):
         declared = list(type(row).model_fields)
         return declared + [k for k in first if k not in declared]
@@ -91,12 +93,15 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def export_records(rows: Iterable[Any], destination: Any, *, file_format: FileFormat | None = None) -> ExportResult:
+def export_records(
+    rows: Iterable[ExportRow], destination: Any, *, file_format: FileFormat | None = None
+) -> ExportResult:
     """Stream ``rows`` to ``destination`` (local path, ``file://``/``s3://``... URL or
     ``ObjectStoragePath``) as JSONL or CSV, atomically: the file only appears, complete, when
     every row was written; an error while fetching or writing leaves nothing at the destination.
 
     :param rows: models or mappings (e.g. ``client.iterate(api.dial_flow(...))``).
+    :param destination: where to write (a path or URL, as :func:`~airflow_provider_voice.storage.resolve_destination` reads it).
     :param file_format: ``jsonl`` or ``csv``; guessed from the destination's suffix when omitted.
     :returns: an :class:`ExportResult`.
     """
@@ -108,7 +113,8 @@ def export_records(rows: Iterable[Any], destination: Any, *, file_format: FileFo
     columns: list[str] = []
     dropped: list[str] = []
     buffer = io.StringIO()
-    writer: Any = None
+    writer = csv.writer(buffer, lineterminator="\n")
+    header_written = False
     with open_atomic(destination) as target:
         for row in rows:
             data = _as_dict(row)
@@ -116,10 +122,10 @@ def export_records(rows: Iterable[Any], destination: Any, *, file_format: FileFo
                 buffer.write(json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str))
                 buffer.write("\n")
             else:
-                if writer is None:
+                if not header_written:
                     columns = _columns_for(row, data)
-                    writer = csv.writer(buffer, lineterminator="\n")
                     writer.writerow(columns)
+                    header_written = True
                 extra = [k for k in data if k not in columns and k not in dropped]
                 if extra:
                     dropped.extend(extra)

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from airflow_provider_voice.delivery import CheckpointKey, CheckpointStore, DeliveryEngine, SuppressionList
-from airflow_provider_voice.models.campaign import _Options as CampaignOptions
 from airflow_provider_voice.models.blacklist import BlacklistResult
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus
+from airflow_provider_voice.models.campaign import _Options as CampaignOptions
 from airflow_provider_voice.models.click_to_call import ClickToCallHandle, ClickToCallStatus
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Call
-from airflow_provider_voice.vendors.base import AsyncVendorClient
+from airflow_provider_voice.vendors.base import AsyncVendorClient, VendorApi
 
 __all__ = ["BlacklistCapability", "CampaignCapability", "ClickToCallCapability", "SentLookup", "SmsCapability"]
 
@@ -78,11 +78,11 @@ class CampaignCapability(Protocol):
         """The campaign's status, with the blocking client."""
 
     async def acampaign_status(
-        self, handle: CampaignHandle | dict[str, Any], client: AsyncVendorClient[Any] | None = None
+        self, handle: CampaignHandle | dict[str, Any], client: AsyncVendorClient[VendorApi] | None = None
     ) -> CampaignStatus:
         """The campaign's status, with an asyncio client (triggers)."""
 
-    def async_client(self) -> AsyncVendorClient[Any]:
+    def async_client(self) -> AsyncVendorClient[VendorApi]:
         """A new asyncio client on the vendor's API (close it with ``aclose``)."""
 
     def cancel(self, handle: CampaignHandle | dict[str, Any], *, timeout: float | None = None) -> list[str]:
@@ -149,15 +149,13 @@ class SmsCapability(Protocol):
     def explain(self, exc: Exception) -> Exception:
         """A vendor refusal as an error naming its documented causes."""
 
-    def lookup_call(self, since: float, until: float) -> Call[Any] | None:
+    def lookup_call(self, since: float, until: float) -> Call[object] | None:
         """The request listing messages sent between ``since`` and ``until`` (None: no such request)."""
 
-    def find_sent(
-        self, messages: Any, number: PhoneNumber, text: str, *, sender: str | None = None
-    ) -> SentLookup:
+    def find_sent(self, messages: Any, number: PhoneNumber, text: str, *, sender: str | None = None) -> SentLookup:
         """What ``messages`` (the answer of :meth:`lookup_call`) say about an SMS to ``number`` with ``text``."""
 
-    def async_client(self) -> AsyncVendorClient[Any]:
+    def async_client(self) -> AsyncVendorClient[VendorApi]:
         """A new asyncio client on the vendor's API (close it with ``aclose``)."""
 
 
@@ -209,7 +207,7 @@ class ClickToCallCapability(Protocol):
     ) -> ClickToCallHandle:
         """Place the call."""
 
-    def status_call(self, handle: ClickToCallHandle) -> Call[Any]:
+    def status_call(self, handle: ClickToCallHandle) -> Call[object]:
         """The request reading the call's outcome."""
 
     def interpret(self, handle: ClickToCallHandle, answer: Any) -> ClickToCallStatus:

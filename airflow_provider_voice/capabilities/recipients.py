@@ -25,6 +25,7 @@ import json
 import re
 import secrets
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Generic, Protocol, TypeVar
@@ -38,7 +39,7 @@ from airflow_provider_voice.models.recipients import (
     mask_value,
 )
 from airflow_provider_voice.redaction import get_logger
-from airflow_provider_voice.storage import configured_location, is_object_storage, local_path
+from airflow_provider_voice.storage import AtomicFile, configured_location, is_object_storage, local_path
 
 __all__ = [
     "REJECT_COLUMNS",
@@ -164,8 +165,8 @@ class _RejectsFile:
         self.destination = destination
         self.name = name
         self.field_name = field_name
-        self._context: Any = None
-        self._handle: Any = None
+        self._context: AbstractContextManager[AtomicFile] | None = None
+        self._handle: AtomicFile | None = None
         self._buffer = io.StringIO()
         self._writer = csv.writer(self._buffer, lineterminator="\n")
 
@@ -203,13 +204,15 @@ class _RejectsFile:
             self._flush()
 
     def _flush(self) -> None:
+        if self._handle is None:  # pragma: no cover - only called once the file is open
+            return
         self._handle.write(self._buffer.getvalue().encode("utf-8"))
         self._buffer.seek(0)
         self._buffer.truncate()
 
     def commit(self) -> str | None:
         """Move the file into place; its location, or None when no row was rejected."""
-        if self._handle is None:
+        if self._handle is None or self._context is None:
             return None
         self._flush()
         self._context.__exit__(None, None, None)

@@ -21,7 +21,7 @@ from airflow_provider_voice.delivery.frames import Fate, Frame, FrameResult, Rec
 from airflow_provider_voice.errors import VendorRejectedError, VoiceProviderError
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.redaction import get_logger, redact
-from airflow_provider_voice.vendors.base import AsyncVendorClient
+from airflow_provider_voice.vendors.base import AsyncVendorClient, VendorApi
 
 __all__ = ["LOOKUP_MARGIN_SECONDS", "SmsDeliveryChannel", "SmsOutcome"]
 
@@ -69,7 +69,7 @@ class SmsDeliveryChannel(Channel[Recipient]):
         self.name = f"{sms.vendor} SMS"
         self.abort_after_rejections = abort_after_rejections
         self.outcomes: dict[str, SmsOutcome] = {}
-        self._client: AsyncVendorClient[Any] | None = None
+        self._client: AsyncVendorClient[VendorApi] | None = None
         self._sent_at: dict[int, float] = {}
         self._lookups: dict[int, int] = {}
         self._accepted = 0
@@ -84,7 +84,7 @@ class SmsDeliveryChannel(Channel[Recipient]):
             self._client = None
 
     @property
-    def client(self) -> AsyncVendorClient[Any]:
+    def client(self) -> AsyncVendorClient[VendorApi]:
         if self._client is None:  # pragma: no cover - the engine calls start() first
             raise RuntimeError("channel not started")
         return self._client

@@ -67,7 +67,7 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,7 +161,7 @@ class CheckpointKey:
             raise ValueError(f"frame index {index} out of range")
         return self.tag(claim) + _base36(index, 6)
 
-    def member_hasher(self) -> Any:
+    def member_hasher(self) -> Callable[[str], str]:
         """A function item-key -> 16 hex chars (BLAKE2b keyed with the task instance: no phone numbers
         stored). The namespace is not part of it (it separates paths already), so a checkpoint written
         before namespaces existed still matches (see :meth:`CheckpointStore.state_or_legacy`)."""

@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import httpx
-from airflow.sdk import BaseHook
+from airflow.sdk import BaseHook, Connection
 
 from airflow_provider_voice.connections import ConnectionType
 from airflow_provider_voice.errors import CapabilityNotSupportedError, ValidationError, VoiceProviderError
@@ -121,8 +121,12 @@ class VoiceHook(BaseHook, Generic[ApiT]):
         }
 
     # -- api and clients ---------------------------------------------------------------
-    def connection_fields(self, conn: Any, extra: dict[str, Any]) -> ConnectionFields:
-        """The Airflow Connection as plain data, its credentials handed to the secrets masker first."""
+    def connection_fields(self, conn: Connection, extra: dict[str, Any]) -> ConnectionFields:
+        """The Airflow Connection as plain data, its credentials handed to the secrets masker first.
+
+        :param conn: the Airflow Connection.
+        :param extra: its decoded ``extra`` JSON.
+        """
         fields = ConnectionFields(
             conn_id=self.conn_id,
             conn_type=self.conn_type,

@@ -55,7 +55,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_voice.delivery import DeliveryIncompleteError, DeliveryRejectedError
 from airflow_provider_voice.delivery.engine import max_rejected_share_arg
 from airflow_provider_voice.errors import AuthError, CapabilityNotSupportedError, ValidationError, VendorRejectedError
-from airflow_provider_voice.hooks.base import get_voice_hook
+from airflow_provider_voice.hooks.base import VoiceHook, get_voice_hook
 
 __all__ = [
     "PERMANENT_ERRORS",
@@ -282,7 +282,7 @@ class VoiceTask(FailFastMixin):
         return {}
 
     @cached_property
-    def hook(self) -> Any:
+    def hook(self) -> VoiceHook[Any]:
         """The vendor hook picked by the connection type (built at execute time, never at parse time)."""
         return get_voice_hook(
             self.hook_conn_id(),

@@ -176,7 +176,7 @@ class BlacklistNumbersOperator(VoiceOperator):
         )
         run = capability.block if self.action == "block" else capability.unblock
         result = run(numbers, owned_number=self.owned_number or None) if numbers else None
-        summary = (
+        summary: dict[str, Any] = (
             result.summary()
             if result
             else {
@@ -218,4 +218,3 @@ class BlacklistNumbersOperator(VoiceOperator):
                 )
             )
         return summary
-

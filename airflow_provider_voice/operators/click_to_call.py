@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_voice.capabilities.protocols import ClickToCallCapability
 from airflow_provider_voice.errors import VoiceProviderError
 from airflow_provider_voice.models.click_to_call import ClickToCallState
 from airflow_provider_voice.operators.base import VoiceOperator, deferrable_arg, fail_fast, rendered_options
@@ -101,7 +102,8 @@ class ClickToCallOperator(VoiceOperator):
         self.deferrable = deferrable_arg(deferrable)
 
     @cached_property
-    def capability(self) -> Any:
+    def capability(self) -> ClickToCallCapability:
+        """The connection's click-to-call capability."""
         return self.hook.click_to_call()
 
     def execute(self, context: Any) -> dict[str, Any]:

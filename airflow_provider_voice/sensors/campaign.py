@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError as PydanticValidationError
 
+from airflow_provider_voice.capabilities.protocols import CampaignCapability
 from airflow_provider_voice.errors import ValidationError, VoiceProviderError
 from airflow_provider_voice.models.campaign import CampaignHandle
 from airflow_provider_voice.sensors.base import PollingSensor
@@ -131,7 +132,7 @@ class CampaignCompletionSensor(PollingSensor):
             "hook_params": self.hook_params(),
         }
 
-    def poll_target(self) -> Any:
+    def poll_target(self) -> CampaignCapability:
         """The connection's campaign capability (what the trigger's check polls)."""
         backend = self.hook.campaigns()
         share = self.target_share()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import math
 from collections.abc import Mapping, Sequence
 from enum import Enum
 
@@ -186,9 +185,10 @@ class CallBatch:
             self._segments = []
         return True
 
-    def _slots_done(self, now: float) -> int:
+    def _slots_done(self, now: float) -> int | None:
+        """Call slots (``lines`` calls each) ended by ``now``; None: all of them (calls take no time)."""
         if self.call_seconds <= 0:
-            return math.inf if self.started(now) else 0  # type: ignore[return-value]
+            return None if self.started(now) else 0
         return int(self.elapsed(now) / self.call_seconds + 1e-9)
 
     def started(self, now: float) -> bool:
@@ -200,14 +200,14 @@ class CallBatch:
     def done_count(self, now: float) -> int:
         """How many calls have ended (they end in dialling order)."""
         slots = self._slots_done(now)
-        return len(self.numbers) if slots == math.inf else min(len(self.numbers), slots * self.lines)
+        return len(self.numbers) if slots is None else min(len(self.numbers), slots * self.lines)
 
     def started_count(self, now: float) -> int:
         """How many calls have been placed (ended or in flight)."""
         if not self.started(now):
             return 0
         slots = self._slots_done(now)
-        return len(self.numbers) if slots == math.inf else min(len(self.numbers), (slots + 1) * self.lines)
+        return len(self.numbers) if slots is None else min(len(self.numbers), (slots + 1) * self.lines)
 
     def finished(self, now: float) -> bool:
         """Whether every call has ended."""

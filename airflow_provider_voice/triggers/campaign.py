@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_voice.capabilities.protocols import CampaignCapability
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignStatus
 from airflow_provider_voice.transport import RetryPolicy
 from airflow_provider_voice.triggers.base import PollingTrigger, PollResult, deadline_after
+from airflow_provider_voice.vendors.base import AsyncVendorClient
 
 __all__ = [
     "CampaignCompletionTrigger",
@@ -107,7 +109,7 @@ class CampaignCompletionTrigger(PollingTrigger):
             campaign_done(status, self.target_answered_share), status.message or status.summary(), payload, status
         )
 
-    def poll_once(self, backend: Any) -> PollResult:
+    def poll_once(self, backend: CampaignCapability) -> PollResult:
         """One status poll with the campaign capability's blocking client (the sensor's ``poke``, the
         operator's blocking wait): the same verdict as :meth:`apoll` in the triggerer.
 
@@ -115,7 +117,7 @@ class CampaignCompletionTrigger(PollingTrigger):
         """
         return self._result(backend.campaign_status(self.handle))
 
-    async def apoll(self, backend: Any, client: Any) -> PollResult:
+    async def apoll(self, backend: CampaignCapability, client: AsyncVendorClient[Any]) -> PollResult:
         return self._result(await backend.acampaign_status(self.handle, client))
 
     def __repr__(self) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from airflow_provider_voice.hooks.base import VoiceHook
 from airflow_provider_voice.transport import Call
 from airflow_provider_voice.triggers.base import PollingTrigger, PollResult
-from airflow_provider_voice.vendors.televoips import CdrReport
+from airflow_provider_voice.vendors.televoips import CdrReport, TeleVoipsApi
 
 __all__ = ["CdrReportTrigger", "cdr_report_result"]
 
@@ -34,7 +35,8 @@ class CdrReportTrigger(PollingTrigger):
     refusal (400) or a missing connection. Rate limits, 5xx and network errors are polled again.
     """
 
-    def check(self, hook: Any) -> Call[PollResult]:
-        request = hook.api.request_cdr_report()
+    def check(self, hook: VoiceHook[TeleVoipsApi]) -> Call[PollResult]:
+        # the same request, its parse wrapped: a Call[CdrReport] turned into a Call[PollResult]
+        request: Call[Any] = hook.api.request_cdr_report()
         parse = request.parse
         return dataclasses.replace(request, parse=lambda response: cdr_report_result(parse(response)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
+from airflow_provider_voice.hooks.base import VoiceHook
 from airflow_provider_voice.models.click_to_call import ClickToCallHandle, ClickToCallStatus
 from airflow_provider_voice.triggers.base import PollingTrigger, PollResult
 
@@ -56,7 +57,7 @@ class ClickToCallTrigger(PollingTrigger):
     def params(self) -> dict[str, Any]:
         return {"call_id": self.call_id, "ctid": self.ctid}
 
-    def check(self, hook: Any) -> Generator[Any, Any, PollResult]:
+    def check(self, hook: VoiceHook[Any]) -> Generator[Any, Any, PollResult]:
         capability = hook.click_to_call()
         handle = ClickToCallHandle(vendor=capability.vendor, call_id=self.call_id, ctid=self.ctid)
         answer = yield capability.status_call(handle)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Generator, Iterable
 from typing import Any
 
+from airflow_provider_voice.hooks.base import VoiceHook
 from airflow_provider_voice.triggers.base import PollingTrigger, PollResult
-from airflow_provider_voice.vendors.kaleyra import KaleyraHealth
+from airflow_provider_voice.vendors.kaleyra import KaleyraApi, KaleyraHealth
 
 __all__ = ["HealthStatusTrigger", "describe_health", "evaluate_health"]
 
@@ -98,7 +99,7 @@ class HealthStatusTrigger(PollingTrigger):
     def params(self) -> dict[str, Any]:
         return {"regions": self.regions, "numbers": self.numbers}
 
-    def check(self, hook: Any) -> Generator[Any, Any, PollResult]:
+    def check(self, hook: VoiceHook[KaleyraApi]) -> Generator[Any, Any, PollResult]:
         health: KaleyraHealth = yield hook.api.monitor()
         verdict = evaluate_health(health, regions=self.regions, numbers=self.numbers)
         return PollResult(verdict["healthy"], describe_health(verdict), verdict)

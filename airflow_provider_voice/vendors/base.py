@@ -55,13 +55,15 @@ from airflow_provider_voice.transport import (
 __all__ = ["AsyncVendorClient", "VendorApi", "VendorClient", "endpoint"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-ApiT = TypeVar("ApiT", bound="VendorApi")
+#: a client's API (covariant: a ``VendorClient[VelipApi]`` is a ``VendorClient[VendorApi]``, a client of any vendor)
+ApiT_co = TypeVar("ApiT_co", bound="VendorApi", covariant=True)
 #: the type of the items a flow emits (``client.iterate`` yields them)
 ItemT = TypeVar("ItemT")
 
 
 def endpoint(func: F) -> F:
     """Mark a :class:`VendorApi` method as a vendor endpoint (reachable from both clients)."""
+    # a function object takes any attribute; the checker only knows the ones its type declares
     func.__voice_endpoint__ = True  # type: ignore[attr-defined]
     return func
 
@@ -135,7 +137,7 @@ def _check_flow(method: str, flow: object) -> None:
     raise TypeError(f"client.{method}() takes a flow built by the API (a generator of calls); got {_what(flow)}{hint}")
 
 
-class VendorClient(Generic[ApiT]):
+class VendorClient(Generic[ApiT_co]):
     """Blocking client: sends what the API builds, ``client.send(client.api.get_user_id())``.
 
     :param api: the vendor API (credentials, base URLs).
@@ -148,7 +150,7 @@ class VendorClient(Generic[ApiT]):
 
     def __init__(
         self,
-        api: ApiT,
+        api: ApiT_co,
         *,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
@@ -189,7 +191,7 @@ class VendorClient(Generic[ApiT]):
         _check_flow("iterate", flow)
         return self._http.iterate(flow)
 
-    def stream(self, call: Call[Any]) -> AbstractContextManager[httpx.Response]:
+    def stream(self, call: Call[object]) -> AbstractContextManager[httpx.Response]:
         """Open a download: a context manager yielding the response after a 2xx status, its body unread.
 
         :param call: the download call, built by the API (``api.cdr_file_call(report)``).
@@ -203,14 +205,14 @@ class VendorClient(Generic[ApiT]):
         """Close the HTTP connections."""
         self._http.close()
 
-    def __enter__(self) -> VendorClient[ApiT]:
+    def __enter__(self) -> VendorClient[ApiT_co]:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-class AsyncVendorClient(Generic[ApiT]):
+class AsyncVendorClient(Generic[ApiT_co]):
     """Asyncio client: ``await client.send(client.api.get_user_id())``. Same parameters as :class:`VendorClient`.
 
     :param api: the vendor API (credentials, base URLs).
@@ -223,7 +225,7 @@ class AsyncVendorClient(Generic[ApiT]):
 
     def __init__(
         self,
-        api: ApiT,
+        api: ApiT_co,
         *,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
@@ -269,7 +271,7 @@ class AsyncVendorClient(Generic[ApiT]):
         _check_flow("iterate", flow)
         return self._http.iterate(flow)
 
-    def stream(self, call: Call[Any]) -> AbstractAsyncContextManager[httpx.Response]:
+    def stream(self, call: Call[object]) -> AbstractAsyncContextManager[httpx.Response]:
         """Open a download: ``async with client.stream(call) as response`` (body unread).
 
         :param call: the download call, built by the API.
@@ -283,7 +285,7 @@ class AsyncVendorClient(Generic[ApiT]):
         """Close the HTTP connections."""
         await self._http.aclose()
 
-    async def __aenter__(self) -> AsyncVendorClient[ApiT]:
+    async def __aenter__(self) -> AsyncVendorClient[ApiT_co]:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -54,4 +54,3 @@ def test_rendering_is_the_same_without_get_identifiers(python):
     assert text.render(ANA) == "Hi Ana, Monday costs $5 ({number})"
     with pytest.raises(ValidationError, match=r"recipient #2 has no value for \$\{code\}"):
         SmsText("code ${code}").render(ANA, position=2)
-

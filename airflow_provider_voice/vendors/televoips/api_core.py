@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal, TypeVar, overload
 
+import httpx
 import pendulum
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,6 +15,8 @@ from airflow_provider_voice.transport import Call, json_body
 from airflow_provider_voice.vendors.base import VendorApi, endpoint
 
 __all__ = ["TELEVOIPS_TIME_FORMAT", "TeleVoipsCore", "TeleVoipsMessage", "format_televoips_time"]
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 TELEVOIPS_PRODUCTION_URL = "https://api.televoips.com"
 #: ``start``/``end`` of ``GET /messages`` (pendulum tokens for ``yyyy-mm-dd HH:mm:ss``)
@@ -77,7 +81,7 @@ class TeleVoipsCore(VendorApi):
     def has_messaging_key(self) -> bool:
         return bool(self._messaging_key)
 
-    def auth_headers(self, call: Call[Any]) -> dict[str, str]:
+    def auth_headers(self, call: Call[object]) -> dict[str, str]:
         if call.auth == "messaging":
             if not self._messaging_key:
                 raise ValidationError("messaging_key", None, f"{call.endpoint} needs the TeleVoIPs messaging key")
@@ -86,11 +90,31 @@ class TeleVoipsCore(VendorApi):
             raise ValidationError("reports_key", None, f"{call.endpoint} needs the TeleVoIPs reports key (x-api-key)")
         return {"x-api-key": self._reports_key}
 
-    def json_parser(self, name: str, model: Any = None, *, many: bool = False, non_empty: bool = False) -> Any:
+    @overload
+    def json_parser(
+        self, name: str, model: None = None, *, many: bool = False, non_empty: bool = False
+    ) -> Callable[[httpx.Response], Any]: ...
+    @overload
+    def json_parser(
+        self, name: str, model: type[ModelT], *, many: Literal[False] = False, non_empty: bool = False
+    ) -> Callable[[httpx.Response], ModelT]: ...
+    @overload
+    def json_parser(
+        self, name: str, model: type[ModelT], *, many: Literal[True], non_empty: bool = False
+    ) -> Callable[[httpx.Response], list[ModelT]]: ...
+    def json_parser(
+        self, name: str, model: type[BaseModel] | None = None, *, many: bool = False, non_empty: bool = False
+    ) -> Callable[[httpx.Response], object]:
         """A parser of JSON answers: one ``model``, or (``many``) a JSON *list* of them, with at least
-        one item when ``non_empty``. Anything else (``{}`` for a list...) is malformed."""
+        one item when ``non_empty``. Anything else (``{}`` for a list...) is malformed.
 
-        def parse(response: Any) -> Any:
+        :param name: the endpoint (names the errors).
+        :param model: the pydantic model of the answer (None: the decoded JSON as it is).
+        :param many: the answer is a JSON list of ``model`` objects.
+        :param non_empty: with ``many``, an empty list is malformed.
+        """
+
+        def parse(response: httpx.Response) -> object:
             payload = json_body(response, vendor=self.vendor, endpoint=name)
             if model is None:
                 return payload

@@ -18,7 +18,6 @@ API host: a report ``url`` pointing elsewhere is refused.
 from __future__ import annotations
 
 import math
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -38,11 +37,21 @@ CDR_REPORT_STATUSES = frozenset({"requested", "processing", "complete"})
 class CdrReportNotReadyError(VoiceProviderError):
     """The CDR report was still being compiled when the wait ended.
 
+    :param message: human readable text.
     :param report: the last :class:`~airflow_provider_voice.vendors.televoips.cdr.CdrReport` seen (or None).
+    :param vendor: the vendor (``televoips``).
+    :param endpoint: the endpoint that was polled.
     """
 
-    def __init__(self, message: str, *, report: CdrReport | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
+    def __init__(
+        self,
+        message: str,
+        *,
+        report: CdrReport | None = None,
+        vendor: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(message, vendor=vendor, endpoint=endpoint)
         self.report = report
 
 

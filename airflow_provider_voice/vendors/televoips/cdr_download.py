@@ -25,8 +25,9 @@ import httpx
 
 from airflow_provider_voice.errors import MalformedResponseError
 from airflow_provider_voice.redaction import get_logger
-from airflow_provider_voice.storage import open_atomic
+from airflow_provider_voice.storage import AtomicFile, open_atomic
 from airflow_provider_voice.transport import Call
+from airflow_provider_voice.vendors.televoips.api_reports import TeleVoipsReportEndpoints
 from airflow_provider_voice.vendors.televoips.cdr import (
     CDR_CORE_FIELDS,
     CDR_FIELD_ALIASES,
@@ -58,7 +59,7 @@ HeaderPolicy = Literal["strict", "core", "off"]
 class StreamingClient(Protocol):
     """What a download needs of a client: ``stream(call)`` (a :class:`~airflow_provider_voice.vendors.base.VendorClient`)."""
 
-    def stream(self, call: Call[Any]) -> AbstractContextManager[httpx.Response]:
+    def stream(self, call: Call[object]) -> AbstractContextManager[httpx.Response]:
         """Open ``call`` as a stream (the response after a 2xx status, its body unread).
 
         :param call: the download call.
@@ -69,7 +70,7 @@ class StreamingClient(Protocol):
 class AsyncStreamingClient(Protocol):
     """Asyncio twin of :class:`StreamingClient` (an :class:`~airflow_provider_voice.vendors.base.AsyncVendorClient`)."""
 
-    def stream(self, call: Call[Any]) -> AbstractAsyncContextManager[httpx.Response]:
+    def stream(self, call: Call[object]) -> AbstractAsyncContextManager[httpx.Response]:
         """Open ``call`` as a stream (the response after a 2xx status, its body unread).
 
         :param call: the download call.
@@ -339,7 +340,9 @@ class _Progress:
             log.info("CDR download: %.1f MB so far (%.1f MB/s)", done / 1e6, done / 1e6 / max(now - self.started, 1e-9))
 
 
-def _result(report: CdrReport | str, target: Any, scanner: CdrStreamScanner, seconds: float) -> CdrDownloadResult:
+def _result(
+    report: CdrReport | str, target: AtomicFile, scanner: CdrStreamScanner, seconds: float
+) -> CdrDownloadResult:
     header = scanner.header
     return CdrDownloadResult(
         path=target.url,
@@ -356,7 +359,7 @@ def _result(report: CdrReport | str, target: Any, scanner: CdrStreamScanner, sec
 
 def download_cdr_report(
     client: StreamingClient,
-    api: Any,
+    api: TeleVoipsReportEndpoints,
     report: CdrReport | str,
     destination: Any,
     *,
@@ -398,7 +401,7 @@ def download_cdr_report(
 
 async def adownload_cdr_report(
     client: AsyncStreamingClient,
-    api: Any,
+    api: TeleVoipsReportEndpoints,
     report: CdrReport | str,
     destination: Any,
     *,

@@ -60,7 +60,7 @@ class VelipCore(VendorApi):
         self._token = self._secret(token)
         self.php_suffix = php_suffix
 
-    def auth_headers(self, call: Call[Any]) -> dict[str, str]:
+    def auth_headers(self, call: Call[object]) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"}
 
     # -- shared helpers for every Velip endpoint ---------------------------------------
@@ -117,9 +117,9 @@ class VelipCore(VendorApi):
         /,
         *,
         method: str = "POST",
-        parse: Callable[[dict[str, Any]], Any] | None = None,
+        parse: Callable[[dict[str, Any]], object] | None = None,
         **fields: Any,
-    ) -> Call[Any]:
+    ) -> Call[object]:
         """A Velip call to API ``name``: JSON body for POST, query string for GET. ``name`` is
         positional-only, so Velip's own ``name`` field can be a field.
 
@@ -130,7 +130,7 @@ class VelipCore(VendorApi):
         """
         body = {k: v for k, v in fields.items() if v is not None}
 
-        def _parse(response: httpx.Response) -> Any:
+        def _parse(response: httpx.Response) -> object:
             ret = self.unwrap(response, name)
             return parse(ret) if parse else ret
 

@@ -99,13 +99,15 @@ class VelipCampaignChannel(CampaignChannel[VelipCampaignOptions, VelipApi]):
                 return self._result(found, len(frame))
         rows = self._rows(frame)
         try:
-            created = await self.client.send(self.api.create_campaign(
-                name=frame_name(self.spec.name, frame.index),
-                destinations=rows,
-                upload=len(rows) > self.options.upload_threshold,
-                cp_ctid=frame.key,
-                **self.fields,
-            ))
+            created = await self.client.send(
+                self.api.create_campaign(
+                    name=frame_name(self.spec.name, frame.index),
+                    destinations=rows,
+                    upload=len(rows) > self.options.upload_threshold,
+                    cp_ctid=frame.key,
+                    **self.fields,
+                )
+            )
         except VendorRejectedError as exc:
             if str(exc.vendor_code) == "230":  # same name and date: ours, from an earlier attempt?
                 found = await self._lookup(frame.key)

@@ -60,8 +60,6 @@ class VelipSms(VendorCapability[VelipApi]):
         """Velip documents no way to look an SMS up: an in-doubt SMS stays in doubt (not resent)."""
         return None
 
-    def find_sent(
-        self, messages: Any, number: PhoneNumber, text: str, *, sender: str | None = None
-    ) -> SentLookup:
+    def find_sent(self, messages: Any, number: PhoneNumber, text: str, *, sender: str | None = None) -> SentLookup:
         """Never called: :meth:`lookup_call` gives no call."""
         raise NotImplementedError("Velip documents no way to look an SMS up")
