@@ -26,18 +26,19 @@ demo: install
 	$(BIN)/python -m airflow_provider_voice.testing.demo --dags-folder dags
 
 lint: install
-	$(BIN)/ruff check airflow_provider_voice tests dags benchmarks
-	$(BIN)/ruff format --check airflow_provider_voice tests dags benchmarks
+	$(BIN)/ruff check airflow_provider_voice tests dags benchmarks scripts
+	$(BIN)/ruff format --check airflow_provider_voice tests dags benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 format: install
-	$(BIN)/ruff format airflow_provider_voice tests dags benchmarks
-	$(BIN)/ruff check --fix airflow_provider_voice tests dags benchmarks
+	$(BIN)/ruff format airflow_provider_voice tests dags benchmarks scripts
+	$(BIN)/ruff check --fix airflow_provider_voice tests dags benchmarks scripts
 
 bench: install
 	$(BIN)/python benchmarks/campaign_fanout.py
 	$(BIN)/python benchmarks/cdr_download.py
+	$(BIN)/python scripts/structure_metrics.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .demo
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache .demo

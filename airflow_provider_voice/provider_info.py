@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_voice.version import __version__
 from airflow_provider_voice.vendors.registry import CONNECTION_TYPES, VENDORS
+from airflow_provider_voice.version import __version__
 
 __all__ = ["provider_info"]
 
@@ -29,7 +29,12 @@ def provider_info() -> dict[str, Any]:
             for name, url in (vendor.integration for vendor in VENDORS)
         ],
         "hooks": [
-            {"integration-name": "Voice", "python-modules": list(dict.fromkeys(ct.hook_class.rpartition(".")[0] for ct in CONNECTION_TYPES.values()))},
+            {
+                "integration-name": "Voice",
+                "python-modules": list(
+                    dict.fromkeys(ct.hook_class.rpartition(".")[0] for ct in CONNECTION_TYPES.values())
+                ),
+            },
         ],
         "operators": [
             {"integration-name": "Voice", "python-modules": _existing(f"{_PKG}.operators", _OPERATOR_MODULES)}

@@ -28,6 +28,7 @@ __all__ = ["VoiceHook", "get_voice_hook"]
 
 ApiT = TypeVar("ApiT", bound=VendorApi)
 
+
 def get_voice_hook(
     conn_id: str,
     *,
@@ -208,7 +209,9 @@ class VoiceHook(BaseHook, Generic[ApiT]):
     def _unsupported(self, capability: str) -> CapabilityNotSupportedError:
         from airflow_provider_voice.hooks import vendor_hooks
 
-        having = sorted(h.conn_type for h in vendor_hooks() if getattr(h, capability) is not getattr(VoiceHook, capability))
+        having = sorted(
+            h.conn_type for h in vendor_hooks() if getattr(h, capability) is not getattr(VoiceHook, capability)
+        )
         return CapabilityNotSupportedError(
             f"{self.hook_name} connections cannot do {capability!r}; use a connection of type " + " or ".join(having),
             vendor=self.conn_type,

@@ -17,7 +17,12 @@ from airflow_provider_voice.operators.base import VoiceOperator, deferrable_arg
 from airflow_provider_voice.storage import location_uri, resolve_destination
 from airflow_provider_voice.triggers.base import TRANSIENT_ERRORS, deadline_after, event_error, seconds_arg
 from airflow_provider_voice.triggers.cdr import CdrReportTrigger
-from airflow_provider_voice.vendors.televoips import CdrReport, CdrReportNotReadyError, HeaderPolicy, download_cdr_report
+from airflow_provider_voice.vendors.televoips import (
+    CdrReport,
+    CdrReportNotReadyError,
+    HeaderPolicy,
+    download_cdr_report,
+)
 
 __all__ = ["DownloadCdrReportOperator", "default_asset_for", "storage_destination"]
 

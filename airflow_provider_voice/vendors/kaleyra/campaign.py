@@ -86,30 +86,34 @@ class KaleyraCampaignChannel(CampaignChannel[KaleyraCampaignOptions, KaleyraApi]
         spec, options = self.spec, self.options
         numbers = [r.number.kaleyra for r in frame.items]
         if options.method == "voice.call":
-            result = await self.client.send(self.api.voice_call(
-                numbers,
-                play=spec.audio,
-                message=None if spec.audio else spec.message,
-                retries=options.retries,
-                campaign=self.campaign,
-                newgroup=options.newgroup,
-                scheduletime=spec.schedule,
-                delay=options.delay,
-                meta=options.meta,
-                custom=frame.key,
-                callback=options.callback,
-            ))
+            result = await self.client.send(
+                self.api.voice_call(
+                    numbers,
+                    play=spec.audio,
+                    message=None if spec.audio else spec.message,
+                    retries=options.retries,
+                    campaign=self.campaign,
+                    newgroup=options.newgroup,
+                    scheduletime=spec.schedule,
+                    delay=options.delay,
+                    meta=options.meta,
+                    custom=frame.key,
+                    callback=options.callback,
+                )
+            )
         else:
-            result = await self.client.send(self.api.voice_json(
-                self._items(frame, numbers),
-                play=spec.audio,
-                message=None if spec.audio or self.personalised else spec.message,
-                campaign=self.campaign,
-                scheduletime=spec.schedule,
-                callback=options.callback,
-                retries=options.retries,
-                delay=options.delay,
-            ))
+            result = await self.client.send(
+                self.api.voice_json(
+                    self._items(frame, numbers),
+                    play=spec.audio,
+                    message=None if spec.audio or self.personalised else spec.message,
+                    campaign=self.campaign,
+                    scheduletime=spec.schedule,
+                    callback=options.callback,
+                    retries=options.retries,
+                    delay=options.delay,
+                )
+            )
         return self._result(result, len(frame))
 
     def _items(self, frame: Frame[Recipient], numbers: list[str]) -> list[dict[str, Any]]:

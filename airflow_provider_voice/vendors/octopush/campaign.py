@@ -65,7 +65,9 @@ class OctopushCampaignChannel(CampaignChannel[OctopushCampaignOptions, OctopushA
 
     async def send(self, frame: Frame[Recipient]) -> FrameResult:
         try:
-            ticket = await self.client.send(self.api.send_voice_sms(recipients=frame.items, request_id=frame.key, **self._payload()))
+            ticket = await self.client.send(
+                self.api.send_voice_sms(recipients=frame.items, request_id=frame.key, **self._payload())
+            )
         except VendorRejectedError as exc:
             duplicate = duplicate_ticket(exc)
             if duplicate is None:
