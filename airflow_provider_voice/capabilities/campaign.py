@@ -40,8 +40,7 @@ from airflow_provider_voice.delivery import (
 )
 from airflow_provider_voice.delivery.engine import engine_options_arg
 from airflow_provider_voice.errors import CapabilityNotSupportedError, ValidationError, VoiceProviderError
-from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus
-from airflow_provider_voice.models.campaign import _Options as CampaignOptions
+from airflow_provider_voice.models.campaign import CampaignHandle, CampaignOptions, CampaignSpec, CampaignStatus
 from airflow_provider_voice.models.placeholders import LOOKS_LIKE_PLACEHOLDER
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow

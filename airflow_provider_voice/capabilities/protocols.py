@@ -18,8 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from airflow_provider_voice.delivery import CheckpointKey, CheckpointStore, DeliveryEngine, SuppressionList
 from airflow_provider_voice.models.blacklist import BlacklistResult
-from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus
-from airflow_provider_voice.models.campaign import _Options as CampaignOptions
+from airflow_provider_voice.models.campaign import CampaignHandle, CampaignOptions, CampaignSpec, CampaignStatus
 from airflow_provider_voice.models.click_to_call import ClickToCallHandle, ClickToCallStatus
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.models.recipients import Recipient

@@ -7,26 +7,24 @@
   pushes to XCom (never the recipient list).
 * :class:`CampaignStatus` — progress of a campaign with counts per normalized outcome; what
   :class:`~airflow_provider_voice.sensors.campaign.CampaignCompletionSensor` returns.
-* Per-vendor option models (:class:`VelipCampaignOptions`, :class:`OctopushCampaignOptions`,
-  :class:`KaleyraCampaignOptions`): typed ``vendor_options``; unknown keys are refused.
+* :class:`CampaignOptions` — base of the per-vendor option models (typed ``vendor_options``; unknown
+  keys are refused), each in its vendor's folder (``vendors/<vendor>/campaign.py``).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "OUTCOMES",
     "CampaignHandle",
+    "CampaignOptions",
     "CampaignSpec",
     "CampaignStatus",
-    "KaleyraCampaignOptions",
-    "OctopushCampaignOptions",
-    "VelipCampaignOptions",
 ]
 
 #: normalized call outcomes (every vendor code maps to one of these)
@@ -36,7 +34,7 @@ TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-class _Options(BaseModel):
+class CampaignOptions(BaseModel):
     """Base of the vendor option models: unknown keys are an error (a typo must not be ignored)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -44,137 +42,6 @@ class _Options(BaseModel):
 
     #: recipients per request (each vendor caps it; ``None`` = the vendor's best size)
     frame_size: int | None = Field(default=None, ge=1)
-
-
-class VelipCampaignOptions(_Options):
-    """Velip ``CreateCampaign`` options.
-
-    :param voice: TTS voice name (when the message is text).
-    :param vel: calls per minute, 1-100 or ``"max"``.
-    :param resends: new attempts for unanswered numbers (0-3).
-    :param time_resends: minutes between attempts.
-    :param date_end: last day (``YYYY-MM-DD``, Velip's time zone); default: the start day.
-    :param time_start: daily window start ``HH:MM:SS``; default: the start time.
-    :param time_end: daily window end ``HH:MM:SS``; default ``23:59:59``.
-    :param rurl: per-call webhook URL (end of each call).
-    :param frame_size: destinations per Velip campaign (default and maximum 500,000: one campaign;
-        a smaller size creates one campaign per frame, named ``<name> #<n>``).
-    :param upload_threshold: above this many destinations the list is uploaded as a CSV file
-        (multipart) instead of ``datajson`` (default 5,000).
-    :param extra_fields: recipient variable names sent as ``codcli``, ``extra1``..``extra3``
-        (default: variables with those names).
-    :param lookup_before_create: look each frame's ``cp_ctid`` up before ``CreateCampaign`` (one
-        ``GetCampaignsList`` per campaign) so a frame whose first answer was lost is never created
-        twice (default True). Keys are unique per try and deployment: a lost or deleted checkpoint
-        is a new send.
-    :param timezone: the zone Velip reads ``date_*``/``time_*`` in (your Velip account's zone;
-        default ``America/Sao_Paulo``). The provider converts ``schedule`` into it and checks the
-        window before sending.
-    """
-
-    vendor: ClassVar[str] = "velip"
-    lookup_before_create: bool = True
-    voice: str | None = None
-    vel: int | Literal["max"] | None = None
-    resends: int | None = Field(default=None, ge=0, le=3)
-    time_resends: int | None = Field(default=None, ge=0, le=1440)
-    date_end: str | None = None
-    time_start: str | None = None
-    time_end: str | None = None
-    rurl: str | None = None
-    timezone: str = "America/Sao_Paulo"
-    upload_threshold: int = Field(default=5000, ge=0)
-    extra_fields: dict[str, str] = Field(default_factory=dict)
-    frame_size: int | None = Field(default=None, ge=1, le=500_000)
-
-    @field_validator("vel")
-    @classmethod
-    def _vel(cls, value: Any) -> Any:
-        if isinstance(value, int) and not 1 <= value <= 100:
-            raise ValueError("vel is 1-100 calls per minute or 'max'")
-        return value
-
-    @field_validator("time_start", "time_end")
-    @classmethod
-    def _time(cls, value: str | None) -> str | None:
-        if value is not None and not TIME_RE.match(value):
-            raise ValueError("time must be HH:MM:SS")
-        return value
-
-    @field_validator("date_end")
-    @classmethod
-    def _date(cls, value: str | None) -> str | None:
-        if value is not None and not DATE_RE.match(value):
-            raise ValueError("date must be YYYY-MM-DD")
-        return value
-
-    @field_validator("extra_fields")
-    @classmethod
-    def _extra(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = set(value) - {"codcli", "extra1", "extra2", "extra3"}
-        if bad:
-            raise ValueError(f"extra_fields keys are codcli, extra1, extra2, extra3 (got {sorted(bad)})")
-        return value
-
-
-class OctopushCampaignOptions(_Options):
-    """Octopush Voice-SMS options (every field of the spec).
-
-    :param sender: 3-11 letters or digits (if the account allows a sender).
-    :param purpose: ``alert`` (transactional) or ``wholesale`` (marketing).
-    :param voice_gender: ``male`` or ``female``.
-    :param voice_language: one of the spec's 13 languages (``fr-FR``, ``en-US``...).
-    :param auto_delete_optout_contacts: skip contacts who opted out.
-    :param get_back_pressed_keys: report the keys people press.
-    :param simulation_mode: Octopush validates and answers with a fake result, nothing is sent.
-    :param params: recipient variable names sent as ``param1``..``param5`` (default: variables
-        with those names).
-    :param frame_size: recipients per request (default and maximum 500).
-    """
-
-    vendor: ClassVar[str] = "octopush"
-    sender: str | None = None
-    purpose: Literal["alert", "wholesale"] = "alert"
-    voice_gender: Literal["male", "female"] | None = None
-    voice_language: str | None = None
-    auto_delete_optout_contacts: bool | None = None
-    get_back_pressed_keys: bool | None = None
-    simulation_mode: bool | None = None
-    params: dict[str, str] = Field(default_factory=dict)
-    frame_size: int | None = Field(default=None, ge=1, le=500)
-
-    @field_validator("params")
-    @classmethod
-    def _params(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = set(value) - {f"param{i}" for i in range(1, 6)}
-        if bad:
-            raise ValueError(f"params keys are param1..param5 (got {sorted(bad)})")
-        return value
-
-
-class KaleyraCampaignOptions(_Options):
-    """Kaleyra OBD options (``voice.json`` / ``voice.call``).
-
-    :param method: ``voice.json`` (default: answers with call ids and a group id; supports a
-        different message per number) or ``voice.call``.
-    :param retries: new attempts when the first leg does not answer (0-2).
-    :param campaign: Kaleyra campaign name (default: the campaign's name).
-    :param delay: seconds before the calls start (0-900).
-    :param meta: JSON metadata sent with every call.
-    :param callback: URL called at the end of each call (``{obdid}``... placeholders).
-    :param newgroup: ask Kaleyra for a separate group per request.
-    :param frame_size: numbers per request (default and maximum 200).
-    """
-
-    vendor: ClassVar[str] = "kaleyra"
-    method: Literal["voice.json", "voice.call"] = "voice.json"
-    retries: int | None = Field(default=None, ge=0, le=2)
-    campaign: str | None = None
-    delay: int | None = Field(default=None, ge=0, le=900)
-    meta: dict[str, Any] | None = None
-    callback: str | None = None
-    newgroup: bool | None = None
-    frame_size: int | None = Field(default=None, ge=1, le=200)
 
 
 class CampaignSpec(BaseModel):

@@ -10,8 +10,8 @@ import pytest
 
 from airflow_provider_voice.capabilities.export import export_records
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError
-from airflow_provider_voice.models.call_reports import KaleyraCallRecord
 from airflow_provider_voice.storage import open_atomic
+from airflow_provider_voice.vendors.kaleyra.records import KaleyraCallRecord
 from airflow_provider_voice.vendors.televoips.cdr import CDR_FIELDS
 from airflow_provider_voice.vendors.televoips.cdr_download import CdrStreamScanner, check_cdr_header
 

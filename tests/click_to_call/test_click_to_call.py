@@ -10,13 +10,13 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from helpers import first_event
 
 from airflow_provider_voice.errors import ValidationError
-from airflow_provider_voice.models.call_reports import KaleyraCallRecord
 from airflow_provider_voice.models.click_to_call import ClickToCallState
 from airflow_provider_voice.operators.click_to_call import ClickToCallOperator
 from airflow_provider_voice.sensors.click_to_call import ClickToCallSensor
 from airflow_provider_voice.triggers.base import deadline_after
 from airflow_provider_voice.triggers.click_to_call import ClickToCallTrigger
 from airflow_provider_voice.vendors.kaleyra.click_to_call import kaleyra_c2c_state
+from airflow_provider_voice.vendors.kaleyra.records import KaleyraCallRecord
 from airflow_provider_voice.vendors.velip.click_to_call import velip_c2c_state
 
 CALLBACK = "https://crm.example.com/c2c?agent={caller}&customer={receiver}&outcome={status}&talk={billsec}"

@@ -11,9 +11,9 @@ import pytest
 from helpers import form
 
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError
-from airflow_provider_voice.models.call_reports import KaleyraCallRecord, KaleyraFollowupRecord
 from airflow_provider_voice.vendors.kaleyra import KaleyraApi
 from airflow_provider_voice.vendors.kaleyra.api_reports import C2C_RETENTION_DAYS, KALEYRA_TIMEZONE
+from airflow_provider_voice.vendors.kaleyra.records import KaleyraCallRecord, KaleyraFollowupRecord
 
 KEY = "kaleyra-key-0123456789"
 

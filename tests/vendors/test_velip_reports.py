@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from airflow_provider_voice.errors import MalformedResponseError, RateLimitedError, ValidationError
-from airflow_provider_voice.models.call_reports import VelipCallRecord
 from airflow_provider_voice.transport import RetryPolicy
 from airflow_provider_voice.vendors.velip import VelipApi
+from airflow_provider_voice.vendors.velip.records import VelipCallRecord
 
 TOKEN = "velip-token-0123456789"
 

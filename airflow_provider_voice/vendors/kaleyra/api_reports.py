@@ -21,12 +21,12 @@ import pendulum
 from pydantic import BaseModel
 
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError
-from airflow_provider_voice.models.call_reports import KaleyraCallRecord, KaleyraFollowupRecord, KaleyraReportPage
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.models.report_window import vendor_date
 from airflow_provider_voice.transport import Call, Emit, Flow
 from airflow_provider_voice.vendors.base import endpoint
 from airflow_provider_voice.vendors.kaleyra.api_core import DEFAULT_REGION, KaleyraCore, KaleyraReply, records
+from airflow_provider_voice.vendors.kaleyra.records import KaleyraCallRecord, KaleyraFollowupRecord, KaleyraReportPage
 
 __all__ = [
     "C2C_RETENTION_DAYS",

@@ -17,12 +17,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from airflow_provider_voice.capabilities.campaign import CampaignBackend, CampaignChannel
 from airflow_provider_voice.delivery import Frame, FrameResult, Reconciled
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError
-from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus, KaleyraCampaignOptions
+from airflow_provider_voice.models.campaign import CampaignHandle, CampaignOptions, CampaignSpec, CampaignStatus
 from airflow_provider_voice.models.placeholders import fill_placeholders, placeholder_names
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow
@@ -34,7 +36,37 @@ from airflow_provider_voice.vendors.kaleyra.api_obd import (
     kaleyra_schedule,
 )
 
-__all__ = ["KALEYRA_OUTCOMES", "KaleyraCampaigns"]
+__all__ = [
+    "KALEYRA_OUTCOMES",
+    "KaleyraCampaignOptions",
+    "KaleyraCampaigns",
+]
+
+
+class KaleyraCampaignOptions(CampaignOptions):
+    """Kaleyra OBD options (``voice.json`` / ``voice.call``).
+
+    :param method: ``voice.json`` (default: answers with call ids and a group id; supports a
+        different message per number) or ``voice.call``.
+    :param retries: new attempts when the first leg does not answer (0-2).
+    :param campaign: Kaleyra campaign name (default: the campaign's name).
+    :param delay: seconds before the calls start (0-900).
+    :param meta: JSON metadata sent with every call.
+    :param callback: URL called at the end of each call (``{obdid}``... placeholders).
+    :param newgroup: ask Kaleyra for a separate group per request.
+    :param frame_size: numbers per request (default and maximum 200).
+    """
+
+    vendor: ClassVar[str] = "kaleyra"
+    method: Literal["voice.json", "voice.call"] = "voice.json"
+    retries: int | None = Field(default=None, ge=0, le=2)
+    campaign: str | None = None
+    delay: int | None = Field(default=None, ge=0, le=900)
+    meta: dict[str, Any] | None = None
+    callback: str | None = None
+    newgroup: bool | None = None
+    frame_size: int | None = Field(default=None, ge=1, le=200)
+
 
 #: Kaleyra OBD status -> normalized outcome (anything else, e.g. SENT, is pending)
 KALEYRA_OUTCOMES = {

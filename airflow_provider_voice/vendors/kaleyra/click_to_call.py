@@ -6,12 +6,12 @@ from typing import Any, ClassVar
 
 from airflow_provider_voice.capabilities.base import ClickToCallBackend
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError
-from airflow_provider_voice.models.call_reports import KaleyraCallRecord, KaleyraReportPage
 from airflow_provider_voice.models.click_to_call import ClickToCallHandle, ClickToCallState, ClickToCallStatus
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.transport import Call
 from airflow_provider_voice.vendors.kaleyra import KaleyraApi
 from airflow_provider_voice.vendors.kaleyra.api_core import DEFAULT_REGION
+from airflow_provider_voice.vendors.kaleyra.records import KaleyraCallRecord, KaleyraReportPage
 
 __all__ = ["KALEYRA_C2C_OPTIONS", "KaleyraClickToCall", "kaleyra_c2c_state"]
 

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_voice.capabilities.base import VendorCapability
 from airflow_provider_voice.errors import ValidationError
-from airflow_provider_voice.models.call_reports import KaleyraFollowupRecord
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.transport import Call
 from airflow_provider_voice.vendors.kaleyra.api_calls import FOLLOWUP_TIME_FORMAT, format_followup_time
 from airflow_provider_voice.vendors.kaleyra.api_core import DEFAULT_REGION
+from airflow_provider_voice.vendors.kaleyra.records import KaleyraFollowupRecord
 
 if TYPE_CHECKING:  # the package exports this module: importing it at run time would be circular
     # used in the base class's quoted parameter below, which ruff does not read (mypy does)

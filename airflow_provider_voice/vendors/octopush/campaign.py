@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
 
 from airflow_provider_voice.capabilities.campaign import CampaignBackend, CampaignChannel, yield_nothing
 from airflow_provider_voice.delivery import Fate, Frame, FrameResult, Reconciled
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError
-from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus, OctopushCampaignOptions
+from airflow_provider_voice.models.campaign import CampaignHandle, CampaignOptions, CampaignSpec, CampaignStatus
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow
 from airflow_provider_voice.vendors.octopush import OctopushApi
@@ -37,7 +39,43 @@ from airflow_provider_voice.vendors.octopush.api_campaigns import (
     duplicate_ticket,
 )
 
-__all__ = ["OctopushCampaigns"]
+__all__ = ["OctopushCampaignOptions", "OctopushCampaigns"]
+
+
+class OctopushCampaignOptions(CampaignOptions):
+    """Octopush Voice-SMS options (every field of the spec).
+
+    :param sender: 3-11 letters or digits (if the account allows a sender).
+    :param purpose: ``alert`` (transactional) or ``wholesale`` (marketing).
+    :param voice_gender: ``male`` or ``female``.
+    :param voice_language: one of the spec's 13 languages (``fr-FR``, ``en-US``...).
+    :param auto_delete_optout_contacts: skip contacts who opted out.
+    :param get_back_pressed_keys: report the keys people press.
+    :param simulation_mode: Octopush validates and answers with a fake result, nothing is sent.
+    :param params: recipient variable names sent as ``param1``..``param5`` (default: variables
+        with those names).
+    :param frame_size: recipients per request (default and maximum 500).
+    """
+
+    vendor: ClassVar[str] = "octopush"
+    sender: str | None = None
+    purpose: Literal["alert", "wholesale"] = "alert"
+    voice_gender: Literal["male", "female"] | None = None
+    voice_language: str | None = None
+    auto_delete_optout_contacts: bool | None = None
+    get_back_pressed_keys: bool | None = None
+    simulation_mode: bool | None = None
+    params: dict[str, str] = Field(default_factory=dict)
+    frame_size: int | None = Field(default=None, ge=1, le=500)
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = set(value) - {f"param{i}" for i in range(1, 6)}
+        if bad:
+            raise ValueError(f"params keys are param1..param5 (got {sorted(bad)})")
+        return value
+
 
 ESTIMATE_NOTE = (
     "Octopush has no status endpoint: 'finished' is estimated from estimated_duration (a lower bound); "

@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError
-from airflow_provider_voice.models.call_reports import VelipCallRecord, VelipCallStatusPage
 from airflow_provider_voice.models.report_window import vendor_date
 from airflow_provider_voice.transport import Call, Emit, PagedFlow, json_body
 from airflow_provider_voice.vendors.base import endpoint
 from airflow_provider_voice.vendors.velip.api_core import VelipCore
+from airflow_provider_voice.vendors.velip.records import VelipCallRecord, VelipCallStatusPage
 
 __all__ = ["MAXREG_DEFAULT", "MAXREG_LIMIT", "VELIP_TIMEZONE", "VelipReportEndpoints"]
 

@@ -25,20 +25,105 @@ import dataclasses
 import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
 
 from airflow_provider_voice.capabilities.campaign import CampaignBackend, CampaignCancelError, CampaignChannel
 from airflow_provider_voice.delivery import Frame, FrameResult, Reconciled
 from airflow_provider_voice.delivery.checkpoint import FRAMES_PER_TRY_BITS
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError, VoiceProviderError
-from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec, CampaignStatus, VelipCampaignOptions
+from airflow_provider_voice.models.campaign import (
+    DATE_RE,
+    TIME_RE,
+    CampaignHandle,
+    CampaignOptions,
+    CampaignSpec,
+    CampaignStatus,
+)
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow
 from airflow_provider_voice.vendors.velip import VelipApi
 from airflow_provider_voice.vendors.velip.api_campaigns import VelipCampaign
 
-__all__ = ["VELIP_OUTCOMES", "VelipCampaigns"]
+__all__ = [
+    "VELIP_OUTCOMES",
+    "VelipCampaignOptions",
+    "VelipCampaigns",
+]
+
+
+class VelipCampaignOptions(CampaignOptions):
+    """Velip ``CreateCampaign`` options.
+
+    :param voice: TTS voice name (when the message is text).
+    :param vel: calls per minute, 1-100 or ``"max"``.
+    :param resends: new attempts for unanswered numbers (0-3).
+    :param time_resends: minutes between attempts.
+    :param date_end: last day (``YYYY-MM-DD``, Velip's time zone); default: the start day.
+    :param time_start: daily window start ``HH:MM:SS``; default: the start time.
+    :param time_end: daily window end ``HH:MM:SS``; default ``23:59:59``.
+    :param rurl: per-call webhook URL (end of each call).
+    :param frame_size: destinations per Velip campaign (default and maximum 500,000: one campaign;
+        a smaller size creates one campaign per frame, named ``<name> #<n>``).
+    :param upload_threshold: above this many destinations the list is uploaded as a CSV file
+        (multipart) instead of ``datajson`` (default 5,000).
+    :param extra_fields: recipient variable names sent as ``codcli``, ``extra1``..``extra3``
+        (default: variables with those names).
+    :param lookup_before_create: look each frame's ``cp_ctid`` up before ``CreateCampaign`` (one
+        ``GetCampaignsList`` per campaign) so a frame whose first answer was lost is never created
+        twice (default True). Keys are unique per try and deployment: a lost or deleted checkpoint
+        is a new send.
+    :param timezone: the zone Velip reads ``date_*``/``time_*`` in (your Velip account's zone;
+        default ``America/Sao_Paulo``). The provider converts ``schedule`` into it and checks the
+        window before sending.
+    """
+
+    vendor: ClassVar[str] = "velip"
+    lookup_before_create: bool = True
+    voice: str | None = None
+    vel: int | Literal["max"] | None = None
+    resends: int | None = Field(default=None, ge=0, le=3)
+    time_resends: int | None = Field(default=None, ge=0, le=1440)
+    date_end: str | None = None
+    time_start: str | None = None
+    time_end: str | None = None
+    rurl: str | None = None
+    timezone: str = "America/Sao_Paulo"
+    upload_threshold: int = Field(default=5000, ge=0)
+    extra_fields: dict[str, str] = Field(default_factory=dict)
+    frame_size: int | None = Field(default=None, ge=1, le=500_000)
+
+    @field_validator("vel")
+    @classmethod
+    def _vel(cls, value: Any) -> Any:
+        if isinstance(value, int) and not 1 <= value <= 100:
+            raise ValueError("vel is 1-100 calls per minute or 'max'")
+        return value
+
+    @field_validator("time_start", "time_end")
+    @classmethod
+    def _time(cls, value: str | None) -> str | None:
+        if value is not None and not TIME_RE.match(value):
+            raise ValueError("time must be HH:MM:SS")
+        return value
+
+    @field_validator("date_end")
+    @classmethod
+    def _date(cls, value: str | None) -> str | None:
+        if value is not None and not DATE_RE.match(value):
+            raise ValueError("date must be YYYY-MM-DD")
+        return value
+
+    @field_validator("extra_fields")
+    @classmethod
+    def _extra(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = set(value) - {"codcli", "extra1", "extra2", "extra3"}
+        if bad:
+            raise ValueError(f"extra_fields keys are codcli, extra1, extra2, extra3 (got {sorted(bad)})")
+        return value
+
 
 #: Velip ``cd_status`` / ``cp_counts`` code -> normalized outcome
 VELIP_OUTCOMES = {

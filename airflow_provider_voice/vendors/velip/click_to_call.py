@@ -6,13 +6,13 @@ from typing import Any, ClassVar
 
 from airflow_provider_voice.capabilities.base import ClickToCallBackend
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError
-from airflow_provider_voice.models.call_reports import VelipCallStatusPage
 from airflow_provider_voice.models.click_to_call import ClickToCallHandle, ClickToCallState, ClickToCallStatus
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.transport import Call
 from airflow_provider_voice.vendors.velip import VelipApi
 from airflow_provider_voice.vendors.velip.api_messaging import check_velip_ctid
+from airflow_provider_voice.vendors.velip.records import VelipCallStatusPage
 
 __all__ = ["VELIP_C2C_OPTIONS", "VelipClickToCall", "velip_c2c_state"]
 
