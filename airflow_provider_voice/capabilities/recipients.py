@@ -236,6 +236,131 @@ def _describe(rows: list[InvalidRow], total: int, position: str, location: str |
     return f"{total} invalid row(s): {shown}{more}{where}. Fix them or set skip_invalid=True"
 
 
+@dataclass
+class _LeftOut:
+    """The rows one validation pass leaves out: all counted, the first ``keep`` kept, each written to the rejects file.
+
+    :param rejects: the rejects file every left-out row is written to.
+    :param keep: how many left-out rows are kept in :attr:`kept`.
+    """
+
+    rejects: _RejectsFile
+    keep: int
+    kept: list[InvalidRow] = field(default_factory=list)
+    counted: int = 0
+
+    def record(self, row: InvalidRow) -> None:
+        """Count ``row``, keep it while fewer than ``keep`` are kept, and write it to the rejects file.
+
+        :param row: the left-out row (line, value as given, reason).
+        """
+        self.counted += 1
+        if len(self.kept) < self.keep:
+            self.kept.append(row)
+        self.rejects.add(row)
+
+
+def _check_every_row(source: RecipientSource, backend: RecipientCheck[SpecT], spec: SpecT, left_out: _LeftOut) -> int:
+    """The validation pass: read ``source`` once, check each recipient with ``backend``; the count of valid ones.
+
+    A recipient the vendor check refuses is recorded in ``left_out``; any failure discards the partial
+    rejects file before it propagates. Afterwards the source stops recording its own invalid rows
+    (the send re-reads it: they are recorded already).
+
+    :param source: the recipient source (its ``on_invalid`` records into ``left_out``).
+    :param backend: the vendor check.
+    :param spec: what the check validates against.
+    :param left_out: where refused rows are recorded.
+    """
+    valid = 0
+    try:
+        for position, recipient in enumerate(source, start=1):
+            try:
+                backend.validate_recipient(spec, recipient, position)
+            except ValidationError as exc:
+                left_out.record(InvalidRow(source.report.last_line, str(recipient.number), f"{exc.field}: {exc.rule}"))
+                continue
+            valid += 1
+    except BaseException:
+        left_out.rejects.abort()
+        raise
+    finally:
+        source.on_invalid = None  # the send re-reads the source: its rows are recorded already
+    return valid
+
+
+def _fail_or_warn_on_left_out(
+    left_out: _LeftOut,
+    report: RecipientReport,
+    *,
+    skip_invalid: bool,
+    log_sample: int,
+    field: str,
+    vendor: str,
+) -> None:
+    """Fail on the first left-out row (unless ``skip_invalid``), else log a masked sample at WARNING.
+
+    :param left_out: the rows left out by the validation pass.
+    :param report: the source's report (its ``position`` word and ``rejects_path``).
+    :param skip_invalid: whether invalid rows may be left out.
+    :param log_sample: how many left-out rows are logged.
+    :param field: the argument name in errors and logs.
+    :param vendor: the vendor named in the error.
+    :raises ValidationError: a row was left out and ``skip_invalid`` is False.
+    """
+    counted, kept, location = left_out.counted, left_out.kept, report.rejects_path
+    if counted and not skip_invalid:
+        first = kept[0]
+        raise ValidationError(
+            f"{field}[row {first.line}]",
+            first.value,
+            _describe(kept, counted, report.position, location),
+            vendor=vendor,
+        )
+    if counted:
+        sample = "; ".join(
+            f"{report.position} {r['line']}: {r['value']!r} ({r['reason']})"
+            for r in (k.masked() for k in kept[:log_sample])
+        )
+        log.warning(
+            "%s: %d invalid row(s) left out (skip_invalid=True), %s; first %d: %s",
+            field,
+            counted,
+            f"all of them in {location}" if location else "rejects file not written (rejects_path=False)",
+            min(log_sample, counted),
+            sample,
+        )
+
+
+def _require_a_valid_recipient(report: RecipientReport, valid: int, invalid: int, *, field: str, vendor: str) -> None:
+    """Fail when the source is empty, or when none of its rows is valid.
+
+    :param report: the source's report (rows, duplicates, ``rejects_path``).
+    :param valid: recipients that passed the check.
+    :param invalid: rows left out.
+    :param field: the argument name in errors.
+    :param vendor: the vendor named in the error.
+    :raises ValidationError: no row at all, or no valid recipient.
+    """
+    location = report.rejects_path
+    if report.rows == 0:
+        raise ValidationError(
+            field,
+            "<0 rows>",
+            "no recipients: the source is empty (an empty list, file, or an XCom that pulled nothing?), "
+            "so there is no valid recipient to send to",
+            vendor=vendor,
+        )
+    if valid == 0:
+        raise ValidationError(
+            field,
+            f"<{report.rows} rows>",
+            f"no valid recipient ({report.rows} rows read, {invalid} invalid, {report.duplicates} duplicates)"
+            + (f"; invalid rows in {location}" if location else ""),
+            vendor=vendor,
+        )
+
+
 def validate_recipients(
     recipients: Any,
     backend: RecipientCheck[SpecT],
@@ -282,17 +407,7 @@ def validate_recipients(
     :raises ValidationError: naming the first invalid row(s) and the rule (and the rejects file
         listing all of them), an unreadable file, or the empty source.
     """
-    rejects = _RejectsFile(rejects_path, rejects_name, field)
-    kept: list[InvalidRow] = []
-    counted = 0
-
-    def record(row: InvalidRow) -> None:
-        nonlocal counted
-        counted += 1
-        if len(kept) < keep_invalid:
-            kept.append(row)
-        rejects.add(row)
-
+    left_out = _LeftOut(_RejectsFile(rejects_path, rejects_name, field), keep_invalid)
     source = RecipientSource(
         recipients,
         default_region=default_region,
@@ -305,72 +420,25 @@ def validate_recipients(
         header=header,
         multiline_values=multiline_values,
         field=field,
-        on_invalid=record,
+        on_invalid=left_out.record,
     )
-    valid = 0
-    try:
-        for position, recipient in enumerate(source, start=1):
-            try:
-                backend.validate_recipient(spec, recipient, position)
-            except ValidationError as exc:
-                record(InvalidRow(source.report.last_line, str(recipient.number), f"{exc.field}: {exc.rule}"))
-                continue
-            valid += 1
-    except BaseException:
-        rejects.abort()
-        raise
-    finally:
-        source.on_invalid = None  # the send re-reads the source: its rows are recorded already
-    location = rejects.commit()
+    valid = _check_every_row(source, backend, spec, left_out)
     report = source.report
-    report.rejects_path = location
-    if counted and not skip_invalid:
-        first = kept[0]
-        raise ValidationError(
-            f"{field}[row {first.line}]",
-            first.value,
-            _describe(kept, counted, report.position, location),
-            vendor=backend.vendor,
-        )
-    if counted:
-        sample = "; ".join(
-            f"{report.position} {r['line']}: {r['value']!r} ({r['reason']})"
-            for r in (k.masked() for k in kept[:log_sample])
-        )
-        log.warning(
-            "%s: %d invalid row(s) left out (skip_invalid=True), %s; first %d: %s",
-            field,
-            counted,
-            f"all of them in {location}" if location else "rejects file not written (rejects_path=False)",
-            min(log_sample, counted),
-            sample,
-        )
-    if report.rows == 0:
-        raise ValidationError(
-            field,
-            "<0 rows>",
-            "no recipients: the source is empty (an empty list, file, or an XCom that pulled nothing?), "
-            "so there is no valid recipient to send to",
-            vendor=backend.vendor,
-        )
-    if valid == 0:
-        raise ValidationError(
-            field,
-            f"<{report.rows} rows>",
-            f"no valid recipient ({report.rows} rows read, {counted} invalid, {report.duplicates} duplicates)"
-            + (f"; invalid rows in {location}" if location else ""),
-            vendor=backend.vendor,
-        )
+    report.rejects_path = location = left_out.rejects.commit()
+    _fail_or_warn_on_left_out(
+        left_out, report, skip_invalid=skip_invalid, log_sample=log_sample, field=field, vendor=backend.vendor
+    )
+    _require_a_valid_recipient(report, valid, left_out.counted, field=field, vendor=backend.vendor)
     return ValidatedRecipients(
         source=source,
         backend=backend,
         spec=spec,
         valid=valid,
-        invalid=counted,
+        invalid=left_out.counted,
         duplicates=report.duplicates,
         rows=report.rows,
         skip_invalid=skip_invalid,
-        invalid_rows=kept,
+        invalid_rows=left_out.kept,
         rejects_path=location,
         report=report,
     )
