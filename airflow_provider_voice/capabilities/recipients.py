@@ -361,6 +361,51 @@ def _require_a_valid_recipient(report: RecipientReport, valid: int, invalid: int
         )
 
 
+def _conclude(
+    source: RecipientSource,
+    backend: RecipientCheck[SpecT],
+    spec: SpecT,
+    valid: int,
+    left_out: _LeftOut,
+    *,
+    skip_invalid: bool,
+    log_sample: int,
+    field: str,
+) -> ValidatedRecipients[SpecT]:
+    """After the validation pass: move the rejects file into place, fail or warn, and build the result.
+
+    :param source: the source that was read (read again by the result for the send).
+    :param backend: the vendor check applied.
+    :param spec: what the check validated against.
+    :param valid: recipients that passed the check.
+    :param left_out: the rows left out by the pass.
+    :param skip_invalid: whether invalid rows may be left out.
+    :param log_sample: how many left-out rows are logged.
+    :param field: the argument name in errors and logs.
+    :raises ValidationError: see :func:`_fail_or_warn_on_left_out` and :func:`_require_a_valid_recipient`.
+    """
+    location = left_out.rejects.commit()
+    report = source.report
+    report.rejects_path = location
+    _fail_or_warn_on_left_out(
+        left_out, report, skip_invalid=skip_invalid, log_sample=log_sample, field=field, vendor=backend.vendor
+    )
+    _require_a_valid_recipient(report, valid, left_out.counted, field=field, vendor=backend.vendor)
+    return ValidatedRecipients(
+        source=source,
+        backend=backend,
+        spec=spec,
+        valid=valid,
+        invalid=left_out.counted,
+        duplicates=report.duplicates,
+        rows=report.rows,
+        skip_invalid=skip_invalid,
+        invalid_rows=left_out.kept,
+        rejects_path=location,
+        report=report,
+    )
+
+
 def validate_recipients(
     recipients: Any,
     backend: RecipientCheck[SpecT],
@@ -423,22 +468,6 @@ def validate_recipients(
         on_invalid=left_out.record,
     )
     valid = _check_every_row(source, backend, spec, left_out)
-    report = source.report
-    report.rejects_path = location = left_out.rejects.commit()
-    _fail_or_warn_on_left_out(
-        left_out, report, skip_invalid=skip_invalid, log_sample=log_sample, field=field, vendor=backend.vendor
-    )
-    _require_a_valid_recipient(report, valid, left_out.counted, field=field, vendor=backend.vendor)
-    return ValidatedRecipients(
-        source=source,
-        backend=backend,
-        spec=spec,
-        valid=valid,
-        invalid=left_out.counted,
-        duplicates=report.duplicates,
-        rows=report.rows,
-        skip_invalid=skip_invalid,
-        invalid_rows=left_out.kept,
-        rejects_path=location,
-        report=report,
+    return _conclude(
+        source, backend, spec, valid, left_out, skip_invalid=skip_invalid, log_sample=log_sample, field=field
     )

@@ -444,8 +444,53 @@ class DeliveryEngine(Generic[T]):
                 "%s: resuming from checkpoint %s: %d frames accepted earlier, %d in doubt",
                 self.label, report.checkpoint, len(earlier), len(doubtful),
             )  # fmt: skip
-        queue: asyncio.Queue[Frame[T] | None] = asyncio.Queue(maxsize=self.concurrency * 2)
         in_doubt_now: list[Frame[T]] = []
+        await self.channel.start()
+        try:
+            producer_error = await self._send_all(
+                items, hasher, accepted_members, member_to_doubt, doubt_items, report, progress, in_doubt_now
+            )
+            pending, retry_now = await self._earlier_in_doubt(doubtful, doubt_items, report, progress)
+            await self._settle_in_doubt(pending, retry_now, in_doubt_now, report, progress)
+        finally:
+            await self.channel.stop()
+        if producer_error:
+            log.error(
+                "%s: the recipient source failed after %d items were handed to the vendor",
+                self.label,
+                report.accepted_now,
+            )
+            raise producer_error[0]
+        return self._finish(report, state, started, progress)
+
+    async def _send_all(
+        self,
+        items: Iterable[T] | AsyncIterable[T],
+        hasher: Callable[[str], str],
+        accepted_members: set[str],
+        member_to_doubt: dict[str, int],
+        doubt_items: dict[int, list[tuple[str, T]]],
+        report: DeliveryReport,
+        progress: ProgressReporter,
+        in_doubt_now: list[Frame[T]],
+    ) -> list[BaseException]:
+        """The send phase: one producer cuts ``items`` into frames, ``concurrency`` workers send them.
+
+        Frames this try leaves in doubt are appended to ``in_doubt_now``; items of frames an earlier
+        try left in doubt are set aside in ``doubt_items``. A crash or a cancellation cancels every
+        task (intents stay open) and propagates.
+
+        :param items: the items to deliver.
+        :param hasher: turns an item key into its checkpoint member.
+        :param accepted_members: members accepted by earlier tries (skipped).
+        :param member_to_doubt: member -> index of the earlier in-doubt frame holding it.
+        :param doubt_items: per earlier in-doubt frame, its items found in the source (filled here).
+        :param report: the report being built.
+        :param progress: the progress reporter.
+        :param in_doubt_now: collects the frames this try left in doubt.
+        :returns: the source's failure, if it failed (frames already cut were still sent), else empty.
+        """
+        queue: asyncio.Queue[Frame[T] | None] = asyncio.Queue(maxsize=self.concurrency * 2)
         producer_error: list[BaseException] = []
 
         async def produce() -> None:
@@ -458,65 +503,103 @@ class DeliveryEngine(Generic[T]):
             for _ in range(self.concurrency):
                 await queue.put(None)
 
-        await self.channel.start()
+        tasks = [asyncio.create_task(produce())]
+        tasks += [
+            asyncio.create_task(self._worker(queue, report, progress, in_doubt_now)) for _ in range(self.concurrency)
+        ]
         try:
-            tasks = [asyncio.create_task(produce())]
-            tasks += [
-                asyncio.create_task(self._worker(queue, report, progress, in_doubt_now))
-                for _ in range(self.concurrency)
-            ]
-            try:
-                await asyncio.gather(*tasks)
-            except BaseException:  # a crash or a cancellation: stop everything now (intents stay open)
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                raise
-            # frames an earlier try left in doubt, rebuilt from the current source; the checkpoint is
-            # read again first: a try still running elsewhere may have recorded their fate meanwhile
-            pending: list[Frame[T]] = []
-            retry_now: list[Frame[T]] = []
-            latest = await asyncio.to_thread(self.store.state, self.key) if doubt_items else CheckpointState()
-            for index, pairs in doubt_items.items():
-                if not pairs:
-                    continue
-                frame = Frame(
-                    index,
-                    doubtful[index].key,
-                    [item for _, item in pairs],
-                    [m for m, _ in pairs],
-                    started=doubtful[index].started,
-                )
-                now_known = latest.frames.get(index)
-                if now_known is not None and now_known.status == "done":
-                    report.resumed += len(frame)
-                    if now_known.result is not None:
-                        report.results.append(now_known.result)
-                    progress.shrink(len(frame))
-                elif now_known is not None and now_known.status == "failed":
-                    retry_now.append(frame)  # recorded as never sent (e.g. by a superseded try)
-                else:
-                    pending.append(frame)
-            for frame in retry_now:
-                if self._stop_requested:
-                    pending.append(frame)
-                elif await self._deliver(frame, report, progress, write_intent=True) is Fate.IN_DOUBT:
-                    in_doubt_now.append(frame)
-            pending.extend(in_doubt_now)
-            if pending and not self._stop_requested:
-                await self._reconcile(pending, report, progress)
-            else:  # stopped: not asked, not recorded (the next try reconciles them)
-                for frame in pending:
-                    report.in_doubt.extend(self.channel.item_key(i) for i in frame.items)
-        finally:
-            await self.channel.stop()
-        if producer_error:
-            log.error(
-                "%s: the recipient source failed after %d items were handed to the vendor",
-                self.label,
-                report.accepted_now,
+            await asyncio.gather(*tasks)
+        except BaseException:  # a crash or a cancellation: stop everything now (intents stay open)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        return producer_error
+
+    async def _earlier_in_doubt(
+        self,
+        doubtful: dict[int, FrameState],
+        doubt_items: dict[int, list[tuple[str, T]]],
+        report: DeliveryReport,
+        progress: ProgressReporter,
+    ) -> tuple[list[Frame[T]], list[Frame[T]]]:
+        """Frames an earlier try left in doubt, rebuilt from the current source: ``(pending, retry_now)``.
+
+        The checkpoint is read again first: a try still running elsewhere may have recorded their
+        fate meanwhile. A frame now recorded ``done`` counts as resumed; one recorded ``failed``
+        (never sent, e.g. by a superseded try) is to be sent again now; the others are pending.
+
+        :param doubtful: the earlier in-doubt frames by index, as first read from the checkpoint.
+        :param doubt_items: per earlier in-doubt frame, its ``(member, item)`` pairs found in the source.
+        :param report: the report being built.
+        :param progress: the progress reporter.
+        """
+        pending: list[Frame[T]] = []
+        retry_now: list[Frame[T]] = []
+        latest = await asyncio.to_thread(self.store.state, self.key) if doubt_items else CheckpointState()
+        for index, pairs in doubt_items.items():
+            if not pairs:
+                continue
+            frame = Frame(
+                index,
+                doubtful[index].key,
+                [item for _, item in pairs],
+                [m for m, _ in pairs],
+                started=doubtful[index].started,
             )
-            raise producer_error[0]
+            now_known = latest.frames.get(index)
+            if now_known is not None and now_known.status == "done":
+                report.resumed += len(frame)
+                if now_known.result is not None:
+                    report.results.append(now_known.result)
+                progress.shrink(len(frame))
+            elif now_known is not None and now_known.status == "failed":
+                retry_now.append(frame)  # recorded as never sent (e.g. by a superseded try)
+            else:
+                pending.append(frame)
+        return pending, retry_now
+
+    async def _settle_in_doubt(
+        self,
+        pending: list[Frame[T]],
+        retry_now: list[Frame[T]],
+        in_doubt_now: list[Frame[T]],
+        report: DeliveryReport,
+        progress: ProgressReporter,
+    ) -> None:
+        """Send ``retry_now`` again, then reconcile every frame in doubt (unless stopped: then report them).
+
+        :param pending: earlier tries' in-doubt frames to reconcile.
+        :param retry_now: earlier frames recorded as never sent: sent again first.
+        :param in_doubt_now: frames this try left in doubt (a resent one may join them).
+        :param report: the report being built.
+        :param progress: the progress reporter.
+        """
+        for frame in retry_now:
+            if self._stop_requested:
+                pending.append(frame)
+            elif await self._deliver(frame, report, progress, write_intent=True) is Fate.IN_DOUBT:
+                in_doubt_now.append(frame)
+        pending.extend(in_doubt_now)
+        if pending and not self._stop_requested:
+            await self._reconcile(pending, report, progress)
+        else:  # stopped: not asked, not recorded (the next try reconciles them)
+            for frame in pending:
+                report.in_doubt.extend(self.channel.item_key(i) for i in frame.items)
+
+    def _finish(
+        self, report: DeliveryReport, state: CheckpointState, started: float, progress: ProgressReporter
+    ) -> DeliveryReport:
+        """Complete the report, log the totals, and return it or raise what the outcome calls for.
+
+        :param report: the report being built.
+        :param state: the checkpoint as read at the start (its frames count in :attr:`DeliveryReport.frames`).
+        :param started: when the try started (``time.monotonic()``).
+        :param progress: the progress reporter (finished here).
+        :raises DeliverySupersededError: a newer try claimed the delivery.
+        :raises DeliveryIncompleteError: stopped early, or items in doubt or not sent.
+        :raises DeliveryRejectedError: nothing accepted, or more than ``max_rejected_share`` refused.
+        """
         progress.finish()
         report.accepted = sum(r.accepted for r in report.results)
         report.frames = len(state.frames) + self._frames_created

@@ -31,7 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_voice.errors import ValidationError
-from airflow_provider_voice.models.recipients import InvalidRow, MissingSourceError, RecipientSource, mask_value
+from airflow_provider_voice.models.recipients import (
+    InvalidRow,
+    MissingSourceError,
+    RecipientReport,
+    RecipientSource,
+    mask_value,
+)
 from airflow_provider_voice.redaction import get_logger
 
 __all__ = ["SuppressionList"]
@@ -101,19 +107,7 @@ class SuppressionList:
             return cls()
         if isinstance(source, SuppressionList):
             return source
-        uri = getattr(source, "uri", None)
-        if uri is not None and not hasattr(source, "open"):  # an Airflow Asset
-            source = uri
-        if isinstance(source, (str, os.PathLike)) or hasattr(source, "open"):
-            if isinstance(source, str) and not source.strip():
-                raise ValidationError(
-                    field, source, "an empty path (a template that rendered to nothing?); pass None for no list"
-                )
-            name = str(source) if isinstance(source, (str, os.PathLike)) else str(getattr(source, "path", source))
-        elif isinstance(source, Mapping) or isinstance(source, (bytes, bytearray)) or not isinstance(source, Iterable):
-            raise ValidationError(field, source, "a list of numbers, a file path, an object-storage path or an Asset")
-        else:
-            name = "inline list"
+        source, name = _resolve_source(source, field)
         reader = RecipientSource(
             source,
             default_region=default_region,
@@ -137,31 +131,79 @@ class SuppressionList:
             )
             return cls(frozenset(), 0, name, missing=True)
         report = reader.report
-        where = report.position
-        if report.invalid_count:
-            shown = "; ".join(f"{where} {r.line}: {mask_value(r.value)!r}: {r.reason}" for r in report.invalid)
-            more = report.invalid_count - len(report.invalid)
-            detail = f"{report.invalid_count} of {report.rows} entries are not valid numbers: {shown}" + (
-                f"; and {more} more" if more > 0 else ""
-            )
-            if not skip_invalid:
-                raise ValidationError(
-                    field,
-                    name,
-                    f"{detail}. A do-not-call list is never loaded in part: fix these entries, set "
-                    "default_region for national numbers, or pass skip_invalid=True",
-                )
-            log.warning("%s list %s: %s (left out: skip_invalid=True)", field, name, detail)
-        if not numbers and report.rows:
-            raise ValidationError(field, name, f"{report.rows} entries but no valid number ({report.layout or 'list'})")
-        if not numbers:
-            log.warning(
-                "%s list %s holds no numbers (%s): nothing is suppressed", field, name, report.layout or "empty list"
-            )
-        else:
-            log.info(
-                "%s list %s: %d numbers (%d entries, %d duplicates%s)",
-                field, name, len(numbers), report.rows, report.duplicates,
-                f", {report.layout}" if report.layout else "",
-            )  # fmt: skip
+        _check_invalid_entries(report, field, name, skip_invalid=skip_invalid)
+        _check_and_log_numbers(numbers, report, field, name)
         return cls(numbers, report.invalid_count, name, invalid_rows=list(report.invalid), rows=report.rows)
+
+
+def _resolve_source(source: Any, field: str) -> tuple[Any, str]:
+    """The source to read (an ``Asset`` becomes its URI) and its name for errors and logs.
+
+    :param source: what :meth:`SuppressionList.load` was given (not None, not a :class:`SuppressionList`).
+    :param field: the argument name used in errors.
+    :raises ValidationError: an empty path, or not a list, a path, an object-storage path or an ``Asset``.
+    """
+    uri = getattr(source, "uri", None)
+    if uri is not None and not hasattr(source, "open"):  # an Airflow Asset
+        source = uri
+    if isinstance(source, (str, os.PathLike)) or hasattr(source, "open"):
+        if isinstance(source, str) and not source.strip():
+            raise ValidationError(
+                field, source, "an empty path (a template that rendered to nothing?); pass None for no list"
+            )
+        name = str(source) if isinstance(source, (str, os.PathLike)) else str(getattr(source, "path", source))
+    elif isinstance(source, Mapping) or isinstance(source, (bytes, bytearray)) or not isinstance(source, Iterable):
+        raise ValidationError(field, source, "a list of numbers, a file path, an object-storage path or an Asset")
+    else:
+        name = "inline list"
+    return source, name
+
+
+def _check_invalid_entries(report: RecipientReport, field: str, name: str, *, skip_invalid: bool) -> None:
+    """Fail when some entries are not valid numbers (a list is never loaded in part), unless ``skip_invalid``.
+
+    :param report: the reader's report (its invalid entries, rows, position word).
+    :param field: the argument name used in errors and logs.
+    :param name: the list's name (the error's value).
+    :param skip_invalid: log the invalid entries at WARNING instead of failing.
+    :raises ValidationError: naming the first invalid entries, with ``skip_invalid`` False.
+    """
+    if not report.invalid_count:
+        return
+    where = report.position
+    shown = "; ".join(f"{where} {r.line}: {mask_value(r.value)!r}: {r.reason}" for r in report.invalid)
+    more = report.invalid_count - len(report.invalid)
+    detail = f"{report.invalid_count} of {report.rows} entries are not valid numbers: {shown}" + (
+        f"; and {more} more" if more > 0 else ""
+    )
+    if not skip_invalid:
+        raise ValidationError(
+            field,
+            name,
+            f"{detail}. A do-not-call list is never loaded in part: fix these entries, set "
+            "default_region for national numbers, or pass skip_invalid=True",
+        )
+    log.warning("%s list %s: %s (left out: skip_invalid=True)", field, name, detail)
+
+
+def _check_and_log_numbers(numbers: frozenset[str], report: RecipientReport, field: str, name: str) -> None:
+    """Fail when the entries yielded no number at all; log what was loaded (WARNING when nothing).
+
+    :param numbers: the numbers read.
+    :param report: the reader's report (rows, duplicates, layout).
+    :param field: the argument name used in errors and logs.
+    :param name: the list's name (the error's value).
+    :raises ValidationError: the source has entries but no valid number.
+    """
+    if not numbers and report.rows:
+        raise ValidationError(field, name, f"{report.rows} entries but no valid number ({report.layout or 'list'})")
+    if not numbers:
+        log.warning(
+            "%s list %s holds no numbers (%s): nothing is suppressed", field, name, report.layout or "empty list"
+        )
+    else:
+        log.info(
+            "%s list %s: %d numbers (%d entries, %d duplicates%s)",
+            field, name, len(numbers), report.rows, report.duplicates,
+            f", {report.layout}" if report.layout else "",
+        )  # fmt: skip
