@@ -178,7 +178,7 @@ class DownloadCdrReportOperator(VoiceOperator):
                 self.log.warning("CDR report check failed (%s); the trigger polls again", exc)
             else:
                 self.log.info("%s", first.message)
-                if first.done:
+                if first.done and isinstance(first.value, CdrReport):
                     return first.value
             self.defer(
                 trigger=self._report_trigger(deadline_after(self.wait_timeout)),

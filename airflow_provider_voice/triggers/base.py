@@ -180,6 +180,8 @@ class WaitRules:
             self.log.info("%s; polling again in %.0f s", answer.message, self.interval)
         if self._final:
             message = f"not done by the deadline {self.label} after {self.polls} polls: {self.last.message}"
+            if isinstance(answer, BaseException):  # the verdict above is an earlier poll's: say so
+                message += f" (the last poll failed: {answer})"
             return WaitOutcome(False, self.last, self.polls, message)
         return None
 

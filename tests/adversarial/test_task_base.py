@@ -181,6 +181,14 @@ def test_blocking_wait_makes_one_last_poll_at_the_deadline_and_names_it():
     assert "not done by the deadline" in outcome.message and outcome.result.payload == {"poll": 2}
 
 
+def test_a_final_poll_that_failed_is_named_in_the_timeout_message():
+    trigger = _Scripted([False, ServerError("HTTP 503", status_code=503)], poll_interval=30.0)
+    outcome = trigger.wait(None, timeout=0.2)
+    assert not outcome.done and outcome.polls == 2
+    assert outcome.result.payload == {"poll": 1}  # the only verdict there was, and the message says it is old
+    assert "poll 1 (the last poll failed: " in outcome.message and "HTTP 503" in outcome.message
+
+
 def test_blocking_wait_polls_again_after_transient_errors_only():
     trigger = _Scripted(
         [ServerError("HTTP 503", status_code=503), ServerError("HTTP 502", status_code=502), True], poll_interval=0.01
