@@ -19,9 +19,17 @@ from airflow_provider_voice.connections import ConnectionType
 from airflow_provider_voice.transport import DEFAULT_TIMEOUT, RetryPolicy
 from airflow_provider_voice.vendors.base import AsyncVendorClient, VendorApi, VendorClient
 
-__all__ = ["ConnectionFields", "Vendor", "VendorAccess"]
+__all__ = ["ConnectionFields", "Vendor", "VendorAccess", "with_scheme"]
 
 ApiT = TypeVar("ApiT", bound=VendorApi)
+
+
+def with_scheme(url: str) -> str:
+    """``url`` as given when it has a scheme, else ``https://`` + ``url`` (a connection's host field).
+
+    :param url: a URL or a bare host (``api.example.com/v1``).
+    """
+    return url if "://" in url else f"https://{url}"
 
 
 @dataclass(frozen=True)
@@ -53,9 +61,7 @@ class ConnectionFields:
     def base_urls(self) -> dict[str, str]:
         """``default`` base URL from the host (or the ``base_url`` extra) when set; ``https://`` when no scheme."""
         host = self.host or self.extra_value("base_url")
-        if host and "://" not in host:
-            host = f"https://{host}"
-        return {"default": host} if host else {}
+        return {"default": with_scheme(host)} if host else {}
 
 
 class VendorAccess(Generic[ApiT]):

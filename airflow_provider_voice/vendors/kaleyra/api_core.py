@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from airflow_provider_voice.errors import AuthError, MalformedResponseError, VendorRejectedError
 from airflow_provider_voice.redaction import redact
 from airflow_provider_voice.transport import MAX_JSON_DEPTH, Call, ErrorInfo, check_json_depth, describe_parse_error
+from airflow_provider_voice.vendors.access import with_scheme
 from airflow_provider_voice.vendors.base import VendorApi, endpoint
 
 __all__ = [
@@ -46,7 +47,7 @@ def is_kaleyra_production(url: str | None) -> bool:
     """Whether ``url`` points at one of Kaleyra's production hosts."""
     if not url:
         return False
-    host = urllib.parse.urlsplit(url if "://" in url else f"https://{url}").hostname or ""
+    host = urllib.parse.urlsplit(with_scheme(url)).hostname or ""
     return host.lower().rstrip(".") in KALEYRA_PRODUCTION_HOSTS
 
 

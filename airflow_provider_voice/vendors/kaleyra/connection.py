@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from airflow_provider_voice.connections import ConnectionType, ConnField
 from airflow_provider_voice.errors import ValidationError
-from airflow_provider_voice.vendors.access import ConnectionFields, Vendor, VendorAccess
+from airflow_provider_voice.vendors.access import ConnectionFields, Vendor, VendorAccess, with_scheme
 from airflow_provider_voice.vendors.kaleyra import KaleyraApi
 from airflow_provider_voice.vendors.kaleyra.api_core import is_kaleyra_production
 
@@ -62,7 +62,7 @@ def build_api(fields: ConnectionFields) -> KaleyraApi:
                 "it to the same non-production host",
                 vendor="kaleyra",
             )
-        urls["obd"] = obd if "://" in obd else f"https://{obd}"
+        urls["obd"] = with_scheme(obd)
     fmt = fields.extra_value("response_format") or "json"
     if fmt not in ("json", "xml"):
         raise ValidationError("extra.response_format", fmt, "json or xml")
