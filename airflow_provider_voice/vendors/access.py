@@ -90,11 +90,6 @@ class VendorAccess(Generic[ApiT]):
         self.retry = retry
         self._client: VendorClient[ApiT] | None = None
 
-    @property
-    def vendor(self) -> str:
-        """The vendor name of the API."""
-        return self.api.vendor
-
     def client(self) -> VendorClient[ApiT]:
         """The shared blocking client (made at first use; closed by :meth:`close`)."""
         if self._client is None:
