@@ -15,7 +15,7 @@ from airflow_provider_voice.vendors.octopush.connection import VENDOR as OCTOPUS
 from airflow_provider_voice.vendors.televoips.connection import VENDOR as TELEVOIPS
 from airflow_provider_voice.vendors.velip.connection import VENDOR as VELIP
 
-__all__ = ["CONNECTION_TYPES", "VENDORS", "vendor"]
+__all__ = ["CONNECTION_TYPES", "VENDORS"]
 
 #: every vendor, in the order the provider info lists them
 VENDORS: tuple[Vendor[Any], ...] = (VELIP, TELEVOIPS, OCTOPUSH, KALEYRA)
@@ -23,10 +23,3 @@ VENDORS: tuple[Vendor[Any], ...] = (VELIP, TELEVOIPS, OCTOPUSH, KALEYRA)
 #: connection type -> its form and hook class path
 CONNECTION_TYPES: dict[str, ConnectionType] = {v.name: v.connection for v in VENDORS}
 
-
-def vendor(name: str) -> Vendor[Any]:
-    """The registered vendor ``name`` (a connection type); ``KeyError`` when there is none."""
-    for registered in VENDORS:
-        if registered.name == name:
-            return registered
-    raise KeyError(name)
