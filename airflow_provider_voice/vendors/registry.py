@@ -22,4 +22,3 @@ VENDORS: tuple[Vendor[Any], ...] = (VELIP, TELEVOIPS, OCTOPUSH, KALEYRA)
 
 #: connection type -> its form and hook class path
 CONNECTION_TYPES: dict[str, ConnectionType] = {v.name: v.connection for v in VENDORS}
-
