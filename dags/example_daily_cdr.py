@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pendulum
 from airflow.sdk import DAG, Asset, task
@@ -31,9 +32,18 @@ from airflow_provider_voice.operators.cdr import DownloadCdrReportOperator
 from airflow_provider_voice.sensors.cdr import CdrReportSensor
 
 DEMO_DIR = os.environ.get("AIRFLOW_PROVIDER_VOICE_DEMO_DIR", "/tmp/airflow-provider-voice-demo")
-CDR_FOLDER = f"file://{os.path.abspath(DEMO_DIR)}/cdrs"
+#: where the files go: any ObjectStoragePath URL (``make e2e`` uses ``s3://aws_default@voice-e2e/cdrs``)
+CDR_FOLDER = os.environ.get("AIRFLOW_PROVIDER_VOICE_CDR_FOLDER") or f"file://{os.path.abspath(DEMO_DIR)}/cdrs"
+
+
+def _place(url: str) -> str:
+    """An Asset URI names the place, not the connection: ``s3://aws_default@bucket/x`` -> ``s3://bucket/x``."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.hostname or ""))
+
+
 #: downstream DAGs can use ``schedule=[CDR_ASSET]``
-CDR_ASSET = Asset(name="televoips_daily_cdrs", uri=CDR_FOLDER)
+CDR_ASSET = Asset(name="televoips_daily_cdrs", uri=_place(CDR_FOLDER))
 POLL_SECONDS = 1.0 if os.environ.get("AIRFLOW_PROVIDER_VOICE_SIMULATOR_URL") else 300.0
 
 with DAG(

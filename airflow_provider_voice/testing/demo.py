@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from typing import Any
 from airflow_provider_voice.testing.server import SimulatorServer
 from airflow_provider_voice.testing.state import SimulatorConfig
 
-__all__ = ["DEMO_RUNS", "DemoRun", "connection_env", "main"]
+__all__ = ["DEMO_RUNS", "DemoRun", "connection_env", "connection_env_for", "main"]
 
 DEMO_PREFIX = "DEMO|"
 
@@ -58,19 +59,29 @@ DEMO_RUNS: list[DemoRun] = [
 
 def connection_env(server: SimulatorServer, config: SimulatorConfig | None = None) -> dict[str, str]:
     """``AIRFLOW_CONN_*`` variables for every vendor against ``server``: good keys and wrong-key twins."""
-    cfg = config or server.state.config
+    urls = {name: server.base_url(name) for name in ("velip", "televoips", "octopush", "kaleyra", "kaleyra-obd")}
+    return connection_env_for(urls, config or server.state.config)
+
+
+def connection_env_for(base_urls: Mapping[str, str], cfg: SimulatorConfig) -> dict[str, str]:
+    """``AIRFLOW_CONN_*`` variables for every vendor: good keys and wrong-key twins.
+
+    :param base_urls: each vendor's base URL (``velip``, ``televoips``, ``octopush``, ``kaleyra``,
+        ``kaleyra-obd``), e.g. the ``base_urls`` of ``python -m airflow_provider_voice.testing --ready-file``.
+    :param cfg: the simulator's settings (its keys).
+    """
 
     def conns(wrong: bool) -> dict[str, dict[str, Any]]:
         bad = "wrong-key-for-the-demo"
         return {
             "velip": {
                 "conn_type": "velip",
-                "host": server.base_url("velip"),
+                "host": base_urls["velip"],
                 "password": bad if wrong else cfg.velip_token,
             },
             "televoips": {
                 "conn_type": "televoips",
-                "host": server.base_url("televoips"),
+                "host": base_urls["televoips"],
                 "extra": {
                     "reports_api_key": bad if wrong else cfg.televoips_reports_key,
                     "messaging_api_key": bad if wrong else cfg.televoips_messaging_key,
@@ -78,15 +89,15 @@ def connection_env(server: SimulatorServer, config: SimulatorConfig | None = Non
             },
             "octopush": {
                 "conn_type": "octopush",
-                "host": server.base_url("octopush"),
+                "host": base_urls["octopush"],
                 "login": cfg.octopush_login,
                 "password": bad if wrong else cfg.octopush_key,
             },
             "kaleyra": {
                 "conn_type": "kaleyra",
-                "host": server.base_url("kaleyra"),
+                "host": base_urls["kaleyra"],
                 "password": bad if wrong else cfg.kaleyra_api_key,
-                "extra": {"obd_base_url": server.base_url("kaleyra-obd")},
+                "extra": {"obd_base_url": base_urls["kaleyra-obd"]},
             },
         }
 

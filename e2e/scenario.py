@@ -1,0 +1,282 @@
+"""The example DAGs on the deployment: trigger every one through the REST API, watch, then check.
+
+Each run of ``make demo`` (:data:`~airflow_provider_voice.testing.demo.DEMO_RUNS`) is triggered twice:
+once without a logical date (the Airflow 3 default for manual and API runs) and once with one. A
+sampler thread records every state each task instance goes through, so a wait that deferred is seen
+``deferred``; the triggerer's log then shows its trigger ran there.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_voice.testing.demo import DEMO_RUNS
+from airflow_provider_voice.testing.state import SimulatorConfig
+
+from .api import AirflowApi, Simulator
+from .procs import E2EError, wait_for
+from .stack import Stack
+
+#: the tasks that wait (sensors, and the deferrable click-to-call that waits for its outcome), per DAG
+WAITING_TASKS: dict[str, tuple[str, ...]] = {
+    "example_voice_campaign": ("wait",),
+    "example_daily_cdr": ("wait_for_cdr_report",),
+    "example_click_to_call": ("kaleyra_health", "kaleyra_call_outcome", "velip_click_to_call"),
+}
+#: the dated runs use other numbers: two runs calling one person at once would be refused as duplicates
+DATED_CONF: dict[str, dict[str, Any]] = {
+    "example_click_to_call": {"kaleyra_customer": "9876543211", "velip_customer": "5521998765433"},
+}
+FINISHED = {"success", "failed", "upstream_failed", "skipped", "removed"}
+
+
+@dataclass
+class TriggeredRun:
+    """One DAG run the e2e triggered."""
+
+    dag_id: str
+    run_id: str
+    title: str
+    conf: dict[str, Any]
+    logical_date: str | None
+    state: str = "queued"
+    seen: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    @property
+    def label(self) -> str:
+        """``dag_id (title, with/without logical date)``."""
+        when = f"logical date {self.logical_date[:16]}" if self.logical_date else "no logical date"
+        return f"{self.dag_id} [{self.title}; {when}]"
+
+
+@dataclass
+class Check:
+    """One assertion of the run: what, passed or not, details."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+class Scenario:
+    """Triggers, watches and checks the example DAG runs on a running :class:`Stack`."""
+
+    def __init__(self, stack: Stack, api: AirflowApi) -> None:
+        self.stack = stack
+        self.api = api
+        self.sim = Simulator(stack.sim_url)
+        self.runs: list[TriggeredRun] = []
+        self.checks: list[Check] = []
+        self._stop = threading.Event()
+
+    # -- trigger and watch -------------------------------------------------------------------------
+    def wait_for_dags(self, timeout: float = 240) -> None:
+        """Until every example DAG is parsed (and none has an import error)."""
+        wanted = {run.dag_id for run in DEMO_RUNS}
+
+        def parsed() -> bool:
+            errors = self.api.import_errors()
+            if errors:
+                raise E2EError("DAG import errors: " + "; ".join(f"{e['filename']}: {e['stack_trace'][-300:]}"
+                                                                for e in errors))  # fmt: skip
+            return wanted <= set(self.api.dags())
+
+        wait_for("the example DAGs to be parsed", parsed, timeout=timeout, interval=2)
+
+    def trigger_all(self) -> None:
+        """Every demo run twice: without and with a logical date."""
+        stamp = datetime.now(timezone.utc).strftime("%H%M%S")
+        base = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
+        for index, demo in enumerate(DEMO_RUNS):
+            for with_date in (False, True):
+                logical = (base + timedelta(hours=index)).isoformat() if with_date else None
+                run_id = f"e2e_{stamp}_{index}_{'dated' if with_date else 'undated'}"
+                conf = {**demo.conf, **(DATED_CONF.get(demo.dag_id, {}) if with_date else {})}
+                self.api.trigger(demo.dag_id, conf=conf, logical_date=logical, run_id=run_id)
+                self.runs.append(TriggeredRun(demo.dag_id, run_id, demo.title, conf, logical))
+
+    def watch(self, deadline: float) -> None:
+        """Sample every run's task states until all runs finished or ``deadline`` seconds passed."""
+        healthy = False
+        started = time.monotonic()
+        while time.monotonic() - started < deadline:
+            self.stack.procs.check_alive()
+            self._adopt_other_runs()
+            pending = [r for r in self.runs if r.state not in FINISHED]
+            if not pending:
+                return
+            for run in pending:
+                for ti in self.api.task_instances(run.dag_id, run.run_id):
+                    states = run.seen[ti["task_id"]]
+                    if ti["state"] and (not states or states[-1] != ti["state"]):
+                        states.append(ti["state"])
+                run.state = self.api.run(run.dag_id, run.run_id)["state"]
+            if not healthy and self._health_sensors_deferred():
+                # the Karnataka incident is over: every health sensor was seen waiting in the triggerer
+                self.sim.configure(kaleyra_incidents=SimulatorConfig().kaleyra_incidents)
+                healthy = True
+            time.sleep(0.5)
+        left = [r.label for r in self.runs if r.state not in FINISHED]
+        raise E2EError(f"runs not finished after {deadline:.0f} s: {', '.join(left)}")
+
+    def _adopt_other_runs(self) -> None:
+        """Runs the scheduler made itself (``example_daily_cdr`` is ``@daily``) are watched and checked too."""
+        known = {(r.dag_id, r.run_id) for r in self.runs}
+        for dag_id in sorted({r.dag_id for r in self.runs}):
+            for other in self.api.runs(dag_id):
+                if (dag_id, other["dag_run_id"]) not in known:
+                    title = f"{other['run_type']} run made by the scheduler"
+                    self.runs.append(TriggeredRun(dag_id, other["dag_run_id"], title, {}, other.get("logical_date")))
+
+    def _health_sensors_deferred(self) -> bool:
+        runs = [r for r in self.runs if r.dag_id == "example_click_to_call"]
+        return all("deferred" in r.seen.get("kaleyra_health", []) for r in runs)
+
+    # -- checks ------------------------------------------------------------------------------------
+    def check(self, name: str, ok: bool, detail: str = "") -> None:
+        """Record one assertion."""
+        self.checks.append(Check(name, ok, detail))
+
+    def check_states(self) -> None:
+        """Every run succeeded: the triggered ones and any the scheduler made (``@daily``)."""
+        for run in self.runs:
+            failed = [t for t, states in run.seen.items() if states and states[-1] != "success"]
+            self.check(f"run succeeded: {run.label}", run.state == "success",
+                       f"state {run.state}" + (f"; tasks not successful: {failed}" if failed else ""))  # fmt: skip
+        self._adopt_other_runs()
+
+    def check_deferrals(self) -> None:
+        """Every waiting task was seen ``deferred``, and its trigger fired in the triggerer process.
+
+        The triggerer writes a trigger's log next to the task's, ``attempt=N.log.trigger.<job id>.log``;
+        the job id must be a ``TriggererJob`` (REST API ``/jobs``) of the triggerer this run started.
+        """
+        jobs = self.api.get("/jobs", job_type="TriggererJob", limit=100)["jobs"]
+        triggerer_pid = self.stack.component_pid("triggerer")
+        triggerer_jobs = {str(j["id"]) for j in jobs if j.get("pid") in (None, triggerer_pid)}
+        for run in self.runs:
+            for task_id in WAITING_TASKS.get(run.dag_id, ()):
+                states = run.seen.get(task_id, [])
+                fired = self._fired_in_triggerer(run, task_id, triggerer_jobs)
+                detail = f"states {' -> '.join(states) or 'none seen'}; fired in triggerer job {fired or '-'}"
+                deferred = "deferred" in states and bool(fired)
+                if not deferred and run.dag_id == "example_daily_cdr" and states and states[-1] == "success":
+                    # TeleVoIPs compiles one report a day: once an earlier run waited for it, it is ready
+                    earlier = [r for r in self.runs if r.dag_id == run.dag_id and r is not run
+                               and "deferred" in r.seen.get(task_id, [])]  # fmt: skip
+                    if earlier:
+                        deferred = True
+                        detail += f"; the day's report was ready (an earlier run, {earlier[0].run_id}, waited for it)"
+                self.check(f"deferred to the triggerer: {run.label} {task_id}", deferred, detail)
+
+    def _fired_in_triggerer(self, run: TriggeredRun, task_id: str, jobs: set[str]) -> str:
+        folder = self.stack.home / "logs" / f"dag_id={run.dag_id}" / f"run_id={run.run_id}" / f"task_id={task_id}"
+        for path in sorted(folder.glob("attempt=*.log.trigger.*.log")):
+            job = path.name.rsplit(".trigger.", 1)[1].removesuffix(".log")
+            if job in jobs and "Trigger fired event" in path.read_text(errors="replace"):
+                return job
+        return ""
+
+    def check_no_secrets(self) -> None:
+        """No key in any component log, task log, XCom or rendered field."""
+        secrets = self.stack.secrets()
+        secrets["admin_password"] = self.stack.admin_password()
+        files = [p for p in (self.stack.workdir / "logs").rglob("*") if p.is_file()]
+        files += [p for p in (self.stack.home / "logs").rglob("*") if p.is_file()]
+        leaks: list[str] = []
+        for path in files:
+            text = path.read_text(errors="replace")
+            leaks += [f"{name} in {path.relative_to(self.stack.workdir)}" for name, v in secrets.items() if v in text]
+        xcoms = rendered = 0
+        for run in self.runs:
+            for entry in self.api.xcom_entries(run.dag_id, run.run_id):
+                xcoms += 1
+                text = json.dumps(entry, default=str)
+                leaks += [f"{name} in XCom {run.run_id}/{entry['task_id']}/{entry['key']}" for name, v in
+                          secrets.items() if v in text]  # fmt: skip
+            for ti in self.api.task_instances(run.dag_id, run.run_id):
+                rendered += 1
+                text = json.dumps(ti.get("rendered_fields") or {}, default=str)
+                leaks += [f"{name} in rendered fields {run.run_id}/{ti['task_id']}" for name, v in secrets.items()
+                          if v in text]  # fmt: skip
+        self.check(
+            "no secret in logs, XCom or rendered fields",
+            not leaks,
+            f"{len(secrets)} secrets looked for in {len(files)} log files, {xcoms} XComs, "
+            f"{rendered} task instances' rendered fields" + (f"; LEAKS: {leaks[:10]}" if leaks else ""),
+        )
+
+    def check_ledger(self) -> None:
+        """What the simulator did matches what the DAGs report."""
+        write_json(self.stack.workdir / "logs" / "ledger.json", self.sim.ledger())
+        for vendor in ("octopush", "kaleyra", "velip"):
+            runs = [r for r in self.runs if r.conf.get("vendor") == vendor]
+            reported = sum(int((self.api.xcom(r.dag_id, r.run_id, "send") or {}).get("accepted", -1)) for r in runs)
+            refs = set()
+            for r in runs:
+                refs |= set((self.api.xcom(r.dag_id, r.run_id, "send") or {}).get("campaign_ids") or [])
+            calls = [e for e in self.sim.ledger(vendor, "call") if _campaign_of(e) in refs]
+            twice = [n for n, c in Counter((_campaign_of(e), e["number"]) for e in calls).items() if c > 1]
+            self.check(f"ledger matches: {vendor} campaigns", reported == len(calls) and not twice,
+                       f"{len(runs)} runs report {reported} accepted; the simulator called {len(calls)} "
+                       f"in campaigns {sorted(refs)}; called twice in one campaign: {len(twice)}")  # fmt: skip
+        sms_runs = [r for r in self.runs if r.dag_id == "example_sms_and_optouts"]
+        reported = sum(int((self.api.xcom(r.dag_id, r.run_id, t) or {}).get("accepted", -1))
+                       for r in sms_runs for t in ("send_sms", "send_reminder"))  # fmt: skip
+        sent = self.sim.ledger("televoips", "sms")
+        self.check("ledger matches: TeleVoIPs SMS", reported == len(sent),
+                   f"{len(sms_runs)} runs report {reported} accepted; the simulator sent {len(sent)}")  # fmt: skip
+        c2c_runs = [r for r in self.runs if r.dag_id == "example_click_to_call"]
+        for vendor, task_id in (("kaleyra", "kaleyra_click_to_call"), ("velip", "velip_click_to_call")):
+            ids = {str(_call_id(self.api.xcom(r.dag_id, r.run_id, task_id))) for r in c2c_runs}
+            refs = {str(e["ref"]) for e in self.sim.ledger(vendor, "click2call")}
+            self.check(f"ledger matches: {vendor} click-to-call", refs == ids and len(ids) == len(c2c_runs),
+                       f"{len(c2c_runs)} runs, call ids reported {sorted(ids)}, in the ledger {sorted(refs)}")  # fmt: skip
+
+    def check_object_storage(self) -> None:
+        """Checkpoints and CDR files landed on S3 (moto) through ObjectStoragePath."""
+        client = self.stack.s3_client()
+        keys = [o["Key"] for o in client.list_objects_v2(Bucket="voice-e2e").get("Contents", [])]
+        checkpoints = [k for k in keys if k.startswith("checkpoints/")]
+        cdrs = [k for k in keys if k.startswith("cdrs/")]
+        self.check(
+            "checkpoints on S3", bool(checkpoints), f"{len(checkpoints)} objects under s3://voice-e2e/checkpoints"
+        )
+        downloads = [self.api.xcom(r.dag_id, r.run_id, "download_cdr_report") or {} for r in self.runs
+                     if r.dag_id == "example_daily_cdr"]  # fmt: skip
+        paths = [str(d.get("path", "")) for d in downloads]
+        self.check("CDR files on S3", bool(cdrs) and all(p.startswith("s3://") for p in paths),
+                   f"objects {cdrs}; the DAGs report {paths}")  # fmt: skip
+
+    def summary_rows(self) -> list[tuple[str, str, str]]:
+        """Per run: label, state, deferrals."""
+        rows = []
+        for run in self.runs:
+            waits = [f"{t}: {'deferred' if 'deferred' in run.seen.get(t, []) else 'NOT deferred'}"
+                     for t in WAITING_TASKS.get(run.dag_id, ())]  # fmt: skip
+            rows.append((run.label, run.state, ", ".join(waits) or "-"))
+        return rows
+
+
+def _campaign_of(entry: dict[str, Any]) -> str:
+    details = entry.get("details") or {}
+    for key in ("campaign_id", "campaign", "ticket", "cp_id", "group"):
+        if details.get(key):
+            return str(details[key])
+    return str(entry.get("ref"))
+
+
+def _call_id(result: Any) -> Any:
+    return result.get("call_id") if isinstance(result, dict) else result
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON (for the logs folder)."""
+    path.write_text(json.dumps(data, indent=1, default=str))
