@@ -54,7 +54,9 @@ def example_voice_campaign():
         task_id="send",
         conn_id="{{ params.vendor }}_default",
         recipients=str(RECIPIENTS),
-        campaign_name="example {{ dag_run.run_after | ts_nodash }}",
+        # the run id makes the name unique: two runs triggered in the same second would otherwise share
+        # one, and Velip refuses a second campaign of the same name on the same day (error 230)
+        campaign_name="example {{ run_id }}",
         message="{{ params.message }}",
         concurrency=4,
         progress_interval=1.0,

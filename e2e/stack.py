@@ -34,14 +34,14 @@ AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "
 def simulator_settings() -> dict[str, Any]:
     """The simulator's settings for the run: fresh random keys (so a leak is unmistakable) and slow calls.
 
-    Calls last 30 s and a CDR report compiles in 5 s, so every wait of the example DAGs has something to
+    Calls last 90 s (longer than a busy worker takes to start the next task) and a CDR report compiles in 5 s, so every wait of the example DAGs has something to
     wait for; Kaleyra's network starts with a critical incident in Karnataka (cleared by the run once the
     health sensor is seen deferred).
     """
     defaults = SimulatorConfig()
     return {
         "seed": 7,
-        "call_seconds": 30.0,
+        "call_seconds": 90.0,
         "cdr_compile_seconds": 5.0,
         "velip_token": "e2e-velip-" + secrets.token_hex(12),
         "televoips_reports_key": "e2e-tvr-" + secrets.token_hex(12),
@@ -82,6 +82,18 @@ class Stack:
     def home(self) -> Path:
         """The isolated ``AIRFLOW_HOME``."""
         return self.workdir / "airflow-home"
+
+    @property
+    def dags_folder(self) -> Path:
+        """The example DAGs of ``dags/`` and the e2e's own (``e2e/dags``), linked into one folder."""
+        return self.workdir / "dags"
+
+    def link_dags(self) -> None:
+        """Fill :attr:`dags_folder` with links to the repository's DAG files (and their data)."""
+        self.dags_folder.mkdir(parents=True, exist_ok=True)
+        for source in [*(REPO / "dags").iterdir(), *(REPO / "e2e" / "dags").glob("*.py")]:
+            if source.name != "__pycache__":
+                (self.dags_folder / source.name).symlink_to(source)
 
     @property
     def api_url(self) -> str:
@@ -209,7 +221,7 @@ class Stack:
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                 "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
                 "AIRFLOW__CORE__FERNET_KEY": self.fernet_key,
@@ -270,6 +282,7 @@ class Stack:
             shutil.rmtree(self.home)
         self.home.mkdir(parents=True)
         (self.workdir / "demo").mkdir(parents=True, exist_ok=True)
+        self.link_dags()
         # the password file SimpleAuthManager reads; written first so Airflow does not print a generated one
         passwords = self.home / "simple_auth_manager_passwords.json.generated"
         passwords.write_text(json.dumps({"admin": secrets.token_urlsafe(16)}))
