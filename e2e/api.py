@@ -95,9 +95,11 @@ class AirflowApi:
         return out
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
-        """The task log of one try, as the API serves it."""
+        """The task log of one try, as the API serves it (one JSON event a line)."""
         path = f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/logs/{try_number}"
-        answer = self.client.get("/api/v2" + path, params={"full_content": "true"}, headers={"Accept": "text/plain"})
+        answer = self.client.get(
+            "/api/v2" + path, params={"full_content": "true"}, headers={"Accept": "application/x-ndjson"}
+        )
         if answer.status_code != 200:
             raise E2EError(f"GET {path}: HTTP {answer.status_code} {answer.text[:300]}")
         return answer.text
