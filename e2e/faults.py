@@ -55,9 +55,30 @@ def _task_process(ti_id: str) -> psutil.Process | None:
     return None
 
 
+def _still_running(api: AirflowApi, run_id: str) -> bool:
+    """True while the fault run is not finished; :class:`E2EError` (with the try's state) once it is."""
+    tis = [t for t in api.task_instances("e2e_fault_campaign", run_id) if t["task_id"] == "send"]
+    if tis and tis[0]["state"] in ("failed", "success", "up_for_retry"):
+        raise E2EError(f"the task ended ({tis[0]['state']}, try {tis[0]['try_number']}) before the fault was made")
+    return True
+
+
 def run_fault_tests(stack: Stack, api: AirflowApi, scenario: Scenario) -> None:
-    """Run the kill -9 scenario on every campaign vendor; each outcome is a check of ``scenario``."""
+    """Run the kill -9 scenario on every campaign vendor, then the re-queue one; each is a check of ``scenario``."""
     sim = Simulator(stack.sim_url)
+    _vendors(stack, api, sim, scenario)
+    started = time.monotonic()
+    try:
+        detail, ok = _requeued_while_sending(stack, api, sim)
+    except E2EError as err:
+        detail, ok = f"ERROR: {err}", False
+    finally:
+        sim.faults([{"clear": True}])
+    scenario.check("two workers: a try re-queued while the old one still sends (fencing)", ok,
+                   f"{detail} ({time.monotonic() - started:.0f} s)")  # fmt: skip
+
+
+def _vendors(stack: Stack, api: AirflowApi, sim: Simulator, scenario: Scenario) -> None:
     for vendor in VENDORS:
         started = time.monotonic()
         try:
@@ -86,7 +107,8 @@ def _one_vendor(stack: Stack, api: AirflowApi, sim: Simulator, vendor: str) -> t
         return tis[0] if tis and tis[0]["state"] == "running" else None
 
     ti = wait_for(f"the {vendor} fault run to start sending", running_ti, timeout=120, interval=0.3)
-    wait_for(f"{vendor} to accept a first frame", lambda: len(called()) >= 100, timeout=120, interval=0.2)
+    wait_for(f"{vendor} to accept a first frame", lambda: _still_running(api, run_id) and len(called()) >= 100,
+             timeout=120, interval=0.2)  # fmt: skip
     process = wait_for("the task process", lambda: _task_process(ti["id"]), timeout=30, interval=0.2)
     before_kill = len(called())
     os.kill(process.pid, signal.SIGKILL)
@@ -119,5 +141,83 @@ def _one_vendor(stack: Stack, api: AirflowApi, sim: Simulator, vendor: str) -> t
         f"{twice} called twice, {lost} not called; the task reports accepted {accepted}, in doubt {in_doubt}, "
         f"resumed {result.get('resumed')}"
         + ("" if state == "success" else " (reported in the failed task's error, as listed numbers)")
+    )
+    return detail, ok
+
+
+def _requeued_while_sending(stack: Stack, api: AirflowApi, sim: Simulator) -> tuple[str, bool]:
+    """The scheduler starts a new try while the old task process is still sending.
+
+    A second Celery worker joins. The task's supervisor is frozen with SIGSTOP: it stops
+    heartbeating, while the task process it watches goes on sending (its requests go straight to the
+    vendor). After ``[scheduler] task_instance_heartbeat_timeout`` the scheduler fails the try and
+    queues the next one, which claims the delivery: the old process must send nothing more (fencing),
+    the new one the rest, and the ledger must show every number called once.
+    """
+    vendor = "octopush"
+    stack.start_extra_worker("worker2")
+    path, numbers = recipients_file(stack.workdir / "demo", vendor)
+    numbers_file = path.with_name("requeue_octopush.csv")
+    path.rename(numbers_file)
+    baseline = Counter(d for e in sim.ledger(vendor, "call") if (d := _digits(e["number"])) in numbers)
+
+    def called() -> Counter[str]:
+        now = Counter(d for e in sim.ledger(vendor, "call") if (d := _digits(e["number"])) in numbers)
+        now.subtract(baseline)
+        return +now
+
+    sim.faults([{"vendor": vendor, "route": "*", "latency": 1.0}])
+    run_id = f"e2e_requeue_{datetime.now(timezone.utc):%H%M%S}"
+    api.trigger("e2e_fault_campaign", run_id=run_id, logical_date=None,
+                conf={"vendor": vendor, "recipients": str(numbers_file), "vendor_options": {"frame_size": 10}})  # fmt: skip
+
+    def running_ti() -> dict[str, Any] | None:
+        tis = [t for t in api.task_instances("e2e_fault_campaign", run_id) if t["task_id"] == "send"]
+        return tis[0] if tis and tis[0]["state"] == "running" else None
+
+    ti = wait_for("the re-queue run to start sending", running_ti, timeout=120, interval=0.3)
+    wait_for("a first frame accepted", lambda: _still_running(api, run_id) and len(called()) >= 10, timeout=120,
+             interval=0.2)  # fmt: skip
+    task = wait_for("the task process", lambda: _task_process(ti["id"]), timeout=30, interval=0.2)
+    supervisor = task.parent()
+    if supervisor is None:
+        raise E2EError("the task process has no parent supervisor")
+    supervisor.send_signal(signal.SIGSTOP)
+    frozen_at = len(called())
+    try:
+
+        def second_try() -> int | None:
+            tis = [t for t in api.task_instances("e2e_fault_campaign", run_id) if t["task_id"] == "send"]
+            return int(tis[0]["try_number"]) if tis and int(tis[0]["try_number"]) >= 2 else None
+
+        wait_for("the scheduler to start a new try", second_try, timeout=180, interval=1)
+        old_still_alive = task.is_running()
+        sim.faults([{"clear": True}])
+
+        def finished() -> str | None:
+            state = api.run("e2e_fault_campaign", run_id)["state"]
+            return state if state in ("success", "failed") else None
+
+        state = wait_for("the re-queued run to finish", finished, timeout=300, interval=1)
+    finally:
+        for proc in (task, supervisor):
+            try:
+                proc.send_signal(signal.SIGKILL)
+            except psutil.Error:
+                pass
+        try:
+            supervisor.send_signal(signal.SIGCONT)
+        except psutil.Error:
+            pass
+    counts = called()
+    twice = sum(1 for c in counts.values() if c > 1)
+    lost = len(numbers - set(counts))
+    tries = api.tries("e2e_fault_campaign", run_id, "send")
+    result = api.xcom("e2e_fault_campaign", run_id, "send") or {}
+    ok = state == "success" and twice == 0 and lost == 0 and int(result.get("accepted", -1)) == RECIPIENTS
+    detail = (
+        f"supervisor frozen after {frozen_at} called; new try started while the old task process was "
+        f"{'still running' if old_still_alive else 'already gone'}; run {state} after {len(tries)} tries; ledger: "
+        f"{len(counts)} called, {twice} called twice, {lost} not called; accepted {result.get('accepted')}"
     )
     return detail, ok

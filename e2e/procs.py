@@ -27,7 +27,10 @@ def free_port() -> int:
 
 
 def wait_for(what: str, check: Callable[[], T | None], *, timeout: float, interval: float = 0.5) -> T:
-    """Call ``check`` until it returns something other than None/False; :class:`E2EError` after ``timeout`` s."""
+    """Call ``check`` until it returns something other than None/False; :class:`E2EError` after ``timeout`` s.
+
+    Other exceptions of ``check`` (a service still starting) are retried; an :class:`E2EError` is final.
+    """
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while True:
@@ -35,6 +38,8 @@ def wait_for(what: str, check: Callable[[], T | None], *, timeout: float, interv
             value = check()
             if value is not None and value is not False:
                 return value
+        except E2EError:  # a definite failure, not a service still starting
+            raise
         except Exception as err:  # a service still starting: try again until the deadline
             last_error = err
         if time.monotonic() >= deadline:

@@ -241,7 +241,8 @@ class Stack:
                 "AIRFLOW__API__SECRET_KEY": self.jwt_secret[::-1],
                 "AIRFLOW__API_AUTH__JWT_SECRET": self.jwt_secret,
                 "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
-                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+                # lowered for the fault runs: a try whose supervisor stopped heartbeating is failed after 20 s
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
