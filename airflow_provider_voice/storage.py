@@ -167,7 +167,7 @@ def resolve_location(
         if not text:
             raise _empty(field, location)
         if is_object_storage(text):
-            return object_storage_path(text, conn_id=conn_id)
+            return _with_filesystem(object_storage_path(text, conn_id=conn_id), field, text)
         return local_path(text, field=field)
     if _is_storage_object(location):
         return location
@@ -177,6 +177,24 @@ def resolve_location(
         return location
     wanted = f" or an object with {'/'.join(needs)}" if needs else ""
     raise ValidationError(field, location, f"a local path, a 'scheme://' URL, an ObjectStoragePath{wanted}")
+
+
+def _with_filesystem(path: Any, field: str, url: str) -> Any:
+    """``path`` once its filesystem loads: a missing driver (``s3fs``, ``gcsfs``...) is bad configuration.
+
+    Without this the ``ImportError`` would surface at the first read or write, after the task started
+    its work, and be retried by Airflow although no retry can install a package.
+    """
+    try:
+        path.fs  # noqa: B018 - resolves the scheme's filesystem class (and imports its package)
+    except ImportError as err:
+        scheme = url.split("://", 1)[0]
+        raise ValidationError(
+            field, url, f"a URL whose filesystem is installed: {scheme}:// needs a package this worker lacks ({err})"
+        ) from None
+    except Exception:  # noqa: S110 - other schemes resolve their filesystem when first used, as before
+        pass
+    return path
 
 
 def location_uri(location: Any) -> str:

@@ -343,7 +343,11 @@ class Stack:
 
 
 def _pg_ready(pg: Path, port: int, log: Path, user: str | None) -> bool:
-    run([str(pg / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)], dict(os.environ), log=log, timeout=10, user=user)
+    try:
+        run([str(pg / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)], dict(os.environ), log=log, timeout=10,
+            user=user)  # fmt: skip
+    except E2EError:  # not accepting connections yet
+        return False
     return True
 
 

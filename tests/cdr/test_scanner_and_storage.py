@@ -183,3 +183,19 @@ def test_export_failure_mid_stream_leaves_nothing(tmp_path):
 def test_export_format_from_suffix():
     with pytest.raises(ValidationError, match=r"\.jsonl"):
         export_records([], "/tmp/out.parquet")
+
+
+def test_object_storage_url_whose_filesystem_package_is_missing_is_bad_input(monkeypatch):
+    """s3:// without s3fs: a ValidationError naming the field and the package, not a later ImportError."""
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_voice.storage import resolve_location
+
+    def missing(self):
+        raise ImportError("Install s3fs to access S3")
+
+    monkeypatch.setattr(ObjectStoragePath, "fs", property(missing))
+    with pytest.raises(ValidationError) as caught:
+        resolve_location("s3://aws_default@bucket/checkpoints", field="checkpoint_path")
+    assert caught.value.field == "checkpoint_path"
+    assert "s3:// needs a package this worker lacks (Install s3fs to access S3)" in str(caught.value)
