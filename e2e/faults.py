@@ -132,7 +132,7 @@ def _one_vendor(stack: Stack, api: AirflowApi, sim: Simulator, vendor: str) -> t
         # a failed run must say what it did not do: the last try's log names the recipients in doubt
         # (frames the vendor answered after the kill, where it has no idempotency key to look them up by)
         log = api.task_log("e2e_fault_campaign", run_id, "send", max(int(t["try_number"]) for t in tries))
-        found = re.findall(r"delivery incomplete: (\d+) recipients in doubt[^;]*; accepted (\d+)", log)
+        found = re.findall(r"delivery incomplete: (\d+) recipients in doubt.*?; accepted (\d+)", log)
         in_doubt, accepted = (int(found[-1][0]), int(found[-1][1])) if found else (0, -1)
         ok = bool(found) and twice == 0 and lost <= in_doubt and accepted + in_doubt == RECIPIENTS
     detail = (
