@@ -14,8 +14,9 @@ call has ended (Octopush: until its ``estimated_duration`` has passed — it has
 ``summarize`` logs the counts.
 
 Runs with or without a logical date (``airflow dags trigger``, the REST API): the campaign name is
-built from ``dag_run.run_after``, which every run has (``ts_nodash`` is undefined without a
-logical date).
+built from ``run_id``, which every run has and no other run shares (``ts_nodash`` is undefined
+without a logical date, and two runs triggered in the same second share ``run_after``: Velip would
+refuse the second campaign of the same name that day). ``make e2e`` triggers it that way.
 """
 
 from __future__ import annotations
