@@ -192,7 +192,7 @@ def _with_filesystem(path: Any, field: str, url: str) -> Any:
         raise ValidationError(
             field, url, f"a URL whose filesystem is installed: {scheme}:// needs a package this worker lacks ({err})"
         ) from None
-    except Exception:  # noqa: S110 - other schemes resolve their filesystem when first used, as before
+    except Exception:  # other schemes resolve their filesystem when first used, as before
         pass
     return path
 
