@@ -32,8 +32,10 @@ from airflow_provider_voice.operators.cdr import DownloadCdrReportOperator
 from airflow_provider_voice.sensors.cdr import CdrReportSensor
 
 DEMO_DIR = os.environ.get("AIRFLOW_PROVIDER_VOICE_DEMO_DIR", "/tmp/airflow-provider-voice-demo")
-#: where the files go: any ObjectStoragePath URL (``make e2e`` uses ``s3://aws_default@voice-e2e/cdrs``)
-CDR_FOLDER = os.environ.get("AIRFLOW_PROVIDER_VOICE_CDR_FOLDER") or f"file://{os.path.abspath(DEMO_DIR)}/cdrs"
+#: where the files go: any ObjectStoragePath URL. A local folder only works when every task runs on one
+#: machine; on Celery/Kubernetes workers use shared storage (``make e2e``: ``s3://aws_default@voice-e2e/files``)
+FILES = (os.environ.get("AIRFLOW_PROVIDER_VOICE_FILES") or f"file://{os.path.abspath(DEMO_DIR)}").rstrip("/")
+CDR_FOLDER = f"{FILES}/cdrs"
 
 
 def _place(url: str) -> str:

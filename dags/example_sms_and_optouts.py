@@ -35,7 +35,11 @@ from airflow_provider_voice.operators.blacklist import BlacklistNumbersOperator
 from airflow_provider_voice.operators.messages import ExportMessagesOperator
 from airflow_provider_voice.operators.sms import SendSMSOperator
 
-WORKDIR = Path(os.environ.get("AIRFLOW_PROVIDER_VOICE_DEMO_DIR") or Path(tempfile.gettempdir()) / "voice-demo")
+DEMO_DIR = Path(os.environ.get("AIRFLOW_PROVIDER_VOICE_DEMO_DIR") or Path(tempfile.gettempdir()) / "voice-demo")
+#: where the files of the DAG live (results, inbound export, suppression list): any ObjectStoragePath URL.
+#: A local folder only works when every task runs on one machine; on Celery/Kubernetes workers use
+#: shared storage (``make e2e`` sets ``s3://aws_default@voice-e2e/files``).
+FILES = (os.environ.get("AIRFLOW_PROVIDER_VOICE_FILES") or DEMO_DIR.resolve().as_uri()).rstrip("/")
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
 FIRST_NAMES = ("Ana", "Ben", "Chloé", "Dev", "Eli", "Fatima", "Gus", "Hana", "Ivo", "Jun")
 
@@ -51,7 +55,7 @@ FIRST_NAMES = ("Ana", "Ben", "Chloé", "Dev", "Eli", "Fatima", "Gus", "Hana", "I
         "sender": "13214567890",
         "audience_size": 30,
         "crm_optouts": ["+14155552610", "+14155552611"],
-        "suppression_file": str(WORKDIR / "sms_optouts.csv"),
+        "suppression_file": f"{FILES}/sms_optouts.csv",
     },
 )
 def example_sms_and_optouts():
@@ -84,22 +88,23 @@ def example_sms_and_optouts():
         suppression="{{ params.suppression_file }}",
         suppression_missing_ok=True,  # the opt-out file is created by blacklist_televoips on the first run
         max_rejected_share=0.2,  # people who unsubscribed at TeleVoIPs are refused: collected below
-        results_path=str(WORKDIR / "sms_results_{{ run_id | replace(':', '_') | replace('+', '_') }}.csv"),
+        results_path=FILES + "/sms_results_{{ run_id | replace(':', '_') | replace('+', '_') }}.csv",
     )
 
     inbound = ExportMessagesOperator(
         task_id="inbound_messages",
         conn_id="televoips_default",
-        destination=str(WORKDIR / "inbound_{{ run_id | replace(':', '_') | replace('+', '_') }}.jsonl"),
+        destination=FILES + "/inbound_{{ run_id | replace(':', '_') | replace('+', '_') }}.jsonl",
         direction="inbound",
     )
 
     @task
     def optouts(sent: dict, exported: dict) -> list[str]:
         """STOP replies from the inbound export, plus the recipients TeleVoIPs refused."""
-        path = exported["destination"].removeprefix("file://")
+        from airflow.sdk import ObjectStoragePath
+
         stops = []
-        with open(path, encoding="utf-8") as handle:
+        with ObjectStoragePath(exported["destination"]).open("r", encoding="utf-8") as handle:
             for line in handle:
                 message = json.loads(line)
                 if (message.get("content") or "").strip().upper() in STOP_WORDS:

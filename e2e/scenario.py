@@ -253,7 +253,8 @@ class Scenario:
         client = self.stack.s3_client()
         keys = [o["Key"] for o in client.list_objects_v2(Bucket="voice-e2e").get("Contents", [])]
         checkpoints = [k for k in keys if k.startswith("checkpoints/")]
-        cdrs = [k for k in keys if k.startswith("cdrs/")]
+        cdrs = [k for k in keys if k.startswith("files/cdrs/")]
+        sms_files = [k for k in keys if k.startswith("files/") and not k.startswith("files/cdrs/")]
         self.check(
             "checkpoints on S3", bool(checkpoints), f"{len(checkpoints)} objects under s3://voice-e2e/checkpoints"
         )
@@ -262,6 +263,9 @@ class Scenario:
         paths = [str(d.get("path", "")) for d in downloads]
         self.check("CDR files on S3", bool(cdrs) and all(p.startswith("s3://") for p in paths),
                    f"objects {cdrs}; the DAGs report {paths}")  # fmt: skip
+        wanted = ("files/sms_optouts.csv", "files/sms_results_", "files/inbound_")
+        self.check("SMS results, inbound export and suppression list on S3",
+                   all(any(k.startswith(w) for k in sms_files) for w in wanted), f"objects {sorted(sms_files)}")  # fmt: skip
 
     def summary_rows(self) -> list[tuple[str, str, str]]:
         """Per run: label, state, deferrals."""

@@ -259,7 +259,7 @@ class Stack:
         )
         if self.s3:
             env["AIRFLOW__VOICE__CHECKPOINT_PATH"] = f"s3://aws_default@{BUCKET}/checkpoints"
-            env["AIRFLOW_PROVIDER_VOICE_CDR_FOLDER"] = f"s3://aws_default@{BUCKET}/cdrs"
+            env["AIRFLOW_PROVIDER_VOICE_FILES"] = f"s3://aws_default@{BUCKET}/files"
             env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
                 {
                     "conn_type": "aws",
