@@ -88,7 +88,6 @@ def main(argv: list[str] | None = None) -> int:
         steps.run("check deferrals", scenario.check_deferrals)
         steps.run("check ledger", scenario.check_ledger)
         steps.run("check object storage", scenario.check_object_storage)
-        steps.run("check secrets", scenario.check_no_secrets)
         if not args.no_forms:
             from .forms import check_connection_forms, format_table
 
@@ -104,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             from .faults import run_fault_tests
 
             steps.run("faults: kill -9 mid-campaign", lambda: run_fault_tests(stack, api, scenario))
+        # last, so the logs, XComs and rendered fields of the forms and fault runs are searched too
+        steps.run("check secrets", scenario.check_no_secrets)
     except KeyboardInterrupt as err:
         error = f"interrupted ({err})"
     except E2EError as err:
