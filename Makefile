@@ -16,12 +16,17 @@ UV_VERSION := 0.13.9
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+# $(call venv_install,VENV,EXTRA): create VENV and install the package with EXTRA, pinned by constraints.txt
+define venv_install
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 is required"'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[dev]"
-	touch $(STAMP)
+	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(1)/bin/uv pip install --quiet --python $(1)/bin/python -c constraints.txt -e ".[$(2)]"
+	touch $(1)/.installed
+endef
+
+$(STAMP): pyproject.toml constraints.txt
+	$(call venv_install,$(VENV),dev)
 
 test: install
 	$(BIN)/python -m pytest
@@ -34,11 +39,7 @@ e2e-system:
 	bash e2e/system-packages.sh
 
 $(E2E_STAMP): pyproject.toml constraints.txt
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 is required"'
-	test -x $(E2E_BIN)/python || $(PYTHON) -m venv $(E2E_VENV)
-	$(E2E_BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(E2E_BIN)/uv pip install --quiet --python $(E2E_BIN)/python -c constraints.txt -e ".[e2e]"
-	touch $(E2E_STAMP)
+	$(call venv_install,$(E2E_VENV),e2e)
 
 e2e: e2e-system $(E2E_STAMP)
 	$(E2E_BIN)/python -m e2e $(E2E_ARGS)

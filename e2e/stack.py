@@ -14,7 +14,6 @@ import shutil
 import socket
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,7 +109,7 @@ class Stack:
         """moto's endpoint."""
         return f"http://127.0.0.1:{self.ports['moto']}"
 
-    def secrets(self) -> dict[str, str]:
+    def secret_values(self) -> dict[str, str]:
         """Every secret of the deployment by name: vendor keys, the JWT secret, the Fernet key, the admin password."""
         found = {name: str(self.settings[name]) for name in SECRET_SETTINGS}
         found["jwt_secret"] = self.jwt_secret
@@ -355,8 +354,3 @@ def _redis_ping(port: int) -> bool:
     with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
         sock.sendall(b"PING\r\n")
         return sock.recv(16).startswith(b"+PONG")
-
-
-def wait_seconds(started: float) -> float:
-    """Seconds since ``started`` (``time.monotonic()``)."""
-    return time.monotonic() - started

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_voice.testing import control
 from airflow_provider_voice.testing.server import SimulatorServer
 from airflow_provider_voice.testing.state import SimulatorConfig
 
@@ -59,8 +60,7 @@ DEMO_RUNS: list[DemoRun] = [
 
 def connection_env(server: SimulatorServer, config: SimulatorConfig | None = None) -> dict[str, str]:
     """``AIRFLOW_CONN_*`` variables for every vendor against ``server``: good keys and wrong-key twins."""
-    urls = {name: server.base_url(name) for name in ("velip", "televoips", "octopush", "kaleyra", "kaleyra-obd")}
-    return connection_env_for(urls, config or server.state.config)
+    return connection_env_for(control.base_urls(server.url), config or server.state.config)
 
 
 def connection_env_for(base_urls: Mapping[str, str], cfg: SimulatorConfig) -> dict[str, str]:
