@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ConnField", "ConnectionType"]
+__all__ = ["WEBHOOK_FIELDS", "ConnField", "ConnectionType"]
 
 
 @dataclass(frozen=True)
@@ -75,3 +75,29 @@ class ConnectionType:
                 for name, f in self.extra_fields.items()
             }
         return entry
+
+
+#: the form fields every vendor connection has for the webhook receiver (``/voice-webhooks/``)
+WEBHOOK_FIELDS: dict[str, ConnField] = {
+    "webhook_auth": ConnField(
+        "Webhook auth",
+        "How the vendor's webhooks prove who they are: 'token' (a secret path segment: "
+        "/voice-webhooks/<conn_id>/<route>/<secret>), 'basic' (TeleVoIPs: user + password) or 'api_key' "
+        "(TeleVoIPs: a header). Empty: webhooks for this connection are refused.",
+        enum=("token", "basic", "api_key"),
+    ),
+    "webhook_secret": ConnField(
+        "Webhook secret",
+        "The path token, the Basic password, or the API key value (at least 16 characters).",
+        secret=True,
+    ),
+    "webhook_username": ConnField("Webhook user", "Basic auth only: the user name the vendor sends."),
+    "webhook_api_key_header": ConnField(
+        "Webhook API-key header", "API-key auth only: the header the vendor sends it in.", default="X-Api-Key"
+    ),
+    "optout_keywords": ConnField(
+        "Opt-out keywords",
+        "Comma-separated keywords that make an inbound SMS an opt-out (default: STOP, UNSUBSCRIBE, ARRET, "
+        "PARAR, BAJA... in EN, FR, PT, ES).",
+    ),
+}

@@ -53,6 +53,8 @@ __all__ = [
     "WRITE",
     "AtomicFile",
     "describe_destination",
+    "forget_listings",
+    "fsync_dir",
     "is_object_storage",
     "local_path",
     "location_uri",
@@ -284,7 +286,7 @@ def open_atomic(destination: Any, *, make_parents: bool = True) -> Iterator[Atom
             os.fsync(handle.fileno())
             handle.close()
             os.replace(temp, path)
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         else:
             handle.close()
             temp.rename(path)
@@ -297,7 +299,8 @@ def open_atomic(destination: Any, *, make_parents: bool = True) -> Iterator[Atom
     log.debug("wrote %d bytes to %s", target.bytes_written, target.url)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """fsync a directory (so a rename or link in it survives a crash); errors are ignored."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -335,3 +338,19 @@ def configured_location(option: str, leaf: str) -> str:
     except Exception:  # plain Python use without an Airflow configuration
         home = os.environ.get("AIRFLOW_HOME")
     return str(Path(home or Path.home() / "airflow") / "voice" / leaf)
+
+
+def forget_listings(folder: Any) -> None:
+    """Make the next listing of ``folder`` ask the store itself.
+
+    Object-store filesystems (s3fs, gcsfs, adlfs) cache directory listings for the life of the
+    process. Without this, a try that listed its claims once would never see the newer claim of a
+    try Airflow started elsewhere (fencing defeated: both send), nor a newer try the frames an older
+    one recorded after the first listing.
+
+    :param folder: an ``ObjectStoragePath`` (or any path object; one without a filesystem is left alone).
+    """
+    fs = getattr(folder, "fs", None)
+    invalidate = getattr(fs, "invalidate_cache", None)
+    if callable(invalidate):
+        invalidate(getattr(folder, "path", None) or str(folder))

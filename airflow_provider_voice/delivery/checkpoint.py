@@ -74,7 +74,7 @@ from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_voice.delivery.frames import FrameResult
-from airflow_provider_voice.storage import configured_location, object_storage_path, resolve_location
+from airflow_provider_voice.storage import configured_location, forget_listings, object_storage_path, resolve_location
 
 __all__ = [
     "HASH_CHARS",
@@ -466,7 +466,7 @@ class ObjectStorageCheckpointStore(CheckpointStore):
         self._write(self._dir(key) / "claims", [record])
 
     def _load_folder(self, folder: Any) -> list[dict[str, Any]]:
-        _forget_listings(folder)
+        forget_listings(folder)
         try:
             if not folder.exists():
                 return []
@@ -500,22 +500,6 @@ class ObjectStorageCheckpointStore(CheckpointStore):
 
     def location(self, key: CheckpointKey) -> str:
         return str(self._dir(key))
-
-
-def _forget_listings(folder: Any) -> None:
-    """Make the next listing of ``folder`` ask the store itself.
-
-    Object-store filesystems (s3fs, gcsfs, adlfs) cache directory listings for the life of the
-    process. Without this, a try that listed its claims once would never see the newer claim of a
-    try Airflow started elsewhere (fencing defeated: both send), nor a newer try the frames an older
-    one recorded after the first listing.
-
-    :param folder: an ``ObjectStoragePath`` (or any path object; one without a filesystem is left alone).
-    """
-    fs = getattr(folder, "fs", None)
-    invalidate = getattr(fs, "invalidate_cache", None)
-    if callable(invalidate):
-        invalidate(getattr(folder, "path", None) or str(folder))
 
 
 def _read_local(path: Path) -> list[dict[str, Any]]:

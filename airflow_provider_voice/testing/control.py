@@ -8,6 +8,29 @@
 * ``POST /_sim/faults``: ``{"vendor", "route", <FaultRule options>}``, a list of those,
   ``{"rules": [...]}``, or ``{"clear": true}`` (optionally with ``vendor``/``route``)
 * ``GET  /_sim/octopush/reports/{ticket}`` -> per-recipient delivery reports (404 if unknown)
+
+Webhooks (see :mod:`.webhooks` for retries and faults, :mod:`.emit` for the payloads):
+
+* ``GET  /_sim/webhooks?attempts=N`` -> ``{"pending", "in_flight", "queued", "delivered",
+  "failed", "gave_up", "dropped", "duplicates", "held", "attempts": [{"vendor", "kind", "path",
+  "try", "status", "event_id", "duplicate"}, ...]}``: exact counters; the last 5,000 tries (or the
+  last ``N``); ``path`` is the URL path only (no query string, no credentials); ``status`` is the
+  HTTP status, or null after a connection error or timeout.
+* ``POST /_sim/webhooks/hold`` -> ``{"held": true, "pending": n}``: deliveries wait.
+* ``POST /_sim/webhooks/release`` -> ``{"held": false, "pending": n}``: everything held goes at
+  once (at most ``webhook_max_in_flight`` requests at a time).
+* ``POST /_sim/webhooks/emit`` ``{"vendor": "televoips"|"octopush"|"velip"|"kaleyra", "kind":
+  televoips "message-received"|"message-delivered"|"message-failed"|"cdr", octopush
+  "delivery"|"stop", velip "call-ended", kaleyra "call-ended", "count": N, "url": optional
+  override, "duplicate_rate": 0.1, "burst": false, "interval": 0.01, "cdr_batch": 1}`` ->
+  ``{"emitted": N, "deliveries": M (including duplicate copies), "dropped": k, "event_ids":
+  [...]}``: N distinct synthetic events; 400 ``{"message"}`` when the body is wrong or there is no
+  loopback URL.
+* ``POST /_sim/televoips/inbound`` ``{"from": "<person>", "to": "<owned number>", "text": "STOP",
+  "count": 1}`` -> ``{"emitted": n, "deliveries": n queued, "event_ids": [message ids]}``: inbound
+  messages that appear in ``GET /messages`` and are sent as ``message-received`` webhooks (to
+  ``televoips_webhook_url``, when set); 400 when ``to`` is not owned or ``from`` is not a number.
+* ``POST /_sim/reset`` also empties the webhook outbox and its counters.
 """
 
 from __future__ import annotations
@@ -21,9 +44,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .auth import is_loopback_host
+from .calls import digits
+from .emit import EmitRequest, emit_webhooks
 from .faults import rule_options
 from .octopush import delivery_reports
 from .render import json_response
+from .televoips import receive_inbound
 
 if TYPE_CHECKING:
     from .state import SimulatorState
@@ -118,6 +144,54 @@ def control_routes(state: SimulatorState) -> list[BaseRoute]:
             return json_response({"message": "Not Found"}, 404)
         return json_response(reports)
 
+    async def webhooks(request: Request) -> Response:
+        limit = request.query_params.get("attempts")
+        try:
+            attempts = int(limit) if limit is not None else None
+        except ValueError:
+            return json_response({"message": "attempts must be an integer"}, 400)
+        return json_response(state.webhooks.snapshot(attempts))
+
+    async def webhooks_hold(request: Request) -> Response:
+        state.webhooks.hold()
+        return json_response({"held": True, "pending": state.webhooks.pending()})
+
+    async def webhooks_release(request: Request) -> Response:
+        state.webhooks.release()
+        return json_response({"held": False, "pending": state.webhooks.pending()})
+
+    async def webhooks_emit(request: Request) -> Response:
+        try:
+            emit = EmitRequest.from_json(await _json_body(request))
+            with state.lock:
+                return json_response(emit_webhooks(state, emit))
+        except ValueError as err:
+            return json_response({"message": str(err)}, 400)
+
+    async def televoips_inbound(request: Request) -> Response:
+        try:
+            body = await _json_body(request)
+            if not isinstance(body, dict):
+                raise ValueError("the body must be a JSON object")
+        except ValueError as err:
+            return json_response({"message": str(err)}, 400)
+        person, to, text, count = body.get("from"), body.get("to"), body.get("text", "STOP"), body.get("count", 1)
+        if not isinstance(person, str) or not 10 <= len(digits(person)) <= 15 or digits(person) != person.lstrip("+"):
+            return json_response({"message": "from must be a phone number (10 to 15 digits)"}, 400)
+        if not isinstance(text, str) or not text:
+            return json_response({"message": "text must be a non-empty string"}, 400)
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10_000:
+            return json_response({"message": "count must be an integer between 1 and 10000"}, 400)
+        with state.lock:
+            owned = {digits(n): n for n in state.config.televoips_numbers}.get(digits(str(to or "")))
+            if owned is None:
+                return json_response({"message": "to must be one of the owned numbers (televoips_numbers)"}, 400)
+            now = state.now()
+            results = [receive_inbound(state, person, owned, text, now) for _ in range(count)]
+        state.webhooks.notify()
+        ids = [message_id for message_id, _ in results]
+        return json_response({"emitted": len(ids), "deliveries": sum(q for _, q in results), "event_ids": ids})
+
     return [
         Route("/health", _loopback_only(health), methods=["GET"]),
         Route("/ledger", _loopback_only(ledger), methods=["GET"]),
@@ -125,4 +199,9 @@ def control_routes(state: SimulatorState) -> list[BaseRoute]:
         Route("/config", _loopback_only(config), methods=["GET", "POST"]),
         Route("/faults", _loopback_only(faults), methods=["GET", "POST"]),
         Route("/octopush/reports/{ticket}", _loopback_only(octopush_reports), methods=["GET"]),
+        Route("/webhooks", _loopback_only(webhooks), methods=["GET"]),
+        Route("/webhooks/hold", _loopback_only(webhooks_hold), methods=["POST"]),
+        Route("/webhooks/release", _loopback_only(webhooks_release), methods=["POST"]),
+        Route("/webhooks/emit", _loopback_only(webhooks_emit), methods=["POST"]),
+        Route("/televoips/inbound", _loopback_only(televoips_inbound), methods=["POST"]),
     ]

@@ -40,7 +40,8 @@ Shapes chosen where the spec is silent:
     ``data.id`` ``c2c_<16 hex>``. One ledger "click2call" per caller and per receiver number. When
     the call ends, ``callback`` is expanded (``{caller} {receiver} {status} {status1} {status2}
     {duration} {billsec} {starttime} {endtime} {recordpath} {callerid} {id}``, values URL-encoded)
-    and recorded as a ledger "callback"; loopback URLs are also requested (GET, best effort).
+    and recorded as a ledger "callback"; loopback URLs are also requested (GET, best effort: one
+    try, no retry).
     ``status2`` is CANCEL when the first leg did not answer.
   * ``dial.c2cstatus`` lists click2call calls of the last 3 days (filters ``id``, ``callto`` or
     ``call to``, ``fromdate``/``todate``, ``limit`` 50, ``page`` 1); a call still ringing has
@@ -387,7 +388,7 @@ class KaleyraSimulator(VendorSimulator):
         for name, value in values.items():
             url = url.replace("{" + name + "}", quote(str(value), safe=""))
         self.state.record(VENDOR, "callback", number, ref, {"url": url})
-        self.state.webhooks.deliver("GET", url)
+        self.state.webhooks.deliver("GET", url, vendor=VENDOR, kind="call-ended", event_id=ref)
 
     def voice_call(self, ctx: RequestContext, params: Mapping[str, Any]) -> dict[str, Any]:
         now = self.state.now()

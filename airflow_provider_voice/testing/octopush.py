@@ -29,7 +29,10 @@ Choices where the spec is silent:
     the call ends. Read them at ``GET {root}/_sim/octopush/reports/{ticket}``. With
     ``octopush_webhook_url`` set, each ended call is recorded as a ledger "callback" and, for a
     loopback URL, POSTed as JSON ``{message_id, number, status, delivery_date, call_duration,
-    charged_duration}`` (``message_id`` is the ticket).
+    charged_duration}`` (``message_id`` is the ticket). Best effort: one try, no retry (see
+    :mod:`.webhooks`). Opt-out callbacks ``{message_id, number, text, stop_date}`` go to
+    ``octopush_stop_webhook_url`` (``octopush_webhook_url`` when unset); the simulator makes them
+    only on request (``POST /_sim/webhooks/emit`` kind ``stop``).
 """
 
 from __future__ import annotations
@@ -310,7 +313,9 @@ class OctopushSimulator(VendorSimulator):
     def _call_ended(self, ticket: Ticket, index: int, url: str) -> None:
         report = _report(self.state, ticket, index, self.state.now())
         self.state.record(VENDOR, "callback", report["number"], ticket.ticket_number, {"url": url, "payload": report})
-        self.state.webhooks.deliver("POST", url, json=report)
+        self.state.webhooks.deliver(
+            "POST", url, json=report, vendor=VENDOR, kind="delivery", event_id=ticket.ticket_number
+        )
 
 
 def _params(recipient: Mapping[str, Any]) -> dict[str, Any]:

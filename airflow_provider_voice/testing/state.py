@@ -49,8 +49,21 @@ class SimulatorConfig:
 
     Shared: ``seed`` (ids, outcomes, CDR rows, fault seeds), ``call_seconds`` (simulated seconds
     one call takes), ``call_lines`` (calls in parallel per batch), ``outcome_weights`` (relative
-    weight per generic outcome), ``outcome_overrides`` (number -> outcome name),
-    ``webhook_timeout`` (seconds, loopback deliveries).
+    weight per generic outcome), ``outcome_overrides`` (number -> outcome name).
+
+    Webhooks (see :mod:`.webhooks`): ``webhook_timeout`` (seconds per try),
+    ``webhook_max_in_flight``, ``webhook_max_queue`` (then new deliveries are dropped and
+    counted), ``webhook_retry_vendors`` (vendors whose webhooks are retried, ``["televoips"]``),
+    ``webhook_retry_base_seconds`` / ``webhook_retry_max_seconds`` (exponential backoff and its
+    cap), ``webhook_max_tries``, ``webhook_retry_window_seconds``, ``webhook_duplicate_rate``
+    (share of accepted deliveries sent twice), ``webhook_duplicate_delay_seconds``,
+    ``webhook_delay_seconds`` (before every first try), ``webhook_reorder`` (shuffle the outbox).
+    Per vendor: ``velip_webhook_url`` and ``velip_webhook_format`` (``json`` | ``form``),
+    ``televoips_webhook_url`` (messaging events), ``televoips_cdr_webhook_url``,
+    ``televoips_webhook_auth`` (None, ``{"type": "basic", "username", "password"}`` or
+    ``{"type": "api_key", "header", "value"}``), ``octopush_webhook_url`` (delivery reports),
+    ``octopush_stop_webhook_url`` (STOP callbacks; ``octopush_webhook_url`` when unset),
+    ``kaleyra_webhook_url`` (the callback template of synthetic events).
     """
 
     seed: int = 0
@@ -59,6 +72,17 @@ class SimulatorConfig:
     outcome_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_OUTCOME_WEIGHTS))
     outcome_overrides: dict[str, str] = field(default_factory=dict)
     webhook_timeout: float = 2.0
+    webhook_max_in_flight: int = 20
+    webhook_max_queue: int = 10_000
+    webhook_retry_vendors: list[str] = field(default_factory=lambda: ["televoips"])
+    webhook_retry_base_seconds: float = 1.0
+    webhook_retry_max_seconds: float = 60.0
+    webhook_max_tries: int = 20
+    webhook_retry_window_seconds: float = 3600.0
+    webhook_duplicate_rate: float = 0.0
+    webhook_duplicate_delay_seconds: float = 0.05
+    webhook_delay_seconds: float = 0.0
+    webhook_reorder: bool = False
 
     # Velip
     velip_token: str = "sim-velip-token"
@@ -70,6 +94,7 @@ class SimulatorConfig:
     velip_max_destinations: int = 500_000
     velip_utc_offset_minutes: int = -180
     velip_webhook_url: str | None = None
+    velip_webhook_format: str = "json"
 
     # TeleVoIPs
     televoips_reports_key: str = "sim-televoips-reports-key"
@@ -81,6 +106,9 @@ class SimulatorConfig:
     cdr_target_bytes: int | None = None
     cdr_bad_line: int | None = None
     cdr_chunk_bytes: int = 64 * 1024
+    televoips_webhook_url: str | None = None
+    televoips_cdr_webhook_url: str | None = None
+    televoips_webhook_auth: dict[str, str] | None = None
 
     # Octopush
     octopush_login: str = "sim@example.com"
@@ -89,6 +117,7 @@ class SimulatorConfig:
     octopush_cost_per_contact: float = 0.05
     octopush_request_id_ttl_seconds: float = 24 * 3600.0
     octopush_webhook_url: str | None = None
+    octopush_stop_webhook_url: str | None = None
 
     # Kaleyra
     kaleyra_api_key: str = "sim-kaleyra-key"
@@ -98,6 +127,7 @@ class SimulatorConfig:
     kaleyra_caller_id: str = "8067000000"
     kaleyra_groups: dict[str, list[str]] = field(default_factory=dict)
     kaleyra_inbound_calls: int = 3
+    kaleyra_webhook_url: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""
@@ -112,12 +142,41 @@ class SimulatorConfig:
         unknown = set(values) - names
         if unknown:
             raise TypeError(f"unknown simulator settings: {sorted(unknown)}")
+        values = dict(values)
+        if "televoips_webhook_auth" in values:
+            values["televoips_webhook_auth"] = _webhook_auth(values["televoips_webhook_auth"])
+        if "velip_webhook_format" in values and values["velip_webhook_format"] not in ("json", "form"):
+            raise ValueError("velip_webhook_format must be 'json' or 'form'")
+        if "webhook_retry_vendors" in values:
+            vendors = values["webhook_retry_vendors"]
+            if isinstance(vendors, str) or not all(isinstance(v, str) for v in vendors):
+                raise ValueError("webhook_retry_vendors must be a list of vendor names")
+            values["webhook_retry_vendors"] = list(vendors)
+        for name in ("webhook_duplicate_rate",):
+            if name in values and not 0.0 <= float(values[name]) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
         for name, value in values.items():
             if name == "televoips_numbers":
                 value = frozenset(str(v) for v in value)
             elif name == "velip_rate_limited_apis":
                 value = tuple(value)
             setattr(self, name, value)
+
+
+def _webhook_auth(auth: Any) -> dict[str, str] | None:
+    """A checked copy of ``televoips_webhook_auth`` (``ValueError`` when malformed)."""
+    if auth is None:
+        return None
+    if not isinstance(auth, dict):
+        raise ValueError("televoips_webhook_auth must be null or an object")
+    needed = {"basic": ("username", "password"), "api_key": ("header", "value")}.get(str(auth.get("type")))
+    if needed is None:
+        raise ValueError("televoips_webhook_auth type must be 'basic' or 'api_key'")
+    if any(not isinstance(auth.get(name), str) for name in needed) or (
+        auth["type"] == "api_key" and not auth["header"].strip()
+    ):
+        raise ValueError(f"televoips_webhook_auth of type {auth['type']!r} needs string {' and '.join(needed)}")
+    return {"type": str(auth["type"]), **{name: str(auth[name]) for name in needed}}
 
 
 class SimulatorState:
@@ -136,7 +195,7 @@ class SimulatorState:
         self.lock = threading.RLock()
         self.ledger = Ledger(before_read=self.pump)
         self.faults = Faults()
-        self.webhooks = WebhookDispatcher()
+        self.webhooks = WebhookDispatcher(lambda: self.config)
         self.clock: Clock = time.time
         self.reset(config, clock=clock, **overrides)
 
@@ -168,6 +227,7 @@ class SimulatorState:
             self.config.update(**values)
             if "seed" in values:
                 self.faults.reseed(self.config.seed)
+                self.webhooks.reseed(self.config.seed)
             if "octopush_balance" in values:
                 self.octopush.balance = float(values["octopush_balance"])
         return self.config

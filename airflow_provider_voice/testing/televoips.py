@@ -31,11 +31,29 @@ Messaging (header ``Authorization`` = the raw messaging key; ``Bearer`` is not a
     empty body; ``to`` not owned: 400 with the spec's message. An unsubscribed number can no longer
     be messaged from any owned number.
   Missing or wrong key: 401 ``{"message": "Unauthorized"}``.
+
+Webhooks (JSON POSTs in the spec's shapes, to loopback URLs only, with the credentials of
+``televoips_webhook_auth``: ``{"type": "basic", "username", "password"}`` sends
+``Authorization: Basic <base64>``, ``{"type": "api_key", "header", "value"}`` sends that header;
+retried like the vendor until a 200, see :mod:`.webhooks`):
+  * ``televoips_webhook_url``: after each accepted ``POST /messages``, ``message-delivered``, or
+    ``message-failed`` with ``errorCode``/``description`` when the recipient's generic outcome is
+    ``bad_number`` (4720 "invalid destination"), ``failed`` (4750 "destination rejected
+    message") or ``congestion`` (5600 "destination carrier service unavailable"); every other
+    outcome is delivered (``blocked`` too: that person then replies STOP). ``id`` is the message
+    uuid, ``to`` ``[recipient digits]``, ``from`` the owned number, ``text`` ``""`` and ``media``
+    ``[]`` as in the spec's examples, ``segmentCount`` from the content (GSM-7: 160 characters, or
+    153 per part; otherwise 70, or 67 per part). Each inbound message (a STOP reply, or one made
+    with ``POST /_sim/televoips/inbound``) is sent as ``message-received`` (``direction``
+    ``inbound``, its ``text``, ``media`` ``[]``). Each is also a ledger "callback" entry.
+  * ``televoips_cdr_webhook_url``: a JSON array of CDR objects (the spec's keys, string values);
+    the simulator places no TeleVoIPs calls, so these come from ``POST /_sim/webhooks/emit``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import hashlib
 import io
@@ -72,6 +90,148 @@ DISPOSITIONS = (("ANSWERED", 0.62), ("NO ANSWER", 0.2), ("BUSY", 0.09), ("FAILED
 MESSAGE_TIME = "%Y-%m-%d %H:%M:%S"
 NINETY_DAYS = 90 * 86400
 NAMES = ("Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy")
+#: generic outcomes that make an outbound message fail, with the webhook's errorCode and description
+SMS_FAILURES: dict[Outcome, tuple[int, str]] = {
+    Outcome.BAD_NUMBER: (4720, "invalid destination"),
+    Outcome.FAILED: (4750, "destination rejected message"),
+    Outcome.CONGESTION: (5600, "destination carrier service unavailable"),
+}
+#: keys of a CDR webhook object, in the spec's order
+CDR_WEBHOOK_KEYS = (
+    "calldate,clid,src,dst,dcontext,channel,dstchannel,lastapp,lastdata,duration,billsec,disposition,amaflags,"
+    "accountcode,uniqueid,userfield,did,recordingfile,cnum,cnam,outbound_cnum,outbound_cnam,dst_cnam"
+).split(",")
+_GSM7 = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
+    "¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
+
+
+def segment_count(text: str) -> int:
+    """SMS parts ``text`` takes: GSM-7 (extension characters count twice) 160 / 153 per part, else 70 / 67."""
+    if all(ch in _GSM7 or ch in _GSM7_EXTENDED for ch in text):
+        units, single, part = sum(2 if ch in _GSM7_EXTENDED else 1 for ch in text), 160, 153
+    else:
+        units, single, part = sum(2 if ord(ch) > 0xFFFF else 1 for ch in text), 70, 67
+    return 1 if units <= single else -(-units // part)
+
+
+def message_event(
+    kind: str,
+    message_id: str,
+    time: str,
+    to: str,
+    sender: str,
+    *,
+    text: str = "",
+    segments: int = 1,
+    error: tuple[int, str] | None = None,
+) -> dict[str, Any]:
+    """A messaging webhook body in the spec's shape (``kind``: ``message-received`` | ``-delivered`` | ``-failed``)."""
+    body: dict[str, Any] = {
+        "type": kind,
+        "id": message_id,
+        "time": time,
+        "to": [digits(to)],
+        "from": digits(sender),
+        "text": text,
+        "media": [],
+        "direction": "inbound" if kind == "message-received" else "outbound",
+        "segmentCount": segments,
+    }
+    if error is not None:
+        body["errorCode"], body["description"] = error
+    return body
+
+
+def cdr_event(row: list[str]) -> dict[str, str]:
+    """A CDR webhook object (the spec's keys) from a generated CSV row (``CDR_HEADER`` order)."""
+    values = dict(zip(CDR_HEADER, row, strict=True))
+    return {key: values.get(key, "") for key in CDR_WEBHOOK_KEYS}
+
+
+def cdr_events(seed: int | str, first: int, count: int, now: float, offset_minutes: int) -> list[dict[str, str]]:
+    """``count`` CDR webhook objects with distinct ``uniqueid`` (``<epoch>.<first + i + 1>``), seeded."""
+    rng = random.Random(f"{seed}|cdr-webhook|{first}")
+    stamp = int(now)
+    calldate = clk.fmt(now, offset_minutes, MESSAGE_TIME)
+    return [cdr_event(_cdr_row(rng, first + i, calldate, stamp)) for i in range(count)]
+
+
+def webhook_headers(auth: Mapping[str, str] | None) -> dict[str, str]:
+    """The request headers carrying ``televoips_webhook_auth`` (none when it is None)."""
+    if not auth:
+        return {}
+    if auth.get("type") == "basic":
+        token = base64.b64encode(f"{auth.get('username', '')}:{auth.get('password', '')}".encode()).decode("ascii")
+        return {"Authorization": f"Basic {token}"}
+    if auth.get("type") == "api_key" and auth.get("header"):
+        return {str(auth["header"]): str(auth.get("value", ""))}
+    return {}
+
+
+def queue_webhook(
+    state: Any,
+    url: str | None,
+    kind: str,
+    body: Any,
+    event_id: str,
+    *,
+    duplicate_rate: float | None = None,
+    delay: float = 0.0,
+) -> bool:
+    """Queue one TeleVoIPs webhook (JSON POST with the configured credentials); whether it was queued."""
+    if not url:
+        return False
+    return bool(
+        state.webhooks.deliver(
+            "POST",
+            url,
+            json=body,
+            headers=webhook_headers(state.config.televoips_webhook_auth),
+            vendor=VENDOR,
+            kind=kind,
+            event_id=event_id,
+            duplicate_rate=duplicate_rate,
+            delay=delay,
+        )
+    )
+
+
+def receive_inbound(state: Any, person: str, owned: str, text: str, at: float) -> tuple[str, bool]:
+    """An inbound message from ``person`` to the owned number ``owned`` at ``at`` (simulator time).
+
+    It appears in ``GET /messages`` and is sent as a ``message-received`` webhook (when
+    ``televoips_webhook_url`` is set). Call with ``state.lock`` held. Returns the message id and
+    whether a webhook was queued.
+    """
+    config = state.config
+    reply_id = state.ids.token("televoips.message", 28, LOWER_ALNUM)
+    numbers = sorted(config.televoips_numbers)
+    number_id = str(15125 + numbers.index(owned)) if owned in numbers else None
+    when = clk.fmt(at, config.televoips_utc_offset_minutes, MESSAGE_TIME)
+    state.televoips.add_message(
+        {
+            "id": reply_id,
+            "user_id": None,
+            "number_id": number_id,
+            "direction": "inbound",
+            "to": owned,
+            "from": person,
+            "content": text,
+            "time": when,
+            "read": "0",
+            "Media": [],
+        },
+        at,
+    )
+    url = config.televoips_webhook_url
+    if not url:
+        return reply_id, False
+    body = message_event("message-received", reply_id, when, owned, person, text=text, segments=segment_count(text))
+    state.record(VENDOR, "callback", person, reply_id, {"url": url, "payload": body})
+    return reply_id, queue_webhook(state, url, "message-received", body, reply_id)
 
 
 @dataclass
@@ -453,28 +613,34 @@ class TeleVoipsSimulator(VendorSimulator):
         }
         self.store.add_message(message, now)
         self.state.record(VENDOR, "sms", to, uuid, {"from": sender, "content": content})
-        if self.state.outcome_model().outcome(to_digits) is Outcome.BLOCKED:
-            self._reply_stop(to, sender, number_id, now)
+        outcome = self.state.outcome_model().outcome(to_digits)
+        self._message_status(message, outcome)
+        if outcome is Outcome.BLOCKED:
+            self._reply_stop(to, owned, now)
         return json_response({"uuid": uuid})
 
-    def _reply_stop(self, person: str, owned: str, number_id: str, now: float) -> None:
-        """A person who does not want to be contacted (outcome ``blocked``) answers ``STOP``."""
-        reply_id = self.state.ids.token("televoips.message", 28, LOWER_ALNUM)
-        self.store.add_message(
-            {
-                "id": reply_id,
-                "user_id": None,
-                "number_id": number_id,
-                "direction": "inbound",
-                "to": owned,
-                "from": person,
-                "content": "STOP",
-                "time": clk.fmt(now + 1, self.state.config.televoips_utc_offset_minutes, MESSAGE_TIME),
-                "read": "0",
-                "Media": [],
-            },
-            now + 1,
+    def _message_status(self, message: Mapping[str, Any], outcome: Outcome) -> None:
+        """The ``message-delivered`` / ``message-failed`` webhook of an accepted outbound message."""
+        url = self.state.config.televoips_webhook_url
+        if not url:
+            return
+        error = SMS_FAILURES.get(outcome)
+        kind = "message-failed" if error else "message-delivered"
+        body = message_event(
+            kind,
+            message["id"],
+            message["time"],
+            message["to"],
+            message["from"],
+            segments=segment_count(message["content"]),
+            error=error,
         )
+        self.state.record(VENDOR, "callback", message["to"], message["id"], {"url": url, "payload": body})
+        queue_webhook(self.state, url, kind, body, message["id"])
+
+    def _reply_stop(self, person: str, owned: str, now: float) -> None:
+        """A person who does not want to be contacted (outcome ``blocked``) answers ``STOP``."""
+        receive_inbound(self.state, person, owned, "STOP", now + 1)
 
     @staticmethod
     def _public(message: Mapping[str, Any]) -> dict[str, Any]:

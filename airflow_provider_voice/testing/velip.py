@@ -54,8 +54,10 @@ HTTP 401: 100 "Session ID is not valid", 101 "Session ID expired", 130 "No user 
 HTTP 404: 404 "API not found".
 
 Webhook: when a call ends and the call's ``rurl`` (or the campaign's, or ``velip_webhook_url``) is
-set, a ledger "callback" entry is recorded and, for a loopback URL, a JSON POST is made with
-``cd_id, ctid, cp_id, dest, cd_called_status, dur, value, date, time``.
+set, a ledger "callback" entry is recorded and, for a loopback URL, a POST is made with
+``cd_id, ctid, cp_id, dest, cd_called_status, dur, value, date, time``: a JSON body, or a
+form-encoded one (every value as text) with ``velip_webhook_format="form"``. Best effort: one try,
+no retry (see :mod:`.webhooks`).
 """
 
 from __future__ import annotations
@@ -191,6 +193,29 @@ def _int(params: Mapping[str, Any], name: str, default: int, low: int, high: int
     return value
 
 
+def queue_webhook(
+    state: Any, url: str, payload: Mapping[str, Any], *, duplicate_rate: float | None = None, delay: float = 0.0
+) -> bool:
+    """Queue one end-of-call webhook, JSON or form-encoded as ``velip_webhook_format`` says."""
+    if state.config.velip_webhook_format == "form":
+        form = {k: "" if v is None else str(v) for k, v in payload.items()}
+        body: dict[str, Any] = {"data": form}
+    else:
+        body = {"json": dict(payload)}
+    return bool(
+        state.webhooks.deliver(
+            "POST",
+            url,
+            **body,
+            vendor=VENDOR,
+            kind="call-ended",
+            event_id=str(payload.get("cd_id", "")),
+            duplicate_rate=duplicate_rate,
+            delay=delay,
+        )
+    )
+
+
 class VelipSimulator(VendorSimulator):
     """Serves the Velip V2 API."""
 
@@ -314,7 +339,7 @@ class VelipSimulator(VendorSimulator):
         record = self._call_record(group, index, self.state.now())
         payload = {k: v for k, v in record.items() if k != "cd_status"} | {"cd_called_status": record["cd_status"]}
         self.state.record(VENDOR, "callback", record["dest"], record["cd_id"], {"url": url, "payload": payload})
-        self.state.webhooks.deliver("POST", url, json=payload)
+        queue_webhook(self.state, url, payload)
 
     # -- APIs -------------------------------------------------------------------------------
     def get_user_id(self, ctx: RequestContext, params: Mapping[str, Any]) -> Response:

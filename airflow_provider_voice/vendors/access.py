@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from airflow_provider_voice.connections import ConnectionType
+from airflow_provider_voice.models.events import WebhookEndpoint
 from airflow_provider_voice.transport import DEFAULT_TIMEOUT, RetryPolicy
 from airflow_provider_voice.vendors.base import AsyncVendorClient, VendorApi, VendorClient
 
@@ -130,12 +131,18 @@ class Vendor(Generic[ApiT]):
     :param build_api: the API from a connection's fields (raises ``ValidationError`` for a missing field).
     :param probe: one harmless authenticated call; a short description of the account.
     :param integration: the vendor's name and web site, for the provider info.
+    :param webhooks: the vendor's webhook routes (``vendors/<vendor>/events.py``), for the receiver.
     """
 
     connection: ConnectionType
     build_api: Callable[[ConnectionFields], ApiT]
     probe: Callable[[VendorAccess[ApiT]], str]
     integration: tuple[str, str]
+    webhooks: tuple[WebhookEndpoint, ...] = ()
+
+    def webhook(self, name: str) -> WebhookEndpoint | None:
+        """The webhook route called ``name``, if the vendor has one."""
+        return next((endpoint for endpoint in self.webhooks if endpoint.name == name), None)
 
     @property
     def name(self) -> str:

@@ -10,11 +10,12 @@ form default) is refused: the calls would reach real people through production.
 
 from __future__ import annotations
 
-from airflow_provider_voice.connections import ConnectionType, ConnField
+from airflow_provider_voice.connections import WEBHOOK_FIELDS, ConnectionType, ConnField
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.vendors.access import ConnectionFields, Vendor, VendorAccess, with_scheme
 from airflow_provider_voice.vendors.kaleyra import KaleyraApi
 from airflow_provider_voice.vendors.kaleyra.api_core import is_kaleyra_production
+from airflow_provider_voice.vendors.kaleyra.events import WEBHOOK_ENDPOINTS
 
 __all__ = ["CONNECTION", "VENDOR", "build_api", "probe"]
 
@@ -39,6 +40,7 @@ CONNECTION = ConnectionType(
         "response_format": ConnField(
             "Response format", "format= asked of Kaleyra (both are parsed).", default="json", enum=("json", "xml")
         ),
+        **WEBHOOK_FIELDS,
     },
 )
 
@@ -79,4 +81,4 @@ def probe(access: VendorAccess[KaleyraApi]) -> str:
     return f"Kaleyra monitor OK: {state}, {len(health.incidents)} region entries"
 
 
-VENDOR = Vendor(CONNECTION, build_api, probe, ("Kaleyra Voice", "https://www.kaleyra.com"))
+VENDOR = Vendor(CONNECTION, build_api, probe, ("Kaleyra Voice", "https://www.kaleyra.com"), webhooks=WEBHOOK_ENDPOINTS)

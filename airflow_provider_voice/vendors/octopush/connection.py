@@ -6,10 +6,11 @@ Connection: **api-login** (login) and **api-key** (password) from the Octopush a
 
 from __future__ import annotations
 
-from airflow_provider_voice.connections import ConnectionType
+from airflow_provider_voice.connections import WEBHOOK_FIELDS, ConnectionType
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.vendors.access import ConnectionFields, Vendor, VendorAccess
 from airflow_provider_voice.vendors.octopush import OctopushApi
+from airflow_provider_voice.vendors.octopush.events import WEBHOOK_ENDPOINTS
 
 __all__ = ["CONNECTION", "VENDOR", "build_api", "probe"]
 
@@ -25,6 +26,7 @@ CONNECTION = ConnectionType(
         "login": "the e-mail address of your Octopush account",
         "password": "API key from your Octopush account (API & Integrations)",
     },
+    extra_fields=dict(WEBHOOK_FIELDS),
 )
 
 
@@ -51,4 +53,4 @@ def probe(access: VendorAccess[OctopushApi]) -> str:
     return f"Octopush wallet balance {balance.amount} {balance.unit}"
 
 
-VENDOR = Vendor(CONNECTION, build_api, probe, ("Octopush", "https://www.octopush.com"))
+VENDOR = Vendor(CONNECTION, build_api, probe, ("Octopush", "https://www.octopush.com"), webhooks=WEBHOOK_ENDPOINTS)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import pendulum
 
-from airflow_provider_voice.connections import ConnectionType, ConnField
+from airflow_provider_voice.connections import WEBHOOK_FIELDS, ConnectionType, ConnField
 from airflow_provider_voice.vendors.access import ConnectionFields, Vendor, VendorAccess
 from airflow_provider_voice.vendors.televoips import TeleVoipsApi
+from airflow_provider_voice.vendors.televoips.events import WEBHOOK_ENDPOINTS
 
 __all__ = ["CONNECTION", "VENDOR", "build_api", "probe"]
 
@@ -38,6 +39,7 @@ CONNECTION = ConnectionType(
             "Comma-separated numbers of the account enabled for texting; SMS 'from' is checked against them "
             "before sending (optional: without it, TeleVoIPs' own 400 'Unable to send message' is reported).",
         ),
+        **WEBHOOK_FIELDS,
     },
 )
 
@@ -70,4 +72,4 @@ def probe(access: VendorAccess[TeleVoipsApi]) -> str:
     return "; ".join(done) or "no key to test"
 
 
-VENDOR = Vendor(CONNECTION, build_api, probe, ("TeleVoIPs", "https://www.televoips.com"))
+VENDOR = Vendor(CONNECTION, build_api, probe, ("TeleVoIPs", "https://www.televoips.com"), webhooks=WEBHOOK_ENDPOINTS)

@@ -6,10 +6,11 @@ optional; extra ``{"php_suffix": true}`` to call ``/api/v2/<Name>.php``.
 
 from __future__ import annotations
 
-from airflow_provider_voice.connections import ConnectionType
+from airflow_provider_voice.connections import WEBHOOK_FIELDS, ConnectionType
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.vendors.access import ConnectionFields, Vendor, VendorAccess
 from airflow_provider_voice.vendors.velip import VelipApi
+from airflow_provider_voice.vendors.velip.events import WEBHOOK_ENDPOINTS
 
 __all__ = ["CONNECTION", "VENDOR", "build_api", "probe"]
 
@@ -25,6 +26,7 @@ CONNECTION = ConnectionType(
         "password": "permanent token (API > CONFIGURA > TOKENS) or a tsid from GetUserID",
         "extra": '{"php_suffix": false}',
     },
+    extra_fields=dict(WEBHOOK_FIELDS),
 )
 
 
@@ -51,4 +53,4 @@ def probe(access: VendorAccess[VelipApi]) -> str:
     return f"Velip GetUserID OK, account {user.cdcs_id}"
 
 
-VENDOR = Vendor(CONNECTION, build_api, probe, ("Velip V2", "https://www.velip.com.br"))
+VENDOR = Vendor(CONNECTION, build_api, probe, ("Velip V2", "https://www.velip.com.br"), webhooks=WEBHOOK_ENDPOINTS)
