@@ -8,6 +8,8 @@ Celery/Kubernetes an object-storage URL such as ``s3://aws_default@bucket/voice/
 Layout under the root::
 
     <vendor>/<conn_id>/<kind>/<key[:2]>/<key>.json   one event (VoiceEvent JSON); key = event_key()
+    _campaigns/<vendor>/<conn_id>/<campaign>/<person>~<outcome>~<key>
+                                                     a delivery report, indexed by campaign (empty file)
     _batches/<vendor>/<conn_id>/<kind>/<YYYYMMDDHH>/<batch_id>.json
                                                      the keys one request / one poll stored anew
     _pending/<source>/<batch_id>                     a batch not yet announced as an Asset event
@@ -34,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
+import hashlib
 import json
 import os
 import secrets
@@ -195,10 +198,16 @@ class EventStore:
         return self._locks[zlib.crc32(key.encode()) % _STRIPES]
 
     def put(self, event: VoiceEvent) -> bool:
-        """Store ``event`` unless its key is already stored; True when it was new."""
+        """Store ``event`` unless its key is already stored; True when it was new.
+
+        A delivery report naming a campaign (``campaign_ref``) is also indexed under the campaign
+        (:meth:`campaign_reports`) — before the event itself, so a stored event is always indexed.
+        """
         path = self._event_path(event.vendor, event.conn_id, event.kind, event.key)
         data = event.model_dump_json().encode("utf-8")
         with self._lock(event.key):
+            if event.kind == "deliveries" and event.campaign_ref:
+                self._index_report(event)
             if self.local:
                 return self._create_local(path, data)
             forget_listings(path.parent)
@@ -207,6 +216,34 @@ class EventStore:
             _mkdirs(path.parent)
             path.write_bytes(data)
             return True
+
+    # -- campaign reports -------------------------------------------------------------------
+    def _campaign_folder(self, vendor: str, conn_id: str, campaign_ref: str) -> Any:
+        return self.root / "_campaigns" / vendor / conn_id / _safe(campaign_ref)
+
+    def _index_report(self, event: VoiceEvent) -> None:
+        person = hashlib.sha256((event.number or event.raw.get("number") or event.key).encode()).hexdigest()[:16]
+        name = f"{person}~{_safe(event.outcome or 'unknown')}~{event.key[:12]}"
+        self._write(self._campaign_folder(event.vendor, event.conn_id, event.campaign_ref or "") / name, b"")
+
+    def campaign_reports(self, vendor: str, conn_id: str, campaign_refs: Iterable[str]) -> dict[str, set[str]]:
+        """Per recipient (an opaque hash) of the campaigns ``campaign_refs``, the outcomes its reports gave.
+
+        Reads one listing per campaign, no event file.
+        """
+        people: dict[str, set[str]] = {}
+        for ref in campaign_refs:
+            folder = self._campaign_folder(vendor, conn_id, ref)
+            forget_listings(folder)
+            try:
+                names = [p.name for p in folder.iterdir()]
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for name in names:
+                parts = name.split("~")
+                if len(parts) == 3 and not name.startswith("."):
+                    people.setdefault(f"{ref}/{parts[0]}", set()).add(parts[1])
+        return people
 
     def put_many(self, events: Iterable[VoiceEvent]) -> list[VoiceEvent]:
         """Store each event; the ones that were new, in order (a repeat inside ``events`` counts once)."""

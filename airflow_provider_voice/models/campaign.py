@@ -173,6 +173,6 @@ class CampaignStatus(BaseModel):
         return (
             f"{self.vendor} {self.state}: {self.done:,}/{self.total:,} calls ended"
             + (f" ({', '.join(parts)})" if parts else "")
-            + (f", answered share {self.answered_share:.1%}" if self.total else "")
+            + (f", answered share {self.answered_share:.1%}" if self.total and not self.estimated else "")
             + (" [estimate]" if self.estimated else "")
         )

@@ -151,6 +151,7 @@ def triggering_voice_events(
     consumer = consumer or str(getattr(context.get("dag"), "dag_id", None) or context.get("dag_id") or "default")
     now = time.time()
     events: list[VoiceEvent] = []
+    seen: set[str] = set()
     read_batches = skipped = 0
     for uri in dict.fromkeys(uris):
         parsed = parse_event_asset_uri(uri)
@@ -178,7 +179,10 @@ def triggering_voice_events(
             if owner != run_id:
                 skipped += 1
                 continue
-            events.extend(store.events(batch))
+            for event in store.events(batch):
+                if event.key not in seen:  # the same event in two batches (two receivers raced): once
+                    seen.add(event.key)
+                    events.append(event)
             read_batches += 1
         store.save_cursor(f"consumer-{consumer}-{uri}", {"through": now, "run_id": run_id})
     by_kind: dict[str, int] = {}

@@ -11,6 +11,12 @@ with a ledger of every call placed and message sent, and per-route fault injecti
         ...                                    # run the client against it
         assert not sim.state.ledger.duplicates("velip", "call")
 
+Webhooks go to loopback URLs only, in each vendor's shape (:mod:`.webhooks`, :mod:`.emit`).
+TeleVoIPs webhooks are retried like the vendor's (until a 200: up to ``webhook_max_tries`` = 20
+tries within ``webhook_retry_window_seconds`` = 1 hour, exponential backoff); Velip, Octopush and
+Kaleyra document no retry, so their webhooks are **best effort** (one try). ``webhook_retry_vendors``
+changes that choice.
+
 No Airflow import here: the simulator runs without Airflow configured.
 """
 

@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--call-seconds", type=float, default=None, help="simulated seconds per call (default 0.05)")
     parser.add_argument("--octopush-webhook-url", default=None, help="loopback URL receiving Octopush delivery reports")
     parser.add_argument("--velip-webhook-url", default=None, help="loopback URL receiving Velip end-of-call webhooks")
+    parser.add_argument(
+        "--televoips-webhook-url", default=None, help="loopback URL receiving TeleVoIPs messaging webhooks"
+    )
+    parser.add_argument(
+        "--televoips-cdr-webhook-url", default=None, help="loopback URL receiving TeleVoIPs CDR webhooks"
+    )
     parser.add_argument("--pidfile", type=Path, default=None, help="write the process id here")
     parser.add_argument("--ready-file", type=Path, default=None, help="write the URLs here (JSON) once serving")
     parser.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
@@ -54,7 +60,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"refusing to bind {args.host!r}: the simulator listens on loopback addresses only", file=sys.stderr)
         return 2
     settings: dict[str, Any] = {"seed": args.seed}  # argparse values: SimulatorConfig fields
-    for name in ("cdr_compile_seconds", "call_seconds", "octopush_webhook_url", "velip_webhook_url"):
+    for name in (
+        "cdr_compile_seconds",
+        "call_seconds",
+        "octopush_webhook_url",
+        "velip_webhook_url",
+        "televoips_webhook_url",
+        "televoips_cdr_webhook_url",
+    ):
         value = getattr(args, name)
         if value is not None:
             settings[name] = value

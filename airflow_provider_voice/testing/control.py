@@ -13,9 +13,10 @@ Webhooks (see :mod:`.webhooks` for retries and faults, :mod:`.emit` for the payl
 
 * ``GET  /_sim/webhooks?attempts=N`` -> ``{"pending", "in_flight", "queued", "delivered",
   "failed", "gave_up", "dropped", "duplicates", "held", "attempts": [{"vendor", "kind", "path",
-  "try", "status", "event_id", "duplicate"}, ...]}``: exact counters; the last 5,000 tries (or the
-  last ``N``); ``path`` is the URL path only (no query string, no credentials); ``status`` is the
-  HTTP status, or null after a connection error or timeout.
+  "try", "status", "error", "event_id", "duplicate"}, ...]}``: exact counters; the last 5,000
+  tries (or the last ``N``); ``path`` is the URL path only (no query string, no credentials);
+  ``status`` is the HTTP status, or null after a connection error or timeout (``error`` names the
+  exception class).
 * ``POST /_sim/webhooks/hold`` -> ``{"held": true, "pending": n}``: deliveries wait.
 * ``POST /_sim/webhooks/release`` -> ``{"held": false, "pending": n}``: everything held goes at
   once (at most ``webhook_max_in_flight`` requests at a time).

@@ -33,7 +33,8 @@ Counters (exact; :meth:`~WebhookDispatcher.snapshot`): ``pending`` (queued, not 
 waiting for a retry), ``in_flight``, ``delivered`` (deliveries accepted), ``failed`` (tries not
 accepted), ``gave_up`` (deliveries that will not be tried again after a failure), ``dropped``
 (outbox full), ``duplicates`` (repeated copies queued), and the last 5,000 tries in ``attempts``
-(vendor, kind, URL path only, try number, HTTP status or None, event id). Every delivery queued
+(vendor, kind, URL path only, try number, HTTP status or None, the error class after a connection
+error or timeout, event id, whether it was a duplicate copy). Every delivery queued
 ends up in exactly one of ``delivered`` and ``gave_up``.
 """
 
@@ -278,6 +279,15 @@ class WebhookDispatcher:
             self.in_flight += count
             return taken
 
+    def seconds_until_due(self) -> float | None:
+        """Seconds until the next scheduled delivery is due (0 if one is ready), None when none waits."""
+        with self._lock:
+            if self._ready and not self.held:
+                return 0.0
+            if not self._scheduled:
+                return None
+            return max(0.0, self._scheduled[0][0] - self.wall())
+
     def pending(self) -> int:
         """Queued deliveries (waiting for their first try or for a retry)."""
         with self._lock:
@@ -312,6 +322,7 @@ class WebhookDispatcher:
         """Make one try of ``delivery`` with an ``httpx.AsyncClient``; failures are counted, not raised."""
         settings = self.settings_of()
         status: int | None = None
+        error: str | None = None
         if delivery.first_try_at is None:
             delivery.first_try_at = self.wall()
         delivery.tries += 1
@@ -330,11 +341,12 @@ class WebhookDispatcher:
                 if delivery.generation == self._generation:
                     self.in_flight -= 1
             raise
-        except Exception:
-            status = None
-        self._finish(delivery, status, settings)
+        except Exception as exc:
+            error = type(exc).__name__
+            log.debug("simulator webhook try %d to %s failed: %s", delivery.tries, urlsplit(delivery.url).path, error)
+        self._finish(delivery, status, error, settings)
 
-    def _finish(self, delivery: Delivery, status: int | None, settings: WebhookSettings) -> None:
+    def _finish(self, delivery: Delivery, status: int | None, error: str | None, settings: WebhookSettings) -> None:
         now = self.wall()
         with self._lock:
             if delivery.generation != self._generation:  # sent before a reset: forget it
@@ -347,6 +359,7 @@ class WebhookDispatcher:
                     "path": urlsplit(delivery.url).path or "/",
                     "try": delivery.tries,
                     "status": status,
+                    "error": error,
                     "event_id": delivery.event_id,
                     "duplicate": delivery.duplicate,
                 }
@@ -417,8 +430,9 @@ async def run_delivery_loop(
 ) -> None:
     """The server's background task: pump call ends and send queued webhooks until cancelled.
 
-    It wakes every ``interval`` seconds, when a request finishes (so a free slot is refilled at
-    once) and when the dispatcher is notified (release, emit). ``timeout`` is unused (each try
+    It wakes every ``interval`` seconds, when a scheduled delivery (a delay, a retry) falls due,
+    when a request finishes (so a free slot is refilled at once) and when the dispatcher is
+    notified (release, emit). ``timeout`` is unused (each try
     reads ``webhook_timeout``); kept for callers of the older signature.
     """
     import httpx
@@ -444,8 +458,12 @@ async def run_delivery_loop(
     async with httpx.AsyncClient(trust_env=False) as client:
         try:
             while True:  # runs for the server's lifetime; cancelled at shutdown
+                due = dispatcher_of().seconds_until_due()
+                wait = interval if due is None else min(interval, due)
+                if len(in_flight) >= dispatcher_of().max_in_flight():
+                    wait = interval  # no room: a finishing request wakes the loop
                 try:
-                    await asyncio.wait_for(wake.wait(), interval)
+                    await asyncio.wait_for(wake.wait(), max(0.001, wait))
                 except asyncio.TimeoutError:
                     pass
                 wake.clear()

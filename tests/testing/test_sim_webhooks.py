@@ -45,6 +45,10 @@ class Seen:
         return json.loads(self.body)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default 5 resets connections of a burst of 20
+
+
 class Receiver:
     """A loopback HTTP server recording requests; ``script[path]`` lists the statuses to answer first."""
 
@@ -70,7 +74,13 @@ class Receiver:
                     script = receiver.script.get(path)
                     status = script.pop(0) if script else 200
                     receiver.seen.append(
-                        Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
+                        Seen(
+                            self.command,
+                            self.path,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            body,
+                            time.monotonic(),
+                        )
                     )
                 if receiver.hold_seconds:
                     time.sleep(receiver.hold_seconds)
@@ -85,7 +95,7 @@ class Receiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
@@ -328,7 +338,9 @@ def test_duplicate_rate_one_sends_every_event_twice(
 
 
 def test_emit_200_with_duplicates(simulator: SimulatorServer, http: httpx.Client, receiver: Receiver) -> None:
-    simulator.state.configure(octopush_stop_webhook_url=f"{receiver.url}/stop", octopush_webhook_url=f"{receiver.url}/dlr")
+    simulator.state.configure(
+        octopush_stop_webhook_url=f"{receiver.url}/stop", octopush_webhook_url=f"{receiver.url}/dlr"
+    )
     answer = emit(simulator, http, vendor="octopush", kind="stop", count=200, duplicate_rate=0.1, burst=True)
     assert answer["emitted"] == 200 and len(set(answer["event_ids"])) == 200
     extra = answer["deliveries"] - 200
@@ -396,7 +408,9 @@ def test_full_outbox_counts_drops(
 
 
 # -- other vendors' shapes, and no secrets in the attempt log ----------------------------------------
-def test_velip_form_webhook_and_kaleyra_query(simulator: SimulatorServer, http: httpx.Client, receiver: Receiver) -> None:
+def test_velip_form_webhook_and_kaleyra_query(
+    simulator: SimulatorServer, http: httpx.Client, receiver: Receiver
+) -> None:
     simulator.state.configure(call_seconds=0.01, velip_webhook_format="form")
     made = http.post(
         f"{simulator.base_url('velip')}/api/v2/MakeTTSCall",

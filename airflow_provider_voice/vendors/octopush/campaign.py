@@ -8,14 +8,21 @@
 * The answer (``ticket_number``, ``number_of_contacts``, ``total_cost``, ``estimated_duration``,
   ``residual_credit``) is summed across frames: ids = tickets, accepted = contacts, cost = total,
   ``estimated_duration`` = the largest, ``residual_credit`` = the lowest seen.
-* Status: Octopush has **no polling endpoint** for voice delivery. Until delivery-report webhooks
-  are wired in (a later release), the status is an *estimate*: the campaign is reported finished
-  once ``started_at`` (or the schedule) + ``estimated_duration`` has passed — a lower bound on the
-  real end — with no per-outcome counts (``estimated=True``).
+* Status: Octopush has **no polling endpoint** for voice delivery; its delivery reports are webhooks.
+  When the connection receives them (``webhook_auth`` set, Octopush's report URL pointed at
+  ``/voice-webhooks/<conn_id>/deliveries/<token>``), the status **counts the reports** stored for
+  the campaign's tickets (``message_id`` = the ticket): per-outcome counts, ``done`` = recipients
+  with a report, finished when every accepted recipient has one (``estimated=False``). A recipient
+  still without a report :data:`REPORT_GRACE_SECONDS` after the estimated end is counted
+  ``pending`` and the campaign is reported finished with a message saying how many reports are
+  missing. Without webhooks the status is an *estimate*: the campaign is reported finished once
+  ``started_at`` (or the schedule) + ``estimated_duration`` has passed — a lower bound on the real
+  end — with no per-outcome counts (``estimated=True``, labelled so in every summary).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal
@@ -24,6 +31,7 @@ from pydantic import Field, field_validator
 
 from airflow_provider_voice.capabilities.campaign import CampaignBackend, CampaignChannel, yield_nothing
 from airflow_provider_voice.delivery import Fate, Frame, FrameResult, Reconciled
+from airflow_provider_voice.delivery.event_store import EventStore, configured_event_store
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignOptions, CampaignSpec, CampaignStatus
 from airflow_provider_voice.models.recipients import Recipient
@@ -155,7 +163,7 @@ class OctopushCampaignChannel(CampaignChannel[OctopushCampaignOptions, OctopushA
 
 
 class OctopushCampaigns(CampaignBackend[OctopushCampaignOptions, OctopushApi]):
-    """Octopush implementation of the campaign protocol (Voice-SMS; status is an estimate).
+    """Octopush implementation of the campaign protocol (Voice-SMS; status from delivery reports, else an estimate).
 
     :param access: the vendor API and its clients (``hook.access``).
     """
@@ -163,7 +171,15 @@ class OctopushCampaigns(CampaignBackend[OctopushCampaignOptions, OctopushApi]):
     vendor = "octopush"
     options_model = OctopushCampaignOptions
     max_frame_size = OCTOPUSH_MAX_RECIPIENTS
-    reports_outcomes = False
+
+    @property  # type: ignore[override]
+    def reports_outcomes(self) -> bool:
+        """True when the connection receives Octopush's delivery reports (``webhook_auth`` is set)."""
+        return bool(self.access.settings.get("webhook_auth")) and bool(self.access.conn_id)
+
+    async def acampaign_status(self, handle: CampaignHandle | dict[str, Any], client: Any = None) -> CampaignStatus:
+        """The status without any vendor call: the store is read in a thread, off the event loop."""
+        return await asyncio.to_thread(self.campaign_status, handle)
 
     def check(self, spec: CampaignSpec, options: OctopushCampaignOptions, now: float) -> None:
         self.reject_placeholders(spec)
@@ -183,15 +199,58 @@ class OctopushCampaigns(CampaignBackend[OctopushCampaignOptions, OctopushApi]):
 
     def status_flow(self, handle: CampaignHandle, *, now: float) -> Flow[CampaignStatus]:
         yield from yield_nothing()
+        if self.reports_outcomes:
+            return report_status(handle, now, configured_event_store(), str(self.access.conn_id))
         return estimate_status(handle, now)
+
+
+#: how long after the estimated end a recipient without a delivery report stops being waited for
+REPORT_GRACE_SECONDS = 1800.0
+#: when one recipient got several reports, the one that counts (earliest in this list)
+OUTCOME_PRECEDENCE = ("answered", "busy", "no_answer", "bad_number", "blocked", "failed")
+
+
+def _estimated_end(handle: CampaignHandle, now: float) -> float:
+    starts = [datetime.fromisoformat(v).timestamp() for v in (handle.started_at, handle.schedule) if v]
+    return (max(starts) if starts else now) + float(handle.estimated_duration or 0.0)
+
+
+def report_status(handle: CampaignHandle, now: float, store: EventStore, conn_id: str) -> CampaignStatus:
+    """The status of an Octopush send from the delivery reports stored for its tickets."""
+    people = store.campaign_reports("octopush", conn_id, handle.campaign_ids)
+    counts: dict[str, int] = {}
+    for outcomes in people.values():
+        outcome = next((o for o in OUTCOME_PRECEDENCE if o in outcomes), "failed")
+        counts[outcome] = counts.get(outcome, 0) + 1
+    total = max(handle.accepted, len(people))
+    done = len(people)
+    missing = total - done
+    overdue = now >= _estimated_end(handle, now) + REPORT_GRACE_SECONDS
+    finished = missing <= 0 or overdue
+    if missing > 0:
+        counts["pending"] = missing
+    status = CampaignStatus(
+        vendor="octopush",
+        campaign_ids=list(handle.campaign_ids),
+        state="finished" if finished else "running",
+        total=total,
+        done=done,
+        counts=counts,
+        finished=finished,
+        estimated=False,
+    )
+    note = "from Octopush delivery reports"
+    if finished and missing > 0:
+        note += f"; {missing} recipient(s) still without a report {REPORT_GRACE_SECONDS / 60:.0f} min after the estimated end"
+    status.message = f"{status.summary()}; {note}"
+    return status
 
 
 def estimate_status(handle: CampaignHandle, now: float) -> CampaignStatus:
     """The estimated status of an Octopush send (see the module docstring)."""
     starts = [datetime.fromisoformat(v).timestamp() for v in (handle.started_at, handle.schedule) if v]
     start = max(starts) if starts else now
-    duration = float(handle.estimated_duration or 0.0)
-    ends_at = start + duration
+    ends_at = _estimated_end(handle, now)
     finished = now >= ends_at
     total = handle.accepted
     if now < start:

@@ -37,7 +37,7 @@ DELIVERY_OUTCOMES = {
     "NOT_DELIVERED": "no_answer",
     "NOT_DELIVERABLE": "bad_number",
     "BUSY": "busy",
-    "REFUSED": "rejected",
+    "REFUSED": "failed",
     "BLACKLISTED_NUMBER": "blocked",
 }
 

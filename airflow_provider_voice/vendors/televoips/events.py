@@ -12,10 +12,17 @@ an API-key header; both are accepted (``webhook_auth`` = ``basic`` / ``api_key``
 secret path token. It expects HTTP 200 with ``{"outcome": "success"}`` and retries anything else
 for an hour or 20 tries. Times (``"2021-08-24 12:20:17"``) carry no zone: read as UTC, like the
 CDR CSV. Numbers are digits with the country code (``12345678900``).
+
+Polling (the pull path, for an ``AssetWatcher``'s
+:class:`~airflow_provider_voice.triggers.events.VoiceEventTrigger`): :func:`poll_inbound_messages`
+reads ``GET /messages?start=&end=`` and makes the same ``messages-received`` events (same keys) as
+the webhook.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_voice.models.events import (
@@ -28,9 +35,21 @@ from airflow_provider_voice.models.events import (
     text_field,
     vendor_time,
 )
+from airflow_provider_voice.transport import Flow
+from airflow_provider_voice.vendors.base import AsyncVendorClient
+from airflow_provider_voice.vendors.televoips.api_core import TeleVoipsCore, TeleVoipsMessage
 from airflow_provider_voice.vendors.televoips.api_messaging import DEFAULT_REGION
 
-__all__ = ["WEBHOOK_ENDPOINTS", "parse_cdr_webhook", "parse_message_webhook"]
+__all__ = [
+    "MESSAGES_LOOKBACK",
+    "MESSAGES_WINDOW",
+    "WEBHOOK_ENDPOINTS",
+    "inbound_message_event",
+    "inbound_messages_flow",
+    "parse_cdr_webhook",
+    "parse_message_webhook",
+    "poll_inbound_messages",
+]
 
 VENDOR = "televoips"
 SUCCESS_BODY = b'{"outcome":"success"}'
@@ -166,3 +185,132 @@ WEBHOOK_ENDPOINTS = (
         summary="call detail record webhook (a JSON array)",
     ),
 )
+
+
+# -- polling (the pull path: VoiceEventTrigger) ------------------------------------------------
+#: every poll of ``GET /messages`` reads this far back again: a message TeleVoIPs lists a little late
+#: (its ``time`` is when it arrived, not when it became listable) is still found, once
+MESSAGES_LOOKBACK = dt.timedelta(seconds=60)
+#: the longest ``start``..``end`` of one ``GET /messages`` (the endpoint has no pagination: a trigger
+#: catching up after a long stop reads day by day)
+MESSAGES_WINDOW = dt.timedelta(days=1)
+
+#: one poll: the new events and the position to save (JSON primitives)
+MessagesPoll = tuple[list[VoiceEvent], dict[str, Any]]
+
+
+def inbound_message_event(message: TeleVoipsMessage, conn_id: str, received_at: dt.datetime) -> VoiceEvent:
+    """The ``messages-received`` event of one inbound message as ``GET /messages`` lists it.
+
+    Its ``event_id`` is the webhook's (``message-received:<id>``): a message both received by
+    webhook and found by a poll is one event (one key).
+
+    :param message: the listed message (``direction`` ``inbound``).
+    :param conn_id: the connection it was read with.
+    :param received_at: when the poll read it (UTC).
+    """
+    return VoiceEvent(
+        vendor=VENDOR,
+        conn_id=conn_id,
+        kind="messages-received",
+        event_id=f"message-received:{message.id}",
+        received_at=received_at,
+        occurred_at=vendor_time(message.time, utc_offset_minutes=0),
+        number=person_number(message.from_, DEFAULT_REGION),
+        account_number=person_number(message.to, DEFAULT_REGION),
+        direction="inbound",
+        status="message-received",
+        text=message.content,
+        ref=message.id,
+        raw=message.model_dump(by_alias=True, mode="json"),
+    )
+
+
+def _position_time(position: Mapping[str, Any], name: str) -> dt.datetime | None:
+    value = position.get(name)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def _whole_second(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.timezone.utc).replace(microsecond=0)
+
+
+def inbound_messages_flow(
+    api: TeleVoipsCore,
+    conn_id: str,
+    position: Mapping[str, Any] | None,
+    *,
+    start: dt.datetime,
+    now: dt.datetime,
+    max_requests: int = 5,
+) -> Flow[MessagesPoll]:
+    """The inbound messages listed since ``position``: ``GET /messages?start=&end=``, ``direction`` ``inbound``.
+
+    The position is ``{"time": ISO UTC, "ids": [...]}``: every inbound message with an earlier
+    ``time`` has been read, and so have the ones listed in ``ids`` (those at ``time`` or after).
+    Each request reads from ``time`` to now (at most :data:`MESSAGES_WINDOW`, at most
+    ``max_requests`` windows per poll), and the new position keeps :data:`MESSAGES_LOOKBACK`
+    behind the end: a message whose second is the boundary, or that TeleVoIPs lists a few
+    seconds late, is neither lost nor read twice. ``time`` and ``end`` are whole UTC seconds
+    (the vendor's resolution).
+
+    :param api: the TeleVoIPs API (messaging key).
+    :param conn_id: the connection (names the events).
+    :param position: the saved position, or None (or ``{}``) to start at ``start``.
+    :param start: where to begin when there is no position (aware; UTC).
+    :param now: the poll's time (aware; UTC); the end of the last window.
+    :param max_requests: ``GET /messages`` requests at most in this poll.
+    :returns: (new events, oldest first; the new position).
+    """
+    position = position or {}
+    since = _whole_second(_position_time(position, "time") or start)
+    seen = {str(i) for i in position.get("ids") or [] if isinstance(i, str)}
+    now = _whole_second(now)
+    events: list[VoiceEvent] = []
+    for _ in range(max(1, max_requests)):
+        end = max(since, min(now, since + MESSAGES_WINDOW))
+        messages: list[TeleVoipsMessage] = yield api.list_messages(start=since, end=end)
+        listed: dict[str, dt.datetime] = {}
+        for message in sorted(messages, key=lambda m: (m.time or "", m.id)):
+            if (message.direction or "").strip().lower() != "inbound":
+                continue
+            at = vendor_time(message.time, utc_offset_minutes=0) or end  # no readable time: as late as possible
+            if at < since:
+                continue  # before the position: read by an earlier poll
+            listed[message.id] = at
+            if message.id not in seen:
+                seen.add(message.id)
+                events.append(inbound_message_event(message, conn_id, now))
+        since = max(since, end - MESSAGES_LOOKBACK)
+        seen = {i for i, at in listed.items() if at >= since}
+        if end >= now:
+            break
+    return events, {"time": since.isoformat(), "ids": sorted(seen)}
+
+
+async def poll_inbound_messages(
+    client: AsyncVendorClient[TeleVoipsCore],
+    conn_id: str,
+    position: Mapping[str, Any] | None,
+    *,
+    start: dt.datetime,
+    now: dt.datetime,
+    max_requests: int = 5,
+) -> MessagesPoll:
+    """:func:`inbound_messages_flow` through the asyncio client (the event trigger's poll).
+
+    :param client: an asyncio client of the TeleVoIPs API.
+    :param conn_id: the connection.
+    :param position: the saved position, or None.
+    :param start: where to begin when there is no position.
+    :param now: the poll's time.
+    :param max_requests: requests at most.
+    """
+    flow = inbound_messages_flow(client.api, conn_id, position, start=start, now=now, max_requests=max_requests)
+    return await client.run(flow)
