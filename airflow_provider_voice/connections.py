@@ -81,14 +81,14 @@ class ConnectionType:
 WEBHOOK_FIELDS: dict[str, ConnField] = {
     "webhook_auth": ConnField(
         "Webhook auth",
-        "How the vendor's webhooks prove who they are: 'token' (a secret path segment: "
-        "/voice-webhooks/<conn_id>/<route>/<secret>), 'basic' (TeleVoIPs: user + password) or 'api_key' "
+        "How the vendor's webhooks prove who they are: 'token' (a secret query parameter: "
+        "/voice-webhooks/<conn_id>/<route>?token=<secret>), 'basic' (TeleVoIPs: user + password) or 'api_key' "
         "(TeleVoIPs: a header). Empty: webhooks for this connection are refused.",
         enum=("token", "basic", "api_key"),
     ),
     "webhook_secret": ConnField(
         "Webhook secret",
-        "The path token, the Basic password, or the API key value (at least 16 characters).",
+        "The token, the Basic password, or the API key value (at least 16 characters).",
         secret=True,
     ),
     "webhook_username": ConnField("Webhook user", "Basic auth only: the user name the vendor sends."),

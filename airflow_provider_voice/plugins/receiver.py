@@ -1,4 +1,4 @@
-"""The webhook receiver: ``/voice-webhooks/<conn_id>/<route>[/<token>]`` on the Airflow api-server.
+"""The webhook receiver: ``/voice-webhooks/<conn_id>/<route>[?token=<secret>]`` on the Airflow api-server.
 
 For every request, in this order (the first failure answers):
 
@@ -6,7 +6,7 @@ For every request, in this order (the first failure answers):
 2. **Route**: the connection's vendor must have ``<route>`` (``vendors/<vendor>/events.py``) and
    accept the method → 404 / 405.
 3. **Auth** (plugin apps are mounted without Airflow's auth): the connection's ``webhook_auth`` —
-   ``token`` (the last path segment), ``basic`` or ``api_key`` (a header) — compared in constant
+   ``token`` (the ``token`` query parameter), ``basic`` or ``api_key`` (a header) — compared in constant
    time with ``webhook_secret`` (and ``webhook_username``) → 401 otherwise, also for an unknown
    connection, one without a secret, or a secret shorter than :data:`MIN_SECRET_LENGTH`.
 4. **Parse** with the vendor's parser → 400 (the reason logged, without numbers or texts).
@@ -20,7 +20,10 @@ app) turns pending batches into Asset events, and on start-up announces what a p
 stored but did not announce.
 
 Connection lookups are cached for :data:`CONNECTION_TTL_SECONDS`; secrets never reach a log, an
-exception or a response. The token in a request path is masked in the api-server's access log.
+exception or a response. The token travels as the ``token`` query parameter because Airflow's
+access log masks the values of secret-looking query parameters (``token``...) — a path segment
+would be logged in clear; :class:`AccessLogTokenFilter` does the same for uvicorn/gunicorn access
+logs. The ``token`` parameter is not passed to the vendor's parser.
 """
 
 from __future__ import annotations
@@ -259,17 +262,17 @@ async def _read_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
-_TOKEN_IN_PATH = re.compile(r"(/voice-webhooks/[^/\s?]+/[^/\s?]+/)[^/\s?\"]+")
+_TOKEN_IN_QUERY = re.compile(r"(/voice-webhooks/[^\s?]*\?(?:[^\s]*&)?token=)[^&\s\"]+")
 
 
 class AccessLogTokenFilter(logging.Filter):
-    """Masks the token segment of webhook paths in access-log lines (uvicorn, gunicorn)."""
+    """Masks the ``token`` query value of webhook URLs in access-log lines (uvicorn, gunicorn)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(_TOKEN_IN_PATH.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(_TOKEN_IN_QUERY.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
         if isinstance(record.msg, str) and "/voice-webhooks/" in record.msg:
-            record.msg = _TOKEN_IN_PATH.sub(r"\1***", record.msg)
+            record.msg = _TOKEN_IN_QUERY.sub(r"\1***", record.msg)
         return True
 
 
@@ -323,7 +326,7 @@ def build_app(receiver: WebhookReceiver | None = None, *, publisher: Any = None)
         openapi_url=None,
     )
 
-    async def receive(request: Request, conn_id: str, route: str, token: str | None = None) -> Response:
+    async def receive(request: Request, conn_id: str, route: str) -> Response:
         started = time.perf_counter()
         body = await _read_body(request)
         if body is None:
@@ -337,12 +340,13 @@ def build_app(receiver: WebhookReceiver | None = None, *, publisher: Any = None)
             return _plain(404, f"{settings.vendor.name} has no webhook route {route!r}")
         if request.method not in endpoint.methods:
             return _plain(405, f"{route} accepts {', '.join(endpoint.methods)}")
+        token = request.query_params.get("token")
         if not receiver.authenticate(settings, endpoint, token, request.headers):
             log.warning("webhook %s/%s refused: not authenticated", conn_id, route)
             return _plain(401, "unauthorized")
         parsed = WebhookRequest(
             method=request.method,
-            query=dict(request.query_params),
+            query={k: v for k, v in request.query_params.items() if k != "token"},
             body=body,
             content_type=(request.headers.get("content-type") or "").split(";")[0].strip().lower(),
             received_at=dt.datetime.now(dt.timezone.utc),
@@ -373,7 +377,6 @@ def build_app(receiver: WebhookReceiver | None = None, *, publisher: Any = None)
         return Response(endpoint.success_body, status_code=200, media_type=endpoint.success_type)
 
     app.add_api_route("/{conn_id}/{route}", receive, methods=["GET", "POST"], include_in_schema=False)
-    app.add_api_route("/{conn_id}/{route}/{token}", receive, methods=["GET", "POST"], include_in_schema=False)
     app.state.receiver = receiver
     return app
 

@@ -10,7 +10,7 @@
   ``estimated_duration`` = the largest, ``residual_credit`` = the lowest seen.
 * Status: Octopush has **no polling endpoint** for voice delivery; its delivery reports are webhooks.
   When the connection receives them (``webhook_auth`` set, Octopush's report URL pointed at
-  ``/voice-webhooks/<conn_id>/deliveries/<token>``), the status **counts the reports** stored for
+  ``/voice-webhooks/<conn_id>/deliveries?token=<token>``), the status **counts the reports** stored for
   the campaign's tickets (``message_id`` = the ticket): per-outcome counts, ``done`` = recipients
   with a report, finished when every accepted recipient has one (``estimated=False``). A recipient
   still without a report :data:`REPORT_GRACE_SECONDS` after the estimated end is counted
@@ -172,8 +172,8 @@ class OctopushCampaigns(CampaignBackend[OctopushCampaignOptions, OctopushApi]):
     options_model = OctopushCampaignOptions
     max_frame_size = OCTOPUSH_MAX_RECIPIENTS
 
-    @property  # type: ignore[override]
-    def reports_outcomes(self) -> bool:
+    @property
+    def reports_outcomes(self) -> bool:  # type: ignore[override]  # a property here: it depends on the connection
         """True when the connection receives Octopush's delivery reports (``webhook_auth`` is set)."""
         return bool(self.access.settings.get("webhook_auth")) and bool(self.access.conn_id)
 

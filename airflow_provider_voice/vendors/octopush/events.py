@@ -6,7 +6,7 @@
 * ``/voice-webhooks/<conn_id>/opt-outs``: ``{message_id, number, text, stop_date}`` → ``opt-outs``.
 
 A body may also be a JSON array of such objects (one event each). Octopush does not sign its
-callbacks: use a secret path token. It wants a fast 200 with an **empty** body. Octopush dates
+callbacks: use a secret ``token`` query parameter. It wants a fast 200 with an **empty** body. Octopush dates
 are Paris time (``Europe/Paris``).
 """
 
