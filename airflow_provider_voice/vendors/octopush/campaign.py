@@ -219,8 +219,12 @@ def report_status(handle: CampaignHandle, now: float, store: EventStore, conn_id
     """The status of an Octopush send from the delivery reports stored for its tickets."""
     people = store.campaign_reports("octopush", conn_id, handle.campaign_ids)
     counts: dict[str, int] = {}
+    unknown = 0
     for outcomes in people.values():
-        outcome = next((o for o in OUTCOME_PRECEDENCE if o in outcomes), "failed")
+        outcome = next((o for o in OUTCOME_PRECEDENCE if o in outcomes), None)
+        if outcome is None:  # only statuses this provider does not know: not a success
+            unknown += 1
+            outcome = "failed"
         counts[outcome] = counts.get(outcome, 0) + 1
     total = max(handle.accepted, len(people))
     done = len(people)
@@ -240,6 +244,8 @@ def report_status(handle: CampaignHandle, now: float, store: EventStore, conn_id
         estimated=False,
     )
     note = "from Octopush delivery reports"
+    if unknown:
+        note += f"; {unknown} recipient(s) with only an undocumented status, counted failed"
     if finished and missing > 0:
         note += f"; {missing} recipient(s) still without a report {REPORT_GRACE_SECONDS / 60:.0f} min after the estimated end"
     status.message = f"{status.summary()}; {note}"
