@@ -12,8 +12,13 @@ import ast
 import asyncio
 import contextlib
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,10 +26,13 @@ from urllib.parse import parse_qsl
 import httpx
 
 __all__ = [
+    "AIRFLOW",
     "Crash",
     "FailingMidway",
     "OutletEvents",
     "Script",
+    "airflow_cli_env",
+    "dags_test",
     "first_event",
     "form",
     "logical_date_only_names",
@@ -209,3 +217,41 @@ def logical_date_only_names(text: str) -> set[str]:
 
     env = DAG(dag_id="template_check", schedule=None).get_template_env()
     return jinja2.meta.find_undeclared_variables(env.parse(text)) & LOGICAL_DATE_ONLY
+
+
+# -- the Airflow CLI ------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+
+def airflow_cli_env(simulator_server: Any, home: Path, **extra: str) -> dict[str, str]:
+    """The environment of an ``airflow`` CLI subprocess (as ``make demo`` runs it): a fresh migrated
+    SQLite ``AIRFLOW_HOME`` at ``home``, the repository's DAGs, the connections on ``simulator_server``,
+    plus ``extra`` variables."""
+    from airflow_provider_voice.testing.demo import connection_env
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW_PROVIDER_VOICE_DEMO_DIR": str(home / "demo"),
+            "PYTHONUNBUFFERED": "1",
+            **extra,
+        }
+    )
+    env.update(connection_env(simulator_server))
+    done = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return env
+
+
+def dags_test(env: dict[str, str], dag_id: str, conf: dict[str, Any] | None = None) -> list[str]:
+    """``airflow dags test dag_id`` (must succeed); the ``DEMO|`` lines it printed."""
+    cmd = [AIRFLOW, "dags", "test", dag_id] + (["-c", json.dumps(conf)] if conf else [])
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-6000:]
+    return [line.split("DEMO|", 1)[1].strip() for line in output.splitlines() if "DEMO|" in line]

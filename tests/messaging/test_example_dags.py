@@ -6,47 +6,15 @@ for this module, and the connections pointing at the session simulator.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-from airflow_provider_voice.testing.demo import connection_env
-
-ROOT = Path(__file__).resolve().parents[2]
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+from helpers import airflow_cli_env, dags_test
 
 
 @pytest.fixture(scope="module")
 def airflow_env(simulator_server: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("airflow-home")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW_PROVIDER_VOICE_DEMO_DIR": str(home / "demo"),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env.update(connection_env(simulator_server))
-    done = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return env
-
-
-def dags_test(env: dict[str, str], dag_id: str, conf: dict[str, Any] | None = None) -> list[str]:
-    cmd = [AIRFLOW, "dags", "test", dag_id] + (["-c", json.dumps(conf)] if conf else [])
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-6000:]
-    return [line.split("DEMO|", 1)[1].strip() for line in output.splitlines() if "DEMO|" in line]
+    return airflow_cli_env(simulator_server, tmp_path_factory.mktemp("airflow-home"))
 
 
 def test_example_click_to_call(airflow_env, simulator_server):
