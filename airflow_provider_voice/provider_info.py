@@ -56,6 +56,16 @@ def provider_info() -> dict[str, Any]:
                         "example": "s3://my-bucket/airflow/voice-checkpoints",
                         "default": "",
                     },
+                    "events_path": {
+                        "description": "Where vendor events (webhooks, polled records) are stored before they are "
+                        "announced as Asset events, and read back by tasks. The api-server, the triggerer and "
+                        "every worker must see the same place: object storage on Celery/Kubernetes. Empty: "
+                        "$AIRFLOW_HOME/voice/events.",
+                        "version_added": "0.3.0",
+                        "type": "string",
+                        "example": "s3://my-bucket/airflow/voice-events",
+                        "default": "",
+                    },
                     "namespace": {
                         "description": "Name of this Airflow deployment in checkpoint paths and vendor "
                         "idempotency keys, so two deployments with the same DAG, task and run ids (a staging "
@@ -74,9 +84,9 @@ def provider_info() -> dict[str, Any]:
 
 
 #: modules are listed here as they are added (names only: nothing is imported)
-_OPERATOR_MODULES = ("campaign", "sms", "blacklist", "cdr", "click_to_call", "messages", "kaleyra", "reports")
+_OPERATOR_MODULES = ("campaign", "sms", "blacklist", "cdr", "click_to_call", "messages", "kaleyra", "reports", "events")
 _SENSOR_MODULES = ("campaign", "cdr", "click_to_call", "health")
-_TRIGGER_MODULES = ("campaign", "cdr", "click_to_call", "health")
+_TRIGGER_MODULES = ("campaign", "cdr", "click_to_call", "health", "events")
 
 
 def _existing(package: str, names: tuple[str, ...]) -> list[str]:

@@ -6,7 +6,8 @@ per call when it ends (the simulator records the callback URL in the ledger ther
 request, before every ledger read and every 0.1 s.
 
 HTTP deliveries (:meth:`~WebhookDispatcher.deliver`) are only ever made to loopback URLs, from the
-server's event loop (:func:`run_delivery_loop`), never blocking it. Settings (``SimulatorConfig``):
+server's event loop (:func:`run_delivery_loop`, with :class:`~.loopback_http.LoopbackHttpClient`),
+never blocking it. Settings (``SimulatorConfig``):
 
 * ``webhook_timeout``: seconds one try may take (connect + answer).
 * ``webhook_max_in_flight`` (20): requests in flight at once.
@@ -165,7 +166,7 @@ class WebhookDispatcher:
         self.wall = wall
         self._lock = threading.Lock()
         self._watches: list[_Watch] = []
-        self._ready: deque[Delivery] = deque()
+        self._ready: list[Delivery] = []  # due, in queue order (a list: random picks are O(1))
         self._scheduled: list[tuple[float, int, Delivery]] = []
         self._seq = itertools.count()
         self._attempts: deque[dict[str, Any]] = deque(maxlen=MAX_ATTEMPTS_KEPT)
@@ -270,12 +271,17 @@ class WebhookDispatcher:
                 self._ready.append(heapq.heappop(self._scheduled)[2])
             if self.held or not self._ready:
                 return []
-            if settings.webhook_reorder and len(self._ready) > 1:
-                shuffled = list(self._ready)
-                self._rng_order.shuffle(shuffled)
-                self._ready = deque(shuffled)
-            count = min(limit, len(self._ready))
-            taken = [self._ready.popleft() for _ in range(count)]
+            ready = self._ready
+            count = min(limit, len(ready))
+            if settings.webhook_reorder:  # as if shuffled before the take: uniform picks without replacement
+                taken = []
+                for _ in range(count):
+                    index = self._rng_order.randrange(len(ready))
+                    ready[index], ready[-1] = ready[-1], ready[index]
+                    taken.append(ready.pop())
+            else:
+                taken = ready[:count]
+                del ready[:count]
             self.in_flight += count
             return taken
 
@@ -319,7 +325,8 @@ class WebhookDispatcher:
             notify()
 
     async def send(self, client: Any, delivery: Delivery) -> None:
-        """Make one try of ``delivery`` with an ``httpx.AsyncClient``; failures are counted, not raised."""
+        """Make one try of ``delivery`` with a :class:`~.loopback_http.LoopbackHttpClient` (or an
+        ``httpx.AsyncClient``); failures are counted, not raised."""
         settings = self.settings_of()
         status: int | None = None
         error: str | None = None
@@ -435,7 +442,7 @@ async def run_delivery_loop(
     notified (release, emit). ``timeout`` is unused (each try
     reads ``webhook_timeout``); kept for callers of the older signature.
     """
-    import httpx
+    from .loopback_http import LoopbackHttpClient
 
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
@@ -455,7 +462,7 @@ async def run_delivery_loop(
         wake.set()
 
     last_pump = float("-inf")
-    async with httpx.AsyncClient(trust_env=False) as client:
+    async with LoopbackHttpClient() as client:
         try:
             while True:  # runs for the server's lifetime; cancelled at shutdown
                 due = dispatcher_of().seconds_until_due()

@@ -46,6 +46,7 @@ __all__ = [
     "PollingTrigger",
     "WaitOutcome",
     "WaitRules",
+    "async_voice_hook",
     "deadline_after",
     "error_event",
     "event_error",
@@ -226,6 +227,22 @@ def parse_deadline(value: str | None) -> float | None:
     return moment.timestamp()
 
 
+async def async_voice_hook(conn_id: str, **hook_kwargs: Any) -> Any:
+    """A connection's hook in a trigger: the connection read with Airflow's async API, the vendor API built.
+
+    :param conn_id: the connection.
+    :param hook_kwargs: extra arguments for ``get_hook`` (e.g. ``hook_params``).
+    """
+    from airflow.sdk import BaseHook
+
+    if hasattr(BaseHook, "aget_hook"):  # Airflow >= 3.3
+        hook = await BaseHook.aget_hook(conn_id, **hook_kwargs)
+    else:
+        hook = (await BaseHook.aget_connection(conn_id)).get_hook(**hook_kwargs)
+    await hook.aget_api()  # builds the vendor API from the connection without blocking the loop
+    return hook
+
+
 class PollingTrigger(BaseTrigger):
     """Poll :meth:`check` every ``poll_interval`` seconds until it is done or ``deadline`` passes.
 
@@ -312,14 +329,7 @@ class PollingTrigger(BaseTrigger):
 
     async def ahook(self) -> Any:
         """The connection's hook, the connection read with Airflow's async API."""
-        from airflow.sdk import BaseHook
-
-        if hasattr(BaseHook, "aget_hook"):  # Airflow >= 3.3
-            hook = await BaseHook.aget_hook(self.conn_id, **self.hook_kwargs())
-        else:
-            hook = (await BaseHook.aget_connection(self.conn_id)).get_hook(**self.hook_kwargs())
-        await hook.aget_api()  # builds the vendor API from the connection without blocking the loop
-        return hook
+        return await async_voice_hook(self.conn_id, **self.hook_kwargs())
 
     async def connect(self) -> tuple[Any, Any]:
         """What :meth:`apoll` polls with: the hook and an asyncio client (closed at the end)."""

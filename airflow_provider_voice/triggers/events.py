@@ -58,9 +58,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
@@ -75,11 +75,12 @@ from airflow_provider_voice.errors import (
 )
 from airflow_provider_voice.models.events import EVENT_KINDS, VoiceEvent
 from airflow_provider_voice.redaction import redact
-from airflow_provider_voice.triggers.base import PollingTrigger, parse_deadline
-from airflow_provider_voice.vendors.kaleyra.events import poll_ended_click_to_calls
+from airflow_provider_voice.transport import Flow
+from airflow_provider_voice.triggers.base import async_voice_hook, parse_deadline
+from airflow_provider_voice.vendors.kaleyra import ended_click_to_calls_flow
 from airflow_provider_voice.vendors.registry import VENDORS
-from airflow_provider_voice.vendors.televoips.events import poll_inbound_messages
-from airflow_provider_voice.vendors.velip.events import poll_ended_calls
+from airflow_provider_voice.vendors.televoips import inbound_messages_flow
+from airflow_provider_voice.vendors.velip import ended_calls_flow
 
 __all__ = [
     "EVENT_SOURCES",
@@ -101,8 +102,9 @@ MAX_RETRY_AFTER_SECONDS = 3600.0
 #: version of the saved cursor (``_cursors/<watcher>.json``)
 CURSOR_VERSION = 1
 
-#: a poll: ``(client, conn_id, position, *, start, now, max_requests) -> (events, new position)``
-Poller = Callable[..., Awaitable[tuple[list[VoiceEvent], dict[str, Any]]]]
+#: a poll: ``(api, conn_id, position, *, start, now, max_requests) -> Flow[(events, new position)]``,
+#: run by the async client (the same flow a blocking client could run)
+Poller = Callable[..., Flow[tuple[list[VoiceEvent], dict[str, Any]]]]
 #: errors that stop the trigger: no poll can succeed until someone fixes the connection or the arguments
 _FATAL_ERRORS = (AuthError, ValidationError, CapabilityNotSupportedError)
 
@@ -113,7 +115,7 @@ class EventSource:
 
     :param vendor: the connection type.
     :param kind: the event kind announced (the Asset).
-    :param poll: the vendor's poll function (``vendors/<vendor>/events.py``).
+    :param poll: the vendor's poll flow (``vendors/<vendor>/events.py``).
     :param summary: what is read, for the docs and the logs.
     """
 
@@ -127,10 +129,10 @@ class EventSource:
 EVENT_SOURCES: dict[tuple[str, str], EventSource] = {
     (source.vendor, source.kind): source
     for source in (
-        EventSource("televoips", "messages-received", poll_inbound_messages, "GET /messages (inbound)"),
-        EventSource("televoips", "opt-outs", poll_inbound_messages, "GET /messages (inbound opt-out keywords)"),
-        EventSource("velip", "calls-ended", poll_ended_calls, "GetCallStatus (ended calls)"),
-        EventSource("kaleyra", "calls-ended", poll_ended_click_to_calls, "dial.c2cstatus (ended click-to-calls)"),
+        EventSource("televoips", "messages-received", inbound_messages_flow, "GET /messages (inbound)"),
+        EventSource("televoips", "opt-outs", inbound_messages_flow, "GET /messages (inbound opt-out keywords)"),
+        EventSource("velip", "calls-ended", ended_calls_flow, "GetCallStatus (ended calls)"),
+        EventSource("kaleyra", "calls-ended", ended_click_to_calls_flow, "dial.c2cstatus (ended click-to-calls)"),
     )
 }
 
@@ -190,8 +192,6 @@ class VoiceEventTrigger(BaseEventTrigger):
         super().__init__()
         if not isinstance(conn_id, str) or not conn_id.strip():
             raise ValidationError("conn_id", conn_id, "a connection id")
-        if kind not in EVENT_KINDS or not any(k == kind for _, k in EVENT_SOURCES):
-            raise ValidationError("kind", kind, f"a kind this trigger polls: {_supported()}")
         names = [v.name for v in VENDORS]
         if vendor is not None and vendor not in names:
             raise ValidationError("vendor", vendor, f"one of {', '.join(names)}")
@@ -200,6 +200,8 @@ class VoiceEventTrigger(BaseEventTrigger):
             raise ValidationError(
                 "kind", kind, f"{known} {kind} cannot be polled; this trigger polls {_supported()} (use the webhooks)"
             )
+        if kind not in EVENT_KINDS or not any(k == kind for _, k in EVENT_SOURCES):
+            raise ValidationError("kind", kind, f"a kind this trigger polls: {_supported()}")
         if (
             isinstance(poll_interval, bool)
             or not isinstance(poll_interval, (int, float))
@@ -274,7 +276,7 @@ class VoiceEventTrigger(BaseEventTrigger):
         """Re-announce this watcher's pending batches, then poll forever (see the module docstring)."""
         store = await asyncio.to_thread(self.event_store)
         # the same connection lookup as the deferrable waits (Airflow's async API, then the vendor API)
-        hook = await PollingTrigger.ahook(cast(Any, self))
+        hook = await async_voice_hook(self.conn_id)
         vendor = str(getattr(hook, "conn_type", "") or "")
         source = self._source(vendor)
         keywords = self._keywords((await hook.aget_access()).settings) if self.kind == "opt-outs" else None
@@ -309,13 +311,15 @@ class VoiceEventTrigger(BaseEventTrigger):
                     announced = await asyncio.to_thread(self._mark_announced, store, announced)
                 now = utc_now()
                 try:
-                    polled, position = await source.poll(
-                        client,
-                        self.conn_id,
-                        cursor.get("position"),
-                        start=start,
-                        now=now,
-                        max_requests=MAX_REQUESTS_PER_POLL,
+                    polled, position = await client.run(
+                        source.poll(
+                            client.api,
+                            self.conn_id,
+                            cursor.get("position"),
+                            start=start,
+                            now=now,
+                            max_requests=MAX_REQUESTS_PER_POLL,
+                        )
                     )
                     wanted = self._select(polled, keywords)
                     batches = await asyncio.to_thread(self._store_round, store, wanted)

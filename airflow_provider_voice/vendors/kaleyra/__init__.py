@@ -31,6 +31,7 @@ __all__ = [
     "KaleyraNumberCheck",
     "KaleyraReply",
     "check_dialer_name",
+    "ended_click_to_calls_flow",
 ]
 
 
@@ -40,3 +41,7 @@ class KaleyraApi(KaleyraObdEndpoints, KaleyraReportEndpoints, KaleyraCallEndpoin
     :param api_key: API key.
     :param response_format: ``json`` or ``xml``.
     """
+
+
+# the event pollers import this package's API: imported last (no cycle)
+from airflow_provider_voice.vendors.kaleyra.events import ended_click_to_calls_flow  # noqa: E402

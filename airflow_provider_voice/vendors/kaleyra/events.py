@@ -15,7 +15,7 @@ sign: use the token. Times are epoch seconds; numbers are 10-digit Indian number
 with the country code. The call id is ``{id}`` (else ``{caller}``/``{receiver}``/``{starttime}``).
 
 Polling (the pull path, for an ``AssetWatcher``'s
-:class:`~airflow_provider_voice.triggers.events.VoiceEventTrigger`): :func:`poll_ended_click_to_calls`
+:class:`~airflow_provider_voice.triggers.events.VoiceEventTrigger`): :func:`ended_click_to_calls_flow`
 reads the click-to-call log (``dial.c2cstatus``) and makes the same ``calls-ended`` events (same
 keys) as the end callback, for click-to-calls (OBD calls are only reported by callback).
 """
@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from airflow_provider_voice.models.click_to_call import ClickToCallState
 from airflow_provider_voice.models.events import (
     VoiceEvent,
     WebhookEndpoint,
@@ -39,11 +40,9 @@ from airflow_provider_voice.models.events import (
     text_field,
     vendor_time,
 )
-from airflow_provider_voice.models.click_to_call import ClickToCallState
 from airflow_provider_voice.models.report_window import vendor_date
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.transport import Flow
-from airflow_provider_voice.vendors.base import AsyncVendorClient
 from airflow_provider_voice.vendors.kaleyra.api_reports import (
     C2C_RETENTION_DAYS,
     KALEYRA_TIMEZONE,
@@ -62,7 +61,6 @@ __all__ = [
     "ended_click_to_call_event",
     "ended_click_to_calls_flow",
     "parse_call_callback",
-    "poll_ended_click_to_calls",
 ]
 
 VENDOR = "kaleyra"
@@ -294,25 +292,3 @@ def ended_click_to_calls_flow(
         return events, {"time": since.isoformat(), "ids": sorted(seen)}
     since = max(since, now.astimezone(dt.timezone.utc).replace(microsecond=0) - CALLS_LOOKBACK)
     return events, {"time": since.isoformat(), "ids": sorted(i for i, at in listed.items() if at >= since)}
-
-
-async def poll_ended_click_to_calls(
-    client: AsyncVendorClient[KaleyraReportEndpoints],
-    conn_id: str,
-    position: Mapping[str, Any] | None,
-    *,
-    start: dt.datetime,
-    now: dt.datetime,
-    max_requests: int = 5,
-) -> CallsPoll:
-    """:func:`ended_click_to_calls_flow` through the asyncio client (the event trigger's poll).
-
-    :param client: an asyncio client of the Kaleyra API.
-    :param conn_id: the connection.
-    :param position: the saved position, or None.
-    :param start: where to begin when there is no position.
-    :param now: the poll's time.
-    :param max_requests: pages at most.
-    """
-    flow = ended_click_to_calls_flow(client.api, conn_id, position, start=start, now=now, max_requests=max_requests)
-    return await client.run(flow)

@@ -21,6 +21,7 @@ __all__ = [
     "adownload_cdr_report",
     "download_cdr_report",
     "format_televoips_time",
+    "inbound_messages_flow",
 ]
 
 
@@ -30,3 +31,7 @@ class TeleVoipsApi(TeleVoipsReportEndpoints, TeleVoipsMessagingEndpoints, TeleVo
     :param reports_key: ``x-api-key`` for reports.
     :param messaging_key: ``Authorization`` for messaging.
     """
+
+
+# the event pollers import this package's API: imported last (no cycle)
+from airflow_provider_voice.vendors.televoips.events import inbound_messages_flow  # noqa: E402

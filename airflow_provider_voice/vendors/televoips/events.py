@@ -14,7 +14,7 @@ for an hour or 20 tries. Times (``"2021-08-24 12:20:17"``) carry no zone: read a
 CDR CSV. Numbers are digits with the country code (``12345678900``).
 
 Polling (the pull path, for an ``AssetWatcher``'s
-:class:`~airflow_provider_voice.triggers.events.VoiceEventTrigger`): :func:`poll_inbound_messages`
+:class:`~airflow_provider_voice.triggers.events.VoiceEventTrigger`): :func:`inbound_messages_flow`
 reads ``GET /messages?start=&end=`` and makes the same ``messages-received`` events (same keys) as
 the webhook.
 """
@@ -36,7 +36,6 @@ from airflow_provider_voice.models.events import (
     vendor_time,
 )
 from airflow_provider_voice.transport import Flow
-from airflow_provider_voice.vendors.base import AsyncVendorClient
 from airflow_provider_voice.vendors.televoips.api_core import TeleVoipsCore, TeleVoipsMessage
 from airflow_provider_voice.vendors.televoips.api_messaging import DEFAULT_REGION
 
@@ -48,7 +47,6 @@ __all__ = [
     "inbound_messages_flow",
     "parse_cdr_webhook",
     "parse_message_webhook",
-    "poll_inbound_messages",
 ]
 
 VENDOR = "televoips"
@@ -254,8 +252,9 @@ def inbound_messages_flow(
 
     The position is ``{"time": ISO UTC, "ids": [...]}``: every inbound message with an earlier
     ``time`` has been read, and so have the ones listed in ``ids`` (those at ``time`` or after).
-    Each request reads from ``time`` to now (at most :data:`MESSAGES_WINDOW`, at most
-    ``max_requests`` windows per poll), and the new position keeps :data:`MESSAGES_LOOKBACK`
+    Each request reads from ``time`` (at most :data:`MESSAGES_WINDOW`, with an ``end``, while
+    catching up; the last one without ``end``, i.e. up to TeleVoIPs' now; at most
+    ``max_requests`` requests per poll), and the new position keeps :data:`MESSAGES_LOOKBACK`
     behind the end: a message whose second is the boundary, or that TeleVoIPs lists a few
     seconds late, is neither lost nor read twice. ``time`` and ``end`` are whole UTC seconds
     (the vendor's resolution).
@@ -274,8 +273,11 @@ def inbound_messages_flow(
     now = _whole_second(now)
     events: list[VoiceEvent] = []
     for _ in range(max(1, max_requests)):
-        end = max(since, min(now, since + MESSAGES_WINDOW))
-        messages: list[TeleVoipsMessage] = yield api.list_messages(start=since, end=end)
+        live = since + MESSAGES_WINDOW >= now
+        end = max(since, now if live else since + MESSAGES_WINDOW)
+        # the last window has no end: TeleVoIPs lists up to its own now (an end in whole seconds
+        # would leave this second's messages for the next poll)
+        messages: list[TeleVoipsMessage] = yield api.list_messages(start=since, end=None if live else end)
         listed: dict[str, dt.datetime] = {}
         for message in sorted(messages, key=lambda m: (m.time or "", m.id)):
             if (message.direction or "").strip().lower() != "inbound":
@@ -292,25 +294,3 @@ def inbound_messages_flow(
         if end >= now:
             break
     return events, {"time": since.isoformat(), "ids": sorted(seen)}
-
-
-async def poll_inbound_messages(
-    client: AsyncVendorClient[TeleVoipsCore],
-    conn_id: str,
-    position: Mapping[str, Any] | None,
-    *,
-    start: dt.datetime,
-    now: dt.datetime,
-    max_requests: int = 5,
-) -> MessagesPoll:
-    """:func:`inbound_messages_flow` through the asyncio client (the event trigger's poll).
-
-    :param client: an asyncio client of the TeleVoIPs API.
-    :param conn_id: the connection.
-    :param position: the saved position, or None.
-    :param start: where to begin when there is no position.
-    :param now: the poll's time.
-    :param max_requests: requests at most.
-    """
-    flow = inbound_messages_flow(client.api, conn_id, position, start=start, now=now, max_requests=max_requests)
-    return await client.run(flow)

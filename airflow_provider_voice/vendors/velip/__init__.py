@@ -7,7 +7,13 @@ from airflow_provider_voice.vendors.velip.api_core import VelipCore, VelipUser
 from airflow_provider_voice.vendors.velip.api_messaging import VelipMessagingEndpoints
 from airflow_provider_voice.vendors.velip.api_reports import MAXREG_LIMIT, VELIP_TIMEZONE, VelipReportEndpoints
 
-__all__ = ["MAXREG_LIMIT", "VELIP_TIMEZONE", "VelipApi", "VelipUser"]
+__all__ = [
+    "MAXREG_LIMIT",
+    "VELIP_TIMEZONE",
+    "VelipApi",
+    "VelipUser",
+    "ended_calls_flow",
+]
 
 
 class VelipApi(VelipCampaignEndpoints, VelipReportEndpoints, VelipMessagingEndpoints, VelipCore):
@@ -17,3 +23,7 @@ class VelipApi(VelipCampaignEndpoints, VelipReportEndpoints, VelipMessagingEndpo
     :param token: permanent token or temporary ``tsid``.
     :param base_urls: ``{"default": url}`` override.
     """
+
+
+# the event pollers import this package's API: imported last (no cycle)
+from airflow_provider_voice.vendors.velip.events import ended_calls_flow  # noqa: E402

@@ -10,7 +10,7 @@ Times are Velip's account-local ``date`` (``YYYY-MM-DD``) and ``time`` (``HH:MM:
 without a zone (Velip's zone is the account's).
 
 Polling (the pull path, for an ``AssetWatcher``'s
-:class:`~airflow_provider_voice.triggers.events.VoiceEventTrigger`): :func:`poll_ended_calls` reads
+:class:`~airflow_provider_voice.triggers.events.VoiceEventTrigger`): :func:`ended_calls_flow` reads
 ``GetCallStatus`` with its ``last_id`` cursor and makes the same ``calls-ended`` events (same keys)
 as the webhook. Mind Velip's limit of about 200 list requests per hour: poll every minute or more.
 """
@@ -33,7 +33,6 @@ from airflow_provider_voice.models.events import (
 )
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.transport import Flow
-from airflow_provider_voice.vendors.base import AsyncVendorClient
 from airflow_provider_voice.vendors.velip.api_reports import VELIP_TIMEZONE, VelipReportEndpoints
 from airflow_provider_voice.vendors.velip.campaign import VELIP_OUTCOMES
 from airflow_provider_voice.vendors.velip.records import VelipCallRecord, VelipCallStatusPage
@@ -44,7 +43,6 @@ __all__ = [
     "ended_call_event",
     "ended_calls_flow",
     "parse_call_webhook",
-    "poll_ended_calls",
 ]
 
 VENDOR = "velip"
@@ -222,26 +220,3 @@ def ended_calls_flow(
             PENDING_GIVE_UP,
         )
     return events, {"last_id": hold, "done": sorted(still_done), "caught_up": caught_up or complete}
-
-
-async def poll_ended_calls(
-    client: AsyncVendorClient[VelipReportEndpoints],
-    conn_id: str,
-    position: Mapping[str, Any] | None,
-    *,
-    start: dt.datetime,
-    now: dt.datetime,
-    max_requests: int = 5,
-) -> CallsPoll:
-    """:func:`ended_calls_flow` through the asyncio client (the event trigger's poll).
-
-    :param client: an asyncio client of the Velip API.
-    :param conn_id: the connection.
-    :param position: the saved position, or None.
-    :param start: where to begin when there is no position.
-    :param now: the poll's time.
-    :param max_requests: pages at most.
-    """
-    return await client.run(
-        ended_calls_flow(client.api, conn_id, position, start=start, now=now, max_requests=max_requests)
-    )
