@@ -16,13 +16,17 @@ from collections.abc import AsyncIterator
 from airflow_provider_voice.plugins import URL_PREFIX
 
 
-def build_server_app() -> object:
-    """A FastAPI app mounting the receiver at ``/voice-webhooks`` and running its lifespan (as the api-server does)."""
+def build_server_app(*, publish: bool = True) -> object:
+    """A FastAPI app mounting the receiver at ``/voice-webhooks`` and running its lifespan (as the api-server does).
+
+    :param publish: announce Asset events in Airflow's database (False: store only, e.g. when
+        only ``airflow dags test`` reads the events).
+    """
     from fastapi import FastAPI
 
     from airflow_provider_voice.plugins.receiver import build_app
 
-    receiver_app = build_app()
+    receiver_app = build_app(publisher=None if publish else False)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -39,10 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8089, help="port (default 8089)")
+    parser.add_argument("--no-publish", action="store_true", help="store events without announcing Asset events")
     args = parser.parse_args(argv)
     import uvicorn
 
-    uvicorn.run(build_server_app(), host=args.host, port=args.port, log_level="info")  # type: ignore[arg-type]
+    app = build_server_app(publish=not args.no_publish)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")  # type: ignore[arg-type]
     return 0
 
 
