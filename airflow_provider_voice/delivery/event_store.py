@@ -34,6 +34,7 @@ Guarantees:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import errno
 import hashlib
@@ -62,10 +63,23 @@ from airflow_provider_voice.storage import (
     object_storage_path,
 )
 
-__all__ = ["EventBatch", "EventStore", "EventStoreError", "batch_time", "configured_event_store", "new_batch_id"]
+__all__ = [
+    "EventBatch",
+    "EventStore",
+    "EventStoreError",
+    "Ingested",
+    "batch_time",
+    "configured_event_store",
+    "new_batch_id",
+]
 
 log = get_logger(__name__)
 
+#: an event stored without its batch is re-batched by a later delivery once it is this old (seconds):
+#: younger, the request that stored it may still be writing the batch
+ADOPT_AFTER_SECONDS = 10.0
+#: how long a duplicate waits for the batch of the request it races (seconds), before a 503
+SETTLE_SECONDS = 2.0
 #: lock stripes serializing check-then-write per key inside one process (object storage)
 _STRIPES = 64
 
@@ -148,6 +162,25 @@ class EventBatch:
             raise EventStoreError(f"not an event batch record ({type(err).__name__}: {err})") from None
 
 
+@dataclass(frozen=True)
+class Ingested:
+    """What :meth:`EventStore.ingest` did.
+
+    :param new: the events stored for the first time.
+    :param repeated: events that were already stored (retries, replays, duplicates).
+    :param batches: the batches written (pending, to be announced).
+    :param adopted: already-stored events that had lost their batch and were batched again.
+    :param unsettled: already-stored events whose batch is not written yet and that are too recent
+        to adopt (another request may be writing it): the caller must not acknowledge them yet.
+    """
+
+    new: list[VoiceEvent]
+    repeated: int
+    batches: list[EventBatch]
+    adopted: int = 0
+    unsettled: int = 0
+
+
 def _hour_name(posix: float) -> str:
     return time.strftime("%Y%m%d%H", time.gmtime(posix))
 
@@ -197,14 +230,18 @@ class EventStore:
     def _lock(self, key: str) -> threading.Lock:
         return self._locks[zlib.crc32(key.encode()) % _STRIPES]
 
-    def put(self, event: VoiceEvent) -> bool:
+    def put(self, event: VoiceEvent, *, batch_id: str | None = None) -> bool:
         """Store ``event`` unless its key is already stored; True when it was new.
+
+        :param batch_id: the batch that will announce it, recorded with the event (:meth:`ingest`),
+            so a batch lost in a crash can be written again from its events.
 
         A delivery report naming a campaign (``campaign_ref``) is also indexed under the campaign
         (:meth:`campaign_reports`) — before the event itself, so a stored event is always indexed.
         """
         path = self._event_path(event.vendor, event.conn_id, event.kind, event.key)
-        data = event.model_dump_json().encode("utf-8")
+        record = event.model_dump(mode="json") | ({"_batch": batch_id} if batch_id else {})
+        data = json.dumps(record, separators=(",", ":")).encode("utf-8")
         with self._lock(event.key):
             if event.kind == "deliveries" and event.campaign_ref:
                 self._index_report(event)
@@ -244,6 +281,90 @@ class EventStore:
                 if len(parts) == 3 and not name.startswith("."):
                     people.setdefault(f"{ref}/{parts[0]}", set()).add(parts[1])
         return people
+
+    def ingest(self, events: Iterable[VoiceEvent], *, source: str = "webhook") -> Ingested:
+        """Store ``events`` and write the batches that announce the new ones — the receiver's and the
+        triggers' one entry point.
+
+        Each new event records its batch id before the batch is written. An event that is already
+        stored but whose batch does not exist (the process storing it died, or the batch write
+        failed and the vendor retried) is given that batch again once it is
+        :data:`ADOPT_AFTER_SECONDS` old — so a retry after a crash is announced, never silently
+        answered "already have it"; a younger one is ``unsettled`` (the receiver answers 503, the
+        vendor retries).
+        """
+        ids: dict[tuple[str, str, str], str] = {}
+        new: list[VoiceEvent] = []
+        repeats: list[VoiceEvent] = []
+        for event in events:
+            group = (event.vendor, event.conn_id, event.kind)
+            batch_id = ids.setdefault(group, new_batch_id())
+            (new if self.put(event, batch_id=batch_id) else repeats).append(event)
+        batches = []
+        groups: dict[tuple[str, str, str, str], list[str]] = {}
+        for event in new:
+            group = (event.vendor, event.conn_id, event.kind)
+            groups.setdefault((*group, ids[group]), []).append(event.key)
+        unsettled = 0
+        for event in repeats:
+            owner, stored_at = self._owner(event)
+            if owner is None or owner in ids.values():
+                continue
+            if self._has_batch(event, owner, wait=time.time() - stored_at < ADOPT_AFTER_SECONDS):
+                continue
+            if time.time() - stored_at < ADOPT_AFTER_SECONDS:
+                unsettled += 1  # the request storing it may still be running: ask the vendor to retry
+            else:  # stored, never batched (that request died): adopt it under its own batch id
+                groups.setdefault((event.vendor, event.conn_id, event.kind, owner), []).append(event.key)
+        adopted = 0
+        try:
+            for (vendor, conn_id, kind, batch_id), keys in groups.items():
+                batch = EventBatch(
+                    batch_id, vendor, conn_id, kind, tuple(dict.fromkeys(keys)), source, batch_time(batch_id)
+                )
+                if batch_id not in ids.values():
+                    adopted += len(batch.keys)
+                    log.warning(
+                        "%d stored event(s) of %s had no batch (an earlier write failed): batched now",
+                        len(batch.keys),
+                        batch.asset_uri,
+                    )
+                batches.append(self.write_batch(batch))
+        except BaseException:
+            self._discard(new)  # the caller fails: its retry must find these events new, not "already stored"
+            raise
+        return Ingested(new, len(repeats), batches, adopted, unsettled)
+
+    def _discard(self, events: Iterable[VoiceEvent]) -> None:
+        """Remove events this call stored (their batch could not be written)."""
+        for event in events:
+            path = self._event_path(event.vendor, event.conn_id, event.kind, event.key)
+            with self._lock(event.key), contextlib.suppress(OSError):
+                path.unlink()
+
+    def _has_batch(self, event: VoiceEvent, batch_id: str, *, wait: bool) -> bool:
+        """Whether ``batch_id`` is written; with ``wait``, give a concurrent writer up to
+        :data:`SETTLE_SECONDS` to finish (a duplicate racing its original)."""
+        deadline = time.monotonic() + (SETTLE_SECONDS if wait else 0.0)
+        while True:
+            try:
+                self.batch(event.vendor, event.conn_id, event.kind, batch_id)
+                return True
+            except EventStoreError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.02)
+
+    def _owner(self, event: VoiceEvent) -> tuple[str | None, float]:
+        """The batch id recorded with a stored event (None: stored without one) and when it was received."""
+        path = self._event_path(event.vendor, event.conn_id, event.kind, event.key)
+        try:
+            record = json.loads(path.read_bytes())
+            owner = record.get("_batch")
+            received = dt.datetime.fromisoformat(str(record.get("received_at"))).timestamp()
+        except (FileNotFoundError, ValueError, AttributeError, TypeError):
+            return None, 0.0
+        return (owner if isinstance(owner, str) else None), received
 
     def put_many(self, events: Iterable[VoiceEvent]) -> list[VoiceEvent]:
         """Store each event; the ones that were new, in order (a repeat inside ``events`` counts once)."""
@@ -291,14 +412,27 @@ class EventStore:
             batches.append(batch)
         return batches
 
-    def write_batch(self, batch: EventBatch) -> None:
-        """Write a batch record, then its pending marker (under its source)."""
+    def write_batch(self, batch: EventBatch) -> EventBatch:
+        """Write a batch record, then its pending marker (under its source); the batch as written.
+
+        A record that already exists under the same id (a concurrent retry wrote it first) is
+        merged with this one, so no key is lost.
+        """
         if batch.kind not in EVENT_KINDS:
             raise ValidationError("kind", batch.kind, f"one of {', '.join(EVENT_KINDS)}")
-        self._write(self._batch_path(batch), json.dumps(batch.to_record()).encode())
+        path = self._batch_path(batch)
+        with self._lock(batch.batch_id):
+            try:
+                existing = self._read_batch(path)
+            except EventStoreError:
+                existing = None
+            if existing is not None:
+                batch = dataclasses.replace(batch, keys=tuple(dict.fromkeys((*existing.keys, *batch.keys))))
+            self._write(path, json.dumps(batch.to_record()).encode())
         self._write(
             self.root / "_pending" / _safe(batch.source) / batch.batch_id, json.dumps(batch.to_record()).encode()
         )
+        return batch
 
     def events(self, batch: EventBatch) -> list[VoiceEvent]:
         """The events of ``batch``, in order."""
@@ -350,8 +484,9 @@ class EventStore:
         out = []
         for path in paths[:limit]:
             try:
-                out.append(self._read_batch(path))
-            except EventStoreError as err:  # unreadable marker: say so, keep it for a human
+                marker = self._read_batch(path)
+                out.append(self.batch(marker.vendor, marker.conn_id, marker.kind, marker.batch_id))
+            except EventStoreError as err:  # unreadable marker or record: say so, keep it for a human
                 log.error("pending event batch %s cannot be read: %s", path.name, err)
         return out
 

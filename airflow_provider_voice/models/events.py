@@ -102,7 +102,7 @@ class VoiceEvent(BaseModel):
     :param direction: ``inbound`` or ``outbound`` when known.
     :param status: the vendor's own status word (``DELIVERED``, ``NA``, ``NO ANSWER``...).
     :param outcome: the normalized outcome: ``delivered``, ``failed``, ``answered``, ``no_answer``,
-        ``busy``, ``rejected``, ``invalid_number``, ``blocked``, ``opted_out`` (None when unknown).
+        ``busy``, ``bad_number``, ``blocked``, ``opted_out`` (None when unknown).
     :param text: message text (inbound SMS, STOP message).
     :param ref: the vendor's id of the message or call.
     :param campaign_ref: the vendor's campaign id, when given.
@@ -275,7 +275,9 @@ def person_number(value: str | None, default_region: str | None) -> str | None:
     candidates = [value]
     digits = "".join(ch for ch in value if ch.isdigit())
     if digits and not value.strip().startswith(("+", "00")):
-        candidates.insert(0, "+" + digits)  # vendors mostly write the country code without '+'
+        # vendors mostly write the country code without '+'; a national reading in the vendor's own
+        # region comes first when there is one (a 10-digit Indian mobile is not +91 and 8 digits)
+        candidates.insert(1 if default_region else 0, "+" + digits)
     for candidate in candidates:
         try:
             return PhoneNumber.parse(candidate, default_region, strict=False).e164

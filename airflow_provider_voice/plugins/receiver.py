@@ -181,7 +181,7 @@ class WebhookReceiver:
         conn_id = settings.conn_id
         if not settings.auth or not settings.secret:
             self._warn_once(
-                f"{conn_id}:none", "connection %r has no webhook_auth/webhook_secret: webhooks refused", conn_id
+                f"{conn_id}:none", "connection %r: webhooks refused (set webhook_auth and webhook_secret)", conn_id
             )
             return False
         if settings.auth not in AUTH_MODES or settings.auth not in endpoint.auth:
@@ -224,12 +224,16 @@ class WebhookReceiver:
         """
         events = endpoint.parse(request, settings.conn_id)
         events = events + derive_opt_outs(events, settings.keywords)
-        new = self.store.put_many(events)
-        if new:
-            self.store.add_batches(new)
-            if self.on_stored is not None:
-                self.on_stored()
-        return len(new), len(events) - len(new)
+        done = self.store.ingest(events)
+        if done.batches and self.on_stored is not None:
+            self.on_stored()
+        if done.unsettled:
+            raise EventsUnsettledError(f"{done.unsettled} event(s) are still being stored by another request")
+        return len(done.new), done.repeated
+
+
+class EventsUnsettledError(RuntimeError):
+    """A repeat of events another request is still storing: answered 503 so the vendor retries."""
 
 
 def _basic_credentials(header: str | None) -> tuple[str | None, str | None]:
@@ -363,6 +367,9 @@ def build_app(receiver: WebhookReceiver | None = None, *, publisher: Any = None)
                 mask_phones(body[:120].decode("utf-8", "replace")),
             )
             return _plain(400, f"not a {settings.vendor.name} {route} payload: {err}")
+        except EventsUnsettledError as err:
+            log.info("webhook %s/%s answered 503 (retry later): %s", conn_id, route, err)
+            return _plain(503, "retry later")
         except Exception as err:  # storage down: the vendor must retry, nothing is acknowledged
             log.error("webhook %s/%s not stored (503): %s: %s", conn_id, route, type(err).__name__, err)
             return _plain(503, "event store unavailable; retry later")

@@ -37,7 +37,7 @@ Each event has the same key as the webhook's for the same vendor record, so a re
 by a webhook and by a poll is stored — and announced — once, by whichever saw it first.
 
 **Durability.** One round: poll after the saved position (at most :data:`MAX_REQUESTS_PER_POLL`
-requests), store the new events (``EventStore.put_many``) and their batch with a pending marker
+requests), store the new events and their batch with a pending marker (``EventStore.ingest``)
 (``_pending/trigger-<watcher>/``), save the position, *then* yield the ``TriggerEvent``. The
 previous round's batches are marked announced at the start of the next round, when the triggerer
 has committed the event (Asset event). A triggerer that dies in between loses nothing: the next
@@ -234,7 +234,6 @@ class VoiceEventTrigger(BaseEventTrigger):
         self.vendor = vendor
         self.events_path = events_path
         #: events stored by a round whose batch could not be written yet (batched by the next round)
-        self._unbatched: list[VoiceEvent] = []
 
     # -- names ------------------------------------------------------------------------------
     @property
@@ -418,15 +417,9 @@ class VoiceEventTrigger(BaseEventTrigger):
         return cursor
 
     def _store_round(self, store: EventStore, events: list[VoiceEvent]) -> list[EventBatch]:
-        """Store the events; write the new ones (and any left from a failed round) as pending batches."""
-        for event in events:
-            if store.put(event):
-                self._unbatched.append(event)
-        if not self._unbatched:
-            return []
-        batches = store.add_batches(self._unbatched, source=self.source_name)
-        self._unbatched = []
-        return batches
+        """Store the events and write the new ones as pending batches (:meth:`EventStore.ingest`: an
+        event a crashed round stored without its batch gets it now)."""
+        return store.ingest(events, source=self.source_name).batches
 
     def _mark_announced(self, store: EventStore, batches: list[EventBatch]) -> list[EventBatch]:
         """Remove the batches' pending markers; the ones that could not be removed (tried again next round)."""

@@ -190,3 +190,25 @@ def test_octopush_status_from_reports(tmp_path):
     done = report_status(handle, NOW.timestamp() + 20, store, "octopush_default")
     assert done.finished and done.counts == {"answered": 2, "busy": 1, "blocked": 1}
     assert "[estimate]" not in done.summary() and "answered share 50.0%" in done.summary()
+
+
+def test_an_event_stored_by_a_request_that_died_is_batched_by_the_retry(tmp_path, monkeypatch):
+    from airflow_provider_voice.delivery import event_store
+
+    store = EventStore(tmp_path)
+    old = event(1, received_at=NOW)  # stored long ago, by a request that died before its batch
+    assert store.put(old, batch_id=f"{int(NOW.timestamp()) * 10**9:020d}-deadbeef0000")
+    done = store.ingest([old, event(2)])
+    assert [e.event_id for e in done.new] == ["message-received:2"] and done.repeated == 1 and done.adopted == 1
+    kinds = sorted((b.batch_id.endswith("deadbeef0000"), len(b.keys)) for b in store.pending_batches())
+    assert kinds == [(False, 1), (True, 1)]
+    # a stored event younger than ADOPT_AFTER_SECONDS whose batch is missing is unsettled (the vendor retries)
+    monkeypatch.setattr(event_store, "SETTLE_SECONDS", 0.05)
+    young = event(3, received_at=dt.datetime.now(dt.timezone.utc))
+    store.put(young, batch_id=f"{time.time_ns():020d}-cafe00000000")
+    assert store.ingest([young]).unsettled == 1
+    # a batch that cannot be written leaves nothing "already stored" behind: the retry is new
+    store.write_batch = lambda batch: (_ for _ in ()).throw(OSError("disk full"))  # type: ignore[method-assign]
+    with pytest.raises(OSError):
+        store.ingest([event(4)])
+    assert not store.contains(event(4))
