@@ -110,6 +110,15 @@ class Processes:
             if not proc.alive():
                 raise E2EError(f"{proc.name} exited with status {proc.popen.returncode}:\n{proc.tail()}")
 
+    def kill(self, proc: Proc, timeout: float = 15.0) -> None:
+        """SIGKILL ``proc``'s process group (a crash: no cleanup) and forget it; :class:`E2EError` if it lingers."""
+        _signal_group(proc.pid, signal.SIGKILL)
+        try:
+            proc.popen.wait(timeout)
+        except subprocess.TimeoutExpired as err:
+            raise E2EError(f"{proc.name} (pid {proc.pid}) still running {timeout:.0f} s after SIGKILL") from err
+        self.procs.remove(proc)
+
     def stop_all(self, grace: float = 15.0) -> list[str]:
         """SIGTERM every process group (newest first), SIGKILL what is left after ``grace`` s; returns notes."""
         notes: list[str] = []

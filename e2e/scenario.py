@@ -79,21 +79,32 @@ class Scenario:
         self.sim = Simulator(stack.sim_url)
         self.runs: list[TriggeredRun] = []
         self.checks: list[Check] = []
+        #: lines for the run summary (the Listen-back counts)
+        self.notes: list[str] = []
         self._stop = threading.Event()
 
     # -- trigger and watch -------------------------------------------------------------------------
     def wait_for_dags(self, timeout: float = 240) -> None:
-        """Until every example DAG is parsed (and none has an import error)."""
-        wanted = {run.dag_id for run in DEMO_RUNS} | {"e2e_fault_campaign"}
+        """Until every example DAG and the e2e's own are parsed (and none has an import error)."""
+        from .events import CONSUMER_DAG, OPTOUT_DAG, WATCHER_DAG, watcher_available
+
+        wanted = {run.dag_id for run in DEMO_RUNS} | {"e2e_fault_campaign", CONSUMER_DAG, OPTOUT_DAG}
+        if watcher_available():
+            wanted.add(WATCHER_DAG)
 
         def parsed() -> bool:
             errors = self.api.import_errors()
             if errors:
                 raise E2EError("DAG import errors: " + "; ".join(f"{e['filename']}: {e['stack_trace'][-300:]}"
                                                                 for e in errors))  # fmt: skip
-            return wanted <= set(self.api.dags())
+            missing["dags"] = sorted(wanted - set(self.api.dags()))
+            return not missing["dags"]
 
-        wait_for("the example DAGs to be parsed", parsed, timeout=timeout, interval=2)
+        missing: dict[str, list[str]] = {"dags": sorted(wanted)}
+        try:
+            wait_for("the example DAGs to be parsed", parsed, timeout=timeout, interval=2)
+        except E2EError as err:
+            raise E2EError(f"{err}; not in the REST API: {', '.join(missing['dags'])}") from None
 
     def trigger_all(self) -> None:
         """Every demo run twice: without and with a logical date."""

@@ -55,6 +55,10 @@ def simulator_settings() -> dict[str, Any]:
 
 
 SECRET_SETTINGS = ("velip_token", "televoips_reports_key", "televoips_messaging_key", "octopush_key", "kaleyra_api_key")
+#: the user the simulated TeleVoIPs sends its webhooks as (Basic auth; the password is :attr:`Stack.webhook_secret`)
+WEBHOOK_USERNAME = "televoips-e2e"
+#: the connections whose extras get the webhook settings: the webhook one, and the twin the event watcher polls with
+WEBHOOK_CONNECTIONS = ("televoips_default", "televoips_pull")
 
 
 @dataclass
@@ -71,6 +75,10 @@ class Stack:
     pg_dir: Path | None = None
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     fernet_key: str = ""
+    #: the TeleVoIPs connections' ``webhook_secret`` (Basic password of the simulator's webhooks)
+    webhook_secret: str = field(default_factory=lambda: "e2e-whk-" + secrets.token_urlsafe(24))
+    #: the command each Airflow component was started with (for :meth:`restart_component`)
+    commands: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.procs = Processes(self.workdir / "logs")
@@ -89,8 +97,12 @@ class Stack:
 
     def link_dags(self) -> None:
         """Fill :attr:`dags_folder` with links to the repository's DAG files (and their data)."""
+        from .events import WATCHER_DAG, watcher_available
+
         self.dags_folder.mkdir(parents=True, exist_ok=True)
         for source in [*(REPO / "dags").iterdir(), *(REPO / "e2e" / "dags").glob("*.py")]:
+            if source.name == f"{WATCHER_DAG}.py" and not watcher_available():
+                continue  # the provider has no VoiceEventTrigger yet
             if source.name != "__pycache__":
                 (self.dags_folder / source.name).symlink_to(source)
 
@@ -114,7 +126,21 @@ class Stack:
         found = {name: str(self.settings[name]) for name in SECRET_SETTINGS}
         found["jwt_secret"] = self.jwt_secret
         found["fernet_key"] = self.fernet_key
+        found["webhook_secret"] = self.webhook_secret
         return found
+
+    @property
+    def events_url(self) -> str:
+        """``[voice] events_path``: the event store every component shares (on S3)."""
+        return f"s3://aws_default@{BUCKET}/events"
+
+    def webhook_url(self, conn_id: str = "televoips_default", route: str = "messages") -> str:
+        """The receiver's URL for ``conn_id``'s ``route`` on the api-server."""
+        return f"{self.api_url}/voice-webhooks/{conn_id}/{route}"
+
+    def webhook_auth(self) -> dict[str, str]:
+        """The simulator's ``televoips_webhook_auth``: Basic with the connections' webhook user and secret."""
+        return {"type": "basic", "username": WEBHOOK_USERNAME, "password": self.webhook_secret}
 
     # -- services ----------------------------------------------------------------------------------
     def start_postgres(self) -> None:
@@ -258,6 +284,8 @@ class Stack:
         )
         if self.s3:
             env["AIRFLOW__VOICE__CHECKPOINT_PATH"] = f"s3://aws_default@{BUCKET}/checkpoints"
+            # written by the webhook receiver (api-server) and the event watcher (triggerer), read by tasks
+            env["AIRFLOW__VOICE__EVENTS_PATH"] = self.events_url
             env["AIRFLOW_PROVIDER_VOICE_FILES"] = f"s3://aws_default@{BUCKET}/files"
             env["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
                 {
@@ -269,8 +297,21 @@ class Stack:
             )
         cfg = SimulatorConfig(**{k: v for k, v in self.settings.items() if k != "kaleyra_incidents"})
         env.update(connection_env_for(self.base_urls, cfg))
+        self._add_webhook_connections(env)
         self.env = env
         return env
+
+    def _add_webhook_connections(self, env: dict[str, str]) -> None:
+        """Webhook extras (Basic auth) on ``televoips_default``, and its twin ``televoips_pull`` for the watcher."""
+        televoips = json.loads(env["AIRFLOW_CONN_TELEVOIPS_DEFAULT"])
+        televoips["extra"] = {
+            **televoips.get("extra", {}),
+            "webhook_auth": "basic",
+            "webhook_username": WEBHOOK_USERNAME,
+            "webhook_secret": self.webhook_secret,
+        }
+        for conn_id in WEBHOOK_CONNECTIONS:
+            env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(televoips)
 
     def airflow(self, *args: str, timeout: float = 300) -> str:
         """Run the ``airflow`` CLI with the deployment's environment."""
@@ -300,9 +341,24 @@ class Stack:
             "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
             "worker": [airflow, "celery", "worker", "--concurrency", "2", "--skip-serve-logs"],
         }
+        self.commands.update(commands)
         for name in AIRFLOW_COMPONENTS:
             self.procs.start(name, commands[name], self.env, cwd=self.workdir)
         wait_for("the api-server", self._api_healthy, timeout=180)
+
+    def kill_component(self, name: str) -> int:
+        """SIGKILL a component's whole process group (no cleanup, as a crash); returns its pid."""
+        proc = next((p for p in self.procs.procs if p.name == name), None)
+        if proc is None:
+            raise E2EError(f"no process named {name}")
+        self.procs.kill(proc)
+        return proc.pid
+
+    def restart_component(self, name: str) -> int:
+        """Start a component killed by :meth:`kill_component` again (same command, log appended); its new pid."""
+        if any(p.name == name for p in self.procs.procs):
+            raise E2EError(f"{name} is still running")
+        return self.procs.start(name, self.commands[name], self.env, cwd=self.workdir).pid
 
     def start_extra_worker(self, name: str) -> None:
         """A second Celery worker (for the re-queue fault test)."""
