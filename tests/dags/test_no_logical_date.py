@@ -83,6 +83,33 @@ def check_connections(sim: Any, run: Any, out: str) -> None:
     assert "DEMO|   kaleyra    OK" in out, out
 
 
+def seed_opt_out(tmp: Path) -> None:
+    """A STOP from an audience member, stored as the webhook receiver stores it (no conf)."""
+    import datetime as dt
+
+    from airflow_provider_voice.delivery.event_store import configured_event_store
+    from airflow_provider_voice.models.events import VoiceEvent
+
+    stop = VoiceEvent(
+        vendor="televoips",
+        conn_id="televoips_default",
+        kind="opt-outs",
+        event_id=f"keyword:message-received:{tmp.name}",
+        received_at=dt.datetime.now(dt.timezone.utc),
+        number="+14155552673",
+        text="STOP",
+        outcome="opted_out",
+    )
+    store = configured_event_store()
+    store.ingest([stop])
+
+
+def check_optout_events(sim: Any, run: Any, out: str) -> None:
+    assert "DEMO| opt-out events read: 1 (1 distinct numbers)" in out, out
+    assert [e.number for e in sim.state.ledger.entries("televoips", "unsubscribe")] == ["14155552673"]
+    assert "14155552673" not in sim.state.ledger.counts("televoips", "sms"), "an opted-out person was texted"
+
+
 #: every example DAG: (conf, check); a new example DAG must be added here
 EXAMPLES: dict[str, tuple[Callable[[Path], dict[str, Any] | None], Callable[[Any, Any, str], None]]] = {
     "example_voice_campaign": (lambda tmp: {"vendor": "octopush"}, check_voice_campaign),
@@ -90,6 +117,7 @@ EXAMPLES: dict[str, tuple[Callable[[Path], dict[str, Any] | None], Callable[[Any
     "example_sms_and_optouts": (lambda tmp: {"suppression_file": str(tmp / "optouts.csv")}, check_sms_and_optouts),
     "example_daily_cdr": (lambda tmp: None, check_daily_cdr),
     "example_connections": (lambda tmp: None, check_connections),
+    "example_optout_events": (seed_opt_out, check_optout_events),
 }
 
 
