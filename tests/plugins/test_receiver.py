@@ -805,28 +805,54 @@ def test_over_a_real_loopback_socket_mounted_like_the_api_server(store, caplog, 
     api_server = FastAPI(lifespan=lifespan)
     api_server.mount("/voice-webhooks", webhooks)
 
+    class Keep(logging.Handler):  # uvicorn's access logger, whatever an earlier test did to propagation
+        def __init__(self) -> None:
+            super().__init__(logging.INFO)
+            self.records: list[logging.LogRecord] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.records.append(record)
+
+    kept = Keep()
+    access_logger = logging.getLogger("uvicorn.access")
+    saved = (access_logger.level, access_logger.disabled)
+    access_logger.setLevel(logging.INFO)
+    access_logger.disabled = False
+    access_logger.addHandler(kept)
+    try:
+        with serve_on_loopback(api_server) as url, httpx.Client(base_url=url, timeout=10) as http:
+            send_the_requests(http)
+    finally:
+        access_logger.removeHandler(kept)
+        access_logger.setLevel(saved[0])
+        access_logger.disabled = saved[1]
+    check_what_was_seen(recorder, store, [kept.format(r) for r in kept.records], caplog)
+
+
+def send_the_requests(http: httpx.Client) -> None:
     def oversized() -> Iterator[bytes]:
         yield b"["
         for _ in range(MAX_BODY_BYTES // 65536 + 1):
             yield b" " * 65536
         yield b"]"
 
-    with serve_on_loopback(api_server) as url, httpx.Client(base_url=url, timeout=10) as http:
-        answers = [http.post(f"/voice-webhooks/oc/deliveries?token={TOKEN}", json=OCTOPUSH_REPORT) for _ in range(3)]
-        assert [(a.status_code, a.content) for a in answers] == [(200, b"")] * 3
-        tv = http.post("/voice-webhooks/tv_key/messages", json=MESSAGE_FAILED, headers={"X-TeleVoIPs-Key": API_KEY})
-        assert tv.status_code == 200 and tv.content == TELEVOIPS_OK
-        query = urllib.parse.urlencode(KALEYRA_END)
-        assert http.get(f"/voice-webhooks/ka/calls?{query}&token={TOKEN}").status_code == 200
-        assert http.post(f"/voice-webhooks/oc/deliveries?token={TOKEN[:-1]}", json=OCTOPUSH_REPORT).status_code == 401
-        chunked = http.post("/voice-webhooks/tv_basic/cdrs", content=oversized(), headers=basic())
-        assert chunked.status_code == 413
-        declared = http.post("/voice-webhooks/tv_basic/cdrs", content=b" " * (MAX_BODY_BYTES + 1), headers=basic())
-        assert declared.status_code == 413
+    answers = [http.post(f"/voice-webhooks/oc/deliveries?token={TOKEN}", json=OCTOPUSH_REPORT) for _ in range(3)]
+    assert [(a.status_code, a.content) for a in answers] == [(200, b"")] * 3
+    tv = http.post("/voice-webhooks/tv_key/messages", json=MESSAGE_FAILED, headers={"X-TeleVoIPs-Key": API_KEY})
+    assert tv.status_code == 200 and tv.content == TELEVOIPS_OK
+    query = urllib.parse.urlencode(KALEYRA_END)
+    assert http.get(f"/voice-webhooks/ka/calls?{query}&token={TOKEN}").status_code == 200
+    assert http.post(f"/voice-webhooks/oc/deliveries?token={TOKEN[:-1]}", json=OCTOPUSH_REPORT).status_code == 401
+    chunked = http.post("/voice-webhooks/tv_basic/cdrs", content=oversized(), headers=basic())
+    assert chunked.status_code == 413
+    declared = http.post("/voice-webhooks/tv_basic/cdrs", content=b" " * (MAX_BODY_BYTES + 1), headers=basic())
+    assert declared.status_code == 413
+
+
+def check_what_was_seen(recorder: Any, store: Any, access: list[str], caplog: Any) -> None:
     assert recorder.calls[0] == "start" and recorder.calls[-1] == "stop"
     assert recorder.calls.count("wake") == 3  # Octopush report, TeleVoIPs failure, Kaleyra end; not the replays
     assert sorted(b.kind for b in store.pending_batches()) == ["calls-ended", "deliveries", "deliveries"]
-    access = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
     assert len(access) == 8, access
     assert all(TOKEN not in line and TOKEN[:-1] not in line for line in access)
     assert sum("/voice-webhooks/oc/deliveries?token=*** " in line for line in access) == 4
