@@ -43,6 +43,7 @@ from airflow_provider_voice.models.events import (
 from airflow_provider_voice.models.report_window import vendor_date
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.transport import Flow
+from airflow_provider_voice.vendors.kaleyra.api_calls import CALLBACK_VARIABLES
 from airflow_provider_voice.vendors.kaleyra.api_core import DEFAULT_REGION
 from airflow_provider_voice.vendors.kaleyra.api_reports import (
     C2C_RETENTION_DAYS,
@@ -65,20 +66,6 @@ __all__ = [
 ]
 
 VENDOR = "kaleyra"
-CALLBACK_VARIABLES = (
-    "id",
-    "caller",
-    "receiver",
-    "status",
-    "status1",
-    "status2",
-    "duration",
-    "billsec",
-    "starttime",
-    "endtime",
-    "recordpath",
-    "callerid",
-)
 
 
 def callback_template(base_url: str) -> str:
