@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_voice.testing.demo import DEMO_RUNS
+
 from .api import AirflowApi
 from .procs import E2EError
 from .scenario import Check, Scenario, write_json
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         scenario = Scenario(stack, api)
         steps.run("DAGs parsed", scenario.wait_for_dags)
         if not args.only_events:
-            steps.run("trigger 14 runs through the REST API", scenario.trigger_all)
+            steps.run(f"trigger {2 * len(DEMO_RUNS)} runs through the REST API", scenario.trigger_all)
             steps.run("runs finish", lambda: scenario.watch(args.deadline))
             steps.run("check run states", scenario.check_states)
             steps.run("check deferrals", scenario.check_deferrals)

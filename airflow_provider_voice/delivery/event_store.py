@@ -20,10 +20,9 @@ Guarantees:
 
 * **Stored once.** :meth:`EventStore.put` writes an event only if its key is new and says whether
   it was. On a local file system the create is atomic across processes (``link`` of a complete,
-  fsynced temporary file; a second writer gets ``EEXIST``). On object storage it is a check then a
-  write, serialized inside one process: two api-server processes receiving the same retry within
-  milliseconds may both store it — same key, same content, one object — and both announce it;
-  consumers then skip the second announcement (below).
+  fsynced temporary file; a second writer gets ``EEXIST``). On object storage it is an exclusive
+  create (S3: a conditional PUT, ``If-None-Match: *``), atomic across processes too; a store
+  without one falls back to a check then a write, serialized inside one process only.
 * **Durable before announced.** Events, then their batch, then the pending marker are written
   before the caller answers the vendor; the marker is removed only after the Asset event exists.
   A process that dies in between leaves the marker, and :meth:`pending_batches` finds it again.
@@ -44,7 +43,7 @@ import secrets
 import threading
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,12 +246,7 @@ class EventStore:
                 self._index_report(event)
             if self.local:
                 return self._create_local(path, data)
-            forget_listings(path.parent)
-            if path.exists():
-                return False
-            _mkdirs(path.parent)
-            path.write_bytes(data)
-            return True
+            return _create_object(path, data)
 
     # -- campaign reports -------------------------------------------------------------------
     def _campaign_folder(self, vendor: str, conn_id: str, campaign_ref: str) -> Any:
@@ -439,9 +433,20 @@ class EventStore:
         return [self.get(batch.vendor, batch.conn_id, batch.kind, key) for key in batch.keys]
 
     def batches_since(
-        self, vendor: str, conn_id: str, kind: str, since: float, *, until: float | None = None
+        self,
+        vendor: str,
+        conn_id: str,
+        kind: str,
+        since: float,
+        *,
+        until: float | None = None,
+        skip: Container[str] = (),
     ) -> list[EventBatch]:
-        """Every batch of one connection and kind written at or after POSIX time ``since``, oldest first."""
+        """Every batch of one connection and kind written at or after POSIX time ``since``, oldest first.
+
+        :param skip: batch ids not wanted, not even read (those a consumer knows it consumed); a batch
+            whose id says it was made outside the window is not read either.
+        """
         until = time.time() if until is None else until
         out: list[EventBatch] = []
         hour = int(since // 3600)
@@ -453,6 +458,9 @@ class EventStore:
             except (FileNotFoundError, NotADirectoryError):
                 paths = []
             for path in sorted(paths, key=lambda p: p.name):
+                batch_id = path.name[: -len(".json")]
+                if batch_id in skip or not _may_fall_within(batch_id, since, until):
+                    continue
                 batch = self._read_batch(path)
                 if since <= batch.created_at <= until:
                     out.append(batch)
@@ -505,15 +513,9 @@ class EventStore:
         path = self.root / "_consumed" / _safe(consumer) / batch_id
         data = run_id.encode("utf-8")
         with self._lock(consumer + batch_id):
-            if self.local:
-                if self._create_local(path, data):
-                    return run_id
-            else:
-                forget_listings(path.parent)
-                if not path.exists():
-                    _mkdirs(path.parent)
-                    path.write_bytes(data)
-                    return run_id
+            created = self._create_local(path, data) if self.local else _create_object(path, data)
+            if created:
+                return run_id
             return bytes(path.read_bytes()).decode("utf-8")
 
     # -- cursors ----------------------------------------------------------------------------
@@ -568,6 +570,40 @@ class EventStore:
             return
         _mkdirs(path.parent)
         path.write_bytes(data)
+
+
+def _may_fall_within(batch_id: str, since: float, until: float, slack: float = 60.0) -> bool:
+    """Whether the batch ``batch_id`` may have been written in ``[since, until]`` (an id starts with its time)."""
+    try:
+        made = batch_time(batch_id)
+    except EventStoreError:
+        return True  # not one of our ids: read it to know
+    return since - slack <= made <= until + slack
+
+
+def _create_object(path: Any, data: bytes) -> bool:
+    """Write ``data`` to ``path`` unless something is there; True when this call created it.
+
+    An exclusive create (``open("xb")``): on S3 one conditional PUT (``If-None-Match: *``, s3fs
+    2024.12+), atomic across processes — two api-server workers storing one retried event, or two
+    consumer runs claiming one batch, cannot both win — and one request instead of a HEAD, a LIST and
+    a PUT. A file system without exclusive create falls back to check-then-write (serialized only
+    inside this process).
+    """
+    forget_listings(path.parent)
+    try:
+        with path.open("xb") as handle:
+            handle.write(data)
+        return True
+    except FileExistsError:
+        return False
+    except (ValueError, NotImplementedError, TypeError):  # no exclusive create on this file system
+        pass
+    if path.exists():
+        return False
+    _mkdirs(path.parent)
+    path.write_bytes(data)
+    return True
 
 
 def _safe(name: str) -> str:

@@ -23,7 +23,13 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from airflow_provider_voice.delivery.event_store import EventBatch, EventStore, configured_event_store
+from airflow_provider_voice.delivery.event_store import (
+    EventBatch,
+    EventStore,
+    EventStoreError,
+    batch_time,
+    configured_event_store,
+)
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.events import VoiceEvent, event_asset_uri, parse_event_asset_uri
 from airflow_provider_voice.operators.base import fail_fast
@@ -122,6 +128,22 @@ def _uri(asset: Any) -> str:
     return uri
 
 
+def _owners(mark: Mapping[str, Any] | None) -> dict[str, str]:
+    """Batch id -> the run that claimed it, as a consumer's cursor remembers them (empty when it does not)."""
+    found = mark.get("owners") if isinstance(mark, Mapping) else None
+    if not isinstance(found, Mapping):
+        return {}
+    return {b: o for b, o in found.items() if isinstance(b, str) and isinstance(o, str)}
+
+
+def _made(batch_id: str) -> float:
+    """When a batch id was made (0 for an id that is not one of ours)."""
+    try:
+        return batch_time(batch_id)
+    except EventStoreError:
+        return 0.0
+
+
 def triggering_voice_events(
     context: Mapping[str, Any],
     *,
@@ -161,21 +183,30 @@ def triggering_voice_events(
         if wanted is not None and kind not in wanted:
             continue
         announced, earliest = triggering.get(uri, ([], None))
-        mark = store.cursor(f"consumer-{consumer}-{uri}")
+        cursor_name = f"consumer-{consumer}-{uri}"
+        mark = store.cursor(cursor_name)
         if mark and isinstance(mark.get("through"), (int, float)):
             since = float(mark["through"]) - OVERLAP_SECONDS
         elif earliest is not None:
             since = earliest - OVERLAP_SECONDS
         else:
             since = now - lookback.total_seconds()
+        # batches earlier runs claimed inside the overlap window (the cursor remembers their owners): those of
+        # other runs are neither read nor claimed again — a retry of the owner reads its own again. The claim
+        # stays the rule; this spares every run reading and claiming the whole window anew.
+        owners = _owners(mark)
+        known = {batch_id for batch_id, owner in owners.items() if owner != run_id}
         batches: dict[str, EventBatch] = {
-            b.batch_id: b for b in store.batches_since(vendor, conn_id, kind, since, until=now)
+            b.batch_id: b for b in store.batches_since(vendor, conn_id, kind, since, until=now, skip=known)
         }
         for batch_id in announced:
-            if batch_id not in batches:
+            if batch_id in known:
+                skipped += 1
+            elif batch_id not in batches:
                 batches[batch_id] = store.batch(vendor, conn_id, kind, batch_id)
         for batch in sorted(batches.values(), key=lambda b: b.batch_id):
             owner = store.claim(consumer, batch.batch_id, run_id)
+            owners[batch.batch_id] = owner
             if owner != run_id:
                 skipped += 1
                 continue
@@ -184,7 +215,8 @@ def triggering_voice_events(
                     seen.add(event.key)
                     events.append(event)
             read_batches += 1
-        store.save_cursor(f"consumer-{consumer}-{uri}", {"through": now, "run_id": run_id})
+        recent = {b: o for b, o in owners.items() if _made(b) >= now - 2 * OVERLAP_SECONDS}
+        store.save_cursor(cursor_name, {"through": now, "run_id": run_id, "owners": recent})
     by_kind: dict[str, int] = {}
     for event in events:
         by_kind[event.kind] = by_kind.get(event.kind, 0) + 1

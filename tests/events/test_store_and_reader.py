@@ -212,3 +212,19 @@ def test_an_event_stored_by_a_request_that_died_is_batched_by_the_retry(tmp_path
     with pytest.raises(OSError):
         store.ingest([event(4)])
     assert not store.contains(event(4))
+
+
+def test_object_storage_store_is_exclusive_per_key_and_claim():
+    """The same guarantees on object storage (fsspec memory://, exclusive create or its fallback)."""
+    import uuid
+
+    from upath import UPath
+
+    store = EventStore(UPath(f"memory://voice-tests/{uuid.uuid4().hex}/events"))
+    assert not store.local
+    assert store.put(event(1)) is True and store.put(event(1)) is False
+    done = store.ingest([event(1), event(2)])
+    assert [e.event_id for e in done.new] == ["message-received:2"] and done.repeated == 1
+    assert store.claim("dag", "b1", "run1") == "run1" and store.claim("dag", "b1", "run2") == "run1"
+    (batch,) = store.pending_batches()
+    assert [e.event_id for e in store.events(batch)] == ["message-received:2"]

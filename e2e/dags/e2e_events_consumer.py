@@ -1,0 +1,46 @@
+"""``make e2e`` only: a consumer of the TeleVoIPs ``messages-received`` events of ``televoips_default``.
+
+Scheduled on the event Asset ``voice://televoips/televoips_default/messages-received``, which the
+webhook receiver on the api-server announces. Each run reads its events with
+:func:`triggering_voice_events` and pushes ``{"count", "event_ids", "refs"}`` (sorted) to XCom; the
+e2e checks that every event the simulator sent was read by exactly one run (``e2e/events.py``).
+
+``max_active_runs=2``: two runs at a time claim batches side by side (the exactly-once claim is
+exercised), while Asset events arriving meanwhile wait and start one later run between them
+(Airflow defers asset-triggered runs at ``max_active_runs``) instead of a queue of runs that each
+re-read the whole burst.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, task
+
+from airflow_provider_voice.operators.events import triggering_voice_events, voice_event_asset
+
+MESSAGES = voice_event_asset("televoips_default", "messages-received")
+
+
+@dag(
+    dag_id="e2e_events_consumer",
+    schedule=[MESSAGES],
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=2,
+    tags=["voice", "events", "e2e"],
+)
+def e2e_events_consumer():
+    @task(retries=2, retry_delay=pendulum.duration(seconds=2))
+    def consume(**context) -> dict:
+        """The ids of the events this run consumed (a retry reads the same batches again)."""
+        events = triggering_voice_events(context)
+        return {
+            "count": len(events),
+            "event_ids": sorted(e.event_id for e in events),
+            "refs": sorted(str(e.ref) for e in events),
+        }
+
+    consume()
+
+
+e2e_events_consumer()
