@@ -14,9 +14,10 @@ re-read the whole burst.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import dag
+from e2e_consume import consume
 
-from airflow_provider_voice.operators.events import triggering_voice_events, voice_event_asset
+from airflow_provider_voice.operators.events import voice_event_asset
 
 MESSAGES = voice_event_asset("televoips_default", "messages-received")
 
@@ -30,16 +31,6 @@ MESSAGES = voice_event_asset("televoips_default", "messages-received")
     tags=["voice", "events", "e2e"],
 )
 def e2e_events_consumer():
-    @task(retries=2, retry_delay=pendulum.duration(seconds=2))
-    def consume(**context) -> dict:
-        """The ids of the events this run consumed (a retry reads the same batches again)."""
-        events = triggering_voice_events(context)
-        return {
-            "count": len(events),
-            "event_ids": sorted(e.event_id for e in events),
-            "refs": sorted(str(e.ref) for e in events),
-        }
-
     consume()
 
 

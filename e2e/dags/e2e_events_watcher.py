@@ -13,9 +13,10 @@ and pushes ``{"count", "event_ids", "refs"}`` (sorted) to XCom. The e2e kills th
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import AssetWatcher, dag, task
+from airflow.sdk import AssetWatcher, dag
+from e2e_consume import consume
 
-from airflow_provider_voice.operators.events import triggering_voice_events, voice_event_asset
+from airflow_provider_voice.operators.events import voice_event_asset
 from airflow_provider_voice.triggers.events import VoiceEventTrigger
 
 PULLED = voice_event_asset(
@@ -38,16 +39,6 @@ PULLED = voice_event_asset(
     tags=["voice", "events", "e2e"],
 )
 def e2e_events_watcher():
-    @task(retries=2, retry_delay=pendulum.duration(seconds=2))
-    def consume(**context) -> dict:
-        """The ids of the events this run consumed (a retry reads the same batches again)."""
-        events = triggering_voice_events(context)
-        return {
-            "count": len(events),
-            "event_ids": sorted(e.event_id for e in events),
-            "refs": sorted(str(e.ref) for e in events),
-        }
-
     consume()
 
 
