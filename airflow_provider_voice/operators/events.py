@@ -168,6 +168,15 @@ def triggering_voice_events(
     wanted = set(kinds) if kinds is not None else None
     triggering = _triggering(context)
     uris = [_uri(a) for a in assets] if assets is not None else (list(triggering) or _scheduled_on(context))
+    if not uris:  # nothing to read is a mistake, not "no events"
+        raise fail_fast(
+            ValidationError(
+                "assets",
+                None,
+                "event Assets to read: the run has no voice Asset event, the DAG is scheduled on none, "
+                "and none was given (assets=[voice_event_asset(conn_id, kind)])",
+            )
+        )
     dag_run = context.get("dag_run")
     run_id = str(context.get("run_id") or getattr(dag_run, "run_id", None) or "manual")
     consumer = consumer or str(getattr(context.get("dag"), "dag_id", None) or context.get("dag_id") or "default")

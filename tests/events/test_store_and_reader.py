@@ -138,6 +138,8 @@ def test_reader_without_asset_events_reads_the_given_assets_over_the_lookback(tm
     assert [e.kind for e in events] == ["opt-outs"] and opt_out_numbers(events) == ["+14155552601"]
     assert triggering_voice_events(ctx("manual__2"), assets=[opt_outs], store=store) == []
     assert triggering_voice_events(ctx("manual__3"), assets=[opt_outs], lookback=dt.timedelta(0), store=store) == []
+    with pytest.raises(ValueError, match="event Assets to read"):  # nothing to read: an error, never "no events"
+        triggering_voice_events(ctx("manual__4"), store=store)
 
 
 def test_opt_out_without_a_usable_number_fails_loudly(tmp_path):

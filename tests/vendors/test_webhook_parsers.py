@@ -741,3 +741,10 @@ def test_derive_opt_outs_from_an_inbound_stop():
     octopush_stop = {"message_id": "m", "number": "+33612345678", "text": "STOP", "stop_date": "2026-12-01 10:00:00"}
     stop_events = parse_stop_webhook(request(octopush_stop), "oc")
     assert derive_opt_outs([delivered, *stop_events], OptOutKeywords()) == []
+
+
+def test_kaleyra_a_nested_value_is_refused_not_dropped():
+    """A JSON callback whose variable is an object is not the vendor's shape: a 400, never a silently empty field."""
+    body = {**KALEYRA_END, "receiver": {"number": "9877665544"}}
+    with pytest.raises(WebhookPayloadError, match="receiver"):
+        parse_call_callback(request(body), "ka")

@@ -88,10 +88,9 @@ def _unexpanded(value: str | None) -> str | None:
 
 def parse_call_callback(request: WebhookRequest, conn_id: str) -> list[VoiceEvent]:
     """The event of one callback request."""
-    fields = {
-        k: _unexpanded(text_field(v if isinstance(v, dict) else {"v": v}, "v")) for k, v in request.fields().items()
-    }
     where = "the Kaleyra callback"
+    given = request.fields()
+    fields = {k: _unexpanded(text_field(given, k, where=where)) for k in given}  # a non-text value is a 400
     caller, receiver = fields.get("caller"), fields.get("receiver")
     status = (fields.get("status") or fields.get("status1") or "").upper() or None
     start, end = fields.get("starttime"), fields.get("endtime")
