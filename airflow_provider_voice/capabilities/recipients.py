@@ -425,6 +425,8 @@ def validate_recipients(
     keep_invalid: int = 100,
     log_sample: int = 10,
     field: str = "recipients",
+    region_field: str | None = None,
+    id_field: str | None = None,
 ) -> ValidatedRecipients[SpecT]:
     """Read ``recipients`` once and check every row; see the module docstring.
 
@@ -448,6 +450,8 @@ def validate_recipients(
     :param keep_invalid: how many left-out rows :attr:`ValidatedRecipients.invalid_rows` keeps (all are counted and written).
     :param log_sample: how many left-out rows are logged (masked) with ``skip_invalid``.
     :param field: the argument name in errors (``"recipients"``).
+    :param region_field: column/key of each row's ISO region (mixed-country files; see :class:`RecipientSource`).
+    :param id_field: column/key of each row's id (default ``row_id``/``id``, else the line).
     :returns: a :class:`ValidatedRecipients` (counts, left-out sample, rejects location).
     :raises ValidationError: naming the first invalid row(s) and the rule (and the rejects file
         listing all of them), an unreadable file, or the empty source.
@@ -466,6 +470,8 @@ def validate_recipients(
         multiline_values=multiline_values,
         field=field,
         on_invalid=left_out.record,
+        region_field=region_field,
+        id_field=id_field,
     )
     valid = _check_every_row(source, backend, spec, left_out)
     return _conclude(

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
+    "CALL_OUTCOMES",
     "OUTCOMES",
     "CampaignHandle",
     "CampaignOptions",
@@ -27,8 +28,11 @@ __all__ = [
     "CampaignStatus",
 ]
 
-#: normalized call outcomes (every vendor code maps to one of these)
-OUTCOMES = ("answered", "no_answer", "busy", "failed", "bad_number", "blocked", "pending")
+#: the outcomes a campaign status counts (a subset of :data:`airflow_provider_voice.models.outcomes.OUTCOMES`:
+#: every vendor call status maps to one of these)
+CALL_OUTCOMES = ("answered", "no_answer", "busy", "failed", "invalid_number", "blocked", "pending")
+#: the same (the name earlier releases used)
+OUTCOMES = CALL_OUTCOMES
 
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

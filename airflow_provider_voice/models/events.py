@@ -102,7 +102,7 @@ class VoiceEvent(BaseModel):
     :param direction: ``inbound`` or ``outbound`` when known.
     :param status: the vendor's own status word (``DELIVERED``, ``NA``, ``NO ANSWER``...).
     :param outcome: the normalized outcome: ``delivered``, ``failed``, ``answered``, ``no_answer``,
-        ``busy``, ``bad_number``, ``blocked``, ``opted_out`` (None when unknown).
+        ``busy``, ``invalid_number``, ``blocked``, ``opted_out`` (None when unknown).
     :param text: message text (inbound SMS, STOP message).
     :param ref: the vendor's id of the message or call.
     :param campaign_ref: the vendor's campaign id, when given.

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_voice.errors import ValidationError
@@ -57,6 +58,8 @@ FILE_FORMATS = ("csv", "txt", "json", "jsonl")
 DELIMITERS = (",", ";", "\t", "|")
 #: lines read to sniff a CSV delimiter
 SNIFF_LINES = 20
+#: the ISO regions phone numbers exist for (``region_field`` values)
+_REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)
 _PHONE_LIKE = re.compile(r"^\s*(?:tel:)?\s*\+?[\d\s().\-/]+\s*$", re.IGNORECASE)
 
 
@@ -71,7 +74,9 @@ class Recipient(BaseModel):
     """One person to reach: a valid number, an optional name and per-recipient variables.
 
     ``variables`` fill vendor template slots (Octopush ``param1..5``, Velip ``extra1..3``,
-    Kaleyra ``meta``) and SMS text templates.
+    Kaleyra ``meta``), ``{placeholders}`` of personalised messages and SMS text templates.
+    ``row_id`` and ``line`` say which input row the recipient came from (outcome tables join
+    back to the source by them); :class:`RecipientSource` fills them.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -79,6 +84,19 @@ class Recipient(BaseModel):
     number: PhoneNumber
     name: str | None = None
     variables: dict[str, str] = Field(default_factory=dict)
+    row_id: str | None = None
+    line: int | None = None
+
+    def _identity(self) -> tuple[Any, ...]:
+        return (self.number, self.name, tuple(sorted(self.variables.items())))
+
+    def __eq__(self, other: object) -> bool:  # where a row came from is not who the person is
+        if not isinstance(other, Recipient):
+            return NotImplemented
+        return self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
 
 
 @dataclass(frozen=True)
@@ -183,6 +201,11 @@ class RecipientSource:
     :param on_invalid: called with every :class:`InvalidRow` as it is found (e.g. to write a rejects file).
     :param strict_numbers: numbers must be valid (default, for sends); False accepts any *possible*
         number (opt-outs, blacklists, suppression lists: see :class:`PhoneNumber`).
+    :param region_field: column or key holding each row's ISO region (``FR``, ``BR``...) for a
+        mixed-country file: a national number is read in its row's region; a blank cell falls back
+        to ``default_region``; a value that is not a region makes the row invalid.
+    :param id_field: column or key holding the row's id, copied to :attr:`Recipient.row_id`
+        (default: a ``row_id`` or ``id`` column when there is one, else the line / position).
     """
 
     def __init__(
@@ -202,6 +225,8 @@ class RecipientSource:
         field: str = "recipients",
         on_invalid: Callable[[InvalidRow], None] | None = None,
         strict_numbers: bool = True,
+        region_field: str | None = None,
+        id_field: str | None = None,
     ) -> None:
         if source is None:
             raise ValidationError(field, source, "give a list of numbers, a file path or an object-storage path")
@@ -225,6 +250,8 @@ class RecipientSource:
         self.field = field
         self.on_invalid = on_invalid
         self.strict_numbers = strict_numbers
+        self.region_field = region_field or None
+        self.id_field = id_field or None
         self.report = RecipientReport()
         self._content_seen = False
 
@@ -238,7 +265,7 @@ class RecipientSource:
                 self._invalid(line, raw.value, raw.reason)
                 continue
             try:
-                recipient = self._recipient(raw)
+                recipient = self._recipient(raw, line)
             except (InvalidPhoneNumber, ValidationError) as exc:
                 self._invalid(line, getattr(exc, "value", raw), self._reason(exc))
                 continue
@@ -276,39 +303,75 @@ class RecipientSource:
                 )
         return rule
 
-    def _recipient(self, raw: Any) -> Recipient:
+    def _recipient(self, raw: Any, line: int) -> Recipient:
         if isinstance(raw, Recipient):
-            return raw
+            if raw.row_id is not None and raw.line is not None:
+                return raw
+            return raw.model_copy(update={"row_id": raw.row_id or str(line), "line": raw.line or line})
         if isinstance(raw, _Row):
-            return self._from_row(raw)
+            return self._from_row(raw, line)
         if isinstance(raw, Mapping):
-            return self._from_mapping(raw)
-        return Recipient(number=PhoneNumber.parse(raw, self.default_region, strict=self.strict_numbers))
+            return self._from_mapping(raw, line)
+        number = PhoneNumber.parse(raw, self.default_region, strict=self.strict_numbers)
+        return Recipient(number=number, row_id=str(line), line=line)
 
-    def _from_row(self, row: _Row) -> Recipient:
+    def _region(self, data: Mapping[str, Any]) -> str | None:
+        """The row's region (``region_field``), else ``default_region``; a value that is not a region is an error."""
+        if self.region_field is None:
+            return self.default_region
+        value = data.get(self.region_field)
+        text = "" if value is None else str(value).strip().upper()
+        if not text:
+            return self.default_region
+        if text not in _REGIONS:
+            raise ValidationError(
+                self.region_field, value, "an ISO 3166 region code with phone numbers (FR, BR, IN, US...)"
+            )
+        return text
+
+    def _row_id(self, data: Mapping[str, Any], line: int) -> str:
+        key = self.id_field or next((k for k in ("row_id", "id") if k in data), None)
+        value = data.get(key) if key is not None else None
+        if value in (None, ""):
+            if self.id_field is not None:
+                raise ValidationError(self.id_field, None, f"row has no {self.id_field} value (id_field)")
+            return str(line)
+        return str(value).strip()
+
+    def _from_row(self, row: _Row, line: int) -> Recipient:
         value = row.data.get(row.number_key) or ""
         if "\n" in value or "\r" in value:
             raise ValidationError("number", value, f"the {row.number_key!r} value spans several lines (a stray quote?)")
         if not value:
             raise ValidationError("number", value, f"no number in column {row.number_key!r}")
-        number = PhoneNumber.parse(value, self.default_region, strict=self.strict_numbers)
+        number = PhoneNumber.parse(value, self._region(row.data), strict=self.strict_numbers)
         name = row.data.get(row.name_key) if row.name_key else None
-        variables = {k: v for k, v in row.data.items() if k not in (row.number_key, row.name_key) and v != ""}
-        return Recipient(number=number, name=name or None, variables=variables)
+        variables = {
+            k: v for k, v in row.data.items() if k not in (row.number_key, row.name_key, "row_id") and v != ""
+        }
+        return Recipient(
+            number=number, name=name or None, variables=variables, row_id=self._row_id(row.data, line), line=line
+        )
 
-    def _from_mapping(self, raw: Mapping[str, Any]) -> Recipient:
+    def _from_mapping(self, raw: Mapping[str, Any], line: int) -> Recipient:
         key = self.number_field if self.number_field else number_column(list(raw))
         if key is None or raw.get(key) in (None, ""):
             wanted = self.number_field or " or ".join(NUMBER_FIELDS)
             raise ValidationError("number", dict(raw), f"row has no {wanted} value")
-        number = PhoneNumber.parse(raw[key], self.default_region, strict=self.strict_numbers)
+        number = PhoneNumber.parse(raw[key], self._region(raw), strict=self.strict_numbers)
         name = raw.get(self.name_field) or None
         nested = raw.get("variables")
         variables = {str(k): str(v) for k, v in nested.items()} if isinstance(nested, Mapping) else {}
         for k, v in raw.items():
-            if k not in (key, self.name_field, "variables") and v not in (None, ""):
+            if k not in (key, self.name_field, "variables", "row_id") and v not in (None, ""):
                 variables[str(k)] = str(v)
-        return Recipient(number=number, name=None if name is None else str(name), variables=variables)
+        return Recipient(
+            number=number,
+            name=None if name is None else str(name),
+            variables=variables,
+            row_id=self._row_id(raw, line),
+            line=line,
+        )
 
     # -- reading ----------------------------------------------------------------------------
     def _rows(self) -> Iterator[tuple[int, Any]]:

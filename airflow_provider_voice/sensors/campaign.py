@@ -65,7 +65,7 @@ class CampaignCompletionSensor(PollingSensor):
     :param timeout: seconds before giving up; one last status poll is made at the deadline.
     :param request_timeout: HTTP timeout of each status request (seconds).
     :returns: pushes the normalized status to XCom: ``state``, ``total``, ``done``, ``counts``
-        (answered, no_answer, busy, failed, bad_number, blocked, pending), ``vendor_counts``,
+        (answered, no_answer, busy, failed, invalid_number, blocked, pending), ``vendor_counts``,
         ``finished``, ``estimated``, ``message``.
     """
 

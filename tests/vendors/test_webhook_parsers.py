@@ -209,7 +209,7 @@ def test_televoips_cdr_array_of_several_records_and_dispositions():
 OCTOPUSH_STATUSES = {
     "DELIVERED": "answered",  # a voice message delivered was listened to
     "NOT_DELIVERED": "no_answer",
-    "NOT_DELIVERABLE": "bad_number",
+    "NOT_DELIVERABLE": "invalid_number",
     "BUSY": "busy",
     "REFUSED": "failed",
     "BLACKLISTED_NUMBER": "blocked",
@@ -354,8 +354,8 @@ def test_velip_json_and_form_give_the_same_event():
     [
         ("OK", "answered"),
         ("NA", "no_answer"),
-        ("EK", "failed"),
-        ("IK", "bad_number"),
+        ("EK", "invalid_number"),
+        ("IK", "invalid_number"),
         ("CK", "blocked"),
         ("BK", "blocked"),
     ],
@@ -448,7 +448,7 @@ def test_kaleyra_without_id_uses_caller_receiver_and_start():
         ("BUSY", "busy"),
         ("FAILED", "failed"),
         ("DND", "blocked"),
-        ("CHANUNAVAIL", "bad_number"),
+        ("CHANUNAVAIL", "invalid_number"),
     ],
 )
 def test_kaleyra_end_status(status, outcome):

@@ -24,7 +24,13 @@ from pydantic import Field
 from airflow_provider_voice.capabilities.campaign import CampaignBackend, CampaignChannel
 from airflow_provider_voice.delivery import Frame, FrameResult, Reconciled
 from airflow_provider_voice.errors import MalformedResponseError, ValidationError
-from airflow_provider_voice.models.campaign import CampaignHandle, CampaignOptions, CampaignSpec, CampaignStatus
+from airflow_provider_voice.models.campaign import (
+    CALL_OUTCOMES,
+    CampaignHandle,
+    CampaignOptions,
+    CampaignSpec,
+    CampaignStatus,
+)
 from airflow_provider_voice.models.placeholders import fill_placeholders, placeholder_names
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow
@@ -35,6 +41,7 @@ from airflow_provider_voice.vendors.kaleyra.api_obd import (
     kaleyra_number,
     kaleyra_schedule,
 )
+from airflow_provider_voice.vendors.kaleyra.outcomes import KALEYRA_OUTCOMES
 
 __all__ = [
     "KALEYRA_OUTCOMES",
@@ -68,23 +75,6 @@ class KaleyraCampaignOptions(CampaignOptions):
     frame_size: int | None = Field(default=None, ge=1, le=200)
 
 
-#: Kaleyra OBD status -> normalized outcome (anything else, e.g. SENT, is pending)
-KALEYRA_OUTCOMES = {
-    "COMPLETED": "answered",
-    "ANSWER": "answered",
-    "NOANSWER": "no_answer",
-    "NOANSWER_LEG1": "no_answer",
-    "NOANSWER_LEG2": "no_answer",
-    "BUSY": "busy",
-    "FAILED": "failed",
-    "FAILED_LEG1": "failed",
-    "FAILED_LEG2": "failed",
-    "CONGESTION": "failed",
-    "CANCEL": "failed",
-    "CHANUNAVAIL": "bad_number",
-    "DND": "blocked",
-    "NOTALLOWED": "blocked",
-}
 SCHEDULE_MARGIN_SECONDS = 60.0
 
 
@@ -224,7 +214,7 @@ class KaleyraCampaigns(CampaignBackend[KaleyraCampaignOptions, KaleyraApi]):
 
     def status_flow(self, handle: CampaignHandle, *, now: float) -> Flow[CampaignStatus]:
         api = self.api
-        counts = {"answered": 0, "no_answer": 0, "busy": 0, "failed": 0, "bad_number": 0, "blocked": 0, "pending": 0}
+        counts = dict.fromkeys(CALL_OUTCOMES, 0)
         vendor_counts: dict[str, int] = {}
         total = 0
         for group_id in handle.campaign_ids:

@@ -50,8 +50,8 @@ from airflow_provider_voice.vendors.kaleyra.api_reports import (
     KALEYRA_TIMEZONE,
     KaleyraReportEndpoints,
 )
-from airflow_provider_voice.vendors.kaleyra.campaign import KALEYRA_OUTCOMES
 from airflow_provider_voice.vendors.kaleyra.click_to_call import kaleyra_c2c_state
+from airflow_provider_voice.vendors.kaleyra.outcomes import KALEYRA_OUTCOMES
 from airflow_provider_voice.vendors.kaleyra.records import KaleyraCallRecord, KaleyraReportPage
 
 __all__ = [

@@ -207,7 +207,7 @@ class OctopushCampaigns(CampaignBackend[OctopushCampaignOptions, OctopushApi]):
 #: how long after the estimated end a recipient without a delivery report stops being waited for
 REPORT_GRACE_SECONDS = 1800.0
 #: when one recipient got several reports, the one that counts (earliest in this list)
-OUTCOME_PRECEDENCE = ("answered", "busy", "no_answer", "bad_number", "blocked", "failed")
+OUTCOME_PRECEDENCE = ("answered", "busy", "no_answer", "invalid_number", "blocked", "failed")
 
 
 def _estimated_end(handle: CampaignHandle, now: float) -> float:

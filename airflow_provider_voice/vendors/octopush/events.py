@@ -26,20 +26,14 @@ from airflow_provider_voice.models.events import (
     text_field,
     vendor_time,
 )
+from airflow_provider_voice.vendors.octopush.outcomes import OCTOPUSH_OUTCOMES
 
 __all__ = ["DELIVERY_OUTCOMES", "WEBHOOK_ENDPOINTS", "parse_delivery_webhook", "parse_stop_webhook"]
 
 VENDOR = "octopush"
 OCTOPUSH_ZONE = ZoneInfo("Europe/Paris")
-#: delivery report ``status`` -> normalized outcome (a voice message DELIVERED was listened to)
-DELIVERY_OUTCOMES = {
-    "DELIVERED": "answered",
-    "NOT_DELIVERED": "no_answer",
-    "NOT_DELIVERABLE": "bad_number",
-    "BUSY": "busy",
-    "REFUSED": "failed",
-    "BLACKLISTED_NUMBER": "blocked",
-}
+#: delivery report ``status`` -> normalized outcome (the table lives in :mod:`.outcomes`)
+DELIVERY_OUTCOMES = OCTOPUSH_OUTCOMES
 
 
 def _records(request: WebhookRequest) -> list[dict[str, Any]]:

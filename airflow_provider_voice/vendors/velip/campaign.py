@@ -35,6 +35,7 @@ from airflow_provider_voice.delivery import Frame, FrameResult, Reconciled
 from airflow_provider_voice.delivery.checkpoint import FRAMES_PER_TRY_BITS
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError, VoiceProviderError
 from airflow_provider_voice.models.campaign import (
+    CALL_OUTCOMES,
     DATE_RE,
     TIME_RE,
     CampaignHandle,
@@ -46,6 +47,7 @@ from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow
 from airflow_provider_voice.vendors.velip import VelipApi
 from airflow_provider_voice.vendors.velip.api_campaigns import VelipCampaign
+from airflow_provider_voice.vendors.velip.outcomes import VELIP_OUTCOMES
 
 __all__ = [
     "VELIP_OUTCOMES",
@@ -125,15 +127,6 @@ class VelipCampaignOptions(CampaignOptions):
         return value
 
 
-#: Velip ``cd_status`` / ``cp_counts`` code -> normalized outcome
-VELIP_OUTCOMES = {
-    "OK": "answered",
-    "NA": "no_answer",
-    "EK": "failed",
-    "IK": "bad_number",
-    "CK": "blocked",
-    "BK": "blocked",
-}
 MAX_NAME = 50
 #: the shortest default window (start time to 23:59:59 of the start day) accepted without an explicit time_end
 MIN_DEFAULT_WINDOW_SECONDS = 3600
@@ -395,7 +388,7 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions, VelipApi]):
 
 def combine_status(handle: CampaignHandle, campaigns: list[VelipCampaign]) -> CampaignStatus:
     """Sum the Velip campaigns of a handle into one :class:`CampaignStatus`."""
-    counts = {"answered": 0, "no_answer": 0, "busy": 0, "failed": 0, "bad_number": 0, "blocked": 0, "pending": 0}
+    counts = dict.fromkeys(CALL_OUTCOMES, 0)
     vendor_counts: dict[str, int] = {}
     total = done = 0
     states = []

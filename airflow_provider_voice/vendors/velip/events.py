@@ -34,7 +34,7 @@ from airflow_provider_voice.models.events import (
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.transport import Flow
 from airflow_provider_voice.vendors.velip.api_reports import VELIP_TIMEZONE, VelipReportEndpoints
-from airflow_provider_voice.vendors.velip.campaign import VELIP_OUTCOMES
+from airflow_provider_voice.vendors.velip.outcomes import VELIP_OUTCOMES
 from airflow_provider_voice.vendors.velip.records import VelipCallRecord, VelipCallStatusPage
 
 __all__ = [
