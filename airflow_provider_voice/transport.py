@@ -103,6 +103,7 @@ __all__ = [
     "SyncHttp",
     "check_json_depth",
     "json_body",
+    "map_emitted",
     "new_async_client",
     "new_sync_client",
     "parse_retry_after",
@@ -216,6 +217,22 @@ Flow = Generator[FlowStep, Any, T]
 #: a flow emitting items of type ``E`` and returning ``T`` (pagination): ``client.iterate`` yields the ``E`` s
 PagedFlow = Generator[Call[object] | Sleep | Emit[E], Any, T]
 StepT = TypeVar("StepT", bound=FlowStep)
+F = TypeVar("F")
+
+
+def map_emitted(flow: PagedFlow[E, T], convert: Callable[[E], F]) -> PagedFlow[F, T]:
+    """``flow`` with every emitted item passed through ``convert`` (calls, sleeps and the return
+    value unchanged): a vendor's paged rows turned into normalized records, page by page."""
+    reply: Any = None
+    while True:
+        try:
+            step = flow.send(reply)
+        except StopIteration as stop:
+            return stop.value
+        if isinstance(step, Emit):
+            reply = yield Emit([convert(item) for item in step.items])
+        else:
+            reply = yield step
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Generic, TypeVar
 
 import pydantic
 
 from airflow_provider_voice.capabilities.base import VendorCapability
+from airflow_provider_voice.capabilities.outcomes import OutcomeJoin, group_records
 from airflow_provider_voice.delivery import (
     Channel,
     CheckpointKey,
@@ -41,9 +42,11 @@ from airflow_provider_voice.delivery import (
 from airflow_provider_voice.delivery.engine import engine_options_arg
 from airflow_provider_voice.errors import CapabilityNotSupportedError, ValidationError, VoiceProviderError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignOptions, CampaignSpec, CampaignStatus
+from airflow_provider_voice.models.outcomes import CallRecord, RecipientOutcome
+from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.models.placeholders import LOOKS_LIKE_PLACEHOLDER
 from airflow_provider_voice.models.recipients import Recipient
-from airflow_provider_voice.transport import Flow
+from airflow_provider_voice.transport import Flow, PagedFlow
 from airflow_provider_voice.vendors.base import AsyncVendorClient, VendorApi, VendorClient
 
 __all__ = [
@@ -376,6 +379,58 @@ class CampaignBackend(VendorCapability[ApiT], ABC, Generic[OptionsT, ApiT]):
         finally:
             if own:
                 await client.aclose()
+
+    # -- outcomes -------------------------------------------------------------------------------
+    def outcome_key(self, number: PhoneNumber) -> str:
+        """The key this vendor's call records use for ``number`` (default: the E.164 digits)."""
+        return number.e164.lstrip("+")
+
+    def outcome_records_flow(self, handle: CampaignHandle) -> PagedFlow[CallRecord, int]:
+        """A flow emitting the vendor's per-call records of ``handle`` (:class:`CallRecord`, page by page)."""
+        raise CapabilityNotSupportedError(f"{self.vendor} reports no per-call outcomes", vendor=self.vendor)
+
+    def no_record_detail(self, handle: CampaignHandle) -> str:
+        """What an outcome table says of an accepted recipient the vendor has not reported yet."""
+        return "accepted; the vendor reports no call for this number yet"
+
+    def collect_outcomes(
+        self,
+        handle: CampaignHandle | dict[str, Any],
+        recipients: Iterable[Recipient],
+        *,
+        key: CheckpointKey,
+        store: CheckpointStore,
+        suppression: SuppressionList | None = None,
+        round: int = 1,
+    ) -> Iterator[RecipientOutcome]:
+        """One :class:`RecipientOutcome` per recipient of the send ``handle`` (see
+        :mod:`airflow_provider_voice.capabilities.outcomes`).
+
+        The vendor's records are read first (all pages; one small record per call in memory),
+        then the recipients are streamed and joined with the checkpoint of ``key`` (the send's).
+
+        :param handle: the send's handle (its ``campaign_ids`` are read).
+        :param recipients: the recipients of the send, in the order of the table to write.
+        :param key: the send's checkpoint key.
+        :param store: the send's checkpoint store.
+        :param suppression: the send's suppression list (labels ``suppressed`` rows).
+        :param round: the redial round written in the rows.
+        """
+        handle = CampaignHandle.model_validate(handle)
+        client = self.access.client()
+        records = group_records(client.iterate(self.outcome_records_flow(handle)))
+        join = OutcomeJoin(
+            key=key,
+            store=store,
+            records=records,
+            outcome_key=self.outcome_key,
+            vendor=self.vendor,
+            conn_id=self.access.conn_id,
+            round=round,
+            suppression=suppression,
+            no_record_detail=self.no_record_detail(handle),
+        )
+        return join.outcomes(recipients)
 
     def cancel(self, handle: CampaignHandle | dict[str, Any], *, timeout: float | None = None) -> list[str]:
         """Stop the campaign's remaining calls where the vendor allows it (:attr:`can_cancel`).

@@ -253,9 +253,45 @@ class EventStore:
         return self.root / "_campaigns" / vendor / conn_id / _safe(campaign_ref)
 
     def _index_report(self, event: VoiceEvent) -> None:
-        person = hashlib.sha256((event.number or event.raw.get("number") or event.key).encode()).hexdigest()[:16]
+        person = report_person(event.number or event.raw.get("number") or event.key)
         name = f"{person}~{_safe(event.outcome or 'unknown')}~{event.key[:12]}"
-        self._write(self._campaign_folder(event.vendor, event.conn_id, event.campaign_ref or "") / name, b"")
+        record = {name: getattr(event, name) for name in REPORT_FIELDS}
+        data = json.dumps(record, separators=(",", ":"), default=str).encode("utf-8")
+        self._write(self._campaign_folder(event.vendor, event.conn_id, event.campaign_ref or "") / name, data)
+
+    def campaign_report_records(
+        self, vendor: str, conn_id: str, campaign_refs: Iterable[str]
+    ) -> Iterable[dict[str, Any]]:
+        """Every delivery report stored for the campaigns (or message ids) ``campaign_refs``, one
+        small record each: ``person`` (:func:`report_person` of the number), ``campaign_ref`` and
+        :data:`REPORT_FIELDS` (reports indexed by earlier releases carry ``person`` and ``outcome`` only).
+
+        One listing per campaign and one small read per report; nothing is kept in memory beyond
+        the record being yielded.
+        """
+        for ref in campaign_refs:
+            folder = self._campaign_folder(vendor, conn_id, ref)
+            forget_listings(folder)
+            try:
+                entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                parts = entry.name.split("~")
+                if len(parts) != 3:
+                    continue
+                record: dict[str, Any] = {}
+                try:
+                    data = entry.read_bytes()
+                    loaded = json.loads(data) if data else {}
+                    record = loaded if isinstance(loaded, dict) else {}
+                except (OSError, ValueError) as exc:
+                    log.warning(
+                        "delivery report index entry %s unreadable (%s): only its outcome is used", entry.name, exc
+                    )
+                record = {**record, "person": parts[0], "campaign_ref": ref}
+                record.setdefault("outcome", None if parts[1] == "unknown" else parts[1])
+                yield record
 
     def campaign_reports(self, vendor: str, conn_id: str, campaign_refs: Iterable[str]) -> dict[str, set[str]]:
         """Per recipient (an opaque hash) of the campaigns ``campaign_refs``, the outcomes its reports gave.
@@ -604,6 +640,18 @@ def _create_object(path: Any, data: bytes) -> bool:
     _mkdirs(path.parent)
     path.write_bytes(data)
     return True
+
+
+#: the event fields a campaign's report index keeps (what an outcome table needs)
+REPORT_FIELDS = (
+    "number", "status", "outcome", "occurred_at", "duration_seconds", "billed_seconds", "cost",
+    "error_code", "error_message", "ref", "event_id",
+)  # fmt: skip
+
+
+def report_person(number: str) -> str:
+    """The opaque key a campaign's report index files a person under (a hash of the E.164 number)."""
+    return hashlib.sha256(number.encode()).hexdigest()[:16]
 
 
 def _safe(name: str) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -25,6 +26,7 @@ __all__ = [
     "OUTCOMES",
     "OUTCOME_COLUMNS",
     "OUTCOME_MEANINGS",
+    "CallRecord",
     "RecipientOutcome",
     "check_outcome_names",
     "combine_attempts",
@@ -87,6 +89,37 @@ OUTCOME_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("campaign_id", "string", "the vendor's campaign / ticket / group id"),
     ("call_id", "string", "the vendor's id of the call or message"),
 )
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """One attempt the vendor reports (a call of a campaign, a delivery report, an SMS event),
+    already mapped to a normalized outcome by the vendor's table.
+
+    :param key: the number as the vendor's outcome key (see ``CampaignBackend.outcome_key``).
+    :param outcome: the normalized outcome.
+    :param vendor_status: the vendor's raw status.
+    :param detail: why (an undocumented status, an error text).
+    :param started_at: ISO 8601 UTC start.
+    :param ended_at: ISO 8601 UTC end.
+    :param duration: talk seconds.
+    :param billed_duration: billed seconds.
+    :param cost: the vendor's charge.
+    :param campaign_id: the vendor's campaign / ticket / group id.
+    :param call_id: the vendor's call / message id.
+    """
+
+    key: str
+    outcome: str
+    vendor_status: str | None = None
+    detail: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration: float | None = None
+    billed_duration: float | None = None
+    cost: float | None = None
+    campaign_id: str | None = None
+    call_id: str | None = None
 
 
 def check_outcome_names(values: Iterable[Any], *, field: str) -> tuple[str, ...]:

@@ -122,6 +122,7 @@ def parse_message_webhook(request: WebhookRequest, conn_id: str) -> list[VoiceEv
             outcome="failed" if failed else "delivered",
             error_code=error_code,
             error_message=error_message,
+            campaign_ref=message_id,  # indexed per message: SMS outcome tables read it
             **common,
         )
         for recipient in to

@@ -26,12 +26,17 @@ TELEVOIPS_ERROR_OUTCOMES = {
 }
 _DESCRIPTION_OUTCOMES = (
     (re.compile(r"opt.?out|unsubscrib|\bstop\b", re.IGNORECASE), "opted_out"),
-    (re.compile(r"invalid|not a valid|does not exist|unknown (number|destination)|unallocated", re.IGNORECASE), "invalid_number"),
+    (
+        re.compile(r"invalid|not a valid|does not exist|unknown (number|destination)|unallocated", re.IGNORECASE),
+        "invalid_number",
+    ),
     (re.compile(r"forbidden|block|blacklist|spam|not allowed|prohibited", re.IGNORECASE), "blocked"),
 )
 
 
-def televoips_outcome(kind: str | None, error_code: str | None = None, description: str | None = None) -> tuple[str, str | None]:
+def televoips_outcome(
+    kind: str | None, error_code: str | None = None, description: str | None = None
+) -> tuple[str, str | None]:
     """``(outcome, detail)`` of a message event (``kind`` is the event type or the provider's
     event outcome ``delivered``/``failed``)."""
     outcome = TELEVOIPS_MESSAGE_OUTCOMES.get((kind or "").strip().lower())

@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from airflow_provider_voice.models.events import (
     VoiceEvent,
@@ -33,8 +32,8 @@ from airflow_provider_voice.models.events import (
 )
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.transport import Flow
-from airflow_provider_voice.vendors.velip.api_reports import VELIP_TIMEZONE, VelipReportEndpoints
-from airflow_provider_voice.vendors.velip.outcomes import VELIP_OUTCOMES
+from airflow_provider_voice.vendors.velip.api_reports import VelipReportEndpoints
+from airflow_provider_voice.vendors.velip.outcomes import VELIP_OUTCOMES, velip_started_at
 from airflow_provider_voice.vendors.velip.records import VelipCallRecord, VelipCallStatusPage
 
 __all__ = [
@@ -135,12 +134,6 @@ def ended_call_event(call: VelipCallRecord, conn_id: str, received_at: dt.dateti
     )
 
 
-def _started_at(call: VelipCallRecord) -> dt.datetime | None:
-    """The call's Velip date/time (Velip's zone, :data:`VELIP_TIMEZONE`) as an aware datetime."""
-    naive = vendor_time(f"{call.date} {call.time}") if call.date and call.time else None
-    return None if naive is None else naive.replace(tzinfo=ZoneInfo(VELIP_TIMEZONE))
-
-
 def ended_calls_flow(
     api: VelipReportEndpoints,
     conn_id: str,
@@ -187,7 +180,7 @@ def ended_calls_flow(
             status = (call.cd_status or "").strip().upper()
             final = status in VELIP_OUTCOMES
             if not final:
-                started = _started_at(call)
+                started = velip_started_at(call)
                 if started is not None and now - started > PENDING_GIVE_UP:
                     given_up.append(call.cd_id)
                 else:
@@ -201,7 +194,7 @@ def ended_calls_flow(
             if not final or call.cd_id in done:
                 continue
             if not caught_up:
-                started = _started_at(call)
+                started = velip_started_at(call)
                 if started is not None and started + dt.timedelta(seconds=call.dur or 0) < start:
                     continue  # it had ended before the trigger's start: history
             events.append(ended_call_event(call, conn_id, now))

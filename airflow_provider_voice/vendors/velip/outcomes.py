@@ -8,7 +8,24 @@ has not ended (``PD``, or no code).
 
 from __future__ import annotations
 
-__all__ = ["VELIP_OUTCOMES", "VELIP_PENDING", "velip_outcome"]
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from airflow_provider_voice.models.events import vendor_time
+from airflow_provider_voice.models.outcomes import CallRecord
+from airflow_provider_voice.transport import PagedFlow, map_emitted
+from airflow_provider_voice.vendors.velip.api_reports import MAXREG_LIMIT, VELIP_TIMEZONE, VelipReportEndpoints
+from airflow_provider_voice.vendors.velip.records import VelipCallRecord
+
+__all__ = [
+    "VELIP_OUTCOMES",
+    "VELIP_PENDING",
+    "velip_call_record",
+    "velip_key",
+    "velip_outcome",
+    "velip_records_flow",
+    "velip_started_at",
+]
 
 #: Velip code -> normalized outcome (see :data:`airflow_provider_voice.models.outcomes.OUTCOMES`)
 VELIP_OUTCOMES = {
@@ -32,3 +49,45 @@ def velip_outcome(code: str | None) -> tuple[str, str | None]:
     if outcome is None:
         return "failed", f"undocumented Velip status {status!r}"
     return outcome, None
+
+
+def velip_started_at(call: VelipCallRecord) -> dt.datetime | None:
+    """The call's Velip date/time (Velip's zone, :data:`VELIP_TIMEZONE`) as an aware datetime."""
+    naive = vendor_time(f"{call.date} {call.time}") if call.date and call.time else None
+    return None if naive is None else naive.replace(tzinfo=ZoneInfo(VELIP_TIMEZONE))
+
+
+def velip_call_record(call: VelipCallRecord, cp_id: str | None = None) -> CallRecord:
+    """One ``GetCallStatus`` row as a :class:`CallRecord` (keyed by the digits of ``dest``)."""
+    outcome, detail = velip_outcome(call.cd_status)
+    started = velip_started_at(call)
+    ended = started + dt.timedelta(seconds=call.dur) if started is not None and call.dur is not None else None
+    return CallRecord(
+        key=velip_key(call.dest),
+        outcome=outcome,
+        vendor_status=(call.cd_status or "").strip().upper() or None,
+        detail=detail,
+        started_at=started.astimezone(dt.timezone.utc).isoformat() if started else None,
+        ended_at=ended.astimezone(dt.timezone.utc).isoformat() if ended else None,
+        duration=float(call.dur) if call.dur is not None else None,
+        cost=call.value,
+        campaign_id=call.cp_id or cp_id,
+        call_id=call.cd_id,
+    )
+
+
+def velip_key(number: object) -> str:
+    """The outcome key of a Velip number: its digits (``dest`` is country + area + number)."""
+    return "".join(ch for ch in str(number or "") if ch.isdigit())
+
+
+def velip_records_flow(api: VelipReportEndpoints, campaign_ids: list[str]) -> PagedFlow[CallRecord, int]:
+    """Every call of the campaigns ``campaign_ids`` (``GetCallStatus`` by ``cp_id``, 5,000 rows a
+    page, following the cursor) as :class:`CallRecord`, page by page; returns the count."""
+    total = 0
+    for cp_id in campaign_ids:
+        rows = map_emitted(
+            api.call_status_flow(cp_id=cp_id, maxreg=MAXREG_LIMIT), lambda c, ref=cp_id: velip_call_record(c, ref)
+        )
+        total += yield from rows
+    return total
