@@ -66,6 +66,15 @@ def provider_info() -> dict[str, Any]:
                         "example": "s3://my-bucket/airflow/voice-events",
                         "default": "",
                     },
+                    "outcomes_path": {
+                        "description": "Where outcome tables (one row per recipient: who was reached) are "
+                        "written when a task does not say: <outcomes_path>/<dag_id>/<run_id>/<task_id>.csv and "
+                        ".parquet. Empty: $AIRFLOW_HOME/voice/outcomes.",
+                        "version_added": "0.4.0",
+                        "type": "string",
+                        "example": "s3://my-bucket/airflow/voice-outcomes",
+                        "default": "",
+                    },
                     "namespace": {
                         "description": "Name of this Airflow deployment in checkpoint paths and vendor "
                         "idempotency keys, so two deployments with the same DAG, task and run ids (a staging "
@@ -84,7 +93,9 @@ def provider_info() -> dict[str, Any]:
 
 
 #: modules are listed here as they are added (names only: nothing is imported)
-_OPERATOR_MODULES = ("campaign", "sms", "blacklist", "cdr", "click_to_call", "messages", "kaleyra", "reports", "events")
+_OPERATOR_MODULES = (
+    "campaign", "sms", "blacklist", "cdr", "click_to_call", "messages", "kaleyra", "reports", "events", "outcomes",
+)  # fmt: skip
 _SENSOR_MODULES = ("campaign", "cdr", "click_to_call", "health")
 _TRIGGER_MODULES = ("campaign", "cdr", "click_to_call", "health", "events")
 

@@ -17,6 +17,7 @@ A backend is built from a :class:`~airflow_provider_voice.vendors.access.VendorA
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -250,11 +251,18 @@ class CampaignBackend(VendorCapability[ApiT], ABC, Generic[OptionsT, ApiT]):
         """The delivery channel sending this campaign's frames."""
 
     def handle(
-        self, spec: CampaignSpec, report: DeliveryReport, *, conn_id: str | None, started_at: str
+        self,
+        spec: CampaignSpec,
+        report: DeliveryReport,
+        *,
+        conn_id: str | None,
+        started_at: str,
+        key: CheckpointKey | None = None,
     ) -> CampaignHandle:
-        """The normalized result of a delivery."""
+        """The normalized result of a delivery (``key``: the checkpoint it was sent with)."""
         summary = dict(report.summary)
         return CampaignHandle(
+            checkpoint=dataclasses.asdict(key) if key is not None else None,
             vendor=self.vendor,
             conn_id=conn_id,
             name=spec.name,
@@ -309,9 +317,9 @@ class CampaignBackend(VendorCapability[ApiT], ABC, Generic[OptionsT, ApiT]):
             report = await engine.run(recipients)
         except DeliveryIncompleteError as exc:
             raise CampaignIncompleteError.wrap(
-                exc, self.handle(spec, exc.report, conn_id=conn_id, started_at=started_at)
+                exc, self.handle(spec, exc.report, conn_id=conn_id, started_at=started_at, key=key)
             ) from exc.__cause__
-        return self.handle(spec, report, conn_id=conn_id, started_at=started_at)
+        return self.handle(spec, report, conn_id=conn_id, started_at=started_at, key=key)
 
     def send_campaign(
         self,

@@ -47,6 +47,7 @@ __all__ = [
     "ValidatedRecipients",
     "default_rejects_location",
     "rejects_name_from_context",
+    "safe_name",
     "validate_recipients",
 ]
 
@@ -151,6 +152,11 @@ def rejects_name_from_context(context: Any, *, suffix: str = "") -> str:
 def _default_name(field_name: str) -> str:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return f"{field_name}-{stamp}-{secrets.token_hex(3)}"
+
+
+def safe_name(name: str) -> str:
+    """``name`` (may hold ``/``) made safe as a relative file path: unusual characters become ``_``."""
+    return _safe_name(name)
 
 
 def _safe_name(name: str) -> str:

@@ -116,6 +116,10 @@ class CampaignHandle(BaseModel):
     :param started_at: ISO 8601 UTC time of the send (the start for Octopush's estimate).
     :param schedule: ISO 8601 UTC start when the campaign was scheduled.
     :param extra: vendor facts (Octopush ``residual_credit``, ...).
+    :param checkpoint: the send's checkpoint key (``dag_id``, ``task_id``, ``run_id``, ``map_index``,
+        ``namespace``): :class:`~airflow_provider_voice.operators.outcomes.CollectOutcomesOperator` joins
+        the recipients with it.
+    :param round: the redial round this send was (1: the first).
     """
 
     model_config = ConfigDict(extra="allow")
@@ -136,6 +140,8 @@ class CampaignHandle(BaseModel):
     started_at: str | None = None
     schedule: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+    checkpoint: dict[str, Any] | None = None
+    round: int = 1
 
 
 class CampaignStatus(BaseModel):

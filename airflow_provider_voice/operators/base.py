@@ -150,15 +150,14 @@ def _guard(method: F) -> F:
 class FailFastMixin:
     """Mix into an operator or sensor: permanent errors (see the module docstring) are not retried.
 
-    Wraps ``execute``, ``execute_complete`` and ``poke`` of every subclass that defines them, and
+    Wraps ``execute``, every ``execute_*`` resume method and ``poke`` of every subclass that defines them, and
     turns a template that cannot render into :class:`TemplateRenderError`.
     """
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        for name in ("execute", "execute_complete", "poke"):
-            method = cls.__dict__.get(name)
-            if callable(method):
+        for name, method in list(cls.__dict__.items()):
+            if (name == "poke" or name.startswith("execute")) and callable(method):
                 setattr(cls, name, _guard(method))
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:

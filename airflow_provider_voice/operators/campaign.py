@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pydantic
+from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from airflow_provider_voice.capabilities.campaign import CampaignIncompleteError
-from airflow_provider_voice.capabilities.recipients import rejects_name_from_context, validate_recipients
+from airflow_provider_voice.capabilities.outcome_table import OutcomeTableRows
+from airflow_provider_voice.capabilities.recipients import (
+    ValidatedRecipients,
+    rejects_name_from_context,
+    validate_recipients,
+)
 from airflow_provider_voice.delivery import CheckpointKey, DeliveryEngine, SuppressionList, checkpoint_store
 from airflow_provider_voice.delivery.engine import concurrency_arg, engine_options_arg
 from airflow_provider_voice.errors import ValidationError, VoiceProviderError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec
+from airflow_provider_voice.models.outcomes import check_outcome_names
 from airflow_provider_voice.operators.base import (
     CampaignInputError,
     VoiceOperator,
@@ -26,10 +33,24 @@ from airflow_provider_voice.operators.base import (
     rendered_options,
     try_number,
 )
+from airflow_provider_voice.operators.outcomes import (
+    ROUND_DONE,
+    OutcomeOutput,
+    OutcomeTablesMixin,
+    RedialPolicy,
+    combine_rounds,
+    log_table,
+    outcome_recipients,
+    read_path,
+    round_key,
+    round_name,
+    round_record,
+    written_from,
+)
 from airflow_provider_voice.redaction import get_logger, redact
 from airflow_provider_voice.transport import RetryPolicy
 from airflow_provider_voice.triggers.base import event_error, seconds_arg
-from airflow_provider_voice.triggers.campaign import CampaignCompletionTrigger, deadline_after
+from airflow_provider_voice.triggers.campaign import CampaignCompletionTrigger, campaign_done, deadline_after
 
 __all__ = ["CampaignInputError", "CampaignKilledError", "SendVoiceCampaignOperator"]
 
@@ -138,7 +159,7 @@ def _run_bounded(action: Callable[[], Any], seconds: float) -> tuple[bool, Any, 
     return True, box.get("value"), box.get("error")
 
 
-class SendVoiceCampaignOperator(VoiceOperator):
+class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
     """Call a list of people with a voice message, each exactly once, on the connection's vendor.
 
     The connection type picks the vendor (``velip``, ``octopush`` or ``kaleyra``); everything is
@@ -165,8 +186,10 @@ class SendVoiceCampaignOperator(VoiceOperator):
     :param recipients: a list (numbers, dicts with ``number``/``name``/variables, ``Recipient``),
         an XCom, a CSV/JSON/JSONL path or an ``ObjectStoragePath`` (templated).
     :param campaign_name: the campaign's name (templated).
-    :param message: TTS text (templated). Kaleyra: ``{name}``/``{variable}`` placeholders give
-        per-recipient messages.
+    :param message: TTS text (templated). ``{name}``, ``{number}`` and ``{<variable>}`` placeholders
+        give per-recipient messages on every campaign vendor (Velip, Octopush, Kaleyra); recipients
+        with the same rendered text share frames, so distinct texts cost frames (see
+        docs/operators/campaigns.md, "Personalised messages"). ``{{``/``}}`` are literal braces.
     :param audio: audio reference instead of text (Velip content id, Kaleyra ``123.sound`` / ``ivr:1234``)
         (templated).
     :param voice: TTS voice (Velip voice name; Octopush ``male``/``female``) (templated).
@@ -195,7 +218,31 @@ class SendVoiceCampaignOperator(VoiceOperator):
         other frame was sent and checkpointed. Nothing accepted at all always fails. A refusal is
         not retried by Airflow (the same request would be refused again): fix the cause and clear
         the task; the checkpoint sends only the recipients not accepted yet.
-    :param wait_for_completion: after sending, wait until every call has ended.
+    :param region_field: column/key of each row's ISO region (``FR``, ``BR``...) for a mixed-country
+        file: a national number is read in its row's region (blank: ``default_region``).
+    :param id_field: column/key of each row's id, copied to the outcome table's ``row_id`` (default:
+        a ``row_id`` or ``id`` column, else the line / position).
+    :param recipient_outcomes: read ``recipients`` as an outcome table (CSV or Parquet written by this
+        operator, ``SendSMSOperator`` or ``CollectOutcomesOperator``) and keep only the rows with these
+        outcomes, e.g. ``["no_answer", "busy"]``. No row left: the task is skipped
+        (``AirflowSkipException``), not failed.
+    :param wait_for_completion: after sending, wait until every call has ended, then write the
+        outcome table (one row per recipient: see ``outcomes_path``).
+    :param outcomes_path: where the outcome table is written (CSV and Parquet: ``<stem>.csv`` and
+        ``<stem>.parquet``; a path ending in ``.csv`` / ``.parquet`` names one file and the other
+        goes beside it; local path, URL or ``ObjectStoragePath``; default ``[voice] outcomes_path`` or
+        ``$AIRFLOW_HOME/voice/outcomes``, then ``<dag_id>/<run_id>/<task_id>``) (templated). Needs
+        ``wait_for_completion=True`` (or ``redial``): a table before the calls ended would be all ``pending``.
+    :param outcomes_format: ``"both"`` (default), ``"csv"`` or ``"parquet"``.
+    :param outcomes_asset: the Asset published with each table (an ``Asset`` or URI; default derived
+        from ``outcomes_path``; ``False``: none). Its event's extra holds the files and the counts.
+    :param redial: call the unreached again, e.g. ``{"outcomes": ["no_answer", "busy"], "after":
+        timedelta(hours=2), "max_attempts": 3}`` (see :class:`~airflow_provider_voice.operators.outcomes.RedialPolicy`):
+        after each round ends, the recipients with those outcomes are called again ``after`` later
+        (deferred in the triggerer when ``deferrable``), up to ``max_attempts`` rounds in all. Each
+        round is its own exactly-once delivery (its own checkpoint: a retry never calls anybody twice
+        in a round) and writes ``<stem>.round<N>.csv/.parquet``; the final table has every recipient
+        once with their latest outcome and all attempts added up. Answered people are never called again.
     :param deferrable: wait in the triggerer (default from ``[operators] default_deferrable``).
     :param poll_interval: seconds between status polls when waiting.
     :param completion_timeout: longest wait for completion (seconds or timedelta).
@@ -212,7 +259,10 @@ class SendVoiceCampaignOperator(VoiceOperator):
     :returns: pushes a small normalized result to XCom (never the recipients): ``vendor``,
         ``conn_id``, ``name``, ``campaign_ids``, ``accepted``, ``rejected``, ``suppressed``,
         ``invalid``, ``duplicates``, ``in_doubt``, ``resumed``, ``cost``, ``estimated_duration``,
-        ``started_at``, ``schedule``, ``extra``; plus ``status`` when waiting for completion.
+        ``started_at``, ``schedule``, ``extra`` (``distinct_texts``...), ``checkpoint``; plus, when
+        waiting for completion, ``status`` and ``outcomes`` (``rows``, ``counts`` per outcome,
+        ``csv_path``, ``parquet_path``) and, with ``redial``, ``rounds`` (per round: accepted,
+        campaign ids, counts).
     """
 
     template_fields = (
@@ -229,6 +279,7 @@ class SendVoiceCampaignOperator(VoiceOperator):
         "suppression",
         "checkpoint_path",
         "rejects_path",
+        "outcomes_path",
     )
     template_fields_renderers = {"vendor_options": "json", "message": "txt"}
     ui_color = "#bbdefb"
@@ -247,6 +298,9 @@ class SendVoiceCampaignOperator(VoiceOperator):
         vendor_options: Mapping[str, Any] | None = None,
         default_region: str | None = None,
         number_field: str | None = None,
+        region_field: str | None = None,
+        id_field: str | None = None,
+        recipient_outcomes: Sequence[str] | None = None,
         skip_invalid: bool = False,
         rejects_path: Any = None,
         suppression: Any = None,
@@ -255,6 +309,10 @@ class SendVoiceCampaignOperator(VoiceOperator):
         resend_in_doubt: bool = False,
         max_rejected_share: float = 0.0,
         wait_for_completion: bool = False,
+        outcomes_path: Any = None,
+        outcomes_format: str = "both",
+        outcomes_asset: Asset | str | bool | None = None,
+        redial: Mapping[str, Any] | RedialPolicy | None = None,
         deferrable: bool | None = None,
         poll_interval: float = 30.0,
         completion_timeout: float | timedelta = timedelta(hours=12),
@@ -269,6 +327,21 @@ class SendVoiceCampaignOperator(VoiceOperator):
         if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
             kwargs["retry_policy"] = retry_policy  # Airflow's own task retry policy: BaseOperator's
             retry_policy = None
+        with input_errors():
+            policy = RedialPolicy.from_arg(redial)
+            wants_outcomes = bool(wait_for_completion or policy)
+            if outcomes_path not in (None, "") and not wants_outcomes:
+                raise ValidationError(
+                    "outcomes_path",
+                    str(outcomes_path),
+                    "needs wait_for_completion=True (or redial): before the calls end every row would be "
+                    "pending; CollectOutcomesOperator writes the table of a campaign sent earlier",
+                )
+            if recipient_outcomes is not None:
+                recipient_outcomes = check_outcome_names(recipient_outcomes, field="recipient_outcomes")
+            asset = OutcomeOutput.asset_for(outcomes_path, outcomes_asset) if wants_outcomes else None
+        if asset is not None:
+            kwargs["outlets"] = [*(kwargs.get("outlets") or []), asset]
         super().__init__(**kwargs)
         self.conn_id = conn_id
         self.recipients = recipients
@@ -281,6 +354,14 @@ class SendVoiceCampaignOperator(VoiceOperator):
         self.vendor_options = vendor_options  # may be a template string: read at execute time
         self.default_region = default_region
         self.number_field = number_field
+        self.region_field = region_field
+        self.id_field = id_field
+        self.recipient_outcomes = recipient_outcomes
+        self.outcomes_path = outcomes_path
+        self.outcomes_format = outcomes_format
+        self.outcome_asset = asset
+        self.outcome_output(outcomes_path)  # a bad outcomes_format fails at parse time
+        self.redial = policy
         self.skip_invalid = skip_invalid
         self.rejects_path = rejects_path
         self.suppression = suppression
@@ -288,7 +369,7 @@ class SendVoiceCampaignOperator(VoiceOperator):
         self.checkpoint_path = checkpoint_path
         self.resend_in_doubt = resend_in_doubt
         self.max_rejected_share = max_rejected_share_arg(max_rejected_share)
-        self.wait_for_completion = wait_for_completion
+        self.wait_for_completion = bool(wait_for_completion or policy)
         self.deferrable = deferrable_arg(deferrable)
         self.poll_interval = seconds_arg("poll_interval", poll_interval)
         self.completion_timeout = (
@@ -354,35 +435,136 @@ class SendVoiceCampaignOperator(VoiceOperator):
             ) from None
 
     def execute(self, context: Any) -> dict[str, Any]:
+        return self._advance(context)
+
+    def _recipients(
+        self, source: Any, backend: Any, spec: CampaignSpec, context: Any, *, first: bool = True
+    ) -> ValidatedRecipients[CampaignSpec]:
+        """The validated recipients of a round: round 1 reads ``recipients`` (an outcome table when
+        ``recipient_outcomes`` is set); a redial round reads the previous round's table."""
+        return validate_recipients(
+            source,
+            backend,
+            spec,
+            default_region=self.default_region,
+            number_field=self.number_field if first else None,
+            region_field=self.region_field if first else None,
+            id_field=self.id_field if first else None,
+            skip_invalid=self.skip_invalid,
+            rejects_path=self.rejects_path if first else False,
+            rejects_name=rejects_name_from_context(context),
+        )
+
+    def _advance(
+        self, context: Any, *, completed_round: int | None = None, completed_status: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Send, wait, write the outcomes and redial, round after round, from what is durable.
+
+        Every round's state is in its checkpoint (the frames accepted, then a record once its
+        outcome table is written), so ``execute``, ``execute_complete`` (after the completion
+        trigger), ``execute_redial`` (after the wait between rounds) and a retry of the task all
+        run this same method: a finished round is read back, a round in progress resumes its
+        checkpoint (nobody called twice), and the next round starts when it is due.
+        """
         remote = self._remote = _RemoteWork()
         with input_errors():
             backend = remote.backend = self.hook.campaigns()
             spec = self.build_spec()
             backend.validate(spec)
-            recipients = validate_recipients(
-                self.recipients,
-                backend,
-                spec,
-                default_region=self.default_region,
-                number_field=self.number_field,
-                skip_invalid=self.skip_invalid,
-                rejects_path=self.rejects_path,
-                rejects_name=rejects_name_from_context(context),
-            )
+            source = self.recipients
+            if self.recipient_outcomes is not None:
+                source = outcome_recipients(self.recipients, self.recipient_outcomes)
+            recipients = self._recipients(source, backend, spec, context)
             suppression = SuppressionList.load(self.suppression, default_region=self.default_region)
             store = checkpoint_store(self.checkpoint_path)
-        key = CheckpointKey.from_context(context)
-        attempt = try_number(context)
-        remote.store, remote.key = store, key
-        resumed = self._resume_paused(backend, store, key) if getattr(backend, "can_cancel", False) else []
+        base_key = CheckpointKey.from_context(context)
+        remote.store, remote.key = store, base_key
+        resumed = self._resume_paused(backend, store, base_key) if getattr(backend, "can_cancel", False) else []
         self.log.info(
             "%s campaign %r: %d recipients (%d rows, %d invalid skipped, %d duplicates), suppression list of %d numbers; checkpoint %s",
             backend.vendor, spec.name, recipients.valid, recipients.rows, recipients.invalid, recipients.duplicates,
-            len(suppression), store.location(key),
+            len(suppression), store.location(base_key),
         )  # fmt: skip
+        policy = self.redial
+        output = self.outcome_output()
+        last_round = policy.max_attempts if policy else 1
+        rounds: list[dict[str, Any]] = []
+        stems: list[Any] = []
+        first: dict[str, Any] | None = None
+        current = recipients
+        for number in range(1, last_round + 1):
+            key = round_key(base_key, number)
+            remote.key = key
+            stem = output.stem(context, f".round{number}" if policy else "")
+            done = round_record(store, key)
+            if done is None:
+                if number > 1 and policy is not None:
+                    self._gate(remote, float(rounds[-1]["ts"]) + policy.after.total_seconds(), number)
+                round_spec = spec if number == 1 else spec.model_copy(update={"name": round_name(spec.name, number)})
+                handle, result = self._send_round(context, remote, backend, round_spec, current, suppression, store, key, number)
+                if number == 1:
+                    result = {**result, "rejects_path": recipients.rejects_path, "resumed_campaigns": resumed}
+                if not self.wait_for_completion:
+                    self._finish(remote, spec.name, "after sending")
+                    return result
+                status = self._await_round(remote, backend, handle, result, number, completed_round, completed_status)
+                rows = backend.collect_outcomes(handle, current, key=key, store=store, suppression=suppression, round=number)
+                written = output.write(rows, stem)
+                log_table(written, f"{backend.vendor} campaign {round_spec.name!r} outcomes (round {number})")
+                done = {
+                    "t": ROUND_DONE, "round": number, "ts": round(time.time(), 3), "rows": written.rows,
+                    "counts": written.counts, "files": written.files, "result": result, "status": status,
+                }  # fmt: skip
+                store.append_sync(key, [done])
+            else:
+                self.log.info("round %d of %s campaign %r: finished earlier (%s)", number, backend.vendor, spec.name, done.get("counts"))  # fmt: skip
+            rounds.append(done)
+            stems.append(stem)
+            if first is None:
+                first = dict(done["result"])
+            if number == last_round or policy is None:
+                break
+            again = OutcomeTableRows(read_path(output, stem), outcomes=policy.outcomes)
+            left = sum(1 for _ in again.outcome_rows())
+            if left == 0:
+                self.log.info("round %d: nobody with outcome %s to call again: the redial ends", number, " or ".join(policy.outcomes))  # fmt: skip
+                break
+            self.log.info("round %d: %d recipients with outcome %s are called again", number, left, " or ".join(policy.outcomes))  # fmt: skip
+            with input_errors():
+                current = self._recipients(again, backend, spec, context, first=False)
+        self._finish(remote, spec.name, "after the wait")
+        assert first is not None
+        if policy is None:
+            final = written_from(rounds[-1])
+        else:
+            final = combine_rounds(output, stems, output.stem(context))
+            log_table(final, f"{backend.vendor} campaign {spec.name!r} outcomes after {len(rounds)} round(s)")
+        output.publish(context, final, vendor=backend.vendor, rounds=len(rounds))
+        result = {**first, "status": rounds[-1]["status"], "outcomes": final.summary()}
+        if policy is not None:
+            result["rounds"] = [
+                {"round": r["round"], "accepted": r["result"].get("accepted"), "campaign_ids": r["result"].get("campaign_ids", []),
+                 "counts": r["counts"], "files": r["files"]}
+                for r in rounds
+            ]  # fmt: skip
+        return result
+
+    def _send_round(
+        self,
+        context: Any,
+        remote: _RemoteWork,
+        backend: Any,
+        spec: CampaignSpec,
+        recipients: Any,
+        suppression: SuppressionList,
+        store: Any,
+        key: CheckpointKey,
+        number: int,
+    ) -> tuple[CampaignHandle, dict[str, Any]]:
+        """One round's exactly-once send (the checkpoint of ``key``); returns the handle and its XCom form."""
         engine_options = {
             "progress_interval": self.progress_interval,
-            "attempt": attempt,
+            "attempt": try_number(context),
             "max_rejected_share": self.max_rejected_share,
             **self.engine_options,
         }
@@ -407,31 +589,63 @@ class SendVoiceCampaignOperator(VoiceOperator):
             if remote.killed:  # the engine stopped because of on_kill
                 raise self._killed_error(remote, spec.name, "while sending", exc) from exc
             raise
+        handle = handle.model_copy(update={"round": number})
         remote.handle = handle
         if remote.killed:  # killed while the last frames were in flight
             raise self._killed_error(remote, spec.name, "while sending")
-        result = {
-            **self._with_counts(handle, recipients).model_dump(mode="json"),
-            "rejects_path": recipients.rejects_path,
-            "resumed_campaigns": resumed,
-        }
         self.log.info(
             "%s campaign %r sent: %d accepted (%d by earlier tries), %d rejected, %d suppressed, ids %s",
             backend.vendor, spec.name, handle.accepted, handle.resumed, handle.rejected, handle.suppressed, handle.campaign_ids[:10],
         )  # fmt: skip
-        if not self.wait_for_completion:
-            self._finish(remote, spec.name, "after sending")
-            return result
+        return handle, self._with_counts(handle, recipients).model_dump(mode="json")
+
+    def _await_round(
+        self,
+        remote: _RemoteWork,
+        backend: Any,
+        handle: CampaignHandle,
+        result: dict[str, Any],
+        number: int,
+        completed_round: int | None,
+        completed_status: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """The round's final status: the completion trigger's (when it fired for this round), a
+        status that is done already, or a wait (deferred to the triggerer, or blocking)."""
+        if completed_round == number and completed_status is not None:
+            return completed_status
         if self.deferrable:
-            self._finish(remote, spec.name, "after sending")  # the trigger waits; nothing here to stop
+            status = backend.campaign_status(handle)
+            if campaign_done(status, self.target_answered_share):
+                self.log.info("%s", status.message or status.summary())
+                return status.model_dump(mode="json")
+            self._finish(remote, handle.name, "after sending")  # the trigger waits; nothing here to stop
             self.defer(
-                trigger=self._completion_trigger(result, deadline_after(self.completion_timeout)),
+                trigger=self._completion_trigger(handle.model_dump(mode="json"), deadline_after(self.completion_timeout)),
                 method_name="execute_complete",
                 kwargs={"result": result},
             )
-        status = self._wait(backend, handle, remote)
-        self._finish(remote, spec.name, "after the wait")
-        return {**result, "status": status}
+        return self._wait(backend, handle, remote)
+
+    def _gate(self, remote: _RemoteWork, not_before: float, number: int) -> None:
+        """Wait until round ``number`` is due: deferred (Airflow's ``DateTimeTrigger``), or blocking."""
+        left = not_before - time.time()
+        if left <= 0:
+            return
+        due = datetime.fromtimestamp(not_before, timezone.utc)
+        self.log.info("round %d is due at %s (in %.0f s)", number, due.isoformat(timespec="seconds"), left)
+        if self.deferrable:
+            from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+            self._finish(remote, str(self.campaign_name), "between rounds")
+            self.defer(trigger=DateTimeTrigger(moment=due), method_name="execute_redial")
+        while time.time() < not_before:
+            if remote.killed:
+                raise self._killed_error(remote, str(self.campaign_name), "between rounds")
+            time.sleep(min(0.5, max(0.0, not_before - time.time())))
+
+    def execute_redial(self, context: Any, event: Any = None) -> dict[str, Any]:
+        """Resume after the wait between two rounds: the next round starts (see :meth:`_advance`)."""
+        return self._advance(context)
 
     @staticmethod
     def _with_counts(handle: CampaignHandle, recipients: Any) -> CampaignHandle:
@@ -473,8 +687,11 @@ class SendVoiceCampaignOperator(VoiceOperator):
         """Resume after the completion trigger: the send result plus the final ``status``."""
         if event.get("status") == "success":
             self.log.info("%s", event.get("message"))
-            # dag.test() drops defer() kwargs: the trigger echoes the handle in its event
-            return {**(result or event.get("handle") or {}), "status": event.get("campaign_status")}
+            # dag.test() drops defer() kwargs: the trigger echoes the handle (and its round) in its event
+            handle = event.get("handle") or result or {}
+            return self._advance(
+                context, completed_round=int(handle.get("round") or 1), completed_status=event.get("campaign_status")
+            )
         if event.get("status") == "timeout":
             raise AirflowSensorTimeout(str(event.get("message")))
         failure = f"waiting for the campaign failed: {event.get('message')}"
