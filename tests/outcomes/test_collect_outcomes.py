@@ -14,28 +14,36 @@ import pytest
 from airflow.sdk import BaseHook
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "campaigns"))
-from campaign_support import FAST_RETRY, as_ledger, connection  # noqa: E402
+from campaign_support import FAST_RETRY, as_ledger, connection
 
-from airflow_provider_voice.capabilities.outcome_table import OutcomeTableRows, OutcomeTableWriter  # noqa: E402
-from airflow_provider_voice.capabilities.recipients import validate_recipients  # noqa: E402
-from airflow_provider_voice.delivery import CheckpointKey, MemoryCheckpointStore, SuppressionList  # noqa: E402
-from airflow_provider_voice.delivery.event_store import EventStore  # noqa: E402
-from airflow_provider_voice.models.campaign import CampaignSpec  # noqa: E402
-from airflow_provider_voice.models.events import WebhookRequest  # noqa: E402
-from airflow_provider_voice.models.outcomes import OUTCOMES  # noqa: E402
-from airflow_provider_voice.testing.kaleyra import OBD_STATUS  # noqa: E402
-from airflow_provider_voice.testing.octopush import DELIVERY_STATUS, delivery_reports  # noqa: E402
-from airflow_provider_voice.testing.velip import STATUS_CODES  # noqa: E402
-from airflow_provider_voice.vendors.kaleyra.outcomes import KALEYRA_OUTCOMES  # noqa: E402
-from airflow_provider_voice.vendors.octopush.events import parse_delivery_webhook  # noqa: E402
-from airflow_provider_voice.vendors.octopush.outcomes import OCTOPUSH_OUTCOMES  # noqa: E402
-from airflow_provider_voice.vendors.velip.outcomes import VELIP_OUTCOMES  # noqa: E402
+from airflow_provider_voice.capabilities.outcome_table import OutcomeTableRows, OutcomeTableWriter
+from airflow_provider_voice.capabilities.recipients import validate_recipients
+from airflow_provider_voice.delivery import CheckpointKey, MemoryCheckpointStore, SuppressionList
+from airflow_provider_voice.delivery.event_store import EventStore
+from airflow_provider_voice.models.campaign import CampaignSpec
+from airflow_provider_voice.models.events import WebhookRequest
+from airflow_provider_voice.models.outcomes import OUTCOMES
+from airflow_provider_voice.testing.kaleyra import OBD_STATUS
+from airflow_provider_voice.testing.octopush import DELIVERY_STATUS, delivery_reports
+from airflow_provider_voice.testing.velip import STATUS_CODES
+from airflow_provider_voice.vendors.kaleyra.outcomes import KALEYRA_OUTCOMES
+from airflow_provider_voice.vendors.octopush.events import parse_delivery_webhook
+from airflow_provider_voice.vendors.octopush.outcomes import OCTOPUSH_OUTCOMES
+from airflow_provider_voice.vendors.velip.outcomes import VELIP_OUTCOMES
 
 #: the simulator's generic outcome -> the vendor's status, and the provider's table for it
 SIM_STATUS = {"velip": STATUS_CODES, "kaleyra": OBD_STATUS, "octopush": DELIVERY_STATUS}
 TABLES = {"velip": VELIP_OUTCOMES, "kaleyra": KALEYRA_OUTCOMES, "octopush": OCTOPUSH_OUTCOMES}
 #: outcomes the seed must spread the recipients over (every non-answered kind too)
-WEIGHTS = {"answered": 0.4, "no_answer": 0.2, "busy": 0.15, "failed": 0.1, "congestion": 0.05, "bad_number": 0.05, "blocked": 0.05}
+WEIGHTS = {
+    "answered": 0.4,
+    "no_answer": 0.2,
+    "busy": 0.15,
+    "failed": 0.1,
+    "congestion": 0.05,
+    "bad_number": 0.05,
+    "blocked": 0.05,
+}
 
 
 def people(n: int) -> list[dict[str, Any]]:
@@ -75,7 +83,9 @@ def deliver_octopush_reports(simulator, store: EventStore, tickets: list[str]) -
 
 
 @pytest.mark.parametrize("vendor", ["velip", "kaleyra", "octopush"])
-def test_outcome_table_equals_the_simulator_recipient_by_recipient(backends, simulator, simulator_clock, vendor, tmp_path):
+def test_outcome_table_equals_the_simulator_recipient_by_recipient(
+    backends, simulator, simulator_clock, vendor, tmp_path
+):
     n = 10_000 if vendor != "kaleyra" else 4_000  # Kaleyra: 200 numbers a request, 20 requests
     backend = backends(vendor)
     rows = people(n)
@@ -136,12 +146,16 @@ def test_suppressed_rejected_and_not_sent_rows_are_in_the_table(backends, simula
     recipients = validate_recipients(rows, backend, spec, default_region="FR")
     suppression = SuppressionList.load(["+33612000000", "+33612000001"], default_region="FR")
     key, store = CheckpointKey("d", "mixed", "r"), MemoryCheckpointStore()
-    simulator.state.faults.set("velip", "CreateCampaign", error_rate=1.0, error_status=400, times=1)  # one frame refused
+    simulator.state.faults.set(
+        "velip", "CreateCampaign", error_rate=1.0, error_status=400, times=1
+    )  # one frame refused
     with pytest.raises(Exception):  # noqa: B017 - the refusal fails the send (max_rejected_share 0)
         backend.send_campaign(spec, recipients, key=key, store=store, suppression=suppression)
     simulator_clock.advance(3600)
     handle = store_handle(backend, key, store)
-    outcomes = {o.row_id: o for o in backend.collect_outcomes(handle, recipients, key=key, store=store, suppression=suppression)}
+    outcomes = {
+        o.row_id: o for o in backend.collect_outcomes(handle, recipients, key=key, store=store, suppression=suppression)
+    }
     assert outcomes["P00000"].outcome == outcomes["P00001"].outcome == "suppressed"
     refused = [o for o in outcomes.values() if o.outcome == "rejected"]
     assert len(refused) == 4 and all(o.detail for o in refused)
