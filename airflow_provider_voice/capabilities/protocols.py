@@ -20,6 +20,7 @@ from airflow_provider_voice.delivery import CheckpointKey, CheckpointStore, Deli
 from airflow_provider_voice.models.blacklist import BlacklistResult
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignOptions, CampaignSpec, CampaignStatus
 from airflow_provider_voice.models.click_to_call import ClickToCallHandle, ClickToCallStatus
+from airflow_provider_voice.models.outcomes import CallRecord
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Call
@@ -156,6 +157,12 @@ class SmsCapability(Protocol):
 
     def async_client(self) -> AsyncVendorClient[VendorApi]:
         """A new asyncio client on the vendor's API (close it with ``aclose``)."""
+
+    def delivery_records(self, message_ids: Iterable[str]) -> Iterable[CallRecord]:
+        """The delivery reports known for ``message_ids`` (keyed by message id; none when the vendor reports none)."""
+
+    def no_record_detail(self) -> str:
+        """What an outcome table says of a message sent without a delivery report yet."""
 
 
 @runtime_checkable

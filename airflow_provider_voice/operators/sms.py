@@ -5,9 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
+from airflow.sdk import Asset
+
+from airflow_provider_voice.capabilities.outcomes import OutcomeJoin, group_records
 from airflow_provider_voice.capabilities.recipients import (
     ValidatedRecipients,
     rejects_name_from_context,
@@ -24,13 +29,18 @@ from airflow_provider_voice.delivery import (
     checkpoint_store,
 )
 from airflow_provider_voice.delivery.engine import concurrency_arg
+from airflow_provider_voice.models.outcomes import check_outcome_names
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.operators.base import VoiceOperator, input_errors, max_rejected_share_arg, try_number
+from airflow_provider_voice.operators.outcomes import OutcomeOutput, OutcomeTablesMixin, log_table, outcome_recipients
 from airflow_provider_voice.storage import describe_destination, open_atomic, resolve_destination
+from airflow_provider_voice.triggers.base import seconds_arg
 
 __all__ = ["SendSMSOperator"]
 
 RESULT_COLUMNS = ("number", "status", "message_id", "error", "vendor_code")
+#: seconds between two reads of the delivery reports while ``wait_for_delivery`` runs
+DELIVERY_POLL_SECONDS = 5.0
 
 
 class _SmsRecipientCheck:
@@ -43,7 +53,7 @@ class _SmsRecipientCheck:
         spec.render(recipient, position=position)
 
 
-class SendSMSOperator(VoiceOperator):
+class SendSMSOperator(OutcomeTablesMixin, VoiceOperator):
     """Text a list of people, each exactly once, on the connection's vendor.
 
     * **TeleVoIPs** (``POST /messages``, form ``from``/``to``/``content``): ``sender`` is required
@@ -104,11 +114,26 @@ class SendSMSOperator(VoiceOperator):
     :param fail_on_rejected: older spelling: ``True`` is ``max_rejected_share=0``, ``False`` is
         ``max_rejected_share=1`` (only "nothing accepted" fails). Prefer ``max_rejected_share``.
     :param progress_interval: seconds between progress lines.
+    :param region_field: column/key of each row's ISO region for a mixed-country file.
+    :param id_field: column/key of each row's id (the outcome table's ``row_id``; default ``row_id``/``id``, else the line).
+    :param recipient_outcomes: read ``recipients`` as an outcome table and keep the rows with these
+        outcomes (e.g. the ``no_answer`` of a voice campaign: text them instead); none left: skipped.
+    :param outcomes_path: write the outcome table (one row per recipient: ``answered`` = delivered,
+        ``failed``/``blocked``/``invalid_number``/``opted_out`` from TeleVoIPs' ``message-failed``,
+        ``pending`` while no report came, ``rejected``, ``suppressed``, ``not_sent``) as CSV and Parquet
+        here (see :class:`~airflow_provider_voice.operators.outcomes.OutcomeOutput`) (templated).
+        Delivery reports come from TeleVoIPs' messaging webhooks (the connection's ``webhook_auth``);
+        Velip documents none (its sent messages stay ``pending``).
+    :param outcomes_format: ``"both"`` (default), ``"csv"`` or ``"parquet"``.
+    :param outcomes_asset: the Asset published with the table (default derived from ``outcomes_path``; ``False``: none).
+    :param wait_for_delivery: with ``outcomes_path``, wait up to this long (seconds or timedelta) for
+        the delivery reports of every sent message before writing the table (default 0: write at once).
 
     XCom: ``vendor``, ``accepted`` (all tries), ``accepted_now``, ``resumed``, ``rejected``,
     ``suppressed``, ``invalid``, ``duplicates``, ``in_doubt``, ``not_sent``, ``total``,
     ``failed_numbers`` (refused this try, at most ``inline_results_limit``), ``results_path``,
-    ``results`` (inline, small sends only), ``checkpoint``.
+    ``results`` (inline, small sends only), ``checkpoint``; with ``outcomes_path``, ``outcomes``
+    (``rows``, ``counts`` per outcome, ``csv_path``, ``parquet_path``).
     """
 
     template_fields: Sequence[str] = (
@@ -121,6 +146,7 @@ class SendSMSOperator(VoiceOperator):
         "checkpoint_path",
         "results_path",
         "rejects_path",
+        "outcomes_path",
     )
     template_fields_renderers = {"text": "txt"}
     ui_color = "#dcedc8"
@@ -147,10 +173,33 @@ class SendSMSOperator(VoiceOperator):
         max_rejected_share: float = 0.0,
         fail_on_rejected: bool | None = None,
         progress_interval: float = 10.0,
+        region_field: str | None = None,
+        id_field: str | None = None,
+        recipient_outcomes: Sequence[str] | None = None,
+        outcomes_path: Any = None,
+        outcomes_format: str = "both",
+        outcomes_asset: Asset | str | bool | None = None,
+        wait_for_delivery: float | timedelta = 0.0,
         **kwargs: Any,
     ) -> None:
+        with input_errors():
+            if recipient_outcomes is not None:
+                recipient_outcomes = check_outcome_names(recipient_outcomes, field="recipient_outcomes")
+            asset = OutcomeOutput.asset_for(outcomes_path, outcomes_asset) if outcomes_path not in (None, "") else None
+            wait = wait_for_delivery.total_seconds() if isinstance(wait_for_delivery, timedelta) else wait_for_delivery
+            wait = seconds_arg("wait_for_delivery", wait) if wait else 0.0
+        if asset is not None:
+            kwargs["outlets"] = [*(kwargs.get("outlets") or []), asset]
         super().__init__(**kwargs)
         concurrency_arg(concurrency)
+        self.region_field = region_field
+        self.id_field = id_field
+        self.recipient_outcomes = recipient_outcomes
+        self.outcomes_path = outcomes_path
+        self.outcomes_format = outcomes_format
+        self.outcome_asset = asset
+        self.outcome_output(outcomes_path)  # a bad outcomes_format fails at parse time
+        self.wait_for_delivery = float(wait)
         self.conn_id = conn_id
         self.recipients = recipients
         self.text = text
@@ -181,12 +230,17 @@ class SendSMSOperator(VoiceOperator):
             text = SmsText(self.text)
             sender = sms.check_sender(self.sender)
             region = self.default_region or sms.default_region
+            source = self.recipients
+            if self.recipient_outcomes is not None:
+                source = outcome_recipients(self.recipients, self.recipient_outcomes)
             recipients = validate_recipients(
-                self.recipients,
+                source,
                 _SmsRecipientCheck(sms.vendor),
                 text,
                 default_region=region,
                 number_field=self.number_field,
+                region_field=self.region_field,
+                id_field=self.id_field,
                 skip_invalid=self.skip_invalid,
                 rejects_path=self.rejects_path,
                 rejects_name=rejects_name_from_context(context),
@@ -233,6 +287,8 @@ class SendSMSOperator(VoiceOperator):
         finally:
             self._engine = None
         result = self._result(sms.vendor, report, recipients, channel, suppression, store, key)
+        if self.outcomes_path not in (None, ""):  # written for a partial send too: it says who got nothing
+            result["outcomes"] = self._write_outcomes(context, sms, recipients, suppression, store, key)
         if incomplete is not None:
             self.log.error(
                 "partial result: %s", {k: v for k, v in result.items() if k not in ("results", "failed_numbers")}
@@ -326,6 +382,43 @@ class SendSMSOperator(VoiceOperator):
                 "error": outcome.error,
                 "vendor_code": outcome.vendor_code,
             }
+
+    def _write_outcomes(
+        self,
+        context: Any,
+        sms: Any,
+        recipients: ValidatedRecipients,
+        suppression: SuppressionList,
+        store: Any,
+        key: CheckpointKey,
+    ) -> dict[str, Any]:
+        """The outcome table of this send (after waiting up to ``wait_for_delivery`` for the reports)."""
+        message_ids = [
+            ref for frame in store.state(key).with_status("done") for ref in (frame.result.refs if frame.result else [])
+        ]
+        ends = time.monotonic() + self.wait_for_delivery
+        records = group_records(sms.delivery_records(message_ids))
+        while getattr(sms, "reports_delivery", False) and len(records) < len(message_ids) and time.monotonic() < ends:
+            self.log.info("delivery reports for %d of %d messages: waiting", len(records), len(message_ids))
+            time.sleep(min(DELIVERY_POLL_SECONDS, max(0.0, ends - time.monotonic())))
+            records = group_records(sms.delivery_records(message_ids))
+        join = OutcomeJoin(
+            key=key,
+            store=store,
+            records=records,
+            outcome_key=str,
+            vendor=sms.vendor,
+            conn_id=str(self.conn_id),
+            channel="sms",
+            suppression=suppression,
+            no_record_detail=sms.no_record_detail(),
+            record_ref=lambda refs: refs[0] if refs else None,
+        )
+        output = self.outcome_output()
+        written = output.write(join.outcomes(recipients), output.stem(context))
+        log_table(written, f"{sms.vendor} SMS outcomes")
+        output.publish(context, written, vendor=sms.vendor)
+        return written.summary()
 
     def on_kill(self) -> None:
         """Stop sending new messages (messages in flight finish and are checkpointed)."""

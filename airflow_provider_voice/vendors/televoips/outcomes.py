@@ -10,8 +10,14 @@ block, an invalid number), and anything else is ``failed``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 
-__all__ = ["TELEVOIPS_ERROR_OUTCOMES", "TELEVOIPS_MESSAGE_OUTCOMES", "televoips_outcome"]
+from airflow_provider_voice.delivery.event_store import EventStore
+from airflow_provider_voice.models.outcomes import CallRecord
+
+__all__ = ["TELEVOIPS_ERROR_OUTCOMES", "TELEVOIPS_MESSAGE_OUTCOMES", "televoips_outcome", "televoips_sms_records"]
+
+VENDOR = "televoips"
 
 #: message event type -> normalized outcome
 TELEVOIPS_MESSAGE_OUTCOMES = {
@@ -52,3 +58,21 @@ def televoips_outcome(
         if description and pattern.search(description):
             return named, detail
     return "failed", detail
+
+
+def televoips_sms_records(store: EventStore, conn_id: str, message_ids: Iterable[str]) -> Iterator[CallRecord]:
+    """The ``message-delivered`` / ``message-failed`` events stored for ``message_ids`` (by the
+    webhook receiver) as :class:`CallRecord` keyed by message id."""
+    for report in store.campaign_report_records(VENDOR, conn_id, message_ids):
+        outcome, detail = televoips_outcome(report.get("outcome"), report.get("error_code"), report.get("error_message"))
+        message_id = str(report.get("campaign_ref") or report.get("ref") or "")
+        yield CallRecord(
+            key=message_id,
+            outcome=outcome,
+            vendor_status=str(report.get("status") or "") or None,
+            detail=detail,
+            ended_at=report.get("occurred_at"),
+            cost=report.get("cost"),
+            campaign_id=message_id,
+            call_id=message_id,
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
@@ -9,13 +10,16 @@ import pendulum
 
 from airflow_provider_voice.capabilities.base import VendorCapability
 from airflow_provider_voice.capabilities.protocols import SentLookup
+from airflow_provider_voice.delivery.event_store import configured_event_store
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError
+from airflow_provider_voice.models.outcomes import CallRecord
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call
 from airflow_provider_voice.vendors.access import VendorAccess
 from airflow_provider_voice.vendors.televoips import TeleVoipsApi
 from airflow_provider_voice.vendors.televoips.api_core import TeleVoipsMessage
 from airflow_provider_voice.vendors.televoips.api_messaging import DEFAULT_REGION, explain_televoips_rejection
+from airflow_provider_voice.vendors.televoips.outcomes import televoips_sms_records
 
 __all__ = ["OWNED_NUMBERS_EXTRA", "SentLookup", "TeleVoipsSms", "check_owned_number", "owned_numbers"]
 
@@ -95,6 +99,26 @@ class TeleVoipsSms(VendorCapability[TeleVoipsApi]):
     def explain(self, exc: Exception) -> Exception:
         """TeleVoIPs' 400 "Unable to send message" with its documented causes."""
         return explain_televoips_rejection(exc) if isinstance(exc, VendorRejectedError) else exc
+
+    @property
+    def reports_delivery(self) -> bool:
+        """True when the connection receives TeleVoIPs' messaging webhooks (``webhook_auth`` is set)."""
+        return bool(self.access.settings.get("webhook_auth")) and bool(self.access.conn_id)
+
+    def delivery_records(self, message_ids: Iterable[str]) -> Iterable[CallRecord]:
+        """The delivery reports the webhook receiver stored for ``message_ids`` (none without webhooks)."""
+        if not self.reports_delivery:
+            return []
+        return televoips_sms_records(configured_event_store(), str(self.access.conn_id), message_ids)
+
+    def no_record_detail(self) -> str:
+        """What an outcome table says of a message sent without a delivery report yet."""
+        if not self.reports_delivery:
+            return (
+                "sent; TeleVoIPs reports delivery only through its messaging webhooks: set webhook_auth on the "
+                "connection and point the webhooks at the receiver (docs/events.md)"
+            )
+        return "sent; no TeleVoIPs delivery report for this message yet"
 
     def lookup_call(self, since: float, until: float) -> Call[list[TeleVoipsMessage]]:
         """``GET /messages`` between two POSIX times: used to find out whether an in-doubt SMS was sent."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from airflow_provider_voice.capabilities.base import VendorCapability
 from airflow_provider_voice.capabilities.protocols import SentLookup
 from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.models.outcomes import CallRecord
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call
 from airflow_provider_voice.vendors.velip import VelipApi
@@ -55,6 +57,16 @@ class VelipSms(VendorCapability[VelipApi]):
 
     def explain(self, exc: Exception) -> Exception:
         return exc
+
+    reports_delivery: ClassVar[bool] = False
+
+    def delivery_records(self, message_ids: Iterable[str]) -> Iterable[CallRecord]:
+        """Velip documents no SMS delivery report: none."""
+        return []
+
+    def no_record_detail(self) -> str:
+        """What an outcome table says of a message Velip accepted."""
+        return "sent (Velip accepted it); Velip documents no SMS delivery report"
 
     def lookup_call(self, since: float, until: float) -> None:
         """Velip documents no way to look an SMS up: an in-doubt SMS stays in doubt (not resent)."""
