@@ -11,7 +11,10 @@ The recipients come from ``data/campaign_recipients.csv`` next to this file (41 
 duplicate). ``send`` validates everything before the first request, sends in vendor-sized frames
 and checkpoints each accepted frame (a retry never calls anyone twice); ``wait`` defers until every
 call has ended (Octopush: until its ``estimated_duration`` has passed — it has no status endpoint);
-``summarize`` logs the counts.
+``outcomes`` writes the outcome table — one row per recipient with ``row_id`` (the CSV's
+``customer_id``), the normalized outcome (``answered``, ``no_answer``, ``busy``...), the vendor's
+status, times and durations — as CSV and Parquet under ``$AIRFLOW_HOME/voice/outcomes/`` and
+publishes it as an Asset; ``summarize`` logs the counts per outcome and where the table is.
 
 Runs with or without a logical date (``airflow dags trigger``, the REST API): the campaign name is
 built from ``run_id``, which every run has and no other run shares (``ts_nodash`` is undefined
@@ -27,6 +30,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from airflow_provider_voice.operators.campaign import SendVoiceCampaignOperator
+from airflow_provider_voice.operators.outcomes import CollectOutcomesOperator
 from airflow_provider_voice.sensors.campaign import CampaignCompletionSensor
 
 RECIPIENTS = Path(__file__).parent / "data" / "campaign_recipients.csv"
@@ -72,8 +76,17 @@ def example_voice_campaign():
         timeout=900,
     )
 
+    outcomes = CollectOutcomesOperator(
+        task_id="outcomes",
+        conn_id="{{ params.vendor }}_default",
+        campaign=send.output,
+        recipients=str(RECIPIENTS),  # the same file: each row's outcome, joined back by customer_id
+        id_field="customer_id",
+    )
+    wait >> outcomes
+
     @task
-    def summarize(result: dict, status: dict) -> dict:
+    def summarize(result: dict, status: dict, table: dict) -> dict:
         counts = ", ".join(f"{k} {v}" for k, v in (status.get("counts") or {}).items() if v) or "no per-call outcomes"
         lines = [
             f"{result['vendor']} campaign {result['name']!r}: ids {', '.join(result['campaign_ids'])}",
@@ -82,6 +95,9 @@ def example_voice_campaign():
             f"  cost {result['cost']}" if result.get("cost") is not None else "  cost not reported",
             f"  {status['state']}: {status['done']}/{status['total']} calls ended ({counts})"
             + (" [estimate]" if status.get("estimated") else ""),
+            "  outcomes: "
+            + (", ".join(f"{k} {v}" for k, v in table["counts"].items() if v) or "none")
+            + f" ({table['rows']} rows) -> {table.get('parquet_path') or table.get('csv_path')}",
         ]
         print("\n".join(f"DEMO| {line}" for line in lines))
         return {
@@ -89,9 +105,10 @@ def example_voice_campaign():
             "accepted": result["accepted"],
             "state": status["state"],
             "counts": status.get("counts"),
+            "outcomes": table["counts"],
         }
 
-    summarize(send.output, wait.output)
+    summarize(send.output, wait.output, outcomes.output)
 
 
 example_voice_campaign()

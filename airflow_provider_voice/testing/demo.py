@@ -62,6 +62,9 @@ DEMO_RUNS: list[DemoRun] = [
     DemoRun("example_voice_campaign", "voice campaign on Octopush", {"vendor": "octopush"}),
     DemoRun("example_voice_campaign", "voice campaign on Kaleyra", {"vendor": "kaleyra"}),
     DemoRun("example_voice_campaign", "voice campaign on Velip", {"vendor": "velip"}),
+    DemoRun(
+        "example_redial", "personalised campaign on Velip, the unreached called again (3 rounds)", {"vendor": "velip"}
+    ),
     DemoRun("example_daily_cdr", "daily TeleVoIPs CDR download and summary"),
     DemoRun("example_sms_and_optouts", "SMS, failures and opt-outs blacklisted"),
     DemoRun("example_click_to_call", "click-to-call on Kaleyra and Velip"),

@@ -63,6 +63,15 @@ def check_voice_campaign(sim: Any, run: Any, out: str) -> None:
     assert rendered(run, "send")["campaign_name"] == name
 
 
+def check_redial(sim: Any, run: Any, out: str) -> None:
+    assert "DEMO| velip campaign" in out and "DEMO|   round 1: 40 called" in out, out
+    assert "DEMO|   final: 40 people" in out, out
+    calls: dict[str, int] = {}
+    for entry in sim.state.ledger.entries("velip", "call"):
+        calls[entry.number] = calls.get(entry.number, 0) + 1
+    assert len(calls) == 40 and set(calls.values()) <= {1, 3} and 3 in calls.values(), calls
+
+
 def check_click_to_call(sim: Any, run: Any, out: str) -> None:
     assert rendered(run, "kaleyra_click_to_call")["vendor_options"]["custom"] == f"demo-{run.run_after:%Y%m%d}"
     assert len(sim.state.ledger.entries("kaleyra", "click2call")) == 2
@@ -118,6 +127,7 @@ EXAMPLES: dict[str, tuple[Callable[[Path], dict[str, Any] | None], Callable[[Any
     "example_daily_cdr": (lambda tmp: None, check_daily_cdr),
     "example_connections": (lambda tmp: None, check_connections),
     "example_optout_events": (seed_opt_out, check_optout_events),
+    "example_redial": (lambda tmp: {"vendor": "velip"}, check_redial),
 }
 
 
