@@ -1,6 +1,6 @@
 """Call a list of people with their own name in the message, then call the unreached again.
 
-``call`` sends a personalised voice campaign (``{name}`` is each person's name from
+``send`` calls everybody with a personalised voice campaign (``{name}`` is each person's name from
 ``data/campaign_recipients.csv``; recipients whose text is the same share a request), waits until
 every call has ended (deferred to the triggerer), writes the outcome table, and calls the people
 who did not answer or were busy again ``after`` later, up to ``max_attempts`` rounds in all. Each
@@ -41,8 +41,8 @@ RECIPIENTS = Path(__file__).parent / "data" / "campaign_recipients.csv"
     },
 )
 def example_redial():
-    call = SendVoiceCampaignOperator(
-        task_id="call",
+    send = SendVoiceCampaignOperator(
+        task_id="send",
         conn_id="{{ params.vendor }}_default",
         recipients=str(RECIPIENTS),
         id_field="customer_id",
@@ -73,7 +73,7 @@ def example_redial():
         print("\n".join(f"DEMO| {line}" for line in lines))
         return {"rounds": len(result["rounds"]), "final": final["counts"]}
 
-    report(call.output)
+    report(send.output)
 
 
 example_redial()

@@ -27,6 +27,7 @@ from .stack import Stack
 #: the tasks that wait (sensors, and the deferrable click-to-call that waits for its outcome), per DAG
 WAITING_TASKS: dict[str, tuple[str, ...]] = {
     "example_voice_campaign": ("wait",),
+    "example_redial": ("send",),  # deferred while each round's calls run and between the rounds
     "example_daily_cdr": ("wait_for_cdr_report",),
     "example_click_to_call": ("kaleyra_health", "kaleyra_call_outcome", "velip_click_to_call"),
 }
