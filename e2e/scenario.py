@@ -308,6 +308,17 @@ class Scenario:
         paths = [str(d.get("path", "")) for d in downloads]
         self.check("CDR files on S3", bool(cdrs) and all(p.startswith("s3://") for p in paths),
                    f"objects {cdrs}; the DAGs report {paths}")  # fmt: skip
+        outcomes = [k for k in keys if k.startswith("outcomes/")]
+        tables = [self.api.xcom(r.dag_id, r.run_id, "outcomes") or {} for r in self.runs
+                  if r.dag_id == "example_voice_campaign"]  # fmt: skip
+        redials = [(self.api.xcom(r.dag_id, r.run_id, "send") or {}).get("outcomes") or {} for r in self.runs
+                   if r.dag_id == "example_redial"]  # fmt: skip
+        written = [t.get(f"{fmt}_path", "") for t in tables + redials for fmt in ("csv", "parquet")]
+        rows_ok = all(t.get("rows") == sum((t.get("counts") or {}).values()) > 0 for t in tables + redials)
+        self.check("outcome tables (CSV + Parquet) on S3",
+                   bool(written) and all(str(p).startswith("s3://") for p in written) and rows_ok
+                   and all(any(k.endswith(str(p).rsplit("/", 1)[-1]) for k in outcomes) for p in written),
+                   f"{len(outcomes)} objects under s3://{'voice-e2e'}/outcomes; the DAGs report {sorted(written)[:6]}")  # fmt: skip
         wanted = ("files/sms_optouts.csv", "files/sms_results_", "files/inbound_")
         self.check("SMS results, inbound export and suppression list on S3",
                    all(any(k.startswith(w) for k in sms_files) for w in wanted), f"objects {sorted(sms_files)}")  # fmt: skip

@@ -284,6 +284,7 @@ class Stack:
         )
         if self.s3:
             env["AIRFLOW__VOICE__CHECKPOINT_PATH"] = f"s3://aws_default@{BUCKET}/checkpoints"
+            env["AIRFLOW__VOICE__OUTCOMES_PATH"] = f"s3://aws_default@{BUCKET}/outcomes"
             # written by the webhook receiver (api-server) and the event watcher (triggerer), read by tasks
             env["AIRFLOW__VOICE__EVENTS_PATH"] = self.events_url
             env["AIRFLOW_PROVIDER_VOICE_FILES"] = f"s3://aws_default@{BUCKET}/files"

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
 from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowException
@@ -64,6 +65,10 @@ def default_asset_for(destination: Any) -> Asset | None:
     if not text or text.endswith(":/") or text.endswith("://"):
         return None
     text = location_uri(text)  # local paths and file:// URLs as file:///absolute URIs
+    parts = urlsplit(text)
+    if parts.scheme not in ("", "file") and "@" in parts.netloc:
+        # an Asset names the place, not the connection: s3://aws_default@bucket/x -> s3://bucket/x
+        text = urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
     return Asset(name=text, uri=text)
 
 

@@ -241,3 +241,15 @@ def test_round_keys_are_distinct_deliveries():
     assert round_key(key, 1) == key
     assert {round_key(key, n).path for n in (1, 2, 3)} == {key.path, round_key(key, 2).path, round_key(key, 3).path}
     assert len({round_key(key, n).frame_key(0, "c") for n in (1, 2, 3)}) == 3
+
+
+def test_outcome_assets_name_the_place_not_the_connection(tmp_path):
+    from airflow.sdk import Asset
+
+    from airflow_provider_voice.operators.outcomes import OutcomeOutput
+
+    assert OutcomeOutput.asset_for("s3://aws_default@lake/outcomes/{{ run_id }}", None).uri == "s3://lake/outcomes"
+    assert OutcomeOutput.asset_for(str(tmp_path / "t.csv"), None).uri == (tmp_path / "t.csv").as_uri()
+    assert OutcomeOutput.asset_for(str(tmp_path / "t.csv"), False) is None
+    named = Asset(name="who-was-reached", uri="s3://lake/who")
+    assert OutcomeOutput.asset_for(None, named) is named
