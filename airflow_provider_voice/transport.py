@@ -228,7 +228,7 @@ def map_emitted(flow: PagedFlow[E, T], convert: Callable[[E], F]) -> PagedFlow[F
         try:
             step = flow.send(reply)
         except StopIteration as stop:
-            return stop.value
+            return cast(T, stop.value)
         if isinstance(step, Emit):
             reply = yield Emit([convert(item) for item in step.items])
         else:

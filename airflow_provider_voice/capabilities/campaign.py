@@ -45,7 +45,6 @@ from airflow_provider_voice.errors import CapabilityNotSupportedError, Validatio
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignOptions, CampaignSpec, CampaignStatus
 from airflow_provider_voice.models.outcomes import CallRecord, RecipientOutcome
 from airflow_provider_voice.models.phone import PhoneNumber
-from airflow_provider_voice.models.placeholders import LOOKS_LIKE_PLACEHOLDER
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Flow, PagedFlow
 from airflow_provider_voice.vendors.base import AsyncVendorClient, VendorApi, VendorClient
@@ -232,16 +231,6 @@ class CampaignBackend(VendorCapability[ApiT], ABC, Generic[OptionsT, ApiT]):
     @abstractmethod
     def check(self, spec: CampaignSpec, options: OptionsT, now: float) -> None:
         """Vendor rules for the spec (called by :meth:`validate`)."""
-
-    def reject_placeholders(self, spec: CampaignSpec) -> None:
-        """Vendors without per-recipient text refuse ``{placeholder}`` messages (they would be read aloud)."""
-        if spec.message and LOOKS_LIKE_PLACEHOLDER.search(spec.message):
-            raise ValidationError(
-                "message",
-                spec.message,
-                f"{self.vendor} reads one text for every recipient: {{placeholders}} are only filled on Kaleyra",
-                vendor=self.vendor,
-            )
 
     def validate_recipient(self, spec: CampaignSpec, recipient: Recipient, position: int) -> None:
         """Vendor rules for one recipient (raise :class:`ValidationError`). Default: any valid E.164 number."""

@@ -12,7 +12,7 @@ The shared part of a capability lives beside this module (``capabilities/campaig
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -20,7 +20,7 @@ from airflow_provider_voice.delivery import CheckpointKey, CheckpointStore, Deli
 from airflow_provider_voice.models.blacklist import BlacklistResult
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignOptions, CampaignSpec, CampaignStatus
 from airflow_provider_voice.models.click_to_call import ClickToCallHandle, ClickToCallStatus
-from airflow_provider_voice.models.outcomes import CallRecord
+from airflow_provider_voice.models.outcomes import CallRecord, RecipientOutcome
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Call
@@ -90,6 +90,18 @@ class CampaignCapability(Protocol):
 
     def resume(self, handle: CampaignHandle | dict[str, Any], *, timeout: float | None = None) -> list[str]:
         """Resume the campaigns :meth:`cancel` paused; the ids resumed."""
+
+    def collect_outcomes(
+        self,
+        handle: CampaignHandle | dict[str, Any],
+        recipients: Iterable[Recipient],
+        *,
+        key: CheckpointKey,
+        store: CheckpointStore,
+        suppression: SuppressionList | None = None,
+        round: int = 1,
+    ) -> Iterator[RecipientOutcome]:
+        """One outcome per recipient of the send ``handle`` (checkpoint x the vendor's per-call records)."""
 
 
 @dataclass(frozen=True)

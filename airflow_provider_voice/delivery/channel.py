@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from airflow_provider_voice.delivery.frames import Fate, Frame, FrameResult, Reconciled
@@ -59,9 +60,20 @@ class Channel(ABC, Generic[T]):
     """A way of delivering items in frames (a vendor's campaign send, an SMS API...).
 
     Subclasses set :attr:`name` and :attr:`frame_size` and implement :meth:`send`; they may
-    override :meth:`item_key`, :meth:`reconcile`, :meth:`classify`, :meth:`summarize` and the
-    :meth:`start` / :meth:`stop` hooks (open and close an async HTTP client inside the engine's
-    event loop).
+    override :meth:`item_key`, :meth:`frame_group`, :meth:`reconcile`, :meth:`classify`,
+    :meth:`summarize`, :meth:`summary_line` and the :meth:`start` / :meth:`stop` hooks (open and
+    close an async HTTP client inside the engine's event loop).
+
+    **Groups.** A vendor that reads one text per request (Velip, Octopush) cannot put recipients
+    who hear different texts in one frame: its :meth:`frame_group` returns the text (or any key
+    standing for it) and the engine fills one frame per group, never mixing them. The engine keeps
+    at most :attr:`max_open_frames` frames being filled and at most :attr:`max_buffered_items`
+    items in them (never fewer than one full frame); past either bound it sends, before it is
+    full, the frame that has waited longest for an item (least recently fed: in a list sorted or
+    clustered by text, a group that is over; a group still being fed keeps filling). So memory
+    stays bounded whatever the number of groups; the cost is frames: 500 recipients with 500
+    different texts are 500 frames, and groups interleaved more widely than the bounds are cut
+    into smaller frames (the engine logs how many frames it sent early).
     """
 
     #: label used in log lines ("octopush voice campaign")
@@ -70,6 +82,12 @@ class Channel(ABC, Generic[T]):
     frame_size: int = 100
     #: what one item is called in log lines
     unit: str = "recipients"
+    #: frames being filled at once, at most, when items are grouped (:meth:`frame_group`)
+    max_open_frames: int = 64
+    #: items held in frames being filled, at most (the engine allows at least one full frame)
+    max_buffered_items: int = 100_000
+    #: the keyed digest bound by the engine (:meth:`bind_digest`); None: an unkeyed one
+    _digest: Callable[[str], str] | None = None
 
     def item_key(self, item: T) -> str:
         """The identity of an item: used for suppression, deduplication across tries and reports.
@@ -80,6 +98,28 @@ class Channel(ABC, Generic[T]):
     def suppression_key(self, item: T) -> str:
         """What the suppression list is matched against (an E.164 number). Default: :meth:`item_key`."""
         return self.item_key(item)
+
+    def frame_group(self, item: T) -> str | None:
+        """The group of an item: a frame holds items of one group only (see "Groups" above).
+
+        Default None: every item is in the same group (frames are cut in source order, as
+        :attr:`frame_size` allows). Called once per item sent; keep it cheap. Whatever is
+        returned is held in memory only while its frame is being filled (never stored).
+        """
+        return None
+
+    def bind_digest(self, digest: Callable[[str], str]) -> None:
+        """Called by the engine before the first frame: the keyed digest :meth:`digest` uses
+        (keyed with the task instance, the same on every try, like the checkpoint's members)."""
+        self._digest = digest
+
+    def digest(self, value: str) -> str:
+        """16 hex characters standing for ``value`` in checkpoints and summaries (e.g. the text a
+        frame read, without the text or the names in it): keyed with the task instance once the
+        engine has bound it (:meth:`bind_digest`), so equal values have equal digests across tries."""
+        if self._digest is None:
+            return hashlib.blake2b(value.encode(), digest_size=8).hexdigest()
+        return self._digest(value)
 
     async def start(self) -> None:
         """Called once, inside the event loop, before the first frame."""
@@ -107,3 +147,11 @@ class Channel(ABC, Generic[T]):
     def summarize(self, results: Sequence[FrameResult]) -> dict[str, Any]:
         """Channel-specific totals over every accepted frame (JSON-ready). Default: nothing extra."""
         return {}
+
+    def summary_line(self, summary: Mapping[str, Any], frames: int) -> str | None:
+        """A line the engine logs after its totals (None: nothing), e.g. how many distinct texts.
+
+        :param summary: what :meth:`summarize` returned.
+        :param frames: the accepted frames it covers (earlier tries' included).
+        """
+        return None

@@ -8,7 +8,12 @@ One delivery (:meth:`DeliveryEngine.run`):
 1. loads the checkpoint of the task instance; items of frames accepted by earlier tries are
    skipped (``resumed``), items of frames an earlier try left in doubt are set aside;
 2. streams the items: suppressed ones are counted and dropped, the rest are cut into frames of
-   ``channel.frame_size``; ``concurrency`` workers send frames in parallel, each writing an
+   ``channel.frame_size`` — one frame being filled per group when the channel groups its items
+   (:meth:`Channel.frame_group <airflow_provider_voice.delivery.channel.Channel.frame_group>`:
+   e.g. the text a recipient hears), so a frame never mixes groups; memory stays bounded by
+   ``channel.max_open_frames`` frames being filled and ``channel.max_buffered_items`` items in
+   them (past either, the frame that has waited longest for an item is sent before it is full);
+   ``concurrency`` workers send frames in parallel, each writing an
    ``intent`` record before its request and a ``done`` / ``rejected`` / ``failed`` record after;
    frames that certainly did not reach the vendor (429, 503, connection refused) are retried
    with backoff (``Retry-After`` honoured);
@@ -20,6 +25,10 @@ One delivery (:meth:`DeliveryEngine.run`):
    :class:`DeliveryRejectedError` when the vendor accepted nothing at all or refused more than
    ``max_rejected_share`` of the items (default 0: any refusal fails the delivery, *after* every
    other frame was sent and recorded, so nothing is lost and the error lists what was refused).
+
+How frames are cut does not matter to exactly-once: a frame's members are recorded in its intent
+before its request, and a retry skips every member an earlier try got accepted, whichever frame
+held it (and rebuilds an earlier try's in-doubt frame with the members it recorded).
 
 Fencing: before reading the checkpoint a try *claims* the delivery (its try number and a random
 id); before each frame it writes the frame's intent and checks that no newer try has claimed the
@@ -35,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -409,6 +419,8 @@ class DeliveryEngine(Generic[T]):
         self._stop_cause: BaseException | None = None
         self._superseded_by: Claim | None = None
         self._frames_created = 0
+        #: frames sent before they were full to keep the open frames within the channel's bounds
+        self._frames_cut_early = 0
         #: the report :meth:`run` is building (None before it starts): another thread may read its
         #: :attr:`~DeliveryReport.refs` to learn what the vendor accepted so far (e.g. ``on_kill``)
         self.report: DeliveryReport | None = None
@@ -445,6 +457,7 @@ class DeliveryEngine(Generic[T]):
                 self.label, report.checkpoint, len(earlier), len(doubtful),
             )  # fmt: skip
         in_doubt_now: list[Frame[T]] = []
+        self.channel.bind_digest(lambda value: hasher("\x1egroup\x1e" + value))
         await self.channel.start()
         try:
             producer_error = await self._send_all(
@@ -610,6 +623,16 @@ class DeliveryEngine(Generic[T]):
             self.label, report.accepted, report.accepted_now, report.resumed, report.rejected, report.suppressed,
             len(report.in_doubt), len(report.not_sent), report.seconds,
         )  # fmt: skip
+        if self._frames_cut_early:
+            log.info(
+                "%s: %d frames were sent before they were full, to keep at most %d frames (one per group) "
+                "and %d %s being filled",
+                self.label, self._frames_cut_early, self.channel.max_open_frames,
+                max(int(self.channel.frame_size), int(self.channel.max_buffered_items)), self.channel.unit,
+            )  # fmt: skip
+        line = self.channel.summary_line(report.summary, len(report.results))
+        if line:
+            log.info("%s: %s", self.label, line)
         if report.suppressed and report.considered == 0:
             log.warning(
                 "%s: all %d recipients are on the suppression list: nobody was contacted (suppressed: %d)",
@@ -635,33 +658,47 @@ class DeliveryEngine(Generic[T]):
         report: DeliveryReport,
         progress: ProgressReporter,
     ) -> None:
-        size = max(1, int(self.channel.frame_size))
-        batch: list[T] = []
-        members: list[str] = []
+        """Read ``items`` and cut them into frames (one being filled per group; see the module docstring).
+
+        Items accepted by an earlier try are skipped, items of an earlier try's in-doubt frame are
+        set aside in ``doubt_items``, suppressed ones are counted. Frames go to ``queue``.
+        """
+        channel = self.channel
+        size = max(1, int(channel.frame_size))
+        max_open = max(1, int(channel.max_open_frames))
+        max_items = max(size, int(channel.max_buffered_items))
+        #: group -> (items, members) of the frame being filled; first = the one that waited longest for an item
+        open_frames: OrderedDict[str | None, tuple[list[T], list[str]]] = OrderedDict()
+        buffered = 0
         suppression = self.suppression
 
-        async def flush() -> None:
-            nonlocal batch, members
-            if not batch:
-                return
+        async def flush(group: str | None) -> None:
+            nonlocal buffered
+            batch, members = open_frames.pop(group)
+            buffered -= len(batch)
             if self._stop_requested:
-                report.not_sent.extend(self.channel.item_key(i) for i in batch)
+                report.not_sent.extend(channel.item_key(i) for i in batch)
             else:
                 index = self._allocate()
                 await queue.put(Frame(index, self.key.frame_key(index, self.claim.id), batch, members))
-            batch, members = [], []
+
+        async def flush_stalest() -> None:
+            # the frame that waited longest for an item: its group is the likeliest to have no more
+            # (a list sorted or clustered by text), and a group still being fed keeps filling
+            self._frames_cut_early += 1
+            await flush(next(iter(open_frames)))
 
         count = 0
         async for item in _aiter(items):
             count += 1
             if count % 2048 == 0:
                 await asyncio.sleep(0)  # let workers run while a big source is read
-            if suppression.numbers and self.channel.suppression_key(item) in suppression:
+            if suppression.numbers and channel.suppression_key(item) in suppression:
                 report.suppressed += 1
                 progress.shrink(1)
                 continue
             report.considered += 1
-            member = hasher(self.channel.item_key(item))
+            member = hasher(channel.item_key(item))
             if member in accepted_members:
                 report.resumed += 1
                 progress.shrink(1)
@@ -670,11 +707,23 @@ class DeliveryEngine(Generic[T]):
             if doubt_index is not None:
                 doubt_items[doubt_index].append((member, item))
                 continue
-            batch.append(item)
-            members.append(member)
-            if len(batch) >= size:
-                await flush()
-        await flush()
+            group = channel.frame_group(item)
+            frame = open_frames.get(group)
+            if frame is None:
+                if len(open_frames) >= max_open:
+                    await flush_stalest()
+                frame = open_frames[group] = ([], [])
+            else:
+                open_frames.move_to_end(group)
+            frame[0].append(item)
+            frame[1].append(member)
+            buffered += 1
+            if len(frame[0]) >= size:
+                await flush(group)
+            elif buffered > max_items:
+                await flush_stalest()
+        while open_frames:
+            await flush(next(iter(open_frames)))
 
     def _allocate(self) -> int:
         index = self._next_index

@@ -346,9 +346,7 @@ class RecipientSource:
             raise ValidationError("number", value, f"no number in column {row.number_key!r}")
         number = PhoneNumber.parse(value, self._region(row.data), strict=self.strict_numbers)
         name = row.data.get(row.name_key) if row.name_key else None
-        variables = {
-            k: v for k, v in row.data.items() if k not in (row.number_key, row.name_key, "row_id") and v != ""
-        }
+        variables = {k: v for k, v in row.data.items() if k not in (row.number_key, row.name_key, "row_id") and v != ""}
         return Recipient(
             number=number, name=name or None, variables=variables, row_id=self._row_id(row.data, line), line=line
         )

@@ -501,14 +501,18 @@ class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
                 if number > 1 and policy is not None:
                     self._gate(remote, float(rounds[-1]["ts"]) + policy.after.total_seconds(), number)
                 round_spec = spec if number == 1 else spec.model_copy(update={"name": round_name(spec.name, number)})
-                handle, result = self._send_round(context, remote, backend, round_spec, current, suppression, store, key, number)
+                handle, result = self._send_round(
+                    context, remote, backend, round_spec, current, suppression, store, key, number
+                )
                 if number == 1:
                     result = {**result, "rejects_path": recipients.rejects_path, "resumed_campaigns": resumed}
                 if not self.wait_for_completion:
                     self._finish(remote, spec.name, "after sending")
                     return result
                 status = self._await_round(remote, backend, handle, result, number, completed_round, completed_status)
-                rows = backend.collect_outcomes(handle, current, key=key, store=store, suppression=suppression, round=number)
+                rows = backend.collect_outcomes(
+                    handle, current, key=key, store=store, suppression=suppression, round=number
+                )
                 written = output.write(rows, stem)
                 log_table(written, f"{backend.vendor} campaign {round_spec.name!r} outcomes (round {number})")
                 done = {
@@ -620,7 +624,9 @@ class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
                 return status.model_dump(mode="json")
             self._finish(remote, handle.name, "after sending")  # the trigger waits; nothing here to stop
             self.defer(
-                trigger=self._completion_trigger(handle.model_dump(mode="json"), deadline_after(self.completion_timeout)),
+                trigger=self._completion_trigger(
+                    handle.model_dump(mode="json"), deadline_after(self.completion_timeout)
+                ),
                 method_name="execute_complete",
                 kwargs={"result": result},
             )

@@ -98,14 +98,16 @@ class RedialPolicy(BaseModel):
         if isinstance(value, RedialPolicy):
             return value
         if not isinstance(value, Mapping):
-            raise ValidationError("redial", value, 'a mapping such as {"outcomes": ["no_answer"], "after": 7200, "max_attempts": 3}')
+            raise ValidationError(
+                "redial", value, 'a mapping such as {"outcomes": ["no_answer"], "after": 7200, "max_attempts": 3}'
+            )
         try:
             return cls.model_validate(dict(value))
         except ValidationError:
             raise
         except Exception as exc:  # pydantic's error, said with the field name
-            errors = getattr(exc, "errors", lambda: [{}])()
-            first = errors[0] if errors else {}
+            errors = list(exc.errors()) if hasattr(exc, "errors") else []
+            first: dict[str, Any] = dict(errors[0]) if errors else {}
             where = ".".join(str(p) for p in first.get("loc", ())) or "redial"
             raise ValidationError(f"redial.{where}", first.get("input"), first.get("msg", str(exc))) from None
 
@@ -173,7 +175,9 @@ class OutcomeOutput:
 
     def __init__(self, path: Any, formats: Any, asset: Asset | None) -> None:
         self.path = path
-        self.formats = FORMATS if formats in (None, "both") else ((formats,) if isinstance(formats, str) else tuple(formats))
+        self.formats = (
+            FORMATS if formats in (None, "both") else ((formats,) if isinstance(formats, str) else tuple(formats))
+        )
         outcome_table_paths("x", self.formats)  # a bad format fails at parse time
         self.asset = asset
 
@@ -244,7 +248,11 @@ def round_record(store: CheckpointStore, key: CheckpointKey) -> dict[str, Any] |
 
 def written_from(record: Mapping[str, Any]) -> WrittenTable:
     """The :class:`WrittenTable` a round record describes."""
-    return WrittenTable(files=dict(record.get("files") or {}), rows=int(record.get("rows") or 0), counts=dict(record.get("counts") or {}))
+    return WrittenTable(
+        files=dict(record.get("files") or {}),
+        rows=int(record.get("rows") or 0),
+        counts=dict(record.get("counts") or {}),
+    )
 
 
 def combine_rounds(output: OutcomeOutput, stems: Sequence[Any], destination: Any) -> WrittenTable:
@@ -281,7 +289,9 @@ class OutcomeTablesMixin:
 
     def outcome_output(self, path: Any = _RENDERED) -> OutcomeOutput:
         """Where this task writes its tables (``path``: before rendering, at parse time)."""
-        return OutcomeOutput(self.outcomes_path if path is _RENDERED else path, self.outcomes_format, self.outcome_asset)
+        return OutcomeOutput(
+            self.outcomes_path if path is _RENDERED else path, self.outcomes_format, self.outcome_asset
+        )
 
 
 class CollectOutcomesOperator(OutcomeTablesMixin, VoiceOperator):
@@ -418,7 +428,9 @@ class CollectOutcomesOperator(OutcomeTablesMixin, VoiceOperator):
             )
             outcome = trigger.wait(backend, timeout=self.completion_timeout)
             if not outcome.done:
-                raise AirflowSensorTimeout(f"campaign not finished after {self.completion_timeout:.0f} s: {outcome.message}")
+                raise AirflowSensorTimeout(
+                    f"campaign not finished after {self.completion_timeout:.0f} s: {outcome.message}"
+                )
         rows = backend.collect_outcomes(handle, recipients, key=key, store=store, suppression=suppression)
         output = self.outcome_output()
         written = output.write(rows, output.stem(context))
@@ -435,4 +447,3 @@ class _NoVendorRules:
 
     def validate_recipient(self, spec: Any, recipient: Any, position: int) -> None:
         return None
-

@@ -33,6 +33,10 @@ Choices where the spec is silent:
     :mod:`.webhooks`). Opt-out callbacks ``{message_id, number, text, stop_date}`` go to
     ``octopush_stop_webhook_url`` (``octopush_webhook_url`` when unset); the simulator makes them
     only on request (``POST /_sim/webhooks/emit`` kind ``stop``).
+  * Ledger: one ``call`` entry per recipient of an accepted (non-simulated) send, with
+    ``details`` ``{request_id, send_at, endpoint, text}`` (``text``: what the person hears, the
+    request's ``text`` read as given: the spec documents no per-recipient substitution) plus the
+    recipient's ``param1``..``param5``.
 """
 
 from __future__ import annotations
@@ -283,6 +287,7 @@ class OctopushSimulator(VendorSimulator):
                 "request_id": request_id,
                 "send_at": body.get("send_at"),
                 "endpoint": VOCAL_ROUTE if vocal else SEND_ROUTE,
+                "text": body["text"],  # what each recipient of the request hears
             }
             details = LedgerEntry(VENDOR, "call", "", ticket_number, shared).details
             self.state.ledger.record_many(

@@ -29,7 +29,9 @@ string. Ids are strings (``cd_id`` ``"c_88700"``, ``cp_id`` ``"5001"``, ``cdls_i
     ``state.velip.contact_lists``) or a clone of ``cp_id``. The campaign starts at
     ``date_start time_start`` (now if that is past); the daily ``time_start..time_end`` window
     and ``vel`` are stored but do not slow the simulation (``call_seconds``/``call_lines`` do).
-    A single bad number rejects the request (203, with ``dest`` naming it).
+    A single bad number rejects the request (203, with ``dest`` naming it). Each destination is a
+    ledger ``call`` entry with ``details`` ``{cp_id, cp_ctid, text, content}``: what the person
+    hears (the campaign's ``text`` read as given, or its audio ``content``).
   * GetCampaignsList (filters ``cp_id``, ``cp_ctid``, ``name``, ``active``) -> ``campaigns[]``
     with ``cp_id, cp_ctid, name, date_start, date_end, time_start, time_end, created,
     cp_destinations, cp_made, cp_answered, cp_counts {OK, NA, EK, IK, CK, BK}, active, status``;
@@ -546,7 +548,10 @@ class VelipSimulator(VendorSimulator):
             **audio,
         }
         self.state.record(VENDOR, "campaign_create", "", cp_id, settings)
-        shared = LedgerEntry(VENDOR, "call", "", cp_id, {"cp_id": cp_id, "cp_ctid": cp_ctid}, now).details
+        # what each destination hears: the campaign's text read as given (no per-destination substitution
+        # is documented), or its audio ``content``
+        heard = {"text": audio["text"], "content": audio["content"]}
+        shared = LedgerEntry(VENDOR, "call", "", cp_id, {"cp_id": cp_id, "cp_ctid": cp_ctid, **heard}, now).details
         self.state.ledger.record_many(
             LedgerEntry(VENDOR, "call", n, group.cd_id(i), shared, now) for i, n in enumerate(numbers)
         )

@@ -181,7 +181,6 @@ BAD_INPUT = [
     ("velip", {"campaign_name": "n" * 51}, "name", "at most 50 characters"),
     ("velip", {"vendor_options": {"frame_sise": 10}}, "vendor_options.frame_sise", "unknown velip option"),
     ("kaleyra", {"vendor_options": {"retries": 3}}, "vendor_options.retries", "less than or equal to 2"),
-    ("octopush", {"message": "Hi {name}"}, "message", "only filled on Kaleyra"),
     ("octopush", {"audio": "123.sound", "message": None}, "audio", "text only"),
 ]
 

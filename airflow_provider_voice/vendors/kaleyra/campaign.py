@@ -3,7 +3,11 @@
 * Each frame is one OBD request on the ``obd`` base URL with ``campaign`` = the campaign name and
   ``custom`` = the frame key. ``voice.json`` answers with a call id per number and the group id;
   a message with ``{placeholders}`` (``{name}``, ``{number}``, recipient variables) is rendered per
-  recipient and sent as one ``call[]`` item per distinct text.
+  recipient (the shared renderer, :class:`~airflow_provider_voice.models.placeholders.CampaignText`)
+  and sent as one ``call[]`` item per distinct text: unlike Velip and Octopush, a Kaleyra frame
+  may hold recipients who hear different texts, so frames stay cut in source order (200 numbers).
+  Each frame's result lists the digests of the texts it read (never the texts); the handle's
+  ``extra["distinct_texts"]`` counts them (1 for a message without placeholders).
 * Kaleyra documents no idempotency key and no lookup that works without the group id its answer
   carries: a frame whose answer is lost (timeout after sending, reset, 500/502/504, unreadable
   answer) **cannot be reconciled**. It is reported in doubt and not resent (unless the DAG author
@@ -17,6 +21,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -31,9 +36,10 @@ from airflow_provider_voice.models.campaign import (
     CampaignSpec,
     CampaignStatus,
 )
-from airflow_provider_voice.models.placeholders import fill_placeholders, placeholder_names
+from airflow_provider_voice.models.outcomes import CallRecord
+from airflow_provider_voice.models.placeholders import CampaignText, campaign_text, placeholders
 from airflow_provider_voice.models.recipients import Recipient
-from airflow_provider_voice.transport import Flow
+from airflow_provider_voice.transport import Flow, PagedFlow
 from airflow_provider_voice.vendors.kaleyra import KaleyraApi
 from airflow_provider_voice.vendors.kaleyra.api_obd import (
     KALEYRA_MAX_NUMBERS,
@@ -41,7 +47,7 @@ from airflow_provider_voice.vendors.kaleyra.api_obd import (
     kaleyra_number,
     kaleyra_schedule,
 )
-from airflow_provider_voice.vendors.kaleyra.outcomes import KALEYRA_OUTCOMES
+from airflow_provider_voice.vendors.kaleyra.outcomes import KALEYRA_OUTCOMES, kaleyra_key, kaleyra_records_flow
 
 __all__ = [
     "KALEYRA_OUTCOMES",
@@ -78,27 +84,14 @@ class KaleyraCampaignOptions(CampaignOptions):
 SCHEDULE_MARGIN_SECONDS = 60.0
 
 
-def placeholders(template: str | None) -> list[str]:
-    """Names of the ``{placeholders}`` in a message (plain names only; see :mod:`~airflow_provider_voice.models.placeholders`)."""
-    return placeholder_names(template, field="message")
-
-
-def recipient_values(recipient: Recipient) -> dict[str, Any]:
-    """What a personalised message can use: ``{name}``, ``{number}`` and the recipient's variables."""
-    return {**recipient.variables, "name": recipient.name or "", "number": str(recipient.number)}
-
-
-def render(template: str, recipient: Recipient, *, where: str = "") -> str:
-    """The message for one recipient (``{name}``, ``{number}`` and the recipient's variables)."""
-    return fill_placeholders(template, recipient_values(recipient), where=where)
-
-
 class KaleyraCampaignChannel(CampaignChannel[KaleyraCampaignOptions, KaleyraApi]):
     """Sends each frame as one ``voice.json`` (or ``voice.call``) request."""
 
     def __init__(self, backend: KaleyraCampaigns, spec: CampaignSpec, options: KaleyraCampaignOptions) -> None:
         super().__init__(backend, spec, options)
-        self.personalised = bool(placeholders(spec.message)) and not spec.audio
+        #: the message, rendered per recipient when it has placeholders (voice.json only)
+        self.text = campaign_text(spec.message, spec.audio)
+        self.personalised = self.text.personalised
 
     @property
     def campaign(self) -> str:
@@ -107,6 +100,7 @@ class KaleyraCampaignChannel(CampaignChannel[KaleyraCampaignOptions, KaleyraApi]
     async def send(self, frame: Frame[Recipient]) -> FrameResult:
         spec, options = self.spec, self.options
         numbers = [r.number.kaleyra for r in frame.items]
+        texts = self.text.texts(frame.items)
         if options.method == "voice.call":
             result = await self.client.send(
                 self.api.voice_call(
@@ -136,7 +130,9 @@ class KaleyraCampaignChannel(CampaignChannel[KaleyraCampaignOptions, KaleyraApi]
                     delay=options.delay,
                 )
             )
-        return self._result(result, len(frame))
+        answer = self._result(result, len(frame))
+        answer.info.update(self.text.frame_info(texts, self.digest))
+        return answer
 
     def _items(self, frame: Frame[Recipient], numbers: list[str]) -> list[dict[str, Any]]:
         common: dict[str, Any] = {"custom": frame.key}
@@ -146,7 +142,7 @@ class KaleyraCampaignChannel(CampaignChannel[KaleyraCampaignOptions, KaleyraApi]
             return [{"to": numbers, **common}]
         by_text: dict[str, list[str]] = {}
         for recipient, number in zip(frame.items, numbers, strict=True):
-            by_text.setdefault(render(self.spec.message or "", recipient), []).append(number)
+            by_text.setdefault(str(self.text.for_recipient(recipient)), []).append(number)
         return [{"to": group, "message": text, **common} for text, group in by_text.items()]
 
     @staticmethod
@@ -168,6 +164,13 @@ class KaleyraCampaignChannel(CampaignChannel[KaleyraCampaignOptions, KaleyraApi]
         return Reconciled.unknown(
             "Kaleyra has no idempotency key and no lookup without the group id of the lost answer"
         )
+
+    def summarize(self, results: Sequence[FrameResult]) -> dict[str, Any]:
+        """``distinct_texts``: how many different texts the accepted frames read."""
+        return CampaignText.summary(r.info for r in results)
+
+    def summary_line(self, summary: Mapping[str, Any], frames: int) -> str | None:
+        return self.text.summary_line(summary, frames)
 
 
 class KaleyraCampaigns(CampaignBackend[KaleyraCampaignOptions, KaleyraApi]):
@@ -206,11 +209,18 @@ class KaleyraCampaigns(CampaignBackend[KaleyraCampaignOptions, KaleyraApi]):
     def validate_recipient(self, spec: CampaignSpec, recipient: Recipient, position: int) -> None:
         """Kaleyra's number format, and a personalised message must render (no missing variable)."""
         kaleyra_number(recipient.number, f"recipients[{position}].number")
-        if spec.message and not spec.audio and placeholders(spec.message):
-            render(spec.message, recipient, where=f"recipients[{position}]")
+        campaign_text(spec.message, spec.audio).for_recipient(recipient, where=f"recipients[{position}]")
 
     def channel(self, spec: CampaignSpec, options: KaleyraCampaignOptions) -> KaleyraCampaignChannel:
         return KaleyraCampaignChannel(self, spec, options)
+
+    def outcome_key(self, number: Any) -> str:
+        """Kaleyra lists calls by ``mobile``: 10 digits for India, country code + number elsewhere."""
+        return kaleyra_key(number.kaleyra)
+
+    def outcome_records_flow(self, handle: CampaignHandle) -> PagedFlow[CallRecord, int]:
+        """Every call of the handle's OBD groups (``voice.groupstatus``, one request per group)."""
+        return kaleyra_records_flow(self.api, list(handle.campaign_ids))
 
     def status_flow(self, handle: CampaignHandle, *, now: float) -> Flow[CampaignStatus]:
         api = self.api

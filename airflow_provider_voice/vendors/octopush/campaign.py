@@ -5,6 +5,15 @@
   the same ``request_id``; Octopush answers a repeat with 409 naming the ticket that already covers
   it, which counts as accepted. An in-doubt frame is reconciled the same way: sent again with its
   ``request_id`` (safe within Octopush's 24 h duplicate window).
+* A request reads one ``text``. A message with ``{placeholders}`` (``{name}``, ``{number}``, the
+  recipient's variables; :class:`~airflow_provider_voice.models.placeholders.CampaignText`) is
+  rendered per recipient and the frames are cut by text (``frame_group``): recipients who hear the
+  same text share requests (at most 500 each), each request's ``text`` is its recipients' text.
+  1,000 recipients with 3 distinct texts are 3 x ceil(n_per_text / 500) requests; 500 different
+  names are 500 requests. Every recipient's rendered text is checked (1-1224 characters; a missing
+  variable) before any request, the error naming ``recipients[<position>]``. Each frame's result
+  carries the digest of its text (never the text); the handle's ``extra["distinct_texts"]``
+  counts them (1 for a message without placeholders).
 * The answer (``ticket_number``, ``number_of_contacts``, ``total_cost``, ``estimated_duration``,
   ``residual_credit``) is summed across frames: ids = tickets, accepted = contacts, cost = total,
   ``estimated_duration`` = the largest, ``residual_credit`` = the lowest seen.
@@ -23,7 +32,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -31,11 +40,13 @@ from pydantic import Field, field_validator
 
 from airflow_provider_voice.capabilities.campaign import CampaignBackend, CampaignChannel, yield_nothing
 from airflow_provider_voice.delivery import Fate, Frame, FrameResult, Reconciled
-from airflow_provider_voice.delivery.event_store import EventStore, configured_event_store
+from airflow_provider_voice.delivery.event_store import EventStore, configured_event_store, report_person
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignOptions, CampaignSpec, CampaignStatus
+from airflow_provider_voice.models.outcomes import CallRecord
+from airflow_provider_voice.models.placeholders import CampaignText, campaign_text
 from airflow_provider_voice.models.recipients import Recipient
-from airflow_provider_voice.transport import Flow
+from airflow_provider_voice.transport import Emit, Flow, PagedFlow
 from airflow_provider_voice.vendors.octopush import OctopushApi
 from airflow_provider_voice.vendors.octopush.api_campaigns import (
     OCTOPUSH_MAX_RECIPIENTS,
@@ -46,6 +57,7 @@ from airflow_provider_voice.vendors.octopush.api_campaigns import (
     check_voice_language,
     duplicate_ticket,
 )
+from airflow_provider_voice.vendors.octopush.outcomes import octopush_records_flow
 
 __all__ = ["OctopushCampaignOptions", "OctopushCampaigns"]
 
@@ -92,12 +104,21 @@ ESTIMATE_NOTE = (
 
 
 class OctopushCampaignChannel(CampaignChannel[OctopushCampaignOptions, OctopushApi]):
-    """Sends each frame as one Voice-SMS request (``request_id`` = frame key)."""
+    """Sends each frame as one Voice-SMS request (``request_id`` = frame key; ``text`` = the frame's text)."""
 
-    def _payload(self) -> dict[str, Any]:
+    def __init__(self, backend: OctopushCampaigns, spec: CampaignSpec, options: OctopushCampaignOptions) -> None:
+        super().__init__(backend, spec, options)
+        #: the message, rendered per recipient when it has placeholders
+        self.text: CampaignText = campaign_text(spec.message, spec.audio)
+
+    def frame_group(self, item: Recipient) -> str | None:
+        """The text ``item`` hears when the message is personalised: one request reads one text."""
+        return self.text.group(item)
+
+    def _payload(self, frame: Frame[Recipient]) -> dict[str, Any]:
         spec, options = self.spec, self.options
         return {
-            "text": spec.message,
+            "text": self.text.for_frame(frame.items) if self.text.personalised else spec.message,
             "sender": options.sender,
             "send_at": spec.schedule,
             "purpose": options.purpose,
@@ -110,16 +131,19 @@ class OctopushCampaignChannel(CampaignChannel[OctopushCampaignOptions, OctopushA
         }
 
     async def send(self, frame: Frame[Recipient]) -> FrameResult:
+        payload = self._payload(frame)
         try:
             ticket = await self.client.send(
-                self.api.send_voice_sms(recipients=frame.items, request_id=frame.key, **self._payload())
+                self.api.send_voice_sms(recipients=frame.items, request_id=frame.key, **payload)
             )
         except VendorRejectedError as exc:
             duplicate = duplicate_ticket(exc)
             if duplicate is None:
                 raise
             ticket = duplicate
-        return self._result(ticket, len(frame))
+        result = self._result(ticket, len(frame))
+        result.info.update(self.text.frame_info([payload["text"]], self.digest))
+        return result
 
     @staticmethod
     def _result(ticket: OctopushVoiceTicket, size: int) -> FrameResult:
@@ -159,7 +183,11 @@ class OctopushCampaignChannel(CampaignChannel[OctopushCampaignOptions, OctopushA
             "estimated_duration": max(durations) if durations else None,
             "residual_credit": min(credits) if credits else None,
             "duplicate_frames": sum(1 for r in results if r.info.get("duplicate")),
+            **CampaignText.summary(r.info for r in results),
         }
+
+    def summary_line(self, summary: Mapping[str, Any], frames: int) -> str | None:
+        return self.text.summary_line(summary, frames)
 
 
 class OctopushCampaigns(CampaignBackend[OctopushCampaignOptions, OctopushApi]):
@@ -182,20 +210,53 @@ class OctopushCampaigns(CampaignBackend[OctopushCampaignOptions, OctopushApi]):
         return await asyncio.to_thread(self.campaign_status, handle)
 
     def check(self, spec: CampaignSpec, options: OctopushCampaignOptions, now: float) -> None:
-        self.reject_placeholders(spec)
         if spec.audio:
             raise ValidationError(
                 "audio", spec.audio, "Octopush Voice-SMS reads text only: give message", vendor=self.vendor
             )
-        # the request's own rules (api_campaigns), checked now under the campaign's argument names
-        check_text(spec.message or "", "message")
+        # the request's own rules (api_campaigns), checked now under the campaign's argument names;
+        # a personalised message is checked once rendered, per recipient (validate_recipient)
+        if not campaign_text(spec.message).personalised:
+            check_text(spec.message or "", "message")
         check_sender(options.sender, "vendor_options.sender")
         language_field = "vendor_options.voice_language" if options.voice_language else "language"
         check_voice_language(options.voice_language or spec.language, language_field)
         check_voice_gender(spec.voice, "voice")
 
+    def validate_recipient(self, spec: CampaignSpec, recipient: Recipient, position: int) -> None:
+        """A personalised message must render for the recipient (no missing variable) to 1-1224
+        characters (:func:`check_text`); the error names ``recipients[<position>]``, never the text."""
+        text = campaign_text(spec.message)
+        if not text.personalised:
+            return
+        where = f"recipients[{position}]"
+        rendered = str(text.for_recipient(recipient, where=where))
+        try:
+            check_text(rendered, f"{where}.message")
+        except ValidationError as exc:  # the text may hold the person's name or number: show its length
+            shown = f"<the message for {where} once filled: {len(rendered)} characters>"
+            raise ValidationError(exc.field, shown, exc.rule, vendor=self.vendor) from None
+
     def channel(self, spec: CampaignSpec, options: OctopushCampaignOptions) -> OctopushCampaignChannel:
         return OctopushCampaignChannel(self, spec, options)
+
+    def outcome_key(self, number: Any) -> str:
+        """Delivery reports are indexed by a hash of the E.164 number (see ``report_person``)."""
+        return report_person(str(number))
+
+    def outcome_records_flow(self, handle: CampaignHandle) -> PagedFlow[CallRecord, int]:
+        """The delivery reports stored for the handle's tickets (none without webhooks: no vendor call)."""
+        if not self.reports_outcomes:
+            return empty_records_flow()
+        return octopush_records_flow(configured_event_store(), str(self.access.conn_id), list(handle.campaign_ids))
+
+    def no_record_detail(self, handle: CampaignHandle) -> str:
+        if not self.reports_outcomes:
+            return (
+                "accepted; Octopush reports outcomes only through delivery-report webhooks: set webhook_auth on "
+                "the connection and point Octopush's delivery reports at the receiver (docs/events.md)"
+            )
+        return "accepted; no Octopush delivery report for this number yet"
 
     def status_flow(self, handle: CampaignHandle, *, now: float) -> Flow[CampaignStatus]:
         yield from yield_nothing()
@@ -276,3 +337,10 @@ def estimate_status(handle: CampaignHandle, now: float) -> CampaignStatus:
     remaining = max(0.0, ends_at - now)
     status.message = f"{status.summary()}; {ESTIMATE_NOTE}" + ("" if finished else f"; about {remaining:.0f} s to go")
     return status
+
+
+def empty_records_flow() -> PagedFlow[CallRecord, int]:
+    """A records flow without any record (a connection that receives no delivery reports)."""
+    if False:  # pragma: no cover - makes this a generator
+        yield Emit([])
+    return 0

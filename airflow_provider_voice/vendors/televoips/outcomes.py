@@ -64,7 +64,9 @@ def televoips_sms_records(store: EventStore, conn_id: str, message_ids: Iterable
     """The ``message-delivered`` / ``message-failed`` events stored for ``message_ids`` (by the
     webhook receiver) as :class:`CallRecord` keyed by message id."""
     for report in store.campaign_report_records(VENDOR, conn_id, message_ids):
-        outcome, detail = televoips_outcome(report.get("outcome"), report.get("error_code"), report.get("error_message"))
+        outcome, detail = televoips_outcome(
+            report.get("outcome"), report.get("error_code"), report.get("error_message")
+        )
         message_id = str(report.get("campaign_ref") or report.get("ref") or "")
         yield CallRecord(
             key=message_id,

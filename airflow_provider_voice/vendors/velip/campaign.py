@@ -2,7 +2,15 @@
 
 * One frame = one Velip campaign (default frame size 500,000: one campaign for the whole list).
   Destinations go as ``datajson`` up to ``upload_threshold`` (5,000) and as an uploaded CSV above.
-  A frame after the first is named ``<name> #<n>``.
+  A frame after the first is named ``<name> #<n>`` (:func:`frame_name`: unique per frame and try).
+* A Velip campaign reads one ``text``. A message with ``{placeholders}`` (``{name}``,
+  ``{number}``, the recipient's variables; :class:`~airflow_provider_voice.models.placeholders.CampaignText`)
+  is rendered per recipient and the frames are cut by text (``frame_group``): recipients who hear
+  the same text share campaigns, each campaign's ``text`` is its recipients' text. So a list of
+  people with different names is one campaign per distinct text (500 names: 500 campaigns).
+  A recipient missing a variable fails validation (``recipients[<position>].variables``) before
+  any request. Each frame's result carries the digest of its text (never the text); the handle's
+  ``extra["distinct_texts"]`` counts them (1 for a message without placeholders).
 * Each frame carries ``cp_ctid`` = the frame key, unique to this delivery, this try and this
   deployment (see :mod:`airflow_provider_voice.delivery.checkpoint`). Before creating a campaign
   the channel looks the key up (``GetCampaignsList(cp_ctid=...)``; ``lookup_before_create``,
@@ -23,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -43,11 +51,13 @@ from airflow_provider_voice.models.campaign import (
     CampaignSpec,
     CampaignStatus,
 )
+from airflow_provider_voice.models.outcomes import CallRecord
+from airflow_provider_voice.models.placeholders import CampaignText, campaign_text
 from airflow_provider_voice.models.recipients import Recipient
-from airflow_provider_voice.transport import Flow
+from airflow_provider_voice.transport import Flow, PagedFlow
 from airflow_provider_voice.vendors.velip import VelipApi
 from airflow_provider_voice.vendors.velip.api_campaigns import VelipCampaign
-from airflow_provider_voice.vendors.velip.outcomes import VELIP_OUTCOMES
+from airflow_provider_voice.vendors.velip.outcomes import VELIP_OUTCOMES, velip_key, velip_records_flow
 
 __all__ = [
     "VELIP_OUTCOMES",
@@ -148,13 +158,19 @@ def frame_name(name: str, index: int) -> str:
 
 
 class VelipCampaignChannel(CampaignChannel[VelipCampaignOptions, VelipApi]):
-    """Sends each frame as one Velip campaign (``cp_ctid`` = frame key)."""
+    """Sends each frame as one Velip campaign (``cp_ctid`` = frame key; ``text`` = the frame's text)."""
 
     def __init__(
         self, backend: VelipCampaigns, spec: CampaignSpec, options: VelipCampaignOptions, fields: dict[str, Any]
     ) -> None:
         super().__init__(backend, spec, options)
         self.fields = fields
+        #: the message, rendered per recipient when it has placeholders
+        self.text: CampaignText = campaign_text(spec.message, spec.audio)
+
+    def frame_group(self, item: Recipient) -> str | None:
+        """The text ``item`` hears when the message is personalised: one Velip campaign reads one text."""
+        return self.text.group(item)
 
     def _rows(self, frame: Frame[Recipient]) -> list[dict[str, str]]:
         mapping = self.options.extra_fields
@@ -174,7 +190,10 @@ class VelipCampaignChannel(CampaignChannel[VelipCampaignOptions, VelipApi]):
         if self.options.lookup_before_create:  # a campaign with this cp_ctid exists already: ours, never twice
             found = await self._lookup(frame.key)
             if found is not None:
-                return self._result(found, len(frame))
+                return self._result(found, frame)
+        fields = self.fields
+        if self.text.personalised:  # the frame's recipients all hear one text (frames are cut by text)
+            fields = {**fields, "text": self.text.for_frame(frame.items)}
         rows = self._rows(frame)
         try:
             created = await self.client.send(
@@ -183,31 +202,42 @@ class VelipCampaignChannel(CampaignChannel[VelipCampaignOptions, VelipApi]):
                     destinations=rows,
                     upload=len(rows) > self.options.upload_threshold,
                     cp_ctid=frame.key,
-                    **self.fields,
+                    **fields,
                 )
             )
         except VendorRejectedError as exc:
             if str(exc.vendor_code) == "230":  # same name and date: ours, from an earlier attempt?
                 found = await self._lookup(frame.key)
                 if found is not None:
-                    return self._result(found, len(frame))
+                    return self._result(found, frame)
             raise
         accepted = len(frame) if created.cp_destinations is None else created.cp_destinations
-        return FrameResult(accepted=accepted, refs=[created.cp_id], info={"cp_ctid": frame.key})
+        return FrameResult(accepted=accepted, refs=[created.cp_id], info=self._info(frame.key, frame))
+
+    def _info(self, cp_ctid: str | None, frame: Frame[Recipient]) -> dict[str, Any]:
+        return {"cp_ctid": cp_ctid, **self.text.frame_info(self.text.texts(frame.items), self.digest)}
 
     async def _lookup(self, cp_ctid: str) -> VelipCampaign | None:
         campaigns = await self.client.send(self.api.get_campaigns_list(cp_ctid=cp_ctid))
         return next((c for c in campaigns if c.cp_ctid == cp_ctid), None)
 
-    @staticmethod
-    def _result(campaign: VelipCampaign, size: int) -> FrameResult:
-        return FrameResult(accepted=campaign.cp_destinations, refs=[campaign.cp_id], info={"cp_ctid": campaign.cp_ctid})
+    def _result(self, campaign: VelipCampaign, frame: Frame[Recipient]) -> FrameResult:
+        return FrameResult(
+            accepted=campaign.cp_destinations, refs=[campaign.cp_id], info=self._info(campaign.cp_ctid, frame)
+        )
 
     async def reconcile(self, frame: Frame[Recipient]) -> Reconciled:
         found = await self._lookup(frame.key)
         if found is None:
             return Reconciled.not_accepted(f"GetCampaignsList has no campaign with cp_ctid={frame.key}")
-        return Reconciled.accepted(self._result(found, len(frame)), f"GetCampaignsList found cp_id {found.cp_id}")
+        return Reconciled.accepted(self._result(found, frame), f"GetCampaignsList found cp_id {found.cp_id}")
+
+    def summarize(self, results: Sequence[FrameResult]) -> dict[str, Any]:
+        """``distinct_texts``: how many different texts the accepted campaigns read."""
+        return CampaignText.summary(r.info for r in results)
+
+    def summary_line(self, summary: Mapping[str, Any], frames: int) -> str | None:
+        return self.text.summary_line(summary, frames)
 
 
 class VelipCampaigns(CampaignBackend[VelipCampaignOptions, VelipApi]):
@@ -314,7 +344,7 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions, VelipApi]):
         }
 
     def check(self, spec: CampaignSpec, options: VelipCampaignOptions, now: float) -> None:
-        self.reject_placeholders(spec)
+        campaign_text(spec.message, spec.audio)  # placeholders are plain names (rendered per recipient)
         if len(spec.name) > MAX_NAME:
             raise ValidationError(
                 "name", spec.name, f"Velip campaign names have at most {MAX_NAME} characters", vendor=self.vendor
@@ -324,6 +354,10 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions, VelipApi]):
                 "language", spec.language, "Velip picks the language with the voice: set voice", vendor=self.vendor
             )
         self.campaign_fields(spec, options, now)
+
+    def validate_recipient(self, spec: CampaignSpec, recipient: Recipient, position: int) -> None:
+        """A personalised message must render for the recipient (no missing variable, not empty)."""
+        campaign_text(spec.message, spec.audio).for_recipient(recipient, where=f"recipients[{position}]")
 
     def channel(self, spec: CampaignSpec, options: VelipCampaignOptions) -> VelipCampaignChannel:
         return VelipCampaignChannel(self, spec, options, self.campaign_fields(spec, options, time.time()))
@@ -336,6 +370,14 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions, VelipApi]):
             campaigns = yield api.get_campaigns_list(cp_id=cp_id)
             found.extend(c for c in campaigns if c.cp_id == cp_id)
         return combine_status(handle, found)
+
+    def outcome_key(self, number: Any) -> str:
+        """Velip lists calls by ``dest``: country + area + number, digits only."""
+        return velip_key(number.velip)
+
+    def outcome_records_flow(self, handle: CampaignHandle) -> PagedFlow[CallRecord, int]:
+        """Every call of the handle's campaigns: ``GetCallStatus`` by ``cp_id``, 5,000 a page."""
+        return velip_records_flow(self.api, list(handle.campaign_ids))
 
     def cancel(self, handle: CampaignHandle | Mapping[str, Any], *, timeout: float | None = None) -> list[str]:
         """Pause every campaign of ``handle`` (``ChangeCampaign active=0``; idempotent, so retried).

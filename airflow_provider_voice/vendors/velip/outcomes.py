@@ -9,6 +9,7 @@ has not ended (``PD``, or no code).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from zoneinfo import ZoneInfo
 
 from airflow_provider_voice.models.events import vendor_time
@@ -86,8 +87,7 @@ def velip_records_flow(api: VelipReportEndpoints, campaign_ids: list[str]) -> Pa
     page, following the cursor) as :class:`CallRecord`, page by page; returns the count."""
     total = 0
     for cp_id in campaign_ids:
-        rows = map_emitted(
-            api.call_status_flow(cp_id=cp_id, maxreg=MAXREG_LIMIT), lambda c, ref=cp_id: velip_call_record(c, ref)
+        total += yield from map_emitted(
+            api.call_status_flow(cp_id=cp_id, maxreg=MAXREG_LIMIT), functools.partial(velip_call_record, cp_id=cp_id)
         )
-        total += yield from rows
     return total
