@@ -258,20 +258,22 @@ def written_from(record: Mapping[str, Any]) -> WrittenTable:
 def combine_rounds(output: OutcomeOutput, stems: Sequence[Any], destination: Any) -> WrittenTable:
     """The final table: every recipient of round 1 once, with the latest round's outcome and the
     attempts of every round added up (a redial's row ids are round 1's)."""
-    latest: dict[str, RecipientOutcome] = {}
-    attempts: dict[str, int] = {}
+    latest: dict[tuple[str, str], RecipientOutcome] = {}
+    attempts: dict[tuple[str, str], int] = {}
     for stem in stems[1:]:
         for row in read_round(output, stem):
-            latest[row.row_id] = row
-            attempts[row.row_id] = attempts.get(row.row_id, 0) + row.attempts
+            person = (row.row_id, row.number)  # an id column may repeat: the number tells them apart
+            latest[person] = row
+            attempts[person] = attempts.get(person, 0) + row.attempts
 
     def rows() -> Iterator[RecipientOutcome]:
         for row in read_round(output, stems[0]):
-            later = latest.get(row.row_id)
+            person = (row.row_id, row.number)
+            later = latest.get(person)
             if later is None:
                 yield row
             else:
-                yield later.model_copy(update={"attempts": row.attempts + attempts[row.row_id]})
+                yield later.model_copy(update={"attempts": row.attempts + attempts[person]})
 
     return output.write(rows(), destination)
 

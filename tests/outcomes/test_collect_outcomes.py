@@ -86,7 +86,7 @@ def deliver_octopush_reports(simulator, store: EventStore, tickets: list[str]) -
 def test_outcome_table_equals_the_simulator_recipient_by_recipient(
     backends, simulator, simulator_clock, vendor, tmp_path
 ):
-    n = 10_000 if vendor != "kaleyra" else 4_000  # Kaleyra: 200 numbers a request, 20 requests
+    n = 10_000  # Kaleyra: 200 numbers a request, 50 requests
     backend = backends(vendor)
     rows = people(n)
     spec = CampaignSpec(name="outcomes", message="Rappel de rendez-vous")
