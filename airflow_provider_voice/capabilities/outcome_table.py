@@ -264,7 +264,7 @@ class OutcomeTableRows:
                 outcome = RecipientOutcome.from_row(row)
             except (ValueError, TypeError) as exc:
                 raise ValidationError(
-                    self.field, f"{describe_destination(path)} row {line}", f"not an outcome table row: {exc}"
+                    self.field, f"row {line}", f"not an outcome table row ({describe_destination(path)}): {_why(exc)}"
                 ) from None
             self.read += 1
             self.counts[outcome.outcome] = self.counts.get(outcome.outcome, 0) + 1
@@ -315,3 +315,14 @@ class OutcomeTableRows:
                 for row in batch.to_pylist():
                     line += 1
                     yield line, row
+
+
+def _why(exc: BaseException) -> str:
+    """A pydantic error as ``column: message (got value)``; any other error as its text."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = dict(errors()[0])
+        where = ".".join(str(p) for p in first.get("loc", ())) or "row"
+        message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        return f"{where}: {message}"
+    return str(exc)
