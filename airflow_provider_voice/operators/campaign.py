@@ -23,7 +23,6 @@ from airflow_provider_voice.delivery import CheckpointKey, DeliveryEngine, Suppr
 from airflow_provider_voice.delivery.engine import concurrency_arg, engine_options_arg
 from airflow_provider_voice.errors import ValidationError, VoiceProviderError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec
-from airflow_provider_voice.models.outcomes import check_outcome_names
 from airflow_provider_voice.operators.base import (
     CampaignInputError,
     VoiceOperator,
@@ -35,7 +34,6 @@ from airflow_provider_voice.operators.base import (
 )
 from airflow_provider_voice.operators.outcomes import (
     ROUND_DONE,
-    OutcomeOutput,
     OutcomeTablesMixin,
     RedialPolicy,
     combine_rounds,
@@ -337,12 +335,12 @@ class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
                     "needs wait_for_completion=True (or redial): before the calls end every row would be "
                     "pending; CollectOutcomesOperator writes the table of a campaign sent earlier",
                 )
-            if recipient_outcomes is not None:
-                recipient_outcomes = check_outcome_names(recipient_outcomes, field="recipient_outcomes")
-            asset = OutcomeOutput.asset_for(outcomes_path, outcomes_asset) if wants_outcomes else None
-        if asset is not None:
-            kwargs["outlets"] = [*(kwargs.get("outlets") or []), asset]
+        asset = self.outcome_asset_arg(kwargs, outcomes_path, outcomes_asset, wanted=wants_outcomes)
         super().__init__(**kwargs)
+        self.set_outcome_tables(
+            outcomes_path=outcomes_path, outcomes_format=outcomes_format, asset=asset,
+            region_field=region_field, id_field=id_field, recipient_outcomes=recipient_outcomes,
+        )  # fmt: skip
         self.conn_id = conn_id
         self.recipients = recipients
         self.campaign_name = campaign_name
@@ -354,13 +352,6 @@ class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
         self.vendor_options = vendor_options  # may be a template string: read at execute time
         self.default_region = default_region
         self.number_field = number_field
-        self.region_field = region_field
-        self.id_field = id_field
-        self.recipient_outcomes = recipient_outcomes
-        self.outcomes_path = outcomes_path
-        self.outcomes_format = outcomes_format
-        self.outcome_asset = asset
-        self.outcome_output(outcomes_path)  # a bad outcomes_format fails at parse time
         self.redial = policy
         self.skip_invalid = skip_invalid
         self.rejects_path = rejects_path

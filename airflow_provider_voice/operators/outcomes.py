@@ -288,12 +288,51 @@ class OutcomeTablesMixin:
     outcomes_path: Any
     outcomes_format: Any
     outcome_asset: Asset | None
+    recipient_outcomes: tuple[str, ...] | None
+    region_field: str | None
+    id_field: str | None
 
     def outcome_output(self, path: Any = _RENDERED) -> OutcomeOutput:
         """Where this task writes its tables (``path``: before rendering, at parse time)."""
         return OutcomeOutput(
             self.outcomes_path if path is _RENDERED else path, self.outcomes_format, self.outcome_asset
         )
+
+    @staticmethod
+    def outcome_asset_arg(
+        kwargs: dict[str, Any], path: Any, asset: Asset | str | bool | None, *, wanted: bool
+    ) -> Asset | None:
+        """Before ``BaseOperator.__init__``: the Asset the tables publish (None when no table is
+        ``wanted``), added to ``kwargs["outlets"]``."""
+        chosen = OutcomeOutput.asset_for(path, asset) if wanted else None
+        if chosen is not None:
+            kwargs["outlets"] = [*(kwargs.get("outlets") or []), chosen]
+        return chosen
+
+    def set_outcome_tables(
+        self,
+        *,
+        outcomes_path: Any,
+        outcomes_format: Any,
+        asset: Asset | None,
+        region_field: str | None = None,
+        id_field: str | None = None,
+        recipient_outcomes: Sequence[str] | None = None,
+    ) -> None:
+        """Keep the outcome-table and recipient-reading arguments (checked: an unknown outcome or
+        format fails at parse time)."""
+        with input_errors():
+            self.recipient_outcomes = (
+                None
+                if recipient_outcomes is None
+                else check_outcome_names(recipient_outcomes, field="recipient_outcomes")
+            )
+            self.region_field = region_field
+            self.id_field = id_field
+            self.outcomes_path = outcomes_path
+            self.outcomes_format = outcomes_format
+            self.outcome_asset = asset
+            self.outcome_output(outcomes_path)
 
 
 class CollectOutcomesOperator(OutcomeTablesMixin, VoiceOperator):
@@ -359,24 +398,20 @@ class CollectOutcomesOperator(OutcomeTablesMixin, VoiceOperator):
         completion_timeout: float | timedelta = timedelta(hours=12),
         **kwargs: Any,
     ) -> None:
-        asset = OutcomeOutput.asset_for(outcomes_path, outcomes_asset)
-        if asset is not None:
-            kwargs["outlets"] = [*(kwargs.get("outlets") or []), asset]
+        asset = self.outcome_asset_arg(kwargs, outcomes_path, outcomes_asset, wanted=True)
         super().__init__(**kwargs)
+        self.set_outcome_tables(
+            outcomes_path=outcomes_path, outcomes_format=outcomes_format, asset=asset,
+            region_field=region_field, id_field=id_field,
+        )  # fmt: skip
         self.conn_id = conn_id
         self.campaign = campaign
         self.recipients = recipients
         self.default_region = default_region
         self.number_field = number_field
-        self.region_field = region_field
-        self.id_field = id_field
         self.suppression = suppression
         self.checkpoint_path = checkpoint_path
         self.send_task_id = send_task_id
-        self.outcomes_path = outcomes_path
-        self.outcomes_format = outcomes_format
-        self.outcome_asset = asset
-        self.outcome_output(outcomes_path)  # a bad outcomes_format fails at parse time
         self.wait_for_completion = wait_for_completion
         self.poll_interval = seconds_arg("poll_interval", poll_interval)
         self.completion_timeout = seconds_arg(

@@ -29,10 +29,9 @@ from airflow_provider_voice.delivery import (
     checkpoint_store,
 )
 from airflow_provider_voice.delivery.engine import concurrency_arg
-from airflow_provider_voice.models.outcomes import check_outcome_names
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.operators.base import VoiceOperator, input_errors, max_rejected_share_arg, try_number
-from airflow_provider_voice.operators.outcomes import OutcomeOutput, OutcomeTablesMixin, log_table, outcome_recipients
+from airflow_provider_voice.operators.outcomes import OutcomeTablesMixin, log_table, outcome_recipients
 from airflow_provider_voice.storage import describe_destination, open_atomic, resolve_destination
 from airflow_provider_voice.triggers.base import seconds_arg
 
@@ -183,22 +182,15 @@ class SendSMSOperator(OutcomeTablesMixin, VoiceOperator):
         **kwargs: Any,
     ) -> None:
         with input_errors():
-            if recipient_outcomes is not None:
-                recipient_outcomes = check_outcome_names(recipient_outcomes, field="recipient_outcomes")
-            asset = OutcomeOutput.asset_for(outcomes_path, outcomes_asset) if outcomes_path not in (None, "") else None
             wait = wait_for_delivery.total_seconds() if isinstance(wait_for_delivery, timedelta) else wait_for_delivery
             wait = seconds_arg("wait_for_delivery", wait) if wait else 0.0
-        if asset is not None:
-            kwargs["outlets"] = [*(kwargs.get("outlets") or []), asset]
+        asset = self.outcome_asset_arg(kwargs, outcomes_path, outcomes_asset, wanted=outcomes_path not in (None, ""))
         super().__init__(**kwargs)
         concurrency_arg(concurrency)
-        self.region_field = region_field
-        self.id_field = id_field
-        self.recipient_outcomes = recipient_outcomes
-        self.outcomes_path = outcomes_path
-        self.outcomes_format = outcomes_format
-        self.outcome_asset = asset
-        self.outcome_output(outcomes_path)  # a bad outcomes_format fails at parse time
+        self.set_outcome_tables(
+            outcomes_path=outcomes_path, outcomes_format=outcomes_format, asset=asset,
+            region_field=region_field, id_field=id_field, recipient_outcomes=recipient_outcomes,
+        )  # fmt: skip
         self.wait_for_delivery = float(wait)
         self.conn_id = conn_id
         self.recipients = recipients
