@@ -58,6 +58,7 @@ bench: install
 	$(BIN)/python benchmarks/campaign_fanout.py
 	$(BIN)/python benchmarks/cdr_download.py
 	$(BIN)/python benchmarks/bench_webhooks.py
+	$(BIN)/python benchmarks/bench_outcomes.py
 	$(BIN)/python scripts/structure_metrics.py
 
 clean:

@@ -270,10 +270,11 @@ class RecipientSource:
                 self._invalid(line, getattr(exc, "value", raw), self._reason(exc))
                 continue
             if self.deduplicate:
-                if recipient.number in seen:
+                key = str.__str__(recipient.number)  # the text only: a PhoneNumber keeps its parse alive
+                if key in seen:
                     report.duplicates += 1
                     continue
-                seen.add(recipient.number)
+                seen.add(key)
             report.valid += 1
             report.last_line = line
             yield recipient

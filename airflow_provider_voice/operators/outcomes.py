@@ -432,8 +432,7 @@ class CollectOutcomesOperator(OutcomeTablesMixin, VoiceOperator):
         return CheckpointKey(own.dag_id, self.send_task_id, own.run_id, -1, own.namespace)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow_provider_voice.capabilities.recipients import validate_recipients
-        from airflow_provider_voice.models.campaign import CampaignSpec
+        from airflow_provider_voice.models.recipients import RecipientSource
 
         with input_errors():
             handle = campaign_handle_arg(self.campaign)
@@ -445,17 +444,12 @@ class CollectOutcomesOperator(OutcomeTablesMixin, VoiceOperator):
             key = self.send_key(handle, context)
             store: CheckpointStore = checkpoint_store(self.checkpoint_path)
             suppression = SuppressionList.load(self.suppression, default_region=self.default_region)
-            spec = CampaignSpec(name=handle.name or "campaign", message="-")
-            recipients = validate_recipients(
+            source = RecipientSource(
                 self.recipients,
-                _NoVendorRules(backend.vendor),
-                spec,
                 default_region=self.default_region,
                 number_field=self.number_field,
                 region_field=self.region_field,
                 id_field=self.id_field,
-                skip_invalid=True,
-                rejects_path=False,
             )
         if self.wait_for_completion:
             from airflow_provider_voice.triggers.campaign import CampaignCompletionTrigger
@@ -468,19 +462,23 @@ class CollectOutcomesOperator(OutcomeTablesMixin, VoiceOperator):
                 raise AirflowSensorTimeout(
                     f"campaign not finished after {self.completion_timeout:.0f} s: {outcome.message}"
                 )
-        rows = backend.collect_outcomes(handle, recipients, key=key, store=store, suppression=suppression)
+        rows = backend.collect_outcomes(handle, source, key=key, store=store, suppression=suppression)
+
+        def every_row() -> Iterator[RecipientOutcome]:  # one pass over the recipients: read, parse, join
+            yield from rows
+            report = source.report
+            if report.valid == 0:  # raised inside the write: nothing is left at the destination
+                raise ValidationError(
+                    "recipients", f"<{report.rows} rows>", f"no valid recipient ({report.invalid_count} invalid)"
+                )
+            if report.invalid_count:
+                log.warning(
+                    "%d invalid row(s) left out of the outcome table (never recipients of the send)",
+                    report.invalid_count,
+                )
+
         output = self.outcome_output()
-        written = output.write(rows, output.stem(context))
+        written = output.write(every_row(), output.stem(context))
         log_table(written, f"{handle.vendor} campaign {handle.name!r} outcomes")
         output.publish(context, written, vendor=handle.vendor, campaign_ids=handle.campaign_ids[:50])
         return {**written.summary(), "vendor": handle.vendor, "campaign_ids": handle.campaign_ids}
-
-
-class _NoVendorRules:
-    """Recipient check of a collection: the send checked the vendor's rules already."""
-
-    def __init__(self, vendor: str) -> None:
-        self.vendor = vendor
-
-    def validate_recipient(self, spec: Any, recipient: Any, position: int) -> None:
-        return None

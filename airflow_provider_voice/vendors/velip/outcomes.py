@@ -18,6 +18,8 @@ from airflow_provider_voice.transport import PagedFlow, map_emitted
 from airflow_provider_voice.vendors.velip.api_reports import MAXREG_LIMIT, VELIP_TIMEZONE, VelipReportEndpoints
 from airflow_provider_voice.vendors.velip.records import VelipCallRecord
 
+_VELIP_ZONE = ZoneInfo(VELIP_TIMEZONE)
+
 __all__ = [
     "VELIP_OUTCOMES",
     "VELIP_PENDING",
@@ -54,8 +56,15 @@ def velip_outcome(code: str | None) -> tuple[str, str | None]:
 
 def velip_started_at(call: VelipCallRecord) -> dt.datetime | None:
     """The call's Velip date/time (Velip's zone, :data:`VELIP_TIMEZONE`) as an aware datetime."""
-    naive = vendor_time(f"{call.date} {call.time}") if call.date and call.time else None
-    return None if naive is None else naive.replace(tzinfo=ZoneInfo(VELIP_TIMEZONE))
+    if not (call.date and call.time):
+        return None
+    try:  # Velip's "YYYY-MM-DD" + "HH:MM:SS": ISO already (fast); anything else through vendor_time
+        naive: dt.datetime | None = dt.datetime.fromisoformat(f"{call.date} {call.time}")
+    except ValueError:
+        naive = vendor_time(f"{call.date} {call.time}")
+    if naive is None:
+        return None
+    return naive if naive.tzinfo is not None else naive.replace(tzinfo=_VELIP_ZONE)
 
 
 def velip_call_record(call: VelipCallRecord, cp_id: str | None = None) -> CallRecord:
@@ -72,14 +81,15 @@ def velip_call_record(call: VelipCallRecord, cp_id: str | None = None) -> CallRe
         ended_at=ended.astimezone(dt.timezone.utc).isoformat() if ended else None,
         duration=float(call.dur) if call.dur is not None else None,
         cost=call.value,
-        campaign_id=call.cp_id or cp_id,
+        campaign_id=cp_id or call.cp_id,  # the flow's id: one string for the whole campaign
         call_id=call.cd_id,
     )
 
 
 def velip_key(number: object) -> str:
     """The outcome key of a Velip number: its digits (``dest`` is country + area + number)."""
-    return "".join(ch for ch in str(number or "") if ch.isdigit())
+    text = str(number or "")
+    return text if text.isdigit() else "".join(ch for ch in text if ch.isdigit())
 
 
 def velip_records_flow(api: VelipReportEndpoints, campaign_ids: list[str]) -> PagedFlow[CallRecord, int]:
