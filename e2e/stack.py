@@ -42,6 +42,10 @@ def simulator_settings() -> dict[str, Any]:
         "seed": 7,
         "call_seconds": 90.0,
         "cdr_compile_seconds": 5.0,
+        # Velip allows 200 list requests (GetCallStatus) an hour per account; the e2e runs an hour's
+        # worth of campaigns, click-to-call waits and outcome collections on one account in minutes.
+        # The 429 + Retry-After handling itself is tested in the suite (tests/test_transport.py).
+        "velip_list_requests_per_hour": 2000,
         "velip_token": "e2e-velip-" + secrets.token_hex(12),
         "televoips_reports_key": "e2e-tvr-" + secrets.token_hex(12),
         "televoips_messaging_key": "e2e-tvm-" + secrets.token_hex(12),
