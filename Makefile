@@ -59,6 +59,7 @@ bench: install
 	$(BIN)/python benchmarks/cdr_download.py
 	$(BIN)/python benchmarks/bench_webhooks.py
 	$(BIN)/python benchmarks/bench_outcomes.py
+	$(BIN)/python benchmarks/bench_load_records.py
 	$(BIN)/python scripts/structure_metrics.py
 
 clean:

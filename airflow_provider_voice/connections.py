@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["WEBHOOK_FIELDS", "ConnField", "ConnectionType"]
+__all__ = ["CONSOLE_PLACEHOLDERS", "WEBHOOK_FIELDS", "ConnField", "ConnectionType", "console_fields"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,9 @@ class ConnectionType:
     relabeling: dict[str, str]
     placeholders: dict[str, str]
     extra_fields: dict[str, ConnField] = field(default_factory=dict)
+    #: the vendor's web console (the target of the tasks' "Vendor console" link when the connection
+    #: has no ``console_url`` extra); None: no console of this vendor is known, so no link
+    console_url: str | None = None
 
     def ui_field_behaviour(self) -> dict[str, Any]:
         """``get_ui_field_behaviour()`` form (snake_case keys)."""
@@ -101,3 +104,23 @@ WEBHOOK_FIELDS: dict[str, ConnField] = {
         "PARAR, BAJA... in EN, FR, PT, ES).",
     ),
 }
+
+
+#: what a ``console_url`` template may hold; the tasks' extra links fill in what they know
+CONSOLE_PLACEHOLDERS: tuple[str, ...] = ("campaign_id", "call_id", "report_id", "day")
+
+
+def console_fields(default: str | None) -> dict[str, ConnField]:
+    """The ``console_url`` form field of a vendor connection (``airflow_provider_voice.operators.links``).
+
+    :param default: the vendor's console used when the field is empty (None: none is known).
+    """
+    fallback = f"Empty: {default}." if default else "Empty: no link (no console of this vendor is known)."
+    return {
+        "console_url": ConnField(
+            "Console URL",
+            "The vendor's web console, opened by the tasks' 'Vendor console' link. It may hold {campaign_id}, "
+            "{call_id}, {report_id} or {day}, e.g. https://console.example.com/campaigns/{campaign_id}; a "
+            "link that lacks one opens the console's home. " + fallback,
+        )
+    }

@@ -42,6 +42,16 @@ def provider_info() -> dict[str, Any]:
         "sensors": [{"integration-name": "Voice", "python-modules": _existing(f"{_PKG}.sensors", _SENSOR_MODULES)}],
         "triggers": [{"integration-name": "Voice", "python-modules": _existing(f"{_PKG}.triggers", _TRIGGER_MODULES)}],
         "connection-types": [ct.provider_entry() for ct in CONNECTION_TYPES.values()],
+        "extra-links": [
+            f"{_PKG}.operators.links.CampaignConsoleLink",
+            f"{_PKG}.operators.links.ClickToCallConsoleLink",
+            f"{_PKG}.operators.links.SmsConsoleLink",
+            f"{_PKG}.operators.links.CdrConsoleLink",
+        ],
+        "notifications": [
+            "airflow_provider_voice.notifiers.sms.SmsNotifier",
+            "airflow_provider_voice.notifiers.voice.VoiceCallNotifier",
+        ],
         "config": {
             "voice": {
                 "description": "Options of airflow-provider-voice.",
@@ -75,6 +85,17 @@ def provider_info() -> dict[str, Any]:
                         "example": "s3://my-bucket/airflow/voice-outcomes",
                         "default": "",
                     },
+                    "notifications_path": {
+                        "description": "Where SmsNotifier and VoiceCallNotifier record the messages they sent, so one "
+                        "failure does not page the same number twice within the dedup window (task retries, DAG "
+                        "callbacks, other workers). A local path or file:// URL, or object storage (s3://..., gs://...) "
+                        "shared by every worker. Records hold no phone number and no text. Empty: "
+                        "$AIRFLOW_HOME/voice/notifications.",
+                        "version_added": "0.5.0",
+                        "type": "string",
+                        "example": "s3://my-bucket/airflow/voice-notifications",
+                        "default": "",
+                    },
                     "namespace": {
                         "description": "Name of this Airflow deployment in checkpoint paths and vendor "
                         "idempotency keys, so two deployments with the same DAG, task and run ids (a staging "
@@ -95,9 +116,10 @@ def provider_info() -> dict[str, Any]:
 #: modules are listed here as they are added (names only: nothing is imported)
 _OPERATOR_MODULES = (
     "campaign", "sms", "blacklist", "cdr", "click_to_call", "messages", "kaleyra", "reports", "events", "outcomes",
+    "paging", "voice_call", "records_sql",
 )  # fmt: skip
 _SENSOR_MODULES = ("campaign", "cdr", "click_to_call", "health")
-_TRIGGER_MODULES = ("campaign", "cdr", "click_to_call", "health", "events")
+_TRIGGER_MODULES = ("campaign", "cdr", "click_to_call", "health", "events", "paging", "voice_call")
 
 
 def _existing(package: str, names: tuple[str, ...]) -> list[str]:

@@ -505,5 +505,6 @@ def _protect(names: Iterable[str]) -> None:
         get_logger(name)
 
 
-# httpx/httpcore log request lines (URLs may carry numbers in query strings)
-_protect(["httpx", "httpcore"])
+# httpx/httpcore log request lines (URLs may carry numbers in query strings); httpx2/httpcore2, their
+# successors (starlette's TestClient prefers them; openlineage-python brings them), log the same lines
+_protect(["httpx", "httpcore", "httpx2", "httpcore2"])

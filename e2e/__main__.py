@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
             steps.run("check deferrals", scenario.check_deferrals)
             steps.run("check ledger", scenario.check_ledger)
             steps.run("check object storage", scenario.check_object_storage)
+            from .records import run_records_steps
+
+            steps.attempt(scenario, "call records into Postgres", lambda: run_records_steps(stack, api, scenario))
         if not args.no_forms and not args.only_events:
             from .forms import check_connection_forms, format_table
 
@@ -117,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             print(format_table(results))
             for result in results:
                 scenario.check(f"connection form: {result.vendor}", result.ok, "; ".join(result.problems))
+            steps.run("console link in the UI (Chromium)", lambda: check_console_link(stack, api, scenario, workdir))
         if not args.no_faults and not args.only_events:
             from .faults import run_fault_tests
 
@@ -142,6 +146,37 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"e2e: could not write runs.json: {err}")
         notes = steps.run("teardown", stack.stop)
     return report(steps, checks, scenario, error, notes, workdir)
+
+
+def check_console_link(stack: Stack, api: AirflowApi, scenario: Scenario, workdir: Path) -> None:
+    """The ``send`` task of each finished ``example_voice_campaign`` run has its "Vendor console" link
+    (REST API: the URL the worker stored is the vendor's console, the connections set no ``console_url``),
+    and the UI shows it on the task's page, in Chromium, for the first of them."""
+    from airflow_provider_voice.operators.links import LINK_NAME
+    from airflow_provider_voice.vendors.registry import CONNECTION_TYPES
+
+    from .forms import check_extra_link
+
+    runs = [r for r in scenario.runs if r.dag_id == "example_voice_campaign" and r.state == "success"]
+    if not runs:
+        scenario.check("console link of example_voice_campaign/send", False, "no successful run to look at")
+        return
+    for run in runs:
+        vendor = str(run.conf.get("vendor"))
+        url = api.extra_links(run.dag_id, run.run_id, "send").get(LINK_NAME)
+        expected = CONNECTION_TYPES[vendor].console_url
+        scenario.check(
+            f"console link (REST): {run.label}", url == expected, f"{LINK_NAME!r} -> {url!r}, expected {expected!r}"
+        )
+    first = runs[0]
+    result = check_extra_link(
+        base_url=stack.api_url, username="admin", password=stack.admin_password(), dag_id=first.dag_id,
+        run_id=first.run_id, task_id="send", name=LINK_NAME,
+        expected=CONNECTION_TYPES[str(first.conf.get("vendor"))].console_url or "",
+        out_dir=workdir / "logs" / "forms", secrets=stack.secret_values().values(),
+    )  # fmt: skip
+    detail = f"href {result.href!r}, target {result.target!r} ({result.seconds:.1f} s)"
+    scenario.check(f"console link in the UI: {first.label}", result.ok, "; ".join([detail, *result.problems]))
 
 
 def _form_connections(stack: Stack) -> dict[str, dict[str, Any]]:

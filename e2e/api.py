@@ -84,6 +84,11 @@ class AirflowApi:
             raise E2EError(f"GET {path}: HTTP {answer.status_code} {answer.text[:300]}")
         return answer.json().get("value")
 
+    def extra_links(self, dag_id: str, run_id: str, task_id: str) -> dict[str, str | None]:
+        """The task instance's extra links, name -> URL (None: no link), as the UI gets them."""
+        path = f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/links"
+        return dict(self.get(path).get("extra_links") or {})
+
     def xcom_entries(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         """Every XCom entry of a run, values included (as the API shows them)."""
         path = f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/~/xcomEntries"

@@ -23,6 +23,10 @@ section: the form opens one at a time) and of the saved list go to ``out_dir``, 
 checking that no secret is readable on the page. The *Extra Fields JSON* section is never opened:
 it is a code editor over the whole extra JSON, with no masking of the secret extras.
 
+:func:`check_extra_link` drives the same browser to a finished task instance's *Details* tab and
+checks that its extra link (the provider's "Vendor console") is shown under *Extra Links* with the
+URL the REST API gives, opening in a new tab.
+
 Nothing is downloaded: the driver is ``/usr/bin/chromedriver`` and the browser
 ``/usr/bin/chromium`` (Selenium Manager is skipped when the driver path is given). Every wait is
 bounded: a vendor's browser part gets :data:`BROWSER_BUDGET` seconds (a watchdog kills the browser
@@ -72,7 +76,9 @@ __all__ = [
     "VENDOR_BUDGET",
     "FormResult",
     "FormSpec",
+    "LinkResult",
     "check_connection_forms",
+    "check_extra_link",
     "form_spec",
     "format_table",
     "main",
@@ -620,28 +626,14 @@ class _Control:
     helper: str
 
 
-class _FormRun:
-    """The browser part of one vendor: login, Add Connection, checks, fill, save, list."""
+class _Page:
+    """A page of the Airflow UI in the browser: bounded waits, shown elements, the login."""
 
-    def __init__(
-        self,
-        driver: WebDriver,
-        spec: FormSpec,
-        result: FormResult,
-        budget: _Budget,
-        redact: _Redactor,
-        base_url: str,
-        out_dir: Path,
-    ) -> None:
+    def __init__(self, driver: WebDriver, budget: _Budget, base_url: str) -> None:
         self.d = driver
-        self.spec = spec
-        self.result = result
         self.budget = budget
-        self.redact = redact
         self.base_url = base_url
-        self.out_dir = out_dir
 
-    # -- helpers --------------------------------------------------------------------------------------
     def until(self, what: str, condition: Callable[[WebDriver], Any], seconds: float = STEP_TIMEOUT) -> Any:
         """Poll ``condition`` until it is truthy (bounded by ``seconds`` and the vendor's budget)."""
         from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
@@ -684,6 +676,43 @@ class _FormRun:
                     found.append(element)
         return found
 
+    def login(self, username: str, password: str) -> None:
+        from selenium.webdriver.common.by import By
+
+        self.d.get(self.base_url + "/")
+        self.until("the login page", lambda d: "/auth/login" in d.current_url and self.shown("input[name=username]"))
+        self.d.find_element(By.CSS_SELECTOR, "input[name=username]").send_keys(username)
+        self.d.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys(password)
+        submit = self.until(
+            "the Sign in button", lambda d: [b for b in self.shown("button[type=submit]") if b.is_enabled()]
+        )
+        submit[0].click()
+        self.until(
+            "the UI after login (wrong username or password?)",
+            lambda d: "/auth/login" not in d.current_url and self.shown("button[aria-label=Admin]"),
+        )
+
+
+class _FormRun(_Page):
+    """The browser part of one vendor: login, Add Connection, checks, fill, save, list."""
+
+    def __init__(
+        self,
+        driver: WebDriver,
+        spec: FormSpec,
+        result: FormResult,
+        budget: _Budget,
+        redact: _Redactor,
+        base_url: str,
+        out_dir: Path,
+    ) -> None:
+        super().__init__(driver, budget, base_url)
+        self.spec = spec
+        self.result = result
+        self.redact = redact
+        self.out_dir = out_dir
+
+    # -- helpers --------------------------------------------------------------------------------------
     def dialog(self) -> WebElement:
         """The Add Connection dialog (the one modal shown)."""
         dialogs: list[WebElement] = self.until("the Add Connection dialog", lambda d: self.shown("[role=dialog]"))
@@ -729,22 +758,6 @@ class _FormRun:
             with contextlib.suppress(Exception):
                 self.result.error_screenshot = self.screenshot("error")
             raise
-
-    def login(self, username: str, password: str) -> None:
-        from selenium.webdriver.common.by import By
-
-        self.d.get(self.base_url + "/")
-        self.until("the login page", lambda d: "/auth/login" in d.current_url and self.shown("input[name=username]"))
-        self.d.find_element(By.CSS_SELECTOR, "input[name=username]").send_keys(username)
-        self.d.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys(password)
-        submit = self.until(
-            "the Sign in button", lambda d: [b for b in self.shown("button[type=submit]") if b.is_enabled()]
-        )
-        submit[0].click()
-        self.until(
-            "the UI after login (wrong username or password?)",
-            lambda d: "/auth/login" not in d.current_url and self.shown("button[aria-label=Admin]"),
-        )
 
     def open_add_connection(self) -> None:
         """Admin > Connections > Add Connection, through the menus as a user would."""
@@ -948,6 +961,105 @@ class _FormRun:
         except TimeoutError:
             self.result.saved = False
             self.result.problems.append(f"{conn_id} is not in the connection list after Save")
+
+
+# -- the extra link of a finished task ----------------------------------------------------------------
+@dataclass
+class LinkResult:
+    """The extra-link check of one task instance: the link shown on its page and where it points."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    #: the link's name (its button text)
+    name: str
+    #: the URL it must point at (what the REST API's ``/links`` says)
+    expected: str
+    #: the ``href`` of the link shown (None: not found)
+    href: str | None = None
+    #: its ``target`` (``_blank``: an external site opens in a new tab)
+    target: str | None = None
+    problems: list[str] = field(default_factory=list)
+    screenshot: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """The link is on the page, points at ``expected`` and opens in a new tab."""
+        return self.href == self.expected and self.target == "_blank" and not self.problems
+
+
+def check_extra_link(
+    *,
+    base_url: str,
+    username: str,
+    password: str,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    name: str,
+    expected: str,
+    out_dir: Path,
+    secrets: Iterable[str] = (),
+) -> LinkResult:
+    """Log in, open the task instance's page (``/dags/<dag>/runs/<run>/tasks/<task>``), its *Details* tab,
+    and find the extra link ``name`` under *Extra Links*: an ``<a>`` with that text whose ``href`` is
+    ``expected``, opening in a new tab.
+
+    The page is screenshot to ``out_dir/extra-link.png`` unless one of ``secrets`` is readable on it.
+    Bounded by :data:`BROWSER_BUDGET`; a failed check or an error is a problem of the result.
+
+    :param base_url: the Airflow api-server (UI) URL.
+    :param username: a SimpleAuthManager user.
+    :param password: its password.
+    :param dag_id: the DAG of the finished run.
+    :param run_id: the run.
+    :param task_id: the task whose link is checked.
+    :param name: the link's name (``Vendor console``).
+    :param expected: the URL it must point at.
+    :param out_dir: where the screenshot goes (created).
+    :param secrets: values that must not be readable on the page.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base_url = base_url.rstrip("/")
+    result = LinkResult(dag_id=dag_id, run_id=run_id, task_id=task_id, name=name, expected=expected)
+    redact = _Redactor([password, *secrets])
+    started = time.monotonic()
+    budget = _Budget(BROWSER_BUDGET)
+    browser = _Browser()
+    try:
+        driver, _ = browser.open(budget)
+        page = _Page(driver, budget, base_url)
+        page.login(username, password)
+        driver.get(
+            f"{base_url}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}/tasks/{quote(task_id, safe='')}"
+        )
+        # the task's extra links are on its Details tab, under "Extra Links": reached as a user would
+        page.until("the task's Details tab", lambda d: page.shown_text("a|button", "Details"))[0].click()
+        page.until("the Details tab to open", lambda d: d.current_url.split("?")[0].rstrip("/").endswith("/details"))
+        page.until("the Extra Links section", lambda d: page.shown_text("h1|h2|h3|h4|h5|h6|p|div", "Extra Links"))
+        links = page.until(f"the {name!r} link on the Details tab", lambda d: page.shown_text("a", name))
+        result.href = links[0].get_dom_attribute("href")
+        result.target = links[0].get_dom_attribute("target")
+        if result.href != expected:
+            result.problems.append(
+                f"the {name!r} link points at {redact(str(result.href))!r}, not {redact(expected)!r}"
+            )
+        if result.target != "_blank":
+            result.problems.append(f"the {name!r} link opens in {result.target!r}, not a new tab (_blank)")
+        texts = driver.execute_script(_PAGE_TEXTS)
+        if any(redact.found_in(str(t or "")) for t in texts or ()):
+            result.problems.append("a secret is readable on the task page: no screenshot")
+        else:
+            result.screenshot = out_dir / "extra-link.png"
+            driver.save_screenshot(str(result.screenshot))
+    except Exception as err:  # recorded: the summary must show it
+        result.problems.append(f"stopped: {type(err).__name__}: {redact(_first_line(str(err)))}")
+    finally:
+        browser.close()
+        result.seconds = time.monotonic() - started
+    return result
 
 
 # -- REST and CLI -------------------------------------------------------------------------------------

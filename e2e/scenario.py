@@ -30,6 +30,7 @@ WAITING_TASKS: dict[str, tuple[str, ...]] = {
     "example_redial": ("send",),  # deferred while each round's calls run and between the rounds
     "example_daily_cdr": ("wait_for_cdr_report",),
     "example_click_to_call": ("kaleyra_health", "kaleyra_call_outcome", "velip_click_to_call"),
+    "example_on_call": ("call_on_call",),
 }
 #: the dated runs use other numbers: two runs calling one person at once would be refused as duplicates
 DATED_CONF: dict[str, dict[str, Any]] = {
@@ -94,7 +95,8 @@ class Scenario:
         """Until every example DAG and the e2e's own are parsed (and none has an import error)."""
         from .events import CONSUMER_DAG, OPTOUT_DAG, WATCHER_DAG, watcher_available
 
-        wanted = {run.dag_id for run in DEMO_RUNS} | {"e2e_fault_campaign", CONSUMER_DAG, OPTOUT_DAG}
+        wanted = {run.dag_id for run in DEMO_RUNS} | {"e2e_fault_campaign", "e2e_load_call_records", CONSUMER_DAG,
+                                                      OPTOUT_DAG}  # fmt: skip
         if watcher_available():
             wanted.add(WATCHER_DAG)
 

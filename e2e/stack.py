@@ -27,6 +27,8 @@ from .procs import E2EError, Processes, free_port, run, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 BUCKET = "voice-e2e"
+#: the database of the call-records loads (connection ``voice_records``; ``e2e/records.py``)
+RECORDS_DATABASE = "voice_records"
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", "worker")
 
 
@@ -182,8 +184,9 @@ class Stack:
             lambda: _pg_ready(pg, port, log, user),
             timeout=60,
         )
-        run([str(pg / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "airflow", "airflow"], dict(os.environ),
-            log=log, timeout=60, user=user)  # fmt: skip
+        for database in ("airflow", RECORDS_DATABASE):
+            run([str(pg / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "airflow", database], dict(os.environ),
+                log=log, timeout=60, user=user)  # fmt: skip
 
     def start_redis(self) -> None:
         """Redis on loopback, nothing persisted."""
@@ -289,6 +292,8 @@ class Stack:
         if self.s3:
             env["AIRFLOW__VOICE__CHECKPOINT_PATH"] = f"s3://aws_default@{BUCKET}/checkpoints"
             env["AIRFLOW__VOICE__OUTCOMES_PATH"] = f"s3://aws_default@{BUCKET}/outcomes"
+            # the notifiers' dedup log: a retry on another worker must see the page its first try sent
+            env["AIRFLOW__VOICE__NOTIFICATIONS_PATH"] = f"s3://aws_default@{BUCKET}/notifications"
             # written by the webhook receiver (api-server) and the event watcher (triggerer), read by tasks
             env["AIRFLOW__VOICE__EVENTS_PATH"] = self.events_url
             env["AIRFLOW_PROVIDER_VOICE_FILES"] = f"s3://aws_default@{BUCKET}/files"
@@ -300,6 +305,11 @@ class Stack:
                     "extra": {"endpoint_url": self.s3_url, "region_name": "us-east-1"},
                 }
             )
+        # the call-records loads (e2e/records.py): a database of its own on the same Postgres
+        env["AIRFLOW_CONN_VOICE_RECORDS"] = json.dumps(
+            {"conn_type": "postgres", "host": "127.0.0.1", "port": self.ports["postgres"], "login": "airflow",
+             "schema": RECORDS_DATABASE}
+        )  # fmt: skip
         cfg = SimulatorConfig(**{k: v for k, v in self.settings.items() if k != "kaleyra_incidents"})
         env.update(connection_env_for(self.base_urls, cfg))
         self._add_webhook_connections(env)

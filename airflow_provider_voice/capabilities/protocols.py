@@ -161,6 +161,9 @@ class SmsCapability(Protocol):
     def explain(self, exc: Exception) -> Exception:
         """A vendor refusal as an error naming its documented causes."""
 
+    def is_duplicate(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the vendor refusing a ``key`` it has seen (the message was sent before)."""
+
     def lookup_call(self, since: float, until: float) -> Call[object] | None:
         """The request listing messages sent between ``since`` and ``until`` (None: no such request)."""
 

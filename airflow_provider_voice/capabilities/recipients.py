@@ -44,6 +44,7 @@ from airflow_provider_voice.storage import AtomicFile, configured_location, is_o
 __all__ = [
     "REJECT_COLUMNS",
     "RecipientCheck",
+    "RejectsFile",
     "ValidatedRecipients",
     "default_rejects_location",
     "rejects_name_from_context",
@@ -233,6 +234,10 @@ class _RejectsFile:
             except Exception as exc:  # pragma: no cover - cleanup must not hide the first error
                 log.warning("could not discard the partial rejects file: %s", exc)
             self._context = self._handle = None
+
+
+#: the rejects CSV writer (``line,value,reason``), for other readers that leave rows out (call-records loads)
+RejectsFile = _RejectsFile
 
 
 def _describe(rows: list[InvalidRow], total: int, position: str, location: str | None) -> str:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         ClickToCallCapability,
         SmsCapability,
     )
+    from airflow_provider_voice.capabilities.voice_call import VoiceCallCapability
 
 __all__ = ["VoiceHook", "get_voice_hook"]
 
@@ -60,7 +61,7 @@ class VoiceHook(BaseHook, Generic[ApiT]):
 
     A vendor's hook sets :attr:`vendor` (its registry entry: connection form, API builder, probe)
     and overrides the capability methods it offers (:meth:`campaigns`, :meth:`sms`,
-    :meth:`blacklist`, :meth:`click_to_call`); the others raise
+    :meth:`blacklist`, :meth:`click_to_call`, :meth:`voice_call`); the others raise
     :class:`~airflow_provider_voice.errors.CapabilityNotSupportedError` naming the vendors that have them.
     Requests: ``hook.client.send(hook.api.<endpoint>(...))``.
 
@@ -205,6 +206,10 @@ class VoiceHook(BaseHook, Generic[ApiT]):
     def click_to_call(self) -> ClickToCallCapability:
         """Click-to-call on this connection's vendor."""
         raise self._unsupported("click_to_call")
+
+    def voice_call(self) -> VoiceCallCapability:
+        """A single call ("call this person, say this text") on this connection's vendor."""
+        raise self._unsupported("voice_call")
 
     def _unsupported(self, capability: str) -> CapabilityNotSupportedError:
         from airflow_provider_voice.hooks import vendor_hooks

@@ -11,13 +11,14 @@ from airflow_provider_voice.vendors.kaleyra.blacklist import KaleyraBlacklist
 from airflow_provider_voice.vendors.kaleyra.campaign import KaleyraCampaigns
 from airflow_provider_voice.vendors.kaleyra.click_to_call import KaleyraClickToCall
 from airflow_provider_voice.vendors.kaleyra.connection import VENDOR
+from airflow_provider_voice.vendors.kaleyra.voice_call import KaleyraVoiceCall
 
 __all__ = ["KaleyraHook"]
 
 
 class KaleyraHook(VoiceHook[KaleyraApi]):
     """Hook for Kaleyra Voice (connection type ``kaleyra``): campaigns, blacklist, click-to-call,
-    follow-ups, the dialer, call reports and network health.
+    single calls, follow-ups, the dialer, call reports and network health.
 
     Connection: **API key** (password); **Base URL** (host) optional; extras ``obd_base_url`` and
     ``response_format`` (:mod:`airflow_provider_voice.vendors.kaleyra.connection`).
@@ -36,3 +37,7 @@ class KaleyraHook(VoiceHook[KaleyraApi]):
     def click_to_call(self) -> KaleyraClickToCall:
         """Kaleyra click-to-call (``dial.click2call``)."""
         return KaleyraClickToCall(self.access)
+
+    def voice_call(self) -> KaleyraVoiceCall:
+        """Kaleyra single call (OBD ``voice.call`` with one number)."""
+        return KaleyraVoiceCall(self.access)

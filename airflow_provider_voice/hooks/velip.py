@@ -10,13 +10,16 @@ from airflow_provider_voice.vendors.velip import VelipApi
 from airflow_provider_voice.vendors.velip.campaign import VelipCampaigns
 from airflow_provider_voice.vendors.velip.click_to_call import VelipClickToCall
 from airflow_provider_voice.vendors.velip.connection import VENDOR
+from airflow_provider_voice.vendors.velip.paging import VelipPaging
 from airflow_provider_voice.vendors.velip.sms import VelipSms
+from airflow_provider_voice.vendors.velip.voice_call import VelipVoiceCall
 
 __all__ = ["VelipHook"]
 
 
 class VelipHook(VoiceHook[VelipApi]):
-    """Hook for Velip V2 (connection type ``velip``): campaigns, SMS, click-to-call, call records.
+    """Hook for Velip V2 (connection type ``velip``): campaigns, SMS, click-to-call, single calls,
+    call records.
 
     Connection: **Token** (password) = a permanent token or a temporary ``tsid``; **Base URL**
     (host) optional; extra ``{"php_suffix": true}`` to call ``/api/v2/<Name>.php``
@@ -36,3 +39,11 @@ class VelipHook(VoiceHook[VelipApi]):
     def click_to_call(self) -> VelipClickToCall:
         """Velip click-to-call (``MakeTTSCall`` type 3)."""
         return VelipClickToCall(self.access)
+
+    def voice_call(self) -> VelipVoiceCall:
+        """Velip single call (``MakeTTSCall`` type 0)."""
+        return VelipVoiceCall(self.access)
+
+    def paging(self) -> VelipPaging:
+        """Velip paging: ``MakeTTSCall`` type 2, acknowledged by a key press (``PageOnCallOperator``)."""
+        return VelipPaging(self.access)

@@ -32,6 +32,8 @@ from airflow_provider_voice.operators.base import (
     rendered_options,
     try_number,
 )
+from airflow_provider_voice.operators.lineage import operator_lineage, outcome_table_locations
+from airflow_provider_voice.operators.links import CampaignConsoleLink
 from airflow_provider_voice.operators.outcomes import (
     ROUND_DONE,
     OutcomeTablesMixin,
@@ -260,7 +262,8 @@ class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
         ``started_at``, ``schedule``, ``extra`` (``distinct_texts``...), ``checkpoint``; plus, when
         waiting for completion, ``status`` and ``outcomes`` (``rows``, ``counts`` per outcome,
         ``csv_path``, ``parquet_path``) and, with ``redial``, ``rounds`` (per round: accepted,
-        campaign ids, counts).
+        campaign ids, counts). The UI's "Vendor console" link opens the first campaign on the
+        vendor's console (:mod:`~airflow_provider_voice.operators.links`).
     """
 
     template_fields = (
@@ -281,6 +284,7 @@ class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
     )
     template_fields_renderers = {"vendor_options": "json", "message": "txt"}
     ui_color = "#bbdefb"
+    operator_extra_links = (CampaignConsoleLink(),)
 
     def __init__(
         self,
@@ -427,6 +431,12 @@ class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         return self._advance(context)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the recipients file and the suppression list read, the outcome table written
+        (with ``wait_for_completion``); None without OpenLineage (see :mod:`~airflow_provider_voice.operators.lineage`)."""
+        tables = outcome_table_locations(self.outcome_output(), task_instance) if self.wait_for_completion else []
+        return operator_lineage(inputs=[self.recipients, self.suppression], tables=tables)
 
     def _recipients(
         self, source: Any, backend: Any, spec: CampaignSpec, context: Any, *, first: bool = True

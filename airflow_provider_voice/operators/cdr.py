@@ -15,6 +15,8 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.report_window import interval_days, run_window
 from airflow_provider_voice.operators.base import VoiceOperator, deferrable_arg
+from airflow_provider_voice.operators.lineage import operator_lineage
+from airflow_provider_voice.operators.links import CdrConsoleLink
 from airflow_provider_voice.storage import location_uri, resolve_destination
 from airflow_provider_voice.triggers.base import TRANSIENT_ERRORS, deadline_after, event_error, seconds_arg
 from airflow_provider_voice.triggers.cdr import CdrReportTrigger
@@ -124,13 +126,15 @@ class DownloadCdrReportOperator(VoiceOperator):
         whose extra holds ``path``, ``bytes``, ``rows``, ``day`` and ``report_id``.
 
     Returns (XCom): ``{"path", "bytes", "rows", "report_id", "day", "columns", "unknown_columns",
-    "missing_columns", "seconds"}``.
+    "missing_columns", "seconds"}``. The UI's "Vendor console" link needs the connection's
+    ``console_url`` (no TeleVoIPs console is known; :mod:`~airflow_provider_voice.operators.links`).
     """
 
     template_fields: Sequence[str] = ("destination", "conn_id", "report")
     vendors: ClassVar[tuple[str, ...]] = ("televoips",)
     template_fields_renderers = {"report": "json"}
     ui_color = "#e8f4fd"
+    operator_extra_links = (CdrConsoleLink(),)
 
     def __init__(
         self,
@@ -171,6 +175,11 @@ class DownloadCdrReportOperator(VoiceOperator):
         if report is None:
             report = self._wait_for_report()
         return self._download(context, report)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the report's URL read (when ``report`` names it), the CDR file written; None
+        without OpenLineage (see :mod:`~airflow_provider_voice.operators.lineage`)."""
+        return operator_lineage(inputs=[self.report], outputs=[self.destination])
 
     def _wait_for_report(self) -> CdrReport:
         """Request the report and wait until it is complete: the trigger's own check, polled in the

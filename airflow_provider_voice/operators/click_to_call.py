@@ -13,6 +13,7 @@ from airflow_provider_voice.capabilities.protocols import ClickToCallCapability
 from airflow_provider_voice.errors import VoiceProviderError
 from airflow_provider_voice.models.click_to_call import ClickToCallState
 from airflow_provider_voice.operators.base import VoiceOperator, deferrable_arg, fail_fast, rendered_options
+from airflow_provider_voice.operators.links import ClickToCallConsoleLink
 from airflow_provider_voice.triggers.base import deadline_after, event_error, seconds_arg
 from airflow_provider_voice.triggers.click_to_call import ClickToCallTrigger
 
@@ -65,12 +66,14 @@ class ClickToCallOperator(VoiceOperator):
 
     XCom: ``{"vendor", "call_id", "ctid"}``; when waiting, the outcome is added: ``state``
     (``connected``, ``agent_unreached``, ``customer_unreached``, ``failed``), ``agent_status``,
-    ``customer_status``, ``duration``.
+    ``customer_status``, ``duration``. The UI's "Vendor console" link opens the vendor's console
+    (:mod:`~airflow_provider_voice.operators.links`).
     """
 
     template_fields: Sequence[str] = ("conn_id", "agent", "customer", "message", "vendor_options")
     template_fields_renderers = {"vendor_options": "json"}
     ui_color = "#e6f0ff"
+    operator_extra_links = (ClickToCallConsoleLink(),)
 
     def __init__(
         self,

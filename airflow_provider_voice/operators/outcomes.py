@@ -33,6 +33,7 @@ from airflow_provider_voice.models.campaign import CampaignHandle
 from airflow_provider_voice.models.outcomes import NOT_REACHED, RecipientOutcome, check_outcome_names
 from airflow_provider_voice.operators.base import VoiceOperator, input_errors
 from airflow_provider_voice.operators.cdr import default_asset_for, resolve_asset
+from airflow_provider_voice.operators.lineage import operator_lineage, outcome_table_locations
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.storage import configured_location
 from airflow_provider_voice.triggers.base import seconds_arg
@@ -430,6 +431,12 @@ class CollectOutcomesOperator(OutcomeTablesMixin, VoiceOperator):
             )
         own = CheckpointKey.from_context(context)
         return CheckpointKey(own.dag_id, self.send_task_id, own.run_id, -1, own.namespace)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the recipients file and the suppression list read, the outcome table written;
+        None without OpenLineage (see :mod:`~airflow_provider_voice.operators.lineage`)."""
+        tables = outcome_table_locations(self.outcome_output(), task_instance)
+        return operator_lineage(inputs=[self.recipients, self.suppression], tables=tables)
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_voice.models.recipients import RecipientSource

@@ -31,6 +31,8 @@ from airflow_provider_voice.delivery import (
 from airflow_provider_voice.delivery.engine import concurrency_arg
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.operators.base import VoiceOperator, input_errors, max_rejected_share_arg, try_number
+from airflow_provider_voice.operators.lineage import operator_lineage, outcome_table_locations
+from airflow_provider_voice.operators.links import SmsConsoleLink
 from airflow_provider_voice.operators.outcomes import OutcomeTablesMixin, log_table, outcome_recipients
 from airflow_provider_voice.storage import describe_destination, open_atomic, resolve_destination
 from airflow_provider_voice.triggers.base import seconds_arg
@@ -132,7 +134,8 @@ class SendSMSOperator(OutcomeTablesMixin, VoiceOperator):
     ``suppressed``, ``invalid``, ``duplicates``, ``in_doubt``, ``not_sent``, ``total``,
     ``failed_numbers`` (refused this try, at most ``inline_results_limit``), ``results_path``,
     ``results`` (inline, small sends only), ``checkpoint``; with ``outcomes_path``, ``outcomes``
-    (``rows``, ``counts`` per outcome, ``csv_path``, ``parquet_path``).
+    (``rows``, ``counts`` per outcome, ``csv_path``, ``parquet_path``). The UI's "Vendor console" link
+    opens the vendor's console once a message was accepted (:mod:`~airflow_provider_voice.operators.links`).
     """
 
     template_fields: Sequence[str] = (
@@ -149,6 +152,7 @@ class SendSMSOperator(OutcomeTablesMixin, VoiceOperator):
     )
     template_fields_renderers = {"text": "txt"}
     ui_color = "#dcedc8"
+    operator_extra_links = (SmsConsoleLink(),)
 
     def __init__(
         self,
@@ -291,6 +295,12 @@ class SendSMSOperator(OutcomeTablesMixin, VoiceOperator):
             sms.vendor, result["accepted"], result["resumed"], result["rejected"], result["suppressed"],
         )  # fmt: skip
         return result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the recipients file and the suppression list read, the results file and the
+        outcome table written; None without OpenLineage (see :mod:`~airflow_provider_voice.operators.lineage`)."""
+        tables = outcome_table_locations(self.outcome_output(), task_instance) if self.outcomes_path else []
+        return operator_lineage(inputs=[self.recipients, self.suppression], outputs=[self.results_path], tables=tables)
 
     # -- results ---------------------------------------------------------------------------------
     def _result(

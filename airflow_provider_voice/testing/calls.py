@@ -101,6 +101,11 @@ class OutcomeModel:
         """Reported ringing time before the outcome."""
         return 3 + int(_unit(self.seed, "ring", digits(number)) * 25)
 
+    def confirms(self, number: str, rate: float) -> bool:
+        """Whether a person who answers a confirmation call (Velip ``MakeTTSCall`` type 2) presses the
+        key: deterministic per number, true for a share ``rate`` of the numbers."""
+        return _unit(self.seed, "dtmf", digits(number)) < rate
+
 
 class CallBatch:
     """The calls of one accepted request, progressing with the clock.

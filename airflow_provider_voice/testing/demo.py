@@ -68,6 +68,7 @@ DEMO_RUNS: list[DemoRun] = [
     DemoRun("example_daily_cdr", "daily TeleVoIPs CDR download and summary"),
     DemoRun("example_sms_and_optouts", "SMS, failures and opt-outs blacklisted"),
     DemoRun("example_click_to_call", "click-to-call on Kaleyra and Velip"),
+    DemoRun("example_on_call", "on-call paging: SMS and call notifiers on a failing task, then a voice call"),
     DemoRun(
         "example_optout_events",
         "a STOP reply (webhook) → opt-out event → unsubscribed, suppressed next time",

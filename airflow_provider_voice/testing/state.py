@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .calls import DEFAULT_OUTCOME_WEIGHTS, CallBatch, OutcomeModel
+from .calls import DEFAULT_OUTCOME_WEIGHTS, CallBatch, Outcome, OutcomeModel, digits
 from .clock import Clock, FakeClock
 from .faults import Faults
 from .ids import IdFactory
@@ -58,6 +58,11 @@ class SimulatorConfig:
     cap), ``webhook_max_tries``, ``webhook_retry_window_seconds``, ``webhook_duplicate_rate``
     (share of accepted deliveries sent twice), ``webhook_duplicate_delay_seconds``,
     ``webhook_delay_seconds`` (before every first try), ``webhook_reorder`` (shuffle the outbox).
+    Velip paging (``MakeTTSCall`` type 2, a DTMF confirmation): ``velip_dtmf_overrides`` (number ->
+    ``"confirm"`` (answers and presses ``velip_dtmf_confirm_key``), ``"no_key"`` (answers, presses
+    nothing), another key (``"9"``: pressed, not a confirmation) or an outcome name (``"no_answer"``,
+    ``"busy"``...: the call's outcome)); a type-2 call to another number that is answered confirms
+    with probability ``velip_dtmf_confirm_rate`` (seeded per number), else presses nothing.
     Per vendor: ``velip_webhook_url`` and ``velip_webhook_format`` (``json`` | ``form``),
     ``televoips_webhook_url`` (messaging events), ``televoips_cdr_webhook_url``,
     ``televoips_webhook_auth`` (None, ``{"type": "basic", "username", "password"}`` or
@@ -95,6 +100,9 @@ class SimulatorConfig:
     velip_utc_offset_minutes: int = -180
     velip_webhook_url: str | None = None
     velip_webhook_format: str = "json"
+    velip_dtmf_overrides: dict[str, str] = field(default_factory=dict)
+    velip_dtmf_confirm_rate: float = 0.8
+    velip_dtmf_confirm_key: str = "1"
 
     # TeleVoIPs
     televoips_reports_key: str = "sim-televoips-reports-key"
@@ -152,7 +160,11 @@ class SimulatorConfig:
             if isinstance(vendors, str) or not all(isinstance(v, str) for v in vendors):
                 raise ValueError("webhook_retry_vendors must be a list of vendor names")
             values["webhook_retry_vendors"] = list(vendors)
-        for name in ("webhook_duplicate_rate",):
+        if "velip_dtmf_overrides" in values:
+            values["velip_dtmf_overrides"] = _dtmf_overrides(values["velip_dtmf_overrides"])
+        if "velip_dtmf_confirm_key" in values and not _is_keys(values["velip_dtmf_confirm_key"], single=True):
+            raise ValueError("velip_dtmf_confirm_key must be one key: 0-9, * or #")
+        for name in ("webhook_duplicate_rate", "velip_dtmf_confirm_rate"):
             if name in values and not 0.0 <= float(values[name]) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
         for name, value in values.items():
@@ -161,6 +173,37 @@ class SimulatorConfig:
             elif name == "velip_rate_limited_apis":
                 value = tuple(value)
             setattr(self, name, value)
+
+
+#: what a ``velip_dtmf_overrides`` value may be besides keys and outcome names
+DTMF_BEHAVIOURS = ("confirm", "no_key")
+
+
+def _is_keys(value: Any, *, single: bool = False) -> bool:
+    """Whether ``value`` is DTMF keys (``0-9``, ``*``, ``#``; exactly one when ``single``)."""
+    return (
+        isinstance(value, str)
+        and bool(value)
+        and all(ch in "0123456789*#" for ch in value)
+        and (len(value) == 1 or not single)
+    )
+
+
+def _dtmf_overrides(overrides: Any) -> dict[str, str]:
+    """A checked copy of ``velip_dtmf_overrides`` (``ValueError`` when a value means nothing)."""
+    if not isinstance(overrides, dict):
+        raise ValueError("velip_dtmf_overrides must be an object: number -> behaviour")
+    outcomes = {o.value for o in Outcome}
+    out: dict[str, str] = {}
+    for number, behaviour in overrides.items():
+        text = str(behaviour).strip()
+        if text not in DTMF_BEHAVIOURS and text not in outcomes and not _is_keys(text):
+            raise ValueError(
+                f"velip_dtmf_overrides[{number!r}] must be {', '.join(DTMF_BEHAVIOURS)}, DTMF keys or an outcome name "
+                f"({', '.join(sorted(outcomes))}), got {behaviour!r}"
+            )
+        out[digits(str(number))] = text
+    return out
 
 
 def _webhook_auth(auth: Any) -> dict[str, str] | None:
@@ -248,14 +291,22 @@ class SimulatorState:
         with self.lock:
             self.webhooks.pump(self.now())
 
-    def outcome_model(self) -> OutcomeModel:
-        """The outcome model for the current settings."""
-        return OutcomeModel(self.config.seed, self.config.outcome_weights, self.config.outcome_overrides)
+    def outcome_model(self, overrides: dict[str, str] | None = None) -> OutcomeModel:
+        """The outcome model for the current settings (``overrides``: more number -> outcome, winning)."""
+        forced = {**self.config.outcome_overrides, **(overrides or {})}
+        return OutcomeModel(self.config.seed, self.config.outcome_weights, forced)
 
     def new_batch(
-        self, ref: str, numbers: list[str], *, start_at: float | None = None, active: bool = True
+        self,
+        ref: str,
+        numbers: list[str],
+        *,
+        start_at: float | None = None,
+        active: bool = True,
+        overrides: dict[str, str] | None = None,
     ) -> CallBatch:
-        """A :class:`~.calls.CallBatch` created now with the current speed settings."""
+        """A :class:`~.calls.CallBatch` created now with the current speed settings (``overrides``: see
+        :meth:`outcome_model`)."""
         now = self.now()
         return CallBatch(
             ref,
@@ -264,7 +315,7 @@ class SimulatorState:
             start_at=now if start_at is None else start_at,
             call_seconds=self.config.call_seconds,
             lines=self.config.call_lines,
-            model=self.outcome_model(),
+            model=self.outcome_model(overrides),
             active=active,
         )
 

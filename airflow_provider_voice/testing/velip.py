@@ -20,7 +20,12 @@ string. Ids are strings (``cd_id`` ``"c_88700"``, ``cp_id`` ``"5001"``, ``cdls_i
     ``cdus_id`` "2001", ``user``, ``aut_send``/``aut_camp``/``aut_sms`` (1).
   * MakeTTSCall -> ``cd_id``, ``ctid`` (``cd_id`` omitted when ``repeat`` schedules the call;
     track it by ``ctid``). ``repeat`` = ``tries|interval_min|until|YYYY-MM-DD HH:MM``; the last
-    part is the start. Type 3 calls ``dest`` and ``dest2`` (two ledger "call" entries).
+    part is the start. Type 3 calls ``dest`` and ``dest2`` (two ledger "call" entries). Type 2 (DTMF
+    confirmation) calls ``dest``; its ``dest2``, optional, is where a confirmed call is transferred
+    (checked and kept in the ledger entry as ``transfer_to``; the transfer itself is not simulated).
+    Its outcome goes through the outcome model, and what an answering person presses through
+    ``velip_dtmf_overrides`` / ``velip_dtmf_confirm_rate`` / ``velip_dtmf_confirm_key`` (see
+    :class:`~.state.SimulatorConfig`).
   * MakeSMS -> ``cdls_id``, ``ctid``.
   * CreateCampaign -> ``cp_id``, ``cp_ctid``, ``cp_destinations``. Destinations from ``datajson``
     (a JSON array, or a string holding one; items ``{"number", "name", "codcli", "extra1".."extra3"}``
@@ -43,6 +48,8 @@ string. Ids are strings (``cd_id`` ``"c_88700"``, ``cp_id`` ``"5001"``, ``cdls_i
     in ``cd_id`` order, and ``pagination {"has_more": bool, "next_id": "<cd_id of the last call
     returned>" | ""}``; pass it back as ``last_id`` (``"c_88799"`` or ``"88799"``). ``cd_status`` is
     OK | NA | EK | IK | CK | BK once the call ended and ``PD`` while it is queued or ringing.
+    Rows of type-2 calls also carry ``dtmf`` (the keys pressed, text, ``""`` none) and ``confirmed``
+    (1 when the confirmation key was pressed, else 0): ``""``/0 until the answered call has ended.
     Filters: ``cd_id``, ``ctid``, ``cp_id``, ``date_start``/``date_end`` (call date), ``maxreg``
     (default 1000, at most 5000). ``velip_list_requests_per_hour`` (200) requests per hour, then
     429 with ``Retry-After`` and ``{"return": {"status": "Rate limit exceeded", "status_code": "429"}}``.
@@ -57,7 +64,8 @@ HTTP 404: 404 "API not found".
 
 Webhook: when a call ends and the call's ``rurl`` (or the campaign's, or ``velip_webhook_url``) is
 set, a ledger "callback" entry is recorded and, for a loopback URL, a POST is made with
-``cd_id, ctid, cp_id, dest, cd_called_status, dur, value, date, time``: a JSON body, or a
+``cd_id, ctid, cp_id, dest, cd_called_status, dur, value, date, time`` (and ``dtmf``,
+``confirmed`` for a type-2 call): a JSON body, or a
 form-encoded one (every value as text) with ``velip_webhook_format="form"``. Best effort: one try,
 no retry (see :mod:`.webhooks`).
 """
@@ -96,6 +104,9 @@ STATUS_CODES: dict[Outcome, str] = {
     Outcome.BLOCKED: "BK",
 }
 PENDING_STATUS = "PD"
+#: fields of a type-2 (DTMF confirmation) call in GetCallStatus rows and the end-of-call webhook
+DTMF_FIELD = "dtmf"
+CONFIRMED_FIELD = "confirmed"
 ALL_CODES = ("OK", "NA", "EK", "IK", "CK", "BK")
 APIS = ("GetUserID", "MakeTTSCall", "MakeSMS", "CreateCampaign", "GetCampaignsList", "ChangeCampaign", "GetCallStatus")
 NUMBER_RE = re.compile(r"\d{8,15}")
@@ -126,13 +137,18 @@ def envelope(status: str = "OK", code: str = "0", **fields: Any) -> dict[str, An
 
 @dataclass
 class CallGroup:
-    """Calls sharing consecutive ``cd_id`` numbers (one MakeTTSCall, or one campaign)."""
+    """Calls sharing consecutive ``cd_id`` numbers (one MakeTTSCall, or one campaign).
+
+    ``confirmation`` is set for a ``MakeTTSCall`` type 2 (DTMF confirmation): the keys the person
+    presses if they answer, and whether that is the confirmation (decided when the call is placed).
+    """
 
     first_cd: int
     batch: CallBatch
     ctid: str = ""
     cp_id: str = ""
     rurl: str | None = None
+    confirmation: tuple[str, int] | None = None
 
     def cd_id(self, index: int) -> str:
         return f"c_{self.first_cd + index}"
@@ -310,10 +326,14 @@ class VelipSimulator(VendorSimulator):
         cp_id: str = "",
         rurl: str | None = None,
         active: bool = True,
+        overrides: dict[str, str] | None = None,
+        confirmation: tuple[str, int] | None = None,
     ) -> CallGroup:
         first = self.state.ids.reserve("velip.cd", len(numbers), FIRST_CD)
-        batch = self.state.new_batch(cp_id or f"c_{first}", numbers, start_at=start_at, active=active)
-        group = CallGroup(first, batch, ctid, cp_id, rurl)
+        batch = self.state.new_batch(
+            cp_id or f"c_{first}", numbers, start_at=start_at, active=active, overrides=overrides
+        )
+        group = CallGroup(first, batch, ctid, cp_id, rurl, confirmation)
         self.store.groups.append(group)
         url = rurl or self.state.config.velip_webhook_url
         if url:
@@ -325,7 +345,7 @@ class VelipSimulator(VendorSimulator):
         done = batch.phase(index, now) is Phase.DONE
         dur = batch.talk_seconds(index) if done else 0
         started = batch.started_at(index)
-        return {
+        record: dict[str, Any] = {
             "cd_id": group.cd_id(index),
             "ctid": group.ctid,
             "cp_id": group.cp_id,
@@ -336,6 +356,28 @@ class VelipSimulator(VendorSimulator):
             "dur": dur,
             "value": round(0.15 * math.ceil(dur / 60), 2) if dur else 0.0,
         }
+        if group.confirmation is not None:  # type 2: what was pressed, once the answered call has ended
+            answered = done and batch.outcome(index) is Outcome.ANSWERED
+            keys, confirmed = group.confirmation if answered else ("", 0)
+            record[DTMF_FIELD], record[CONFIRMED_FIELD] = keys, confirmed
+        return record
+
+    def _confirmation(self, dest: str) -> tuple[dict[str, str], tuple[str, int]]:
+        """For a type-2 call to ``dest``: the outcome it is forced to (``velip_dtmf_overrides``), and
+        ``(keys pressed, confirmed)`` should the person answer."""
+        config = self.state.config
+        key = config.velip_dtmf_confirm_key
+        behaviour = config.velip_dtmf_overrides.get(dest)
+        if behaviour is None:
+            presses = self.state.outcome_model().confirms(dest, config.velip_dtmf_confirm_rate)
+            return {}, (key, 1) if presses else ("", 0)
+        if behaviour == "confirm":
+            return {dest: Outcome.ANSWERED.value}, (key, 1)
+        if behaviour == "no_key":
+            return {dest: Outcome.ANSWERED.value}, ("", 0)
+        if behaviour in {o.value for o in Outcome}:
+            return {dest: behaviour}, ("", 0)
+        return {dest: Outcome.ANSWERED.value}, (behaviour, 1 if behaviour == key else 0)  # keys
 
     def _call_ended(self, group: CallGroup, index: int, url: str) -> None:
         record = self._call_record(group, index, self.state.now())
@@ -368,7 +410,9 @@ class VelipSimulator(VendorSimulator):
         call_type = _int(params, "type", 0, 0, 3)
         if call_type == 1:
             raise _invalid("type", "0, 2 or 3")
-        dest2 = self._number(_text(params, "dest2"), "dest2") if call_type == 3 else None
+        dest2 = None
+        if call_type == 3 or (call_type == 2 and _text(params, "dest2")):  # type 2: transferred after confirming
+            dest2 = self._number(_text(params, "dest2"), "dest2")
         text, content = _text(params, "text"), _text(params, "content")
         if not text and not content:
             raise VelipError(400, "201", "No text")
@@ -384,8 +428,16 @@ class VelipSimulator(VendorSimulator):
             start_at = self._local_ts(*parts[3].split(" ", 1)) if len(parts) == 4 and " " in parts[3] else None
             if start_at is None or not parts[0].isdigit() or not parts[1].isdigit():
                 raise _invalid("repeat", "tries|interval_min|until|YYYY-MM-DD HH:MM")
-        numbers = [dest] + ([dest2] if dest2 else [])
-        group = self._new_group([dest], start_at=start_at, ctid=ctid, rurl=_text(params, "rurl"))
+        numbers = [dest] + ([dest2] if dest2 and call_type == 3 else [])
+        overrides, confirmation = self._confirmation(dest) if call_type == 2 else ({}, None)
+        group = self._new_group(
+            [dest],
+            start_at=start_at,
+            ctid=ctid,
+            rurl=_text(params, "rurl"),
+            overrides=overrides,
+            confirmation=confirmation,
+        )
         if ctid:
             self.store.call_ctids.add(ctid)
         self.store.last_dest[dest] = now
@@ -398,6 +450,8 @@ class VelipSimulator(VendorSimulator):
             "voice": _text(params, "voice"),
             "scheduled": repeat,
         }
+        if call_type == 2 and dest2:
+            details["transfer_to"] = dest2  # not simulated: no second leg is dialled
         for leg, number in enumerate(numbers, start=1):
             self.state.record(VENDOR, "call", number, cd_id, details | {"leg": leg})
         sms_text = _text(params, "sms_text")

@@ -119,6 +119,17 @@ def check_optout_events(sim: Any, run: Any, out: str) -> None:
     assert "14155552673" not in sim.state.ledger.counts("televoips", "sms"), "an opted-out person was texted"
 
 
+def check_on_call(sim: Any, run: Any, out: str) -> None:
+    (sms,) = sim.state.ledger.entries("velip", "sms")  # one page for the failure, on retry and failure callbacks
+    assert (
+        sms.details["message"]
+        == f"Airflow: nightly_export of example_on_call failed in run {run.run_id}. Please have a look."
+    )
+    assert len(sim.state.ledger.entries("kaleyra", "call")) == 2  # the notifier's call and the operator's
+    assert "DEMO| nightly_export exported on try 2; on-call paged 2 times for its failure" in out, out
+    assert "DEMO| kaleyra call " in out and "to +91********10" in out, out
+
+
 #: every example DAG: (conf, check); a new example DAG must be added here
 EXAMPLES: dict[str, tuple[Callable[[Path], dict[str, Any] | None], Callable[[Any, Any, str], None]]] = {
     "example_voice_campaign": (lambda tmp: {"vendor": "octopush"}, check_voice_campaign),
@@ -128,6 +139,7 @@ EXAMPLES: dict[str, tuple[Callable[[Path], dict[str, Any] | None], Callable[[Any
     "example_connections": (lambda tmp: None, check_connections),
     "example_optout_events": (seed_opt_out, check_optout_events),
     "example_redial": (lambda tmp: {"vendor": "velip"}, check_redial),
+    "example_on_call": (lambda tmp: None, check_on_call),
 }
 
 

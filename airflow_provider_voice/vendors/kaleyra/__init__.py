@@ -17,12 +17,14 @@ from airflow_provider_voice.vendors.kaleyra.api_obd import KaleyraObdEndpoints
 from airflow_provider_voice.vendors.kaleyra.api_reports import KALEYRA_TIMEZONE, KaleyraReportEndpoints
 from airflow_provider_voice.vendors.kaleyra.dialer import DIALER_METHODS, KaleyraDialerChannel, KaleyraNumberCheck
 from airflow_provider_voice.vendors.kaleyra.followups import FOLLOWUP_ACTIONS, KaleyraFollowUps
+from airflow_provider_voice.vendors.kaleyra.records_table import KALEYRA_CALLS_TABLE
 
 __all__ = [
     "AUTODIAL_IMPORT_MAX",
     "DEFAULT_REGION",
     "DIALER_METHODS",
     "FOLLOWUP_ACTIONS",
+    "KALEYRA_CALLS_TABLE",
     "KALEYRA_TIMEZONE",
     "KaleyraApi",
     "KaleyraDialerChannel",

@@ -10,7 +10,7 @@ form default) is refused: the calls would reach real people through production.
 
 from __future__ import annotations
 
-from airflow_provider_voice.connections import WEBHOOK_FIELDS, ConnectionType, ConnField
+from airflow_provider_voice.connections import WEBHOOK_FIELDS, ConnectionType, ConnField, console_fields
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.vendors.access import ConnectionFields, Vendor, VendorAccess, with_scheme
 from airflow_provider_voice.vendors.kaleyra import KaleyraApi
@@ -18,6 +18,10 @@ from airflow_provider_voice.vendors.kaleyra.api_core import is_kaleyra_productio
 from airflow_provider_voice.vendors.kaleyra.events import WEBHOOK_ENDPOINTS
 
 __all__ = ["CONNECTION", "VENDOR", "build_api", "probe"]
+
+#: the Kaleyra Voice panel (linked by public client code; api-voice.kaleyra.com is the API); no
+#: page of it is documented: docs/vendors/kaleyra.md
+CONSOLE_URL = "https://voice.kaleyra.com"
 
 CONNECTION = ConnectionType(
     conn_type="kaleyra",
@@ -40,8 +44,10 @@ CONNECTION = ConnectionType(
         "response_format": ConnField(
             "Response format", "format= asked of Kaleyra (both are parsed).", default="json", enum=("json", "xml")
         ),
+        **console_fields(CONSOLE_URL),
         **WEBHOOK_FIELDS,
     },
+    console_url=CONSOLE_URL,
 )
 
 

@@ -6,13 +6,17 @@ Connection: **api-login** (login) and **api-key** (password) from the Octopush a
 
 from __future__ import annotations
 
-from airflow_provider_voice.connections import WEBHOOK_FIELDS, ConnectionType
+from airflow_provider_voice.connections import WEBHOOK_FIELDS, ConnectionType, console_fields
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.vendors.access import ConnectionFields, Vendor, VendorAccess
 from airflow_provider_voice.vendors.octopush import OctopushApi
 from airflow_provider_voice.vendors.octopush.events import WEBHOOK_ENDPOINTS
 
 __all__ = ["CONNECTION", "VENDOR", "build_api", "probe"]
+
+#: Octopush's client area (public integrations link its registration and API-credentials pages
+#: there); no campaign page is documented: docs/vendors/octopush.md
+CONSOLE_URL = "https://client.octopush.com"
 
 CONNECTION = ConnectionType(
     conn_type="octopush",
@@ -26,7 +30,8 @@ CONNECTION = ConnectionType(
         "login": "the e-mail address of your Octopush account",
         "password": "API key from your Octopush account (API & Integrations)",
     },
-    extra_fields=dict(WEBHOOK_FIELDS),
+    extra_fields={**console_fields(CONSOLE_URL), **WEBHOOK_FIELDS},
+    console_url=CONSOLE_URL,
 )
 
 

@@ -11,8 +11,10 @@ from airflow_provider_voice.vendors.televoips.cdr_download import (
     adownload_cdr_report,
     download_cdr_report,
 )
+from airflow_provider_voice.vendors.televoips.records_table import CDR_TABLE
 
 __all__ = [
+    "CDR_TABLE",
     "CdrReport",
     "CdrReportNotReadyError",
     "HeaderPolicy",

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import pendulum
 
-from airflow_provider_voice.connections import WEBHOOK_FIELDS, ConnectionType, ConnField
+from airflow_provider_voice.connections import WEBHOOK_FIELDS, ConnectionType, ConnField, console_fields
 from airflow_provider_voice.vendors.access import ConnectionFields, Vendor, VendorAccess
 from airflow_provider_voice.vendors.televoips import TeleVoipsApi
 from airflow_provider_voice.vendors.televoips.events import WEBHOOK_ENDPOINTS
 
 __all__ = ["CONNECTION", "VENDOR", "build_api", "probe"]
+
+#: no web console of TeleVoIPs is named in its public docs: its tasks get no console link by default
+CONSOLE_URL: str | None = None
 
 CONNECTION = ConnectionType(
     conn_type="televoips",
@@ -39,8 +42,10 @@ CONNECTION = ConnectionType(
             "Comma-separated numbers of the account enabled for texting; SMS 'from' is checked against them "
             "before sending (optional: without it, TeleVoIPs' own 400 'Unable to send message' is reported).",
         ),
+        **console_fields(CONSOLE_URL),
         **WEBHOOK_FIELDS,
     },
+    console_url=CONSOLE_URL,
 )
 
 

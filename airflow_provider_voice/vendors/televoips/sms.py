@@ -100,6 +100,10 @@ class TeleVoipsSms(VendorCapability[TeleVoipsApi]):
         """TeleVoIPs' 400 "Unable to send message" with its documented causes."""
         return explain_televoips_rejection(exc) if isinstance(exc, VendorRejectedError) else exc
 
+    def is_duplicate(self, exc: BaseException) -> bool:
+        """TeleVoIPs has no idempotency key: never."""
+        return False
+
     @property
     def reports_delivery(self) -> bool:
         """True when the connection receives TeleVoIPs' messaging webhooks (``webhook_auth`` is set)."""

@@ -6,11 +6,14 @@ from airflow_provider_voice.vendors.velip.api_campaigns import VelipCampaignEndp
 from airflow_provider_voice.vendors.velip.api_core import VelipCore, VelipUser
 from airflow_provider_voice.vendors.velip.api_messaging import VelipMessagingEndpoints
 from airflow_provider_voice.vendors.velip.api_reports import MAXREG_LIMIT, VELIP_TIMEZONE, VelipReportEndpoints
+from airflow_provider_voice.vendors.velip.records_table import VELIP_CALLS_TABLE
 
 __all__ = [
     "MAXREG_LIMIT",
+    "VELIP_CALLS_TABLE",
     "VELIP_TIMEZONE",
     "VelipApi",
+    "VelipPaging",
     "VelipUser",
     "ended_calls_flow",
 ]
@@ -25,5 +28,6 @@ class VelipApi(VelipCampaignEndpoints, VelipReportEndpoints, VelipMessagingEndpo
     """
 
 
-# the event pollers import this package's API: imported last (no cycle)
+# the event pollers and the paging capability import this package's API: imported last (no cycle)
 from airflow_provider_voice.vendors.velip.events import ended_calls_flow  # noqa: E402
+from airflow_provider_voice.vendors.velip.paging import VelipPaging  # noqa: E402

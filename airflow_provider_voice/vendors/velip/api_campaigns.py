@@ -158,7 +158,8 @@ class VelipCampaignEndpoints(VelipCore):
         sms_text: str | None = None,
     ) -> Call[VelipCallResult]:
         """``MakeTTSCall``: call one destination (``type`` 0 play and hang up, 2 DTMF confirm then
-        transfer, 3 join ``dest`` and ``dest2``) with TTS ``text`` (+ ``voice``) or audio ``content``.
+        transfer to ``dest2`` — without ``dest2``, confirm only: paging —, 3 join ``dest`` and ``dest2``)
+        with TTS ``text`` (+ ``voice``) or audio ``content``.
 
         ``ctid`` (<= 15 letters/digits) is the caller's correlation id; ``repeat``
         (``tries|interval_min|until|YYYY-MM-DD HH:MM``) schedules the call, in which case Velip
@@ -175,8 +176,10 @@ class VelipCampaignEndpoints(VelipCore):
             if dest2 in (None, ""):
                 raise ValidationError("dest2", dest2, "type 3 joins two destinations: dest2 is required")
             second = _digits(dest2, "dest2")
+        elif type == 2 and dest2 not in (None, ""):  # type 2: after the DTMF confirmation, transferred to dest2
+            second = _digits(dest2, "dest2")
         elif dest2 not in (None, ""):
-            raise ValidationError("dest2", dest2, "only used with type 3")
+            raise ValidationError("dest2", dest2, "only used with type 2 (transfer after the confirmation) or 3")
         if not (text or content):
             raise ValidationError("text", text, "give the TTS text or an audio content id")
         if ctid is not None and not CTID_RE.match(ctid):

@@ -11,16 +11,23 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from airflow_provider_voice.errors import MalformedResponseError, ValidationError
+from airflow_provider_voice.errors import MalformedResponseError, ValidationError, VendorRejectedError
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call
 from airflow_provider_voice.vendors.base import endpoint
 from airflow_provider_voice.vendors.velip.api_core import VelipCore
 
-__all__ = ["VELIP_CTID_RE", "VelipMessagingEndpoints", "check_velip_ctid"]
+__all__ = ["VELIP_CTID_RE", "VELIP_DUPLICATE_CTID", "VelipMessagingEndpoints", "check_velip_ctid", "is_duplicate_ctid"]
 
 #: Velip ``ctid``: the caller's correlation id, up to 15 letters or digits
 VELIP_CTID_RE = re.compile(r"[A-Za-z0-9]{1,15}")
+#: Velip's ``status_code`` refusing a ``ctid`` the account has used (when unique ctids are enabled)
+VELIP_DUPLICATE_CTID = "220"
+
+
+def is_duplicate_ctid(exc: BaseException) -> bool:
+    """Whether ``exc`` is Velip refusing a repeated ``ctid`` (code 220): the request was made before."""
+    return isinstance(exc, VendorRejectedError) and str(exc.vendor_code or "").strip() == VELIP_DUPLICATE_CTID
 
 
 def check_velip_ctid(ctid: Any, field: str = "ctid") -> str | None:

@@ -6,13 +6,17 @@ optional; extra ``{"php_suffix": true}`` to call ``/api/v2/<Name>.php``.
 
 from __future__ import annotations
 
-from airflow_provider_voice.connections import WEBHOOK_FIELDS, ConnectionType
+from airflow_provider_voice.connections import WEBHOOK_FIELDS, ConnectionType, console_fields
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.vendors.access import ConnectionFields, Vendor, VendorAccess
 from airflow_provider_voice.vendors.velip import VelipApi
 from airflow_provider_voice.vendors.velip.events import WEBHOOK_ENDPOINTS
 
 __all__ = ["CONNECTION", "VENDOR", "build_api", "probe"]
+
+#: the platform's host as the spec names it (its API; the spec's "control panel", where tokens are
+#: made, has no documented URL or page): a best guess, see docs/vendors/velip.md
+CONSOLE_URL = "https://vox.velip.com.br"
 
 CONNECTION = ConnectionType(
     conn_type="velip",
@@ -26,7 +30,8 @@ CONNECTION = ConnectionType(
         "password": "permanent token (API > CONFIGURA > TOKENS) or a tsid from GetUserID",
         "extra": '{"php_suffix": false}',
     },
-    extra_fields=dict(WEBHOOK_FIELDS),
+    extra_fields={**console_fields(CONSOLE_URL), **WEBHOOK_FIELDS},
+    console_url=CONSOLE_URL,
 )
 
 

@@ -13,6 +13,7 @@ from airflow_provider_voice.models.outcomes import CallRecord
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.transport import Call
 from airflow_provider_voice.vendors.velip import VelipApi
+from airflow_provider_voice.vendors.velip.api_messaging import is_duplicate_ctid
 
 __all__ = ["VelipSms", "velip_ctid"]
 
@@ -57,6 +58,10 @@ class VelipSms(VendorCapability[VelipApi]):
 
     def explain(self, exc: Exception) -> Exception:
         return exc
+
+    def is_duplicate(self, exc: BaseException) -> bool:
+        """Velip's code 220: the ``ctid`` of the key was used before (the message was sent)."""
+        return is_duplicate_ctid(exc)
 
     reports_delivery: ClassVar[bool] = False
 
