@@ -470,6 +470,15 @@ class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
         remote = self._remote = _RemoteWork()
         with input_errors():
             backend = remote.backend = self.hook.campaigns()
+            if self.redial is not None and not backend.reports_outcomes:
+                # every outcome would stay pending: nobody would be called again, and the task would end green
+                raise ValidationError(
+                    "redial",
+                    dict(self.redial.model_dump(mode="json")),
+                    f"needs per-call outcomes, and this {backend.vendor} connection reports none (Octopush: only "
+                    "through delivery-report webhooks; set webhook_auth on the connection, see docs/events.md)",
+                    vendor=backend.vendor,
+                )
             spec = self.build_spec()
             backend.validate(spec)
             source = self.recipients
@@ -531,6 +540,12 @@ class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
                 break
             again = OutcomeTableRows(read_path(output, stem), outcomes=policy.outcomes)
             left = sum(1 for _ in again.outcome_rows())
+            unknown = again.counts.get("pending", 0)
+            if unknown:
+                self.log.warning(
+                    "round %d: %d recipient(s) still pending (no outcome reported yet) are not called again",
+                    number, unknown,
+                )  # fmt: skip
             if left == 0:
                 self.log.info("round %d: nobody with outcome %s to call again: the redial ends", number, " or ".join(policy.outcomes))  # fmt: skip
                 break

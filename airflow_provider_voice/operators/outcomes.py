@@ -363,7 +363,8 @@ class CollectOutcomesOperator(OutcomeTablesMixin, VoiceOperator):
     :param wait_for_completion: wait until the campaign has ended first (blocking polls).
     :param poll_interval: seconds between status polls.
     :param completion_timeout: longest wait (seconds or timedelta).
-    :returns: XCom ``{"rows", "counts", "csv_path", "parquet_path", "vendor", "campaign_ids"}``: counts only.
+    :returns: XCom ``{"rows", "counts", "csv_path", "parquet_path", "invalid", "vendor", "campaign_ids"}``:
+        counts only (``invalid``: input rows left out of the table because their number is invalid).
     """
 
     template_fields = (
@@ -488,4 +489,9 @@ class CollectOutcomesOperator(OutcomeTablesMixin, VoiceOperator):
         written = output.write(every_row(), output.stem(context))
         log_table(written, f"{handle.vendor} campaign {handle.name!r} outcomes")
         output.publish(context, written, vendor=handle.vendor, campaign_ids=handle.campaign_ids[:50])
-        return {**written.summary(), "vendor": handle.vendor, "campaign_ids": handle.campaign_ids}
+        return {
+            **written.summary(),
+            "invalid": source.report.invalid_count,  # rows left out of the table (never recipients)
+            "vendor": handle.vendor,
+            "campaign_ids": handle.campaign_ids,
+        }

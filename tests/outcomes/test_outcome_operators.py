@@ -253,3 +253,17 @@ def test_outcome_assets_name_the_place_not_the_connection(tmp_path):
     assert OutcomeOutput.asset_for(str(tmp_path / "t.csv"), False) is None
     named = Asset(name="who-was-reached", uri="s3://lake/who")
     assert OutcomeOutput.asset_for(None, named) is named
+
+
+def test_redial_without_per_call_outcomes_is_refused_before_any_call(simulator, monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_CONN_OUT_OCTO", json.dumps(
+        {"conn_type": "octopush", "host": simulator.base_url("octopush"), "login": "sim@example.com",
+         "password": "sim-octopush-key"}))  # fmt: skip
+    operator = SendVoiceCampaignOperator(
+        task_id="r", conn_id="out_octo", recipients=rows(5), campaign_name="r", message="Oi",
+        checkpoint_path=str(tmp_path / "cp"), redial={"max_attempts": 2},
+    )  # fmt: skip
+    with pytest.raises(ValidationError, match="webhook_auth") as info:
+        operator.execute(context(run_id="no-outcomes", task_id="r"))
+    assert info.value.field == "redial"
+    assert simulator.state.ledger.entries("octopush", "call") == []
