@@ -70,6 +70,7 @@ __all__ = [
     "input_errors",
     "is_permanent",
     "max_rejected_share_arg",
+    "rendered_mapping",
     "rendered_options",
     "try_number",
 ]
@@ -170,6 +171,23 @@ class FailFastMixin:
                 f"{exc}. Runs triggered from the API or `airflow dags trigger` have no logical date: use "
                 "{{ dag_run.run_after }} or {{ run_id }} instead of {{ ds }} / {{ ts }} / {{ logical_date }}."
             ) from exc
+
+
+def rendered_mapping(value: Any, *, field: str, rule: str) -> Any:
+    """A templated argument that may be an XCom mapping rendered to text: a string starting with ``{``
+    is read as JSON, else as a Python literal (``"{{ ti.xcom_pull(...) }}"`` renders a dict's repr);
+    text that is neither is a :class:`ValidationError` (``rule`` says what is allowed). Any other
+    value is returned as it is."""
+    if not isinstance(value, str) or not value.strip().startswith("{"):
+        return value
+    text = value.strip()
+    try:
+        return json.loads(text)
+    except ValueError:
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            raise ValidationError(field, text[:80], rule) from None
 
 
 def rendered_options(value: Any, *, field: str = "vendor_options") -> dict[str, Any]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
-import json
 from collections.abc import Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
@@ -14,7 +12,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.report_window import interval_days, run_window
-from airflow_provider_voice.operators.base import VoiceOperator, deferrable_arg
+from airflow_provider_voice.operators.base import VoiceOperator, deferrable_arg, rendered_mapping
 from airflow_provider_voice.operators.lineage import operator_lineage
 from airflow_provider_voice.operators.links import CdrConsoleLink
 from airflow_provider_voice.storage import location_uri, resolve_destination
@@ -80,18 +78,9 @@ def _report_from(value: Any) -> CdrReport | str | None:
         return None
     if isinstance(value, CdrReport):
         return value
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("{"):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                try:
-                    value = ast.literal_eval(text)
-                except (ValueError, SyntaxError):
-                    raise ValidationError("report", text[:80], "a {id, url, day} mapping or the CSV url") from None
-        else:
-            return text
+    if isinstance(value, str) and not value.strip().startswith("{"):
+        return value.strip()
+    value = rendered_mapping(value, field="report", rule="a {id, url, day} mapping or the CSV url")
     if isinstance(value, dict) and value.get("url"):
         return CdrReport(id=str(value.get("id") or "?"), url=str(value["url"]), status="complete", http_status=201)
     raise ValidationError("report", value, "a {id, url, day} mapping (the CdrReportSensor's XCom) or the CSV url")

@@ -10,7 +10,6 @@ Asset. XCom carries the counts per outcome and the file locations, never a numbe
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -31,7 +30,7 @@ from airflow_provider_voice.delivery import CheckpointKey, CheckpointStore, Supp
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.campaign import CampaignHandle
 from airflow_provider_voice.models.outcomes import NOT_REACHED, RecipientOutcome, check_outcome_names
-from airflow_provider_voice.operators.base import VoiceOperator, input_errors
+from airflow_provider_voice.operators.base import VoiceOperator, input_errors, rendered_mapping
 from airflow_provider_voice.operators.cdr import default_asset_for, resolve_asset
 from airflow_provider_voice.operators.lineage import operator_lineage, outcome_table_locations
 from airflow_provider_voice.redaction import get_logger
@@ -141,11 +140,7 @@ def campaign_handle_arg(value: Any, field: str = "campaign") -> CampaignHandle:
     """A campaign handle from an operator argument: the send task's XCom (a dict, or its JSON text), or a handle."""
     if isinstance(value, CampaignHandle):
         return value
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ValidationError(field, value, "the send task's XCom (a mapping, or its JSON text)") from None
+    value = rendered_mapping(value, field=field, rule="the send task's XCom (a mapping, or its JSON text)")
     if not isinstance(value, Mapping) or not value.get("vendor"):
         raise ValidationError(field, value, "the send task's XCom: a mapping with vendor and campaign_ids")
     return CampaignHandle.model_validate(dict(value))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
-import json
 import re
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -31,7 +29,7 @@ from airflow_provider_voice.capabilities.records_table import (
 )
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.report_window import run_window
-from airflow_provider_voice.operators.base import VoiceOperator, input_errors
+from airflow_provider_voice.operators.base import VoiceOperator, input_errors, rendered_mapping
 from airflow_provider_voice.vendors.kaleyra import KALEYRA_CALLS_TABLE
 from airflow_provider_voice.vendors.televoips import CDR_TABLE
 from airflow_provider_voice.vendors.velip import VELIP_CALLS_TABLE
@@ -207,18 +205,7 @@ class LoadCallRecordsOperator(VoiceOperator):
         value = self.source
         if isinstance(value, Asset):
             return self._asset_file(value, context)
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("{"):
-                try:
-                    value = json.loads(text)
-                except ValueError:
-                    try:
-                        value = ast.literal_eval(text)  # "{{ ti.xcom_pull(...) }}" renders a dict's repr
-                    except (ValueError, SyntaxError):
-                        raise ValidationError(
-                            "source", text[:80], "a path, a URL or an XCom mapping with 'path'"
-                        ) from None
+        value = rendered_mapping(value, field="source", rule="a path, a URL or an XCom mapping with 'path'")
         if isinstance(value, Mapping):
             for key in _PATH_KEYS:
                 if value.get(key):

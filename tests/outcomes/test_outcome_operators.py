@@ -267,3 +267,13 @@ def test_redial_without_per_call_outcomes_is_refused_before_any_call(simulator, 
         operator.execute(context(run_id="no-outcomes", task_id="r"))
     assert info.value.field == "redial"
     assert simulator.state.ledger.entries("octopush", "call") == []
+
+
+def test_a_handle_rendered_as_a_python_repr_is_read():
+    from airflow_provider_voice.operators.outcomes import campaign_handle_arg
+
+    handle = {"vendor": "velip", "campaign_ids": ["5001"], "checkpoint": None}
+    assert campaign_handle_arg(str(handle)).campaign_ids == ["5001"]  # "{{ ti.xcom_pull(...) }}" renders a repr
+    assert campaign_handle_arg(json.dumps(handle)).vendor == "velip"
+    with pytest.raises(ValidationError, match="send task's XCom"):
+        campaign_handle_arg("{not a mapping")
