@@ -120,7 +120,8 @@ def _remember(ctx: dict[str, Any], key: str, value: Any) -> Any:
 def _cdr_download(ctx: dict[str, Any]) -> int:
     hook = ctx["televoips"]
     report = ctx.get("cdr_report") or hook.client.send(hook.api.request_cdr_report())
-    ctx["sim"].state.use_fake_clock().advance(3600)  # let the report compile
+    sim = ctx["sim"].state
+    sim.use_fake_clock().advance(sim.config.cdr_compile_seconds + 1)  # compiled, and still the same report day
     report = hook.client.send(hook.api.request_cdr_report())
     with hook.client.stream(hook.api.cdr_file_call(report)) as response:
         return sum(len(chunk) for chunk in response.iter_bytes())

@@ -36,6 +36,8 @@ def complete_report(simulator: SimulatorServer, http: httpx.Client) -> dict:
 def test_cdr_lifecycle_requested_processing_complete(
     simulator: SimulatorServer, simulator_clock: FakeClock, http: httpx.Client
 ) -> None:
+    # Noon of the current UTC day: the hour advanced below must not cross midnight (a new report day).
+    simulator_clock.set(simulator_clock() // 86400 * 86400 + 43200)
     first = request_report(simulator, http)
     assert (first.status_code, first.json()["status"]) == (202, "requested")
     simulator_clock.advance(1.0)
