@@ -1,11 +1,12 @@
 """Page the on-call people when a task fails: an SMS and a phone call from the task's callbacks, then a call task.
 
-1. ``nightly_export`` fails on its first try (on purpose: "the warehouse did not answer") and
-   succeeds on its retry. Its ``on_retry_callback`` and ``on_failure_callback`` page the on-call
-   people: an SMS (``SmsNotifier``, Velip ``MakeSMS``) and a phone call that reads the message
-   (``VoiceCallNotifier``, Kaleyra OBD ``voice.call``). One failure pages each person once,
-   whatever the number of callbacks that report it (``dedup_window``: one hour); a notifier never
-   fails the task, and gives up after 10 s.
+1. ``nightly_export`` fails on its first two tries (on purpose: "the warehouse did not answer")
+   and succeeds on its third. Its ``on_retry_callback`` and ``on_failure_callback`` page the
+   on-call people: an SMS (``SmsNotifier``, Velip ``MakeSMS``) and a phone call that reads the
+   message (``VoiceCallNotifier``, Kaleyra OBD ``voice.call``). One failure pages each person
+   once, whatever the number of tries and callbacks that report it (``dedup_window``: one hour):
+   the second try's ``on_retry_callback`` is deduplicated. A notifier never fails the task, and
+   gives up after 10 s.
 2. ``call_on_call``: ``SendVoiceCallOperator`` calls the on-call person to say the export
    recovered, and waits (deferred) until the call has ended: its XCom is the call id and the
    outcome (``answered``, ``no_answer``...), the number masked.
@@ -48,14 +49,14 @@ PAGE_ON_CALL = [
 )
 def example_on_call():
     @task(
-        retries=1,
+        retries=2,
         retry_delay=timedelta(seconds=1),
         on_retry_callback=PAGE_ON_CALL,
         on_failure_callback=PAGE_ON_CALL,
     )
     def nightly_export(ti=None) -> str:
-        if ti.try_number == 1:
-            raise RuntimeError("the warehouse did not answer (this first try fails on purpose)")
+        if ti.try_number <= 2:  # the same failure twice: paged once
+            raise RuntimeError("the warehouse did not answer (the first two tries fail on purpose)")
         return f"exported on try {ti.try_number}"
 
     recovered = SendVoiceCallOperator(

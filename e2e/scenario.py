@@ -283,6 +283,22 @@ class Scenario:
             self.check(f"ledger matches: {vendor} click-to-call", refs == ids and len(ids) == len(c2c_runs),
                        f"{len(c2c_runs)} runs, call ids reported {sorted(ids)}, in the ledger {sorted(refs)}")  # fmt: skip
 
+        self._check_pages()
+
+    def _check_pages(self) -> None:
+        """``example_on_call``: its task fails twice before it succeeds, on a Celery worker; the notifiers
+        of its retry callbacks page once per run — one Velip SMS and one Kaleyra call whose text names
+        the run, none for the second failed try (the dedup window)."""
+        runs = [r for r in self.runs if r.dag_id == "example_on_call"]
+        texts = [str((e.get("details") or {}).get("message", "")) for e in self.sim.ledger("velip", "sms")]
+        calls = [str((e.get("details") or {}).get("message", "")) for e in self.sim.ledger("kaleyra", "call")]
+        counts = {
+            r.run_id: (sum(f"failed in run {r.run_id}." in t for t in texts), sum(f"failed in run {r.run_id}." in t for t in calls))
+            for r in runs
+        }  # fmt: skip
+        self.check("notifiers page once per failure", bool(runs) and all(c == (1, 1) for c in counts.values()),
+                   f"(SMS, calls) per run of example_on_call: {counts}")  # fmt: skip
+
     def _results(self, runs: list[TriggeredRun], task_ids: tuple[str, ...]) -> tuple[list[dict[str, Any]], list[str]]:
         """The XCom results of ``task_ids`` in ``runs``, and the ``run/task`` pairs that have none."""
         results, missing = [], []

@@ -30,12 +30,14 @@ twice is better than none) and a WARNING says so.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import httpx
@@ -88,12 +90,15 @@ class Failure:
     :param task_id: the task ("" in a DAG callback without a failed task).
     :param run_id: the run.
     :param map_index: the map index (-1: not mapped).
+    :param event: what happened, in the fallback text: ``failed``, or ``missed its deadline`` (a
+        Deadline Alert's context).
     """
 
     dag_id: str = ""
     task_id: str = ""
     run_id: str = ""
     map_index: int = -1
+    event: str = "failed"
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> Failure:
@@ -101,6 +106,8 @@ class Failure:
         ti = context.get("ti") or context.get("task_instance")
         dag = context.get("dag")
         dag_run = context.get("dag_run")
+        if isinstance(dag_run, Mapping):  # a Deadline Alert's context: the run as JSON (DAGRunResponse)
+            dag_run = SimpleNamespace(dag_id=dag_run.get("dag_id"), run_id=dag_run.get("dag_run_id") or dag_run.get("run_id"))
         dag_id = getattr(ti, "dag_id", None) or getattr(dag, "dag_id", None) or getattr(dag_run, "dag_id", None)
         run_id = getattr(ti, "run_id", None) or context.get("run_id") or getattr(dag_run, "run_id", None)
         map_index = getattr(ti, "map_index", -1)
@@ -109,6 +116,7 @@ class Failure:
             task_id=str(getattr(ti, "task_id", None) or ""),
             run_id=str(run_id or ""),
             map_index=-1 if map_index is None else int(map_index),
+            event="missed its deadline" if context.get("deadline") else "failed",
         )
 
     def describe(self) -> str:
@@ -120,7 +128,7 @@ class Failure:
     def fallback_text(self) -> str:
         """A plain text naming the failure, sent when the notifier's own text does not render."""
         task = f".{self.task_id}" if self.task_id else ""
-        return f"Airflow alert: {self.dag_id or 'a DAG'}{task} failed in run {self.run_id or '?'}"
+        return f"Airflow alert: {self.dag_id or 'a DAG'}{task} {self.event} in run {self.run_id or '?'}"
 
 
 @dataclass(frozen=True)
@@ -258,6 +266,22 @@ class VoiceNotifierBase(BaseNotifier):
             )  # fmt: skip
         finally:
             self.last_results = results
+
+    def __await__(self) -> Generator[Any, None, None]:
+        """The awaitable form, as Airflow's ``AsyncCallback`` runs a notifier in the triggerer (a Deadline
+        Alert: ``AsyncCallback(SmsNotifier, kwargs={...})``; the context is the one given to the
+        constructor). Unlike ``BaseNotifier``, nothing is rendered in place and nothing is raised."""
+        return self.async_notify(self.context).__await__()
+
+    async def async_notify(self, context: Any) -> None:
+        """Send the notification from an event loop (the triggerer) without blocking it: the same steps
+        as calling the notifier (render on a copy, deduplicate, send within ``timeout``, never raise),
+        run in a worker thread. The thread is bounded by ``timeout``; an event loop cancelled while
+        it runs (the triggerer stopping) leaves it to finish its last request.
+
+        :param context: the callback's context (a Deadline Alert's holds ``dag_run`` and ``deadline``).
+        """
+        await asyncio.to_thread(self.__call__, context or {})
 
     def rendered(self, context: Any) -> VoiceNotifierBase | None:
         """A copy of the notifier with its templated fields rendered for ``context`` (None: cannot send).

@@ -3,6 +3,7 @@ failure and number, typed errors logged (never raised), a bounded time, numbers 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from types import SimpleNamespace
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk import DAG
+from airflow.triggers.callback import CallbackTrigger
 
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.notifiers import (
@@ -194,3 +196,75 @@ def test_function_forms_and_arguments_checked_at_parse_time():
         sms(dedup_window=-1)
     with pytest.raises(ValidationError, match="timeout"):
         voice(timeout=0)
+
+
+# -- awaited in an event loop, as the triggerer runs a Deadline Alert's AsyncCallback --------------------
+def deadline_context(run_id: str = "scheduled__2026-12-01") -> dict[str, Any]:
+    """What the scheduler gives a missed deadline's callback (``Deadline.handle_miss``)."""
+    return {
+        "dag_run": {"dag_id": "nightly", "dag_run_id": run_id, "state": "running"},
+        "deadline": {"id": "0199", "deadline_time": "2026-12-01T06:00:00+00:00"},
+    }
+
+
+async def run_trigger(path: str, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+    trigger = CallbackTrigger(callback_path=path, callback_kwargs=kwargs)
+    return [event.payload async for event in trigger.run()]
+
+
+def test_a_deadline_alert_sends_one_sms_and_one_call_through_the_callback_trigger(sim):
+    context = deadline_context()
+    sms_kwargs = {"conn_id": "televoips_default", "sender": SENDER, "to": ONCALL,
+                  "text": "{{ dag_run.dag_id }} late (run {{ dag_run.dag_run_id }})"}  # fmt: skip
+    call_kwargs = {"conn_id": "velip_default", "to": VELIP_ONCALL, "message": "{{ dag_run.dag_id }} is late"}
+
+    async def main() -> list[list[dict[str, Any]]]:
+        runs = []
+        for _ in range(2):  # the same deadline handled twice (a triggerer restart): one message each
+            runs.append(
+                await run_trigger(
+                    "airflow_provider_voice.notifiers.SmsNotifier", {**sms_kwargs, "context": dict(context)}
+                )
+            )
+            runs.append(
+                await run_trigger(
+                    "airflow_provider_voice.notifiers.VoiceCallNotifier", {**call_kwargs, "context": dict(context)}
+                )
+            )
+        return runs
+
+    runs = asyncio.run(main())
+    assert [[e["state"] for e in events] for events in runs] == [["running", "success"]] * 4
+    (text,) = sim.state.ledger.entries("televoips", "sms")
+    assert text.details["content"] == "nightly late (run scheduled__2026-12-01)"
+    (call,) = sim.state.ledger.entries("velip", "call")
+    assert call.details["text"] == "nightly is late"
+
+
+def test_awaiting_a_notifier_does_not_block_the_event_loop_and_never_raises(sim):
+    sim.state.faults.set("televoips", "/messages", error_rate=1.0, error_status=503, latency=0.5)  # slow, then down
+
+    async def main() -> tuple[SmsNotifier, int]:
+        ticks = 0
+        notifier = SmsNotifier(conn_id="televoips_default", sender=SENDER, to=ONCALL, text="{{ dag_run.dag_id }} late",
+                               timeout=2, context=deadline_context())  # fmt: skip
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        started = time.monotonic()
+        await notifier
+        elapsed = time.monotonic() - started
+        ticker.cancel()
+        assert elapsed < 10  # bounded by the notifier's own budget (a generous margin for a loaded machine)
+        return notifier, ticks
+
+    notifier, ticks = asyncio.run(main())
+    assert ticks >= 5  # the loop kept running while the notifier waited on the vendor
+    (result,) = notifier.last_results
+    assert (result.status, result.error_type) == ("failed", "ServerError")
+    assert sim.state.ledger.entries("televoips", "sms") == []
