@@ -96,6 +96,46 @@ def provider_info() -> dict[str, Any]:
                         "example": "s3://my-bucket/airflow/voice-notifications",
                         "default": "",
                     },
+                    "contact_policy": {
+                        "description": "The contact policy of every campaign and SMS task that does not give one "
+                        "(contact_policy=...; False on a task: none): a preset name (FR_MARKETING, US_TCPA, "
+                        "IN_TRAI_COMMERCIAL) or a JSON object of ContactPolicy fields. Recipients are contacted only "
+                        "inside the policy's windows in their own time zone; see docs/compliance.md. Empty: none.",
+                        "version_added": "0.6.0",
+                        "type": "string",
+                        "example": "FR_MARKETING",
+                        "default": "",
+                    },
+                    "contact_ledger_path": {
+                        "description": "Where the contact ledger of the frequency rules (contacts per period, minimum "
+                        "gap, pause after a refusal) lives: a local path or file:// URL, or object storage shared by "
+                        "every worker. Entries are keyed hashes of the numbers, never the numbers. Empty: "
+                        "$AIRFLOW_HOME/voice/contact_ledger.",
+                        "version_added": "0.6.0",
+                        "type": "string",
+                        "example": "s3://my-bucket/airflow/voice-contact-ledger",
+                        "default": "",
+                    },
+                    "contact_ledger_key": {
+                        "description": "The secret key of the contact ledger's number hashes (keep it in a secrets "
+                        "backend or AIRFLOW__VOICE__CONTACT_LEDGER_KEY). Empty: a random key is created once in the "
+                        "ledger's location (the hashes are then only as secret as that location).",
+                        "version_added": "0.6.0",
+                        "type": "string",
+                        "sensitive": True,
+                        "example": None,
+                        "default": "",
+                    },
+                    "price_table": {
+                        "description": "Prices of the dry-run and max_cost estimates: a JSON file path or inline JSON "
+                        "(per vendor and channel, a default and per-country prices, a currency; see docs/compliance.md). "
+                        "Octopush voice campaigns are priced by Octopush itself (simulation_mode). Empty: none (the "
+                        "estimate is unknown, and max_cost refuses to send).",
+                        "version_added": "0.6.0",
+                        "type": "string",
+                        "example": '{"currency": "EUR", "velip": {"voice": {"default": 0.08}}}',
+                        "default": "",
+                    },
                     "namespace": {
                         "description": "Name of this Airflow deployment in checkpoint paths and vendor "
                         "idempotency keys, so two deployments with the same DAG, task and run ids (a staging "

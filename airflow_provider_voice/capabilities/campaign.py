@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -41,6 +42,7 @@ from airflow_provider_voice.delivery import (
     SuppressionList,
 )
 from airflow_provider_voice.delivery.engine import engine_options_arg
+from airflow_provider_voice.delivery.pricing import PriceTable
 from airflow_provider_voice.errors import CapabilityNotSupportedError, ValidationError, VoiceProviderError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignOptions, CampaignSpec, CampaignStatus
 from airflow_provider_voice.models.outcomes import CallRecord, RecipientOutcome
@@ -353,6 +355,52 @@ class CampaignBackend(VendorCapability[ApiT], ABC, Generic[OptionsT, ApiT]):
                 on_engine=on_engine,
             )
         )
+
+    # -- dry run ------------------------------------------------------------------------------
+    def plan_frames(
+        self, spec: CampaignSpec, recipients: Iterable[Recipient], *, suppression: SuppressionList | None = None
+    ) -> dict[str, Any]:
+        """What sending ``spec`` to ``recipients`` would take, without a request: ``recipients`` (after
+        the suppression list), ``suppressed``, ``frames`` (at least: the engine may cut a frame early
+        to bound memory), ``distinct_texts`` and ``by_country`` (recipients per ISO region)."""
+        options = self.validate(spec)
+        channel = self.channel(spec, options)
+        size = max(1, int(self.frame_size(options)))
+        groups: dict[bytes | None, int] = {}
+        countries: dict[str, int] = {}
+        suppressed = 0
+        for recipient in recipients:
+            if suppression is not None and channel.suppression_key(recipient) in suppression:
+                suppressed += 1
+                continue
+            group = channel.frame_group(recipient)
+            digest = None if group is None else hashlib.blake2b(group.encode(), digest_size=8).digest()
+            groups[digest] = groups.get(digest, 0) + 1
+            region = recipient.number.region or "ZZ"
+            countries[region] = countries.get(region, 0) + 1
+        return {
+            "recipients": sum(groups.values()), "suppressed": suppressed,
+            "frames": sum(-(-count // size) for count in groups.values()),
+            "distinct_texts": max(1, len(groups)) if groups else 0, "by_country": countries,
+        }  # fmt: skip
+
+    def estimate_cost(
+        self,
+        spec: CampaignSpec,
+        recipients: Iterable[Recipient],
+        *,
+        by_country: dict[str, int],
+        prices: PriceTable | None,
+        suppression: SuppressionList | None = None,
+    ) -> dict[str, Any]:
+        """The estimated cost of sending ``spec`` to ``recipients`` (``by_country``: from :meth:`plan_frames`),
+        from the price table: ``total`` (None when some recipient has no price: never counted as free),
+        ``currency``, ``by_country``, ``unpriced``, ``source``. A vendor that can price a send
+        itself overrides this (Octopush ``simulation_mode``)."""
+        if prices is None:
+            return {"total": None, "currency": None, "source": "none", "why": "no price table ([voice] price_table)"}
+        estimate = prices.estimate(self.vendor, "voice", by_country)
+        return {**estimate.model_dump(mode="json"), "source": "price_table", "why": estimate.summary()}
 
     # -- status ---------------------------------------------------------------------------------
     @abstractmethod

@@ -74,3 +74,24 @@ class SmsText:
         if not text.strip():
             raise ValidationError("text", self.template, f"the text for {where} is empty")
         return text
+
+
+#: the GSM 03.38 basic character set (and its extension table, whose characters count twice)
+_GSM_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM_EXTENDED = set("^{}\\[~]|€\f")
+
+
+def sms_segments(text: str) -> int:
+    """How many SMS parts ``text`` takes: GSM 03.38 text is 160 characters in one part, 153 per part
+    when concatenated (an extension character such as ``€`` counts twice); any other character makes
+    it UCS-2: 70, then 67 per part. What operators bill per (an estimate's unit); 0 for an empty text."""
+    if not text:
+        return 0
+    if all(c in _GSM_BASIC or c in _GSM_EXTENDED for c in text):
+        units, single, multi = len(text) + sum(c in _GSM_EXTENDED for c in text), 160, 153
+    else:
+        units, single, multi = len(text.encode("utf-16-le")) // 2, 70, 67
+    return 1 if units <= single else -(-units // multi)

@@ -107,7 +107,9 @@ class Failure:
         dag = context.get("dag")
         dag_run = context.get("dag_run")
         if isinstance(dag_run, Mapping):  # a Deadline Alert's context: the run as JSON (DAGRunResponse)
-            dag_run = SimpleNamespace(dag_id=dag_run.get("dag_id"), run_id=dag_run.get("dag_run_id") or dag_run.get("run_id"))
+            dag_run = SimpleNamespace(
+                dag_id=dag_run.get("dag_id"), run_id=dag_run.get("dag_run_id") or dag_run.get("run_id")
+            )
         dag_id = getattr(ti, "dag_id", None) or getattr(dag, "dag_id", None) or getattr(dag_run, "dag_id", None)
         run_id = getattr(ti, "run_id", None) or context.get("run_id") or getattr(dag_run, "run_id", None)
         map_index = getattr(ti, "map_index", -1)

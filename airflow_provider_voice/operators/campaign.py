@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -23,6 +23,7 @@ from airflow_provider_voice.delivery import CheckpointKey, DeliveryEngine, Suppr
 from airflow_provider_voice.delivery.engine import concurrency_arg, engine_options_arg
 from airflow_provider_voice.errors import ValidationError, VoiceProviderError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec
+from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.operators.base import (
     CampaignInputError,
     VoiceOperator,
@@ -47,6 +48,7 @@ from airflow_provider_voice.operators.outcomes import (
     round_record,
     written_from,
 )
+from airflow_provider_voice.operators.policy import DEFAULT_CONTACT_DEADLINE, ContactPolicyMixin
 from airflow_provider_voice.redaction import get_logger, redact
 from airflow_provider_voice.transport import RetryPolicy
 from airflow_provider_voice.triggers.base import event_error, seconds_arg
@@ -159,7 +161,7 @@ def _run_bounded(action: Callable[[], Any], seconds: float) -> tuple[bool, Any, 
     return True, box.get("value"), box.get("error")
 
 
-class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
+class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
     """Call a list of people with a voice message, each exactly once, on the connection's vendor.
 
     The connection type picks the vendor (``velip``, ``octopush`` or ``kaleyra``); everything is
@@ -243,6 +245,24 @@ class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
         round is its own exactly-once delivery (its own checkpoint: a retry never calls anybody twice
         in a round) and writes ``<stem>.round<N>.csv/.parquet``; the final table has every recipient
         once with their latest outcome and all attempts added up. Answered people are never called again.
+    :param contact_policy: call people only when the law allows it, in **their** time zone: a
+        :class:`~airflow_provider_voice.delivery.contact_policy.ContactPolicy`, a preset name
+        (``"FR_MARKETING"``, ``"US_TCPA"``, ``"IN_TRAI_COMMERCIAL"``) or a mapping of its fields; default
+        ``[voice] contact_policy``; ``False``: none. Recipients outside their window are held and
+        called when it opens (the task defers until then), never dropped; see
+        :mod:`~airflow_provider_voice.operators.policy` and docs/compliance.md.
+    :param timezone_field: column of each row's IANA time zone (default: from the number).
+    :param subdivision_field: column of each row's public-holiday subdivision (``"57"``, ``"CA"``).
+    :param contact_deadline: longest time recipients may stay held (from the first plan; default 7 days):
+        those still held then are not called and the task fails saying how many and why.
+    :param over_cap: over a frequency rule: ``"defer"`` (held until allowed) or ``"skip"`` (counted).
+    :param contact_ledger_path: the contact ledger of the frequency rules (default ``[voice] contact_ledger_path``).
+    :param dry_run: validate everything (numbers, text, options, policy), plan the send and estimate
+        its cost, and return without calling anyone (XCom: counts, frames, distinct texts, the schedule
+        per time zone, the estimate).
+    :param max_cost: refuse to send (before any call) when the estimate is higher, or unknown.
+    :param price_table: prices of the estimate (a :class:`~airflow_provider_voice.delivery.pricing.PriceTable`,
+        a mapping or a JSON file; default ``[voice] price_table``; Octopush answers the exact cost itself).
     :param deferrable: wait in the triggerer (default from ``[operators] default_deferrable``).
     :param poll_interval: seconds between status polls when waiting.
     :param completion_timeout: longest wait for completion (seconds or timedelta).
@@ -281,6 +301,8 @@ class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
         "checkpoint_path",
         "rejects_path",
         "outcomes_path",
+        "contact_ledger_path",
+        "contact_policy",
     )
     template_fields_renderers = {"vendor_options": "json", "message": "txt"}
     ui_color = "#bbdefb"
@@ -315,6 +337,15 @@ class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
         outcomes_format: str = "both",
         outcomes_asset: Asset | str | bool | None = None,
         redial: Mapping[str, Any] | RedialPolicy | None = None,
+        contact_policy: Any = None,
+        timezone_field: str | None = None,
+        subdivision_field: str | None = None,
+        contact_deadline: float | timedelta = DEFAULT_CONTACT_DEADLINE,
+        over_cap: str = "defer",
+        contact_ledger_path: Any = None,
+        dry_run: bool = False,
+        max_cost: float | None = None,
+        price_table: Any = None,
         deferrable: bool | None = None,
         poll_interval: float = 30.0,
         completion_timeout: float | timedelta = timedelta(hours=12),
@@ -341,6 +372,12 @@ class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
                 )
         asset = self.outcome_asset_arg(kwargs, outcomes_path, outcomes_asset, wanted=wants_outcomes)
         super().__init__(**kwargs)
+        with input_errors():
+            self.set_contact_policy(
+                contact_policy=contact_policy, timezone_field=timezone_field, subdivision_field=subdivision_field,
+                contact_deadline=contact_deadline, over_cap=over_cap, contact_ledger_path=contact_ledger_path,
+                dry_run=dry_run, max_cost=max_cost, price_table=price_table,
+            )  # fmt: skip
         self.set_outcome_tables(
             outcomes_path=outcomes_path, outcomes_format=outcomes_format, asset=asset,
             region_field=region_field, id_field=id_field, recipient_outcomes=recipient_outcomes,
@@ -495,6 +532,11 @@ class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
             backend.vendor, spec.name, recipients.valid, recipients.rows, recipients.invalid, recipients.duplicates,
             len(suppression), store.location(base_key),
         )  # fmt: skip
+        if self.dry_run_only:
+            return self._dry_run(backend, spec, recipients, suppression, store, base_key, resumed)
+        if self.max_cost is not None and not store.state(base_key).frames:  # before the first call only
+            with input_errors():
+                self.check_cost(self._estimate(backend, spec, recipients, suppression, store, base_key))
         policy = self.redial
         output = self.outcome_output()
         last_round = policy.max_attempts if policy else 1
@@ -518,12 +560,15 @@ class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
                     result = {**result, "rejects_path": recipients.rejects_path, "resumed_campaigns": resumed}
                 if not self.wait_for_completion:
                     self._finish(remote, spec.name, "after sending")
+                    self.raise_unsent([result])
                     return result
                 status = self._await_round(remote, backend, handle, result, number, completed_round, completed_status)
                 rows = backend.collect_outcomes(
                     handle, current, key=key, store=store, suppression=suppression, round=number
                 )
-                written = output.write(rows, stem)
+                refused: list[str] = []
+                written = output.write(self._tap_refusals(rows, refused), stem)
+                self.record_refusals(refused, key)
                 log_table(written, f"{backend.vendor} campaign {round_spec.name!r} outcomes (round {number})")
                 done = {
                     "t": ROUND_DONE, "round": number, "ts": round(time.time(), 3), "rows": written.rows,
@@ -567,6 +612,59 @@ class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
                  "counts": r["counts"], "files": r["files"]}
                 for r in rounds
             ]  # fmt: skip
+        self.raise_unsent([r["result"] for r in rounds])
+        return result
+
+    @staticmethod
+    def _tap_refusals(rows: Iterable[Any], refused: list[str]) -> Iterator[Any]:
+        """``rows``, noting the numbers whose outcome is ``opted_out`` (the policy's pause after a refusal)."""
+        for row in rows:
+            if row.outcome == "opted_out":
+                refused.append(str(row.number))
+            yield row
+
+    def _estimate(
+        self, backend: Any, spec: CampaignSpec, recipients: ValidatedRecipients[CampaignSpec],
+        suppression: SuppressionList, store: Any, key: CheckpointKey,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The estimated cost of what this send would still contact (``max_cost``, ``dry_run``)."""
+        would, _ = self.would_send(recipients, store, key)
+        frames = backend.plan_frames(spec, would(), suppression=suppression)
+        return dict(
+            backend.estimate_cost(
+                spec, would(), by_country=frames["by_country"], prices=self.prices(), suppression=suppression
+            )
+        )
+
+    def _dry_run(
+        self, backend: Any, spec: CampaignSpec, recipients: ValidatedRecipients[CampaignSpec],
+        suppression: SuppressionList, store: Any, key: CheckpointKey, resumed: list[str],
+    ) -> dict[str, Any]:  # fmt: skip
+        """Everything but the calls: counts, frames, distinct texts, the schedule per time zone, the cost."""
+        would, plan = self.would_send(recipients, store, key)
+        if plan is not None:
+            self.log_plan(plan, "dry run")
+        frames = backend.plan_frames(spec, would(), suppression=suppression)
+        estimate = dict(
+            backend.estimate_cost(
+                spec, would(), by_country=frames["by_country"], prices=self.prices(), suppression=suppression
+            )
+        )
+        result: dict[str, Any] = {
+            "dry_run": True, "vendor": backend.vendor, "conn_id": self.conn_id, "name": spec.name,
+            "rows": recipients.rows, "valid": recipients.valid, "invalid": recipients.invalid,
+            "duplicates": recipients.duplicates, "rejects_path": recipients.rejects_path, **frames,
+            "estimate": estimate, "resumed_campaigns": resumed,
+            "contact_policy": self.plan_summary(plan),
+        }  # fmt: skip
+        if self.max_cost is not None:
+            result["max_cost"] = self.max_cost_verdict(estimate)
+        self.log.info(
+            "dry run of %s campaign %r: nobody was called; %d recipients would be called in %d frames (%d distinct "
+            "texts), %d suppressed; estimated cost: %s %s (%s)",
+            backend.vendor, spec.name, frames["recipients"], frames["frames"], frames["distinct_texts"],
+            frames["suppressed"], estimate.get("total"), estimate.get("currency") or "", estimate.get("source"),
+        )  # fmt: skip
         return result
 
     def _send_round(
@@ -590,25 +688,52 @@ class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
         }
         if remote.killed:  # killed while the recipients were read: send nothing
             raise self._killed_error(remote, spec.name, "before sending")
-        try:
-            handle = backend.send_campaign(
-                spec,
-                recipients,
-                key=key,
-                store=store,
-                concurrency=self.concurrency,
-                suppression=suppression,
-                resend_in_doubt=self.resend_in_doubt,
-                total=recipients.valid,
-                engine_options=engine_options,
-                on_engine=self._keep_engine,
-            )
-        except CampaignIncompleteError as exc:
-            remote.handle = exc.handle
-            self.log.error("partial result: %s", self._with_counts(exc.handle, recipients).model_dump(mode="json"))
-            if remote.killed:  # the engine stopped because of on_kill
-                raise self._killed_error(remote, spec.name, "while sending", exc) from exc
-            raise
+        planner = self.contact_planner(store, key)
+        while True:
+            items: Iterable[Recipient] = recipients
+            plan = None
+            if planner is not None:  # only the recipients whose window is open now (see operators/policy.py)
+                sent, before = self.sent_in(store, key)
+                plan = planner.plan(recipients, sent=sent)
+                self.log_plan(plan, f"round {number}" if self.redial else "plan")
+                if plan.due == 0 and plan.next_wake is not None:
+                    self._gate(remote, plan.next_wake, number, "the next contact window")
+                    continue
+                items = planner.due(recipients, sent=sent)
+            try:
+                handle = backend.send_campaign(
+                    spec,
+                    items,
+                    key=key,
+                    store=store,
+                    concurrency=self.concurrency,
+                    suppression=suppression,
+                    resend_in_doubt=self.resend_in_doubt,
+                    total=recipients.valid if plan is None else plan.due,
+                    engine_options=engine_options,
+                    on_engine=self._keep_engine,
+                )
+            except CampaignIncompleteError as exc:
+                remote.handle = exc.handle
+                self.log.error("partial result: %s", self._with_counts(exc.handle, recipients).model_dump(mode="json"))
+                if planner is not None:
+                    self.record_contacts(recipients, store, key, before)
+                if remote.killed:  # the engine stopped because of on_kill
+                    raise self._killed_error(remote, spec.name, "while sending", exc) from exc
+                raise
+            if planner is None or plan is None:
+                break
+            self.record_contacts(recipients, store, key, before)
+            if planner.closed_while_sending:  # windows closed while the slice was sent: plan again (held now)
+                self.log.info(
+                    "%d recipient(s) were not sent: their window closed while the others were",
+                    planner.closed_while_sending,
+                )
+                continue
+            if plan.next_wake is not None:
+                self._gate(remote, plan.next_wake, number, "the next contact window")
+                continue
+            break
         handle = handle.model_copy(update={"round": number})
         remote.handle = handle
         if remote.killed:  # killed while the last frames were in flight
@@ -617,7 +742,10 @@ class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
             "%s campaign %r sent: %d accepted (%d by earlier tries), %d rejected, %d suppressed, ids %s",
             backend.vendor, spec.name, handle.accepted, handle.resumed, handle.rejected, handle.suppressed, handle.campaign_ids[:10],
         )  # fmt: skip
-        return handle, self._with_counts(handle, recipients).model_dump(mode="json")
+        result = self._with_counts(handle, recipients).model_dump(mode="json")
+        if plan is not None:
+            result["contact_policy"] = self.plan_summary(plan)
+        return handle, result
 
     def _await_round(
         self,
@@ -648,25 +776,28 @@ class SendVoiceCampaignOperator(OutcomeTablesMixin, VoiceOperator):
             )
         return self._wait(backend, handle, remote)
 
-    def _gate(self, remote: _RemoteWork, not_before: float, number: int) -> None:
-        """Wait until round ``number`` is due: deferred (Airflow's ``DateTimeTrigger``), or blocking."""
+    def _gate(self, remote: _RemoteWork, not_before: float, number: int, what: str = "") -> None:
+        """Wait until round ``number`` is due (or ``what``, e.g. the next contact window, opens):
+        deferred (Airflow's ``DateTimeTrigger``), or blocking."""
         left = not_before - time.time()
         if left <= 0:
             return
         due = datetime.fromtimestamp(not_before, timezone.utc)
-        self.log.info("round %d is due at %s (in %.0f s)", number, due.isoformat(timespec="seconds"), left)
+        waiting = what or f"round {number}"
+        self.log.info("%s is due at %s (in %.0f s)", waiting, due.isoformat(timespec="seconds"), left)
         if self.deferrable:
             from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 
-            self._finish(remote, str(self.campaign_name), "between rounds")
+            self._finish(remote, str(self.campaign_name), f"waiting for {waiting}")
             self.defer(trigger=DateTimeTrigger(moment=due), method_name="execute_redial")
         while time.time() < not_before:
             if remote.killed:
-                raise self._killed_error(remote, str(self.campaign_name), "between rounds")
+                raise self._killed_error(remote, str(self.campaign_name), f"waiting for {waiting}")
             time.sleep(min(0.5, max(0.0, not_before - time.time())))
 
     def execute_redial(self, context: Any, event: Any = None) -> dict[str, Any]:
-        """Resume after the wait between two rounds: the next round starts (see :meth:`_advance`)."""
+        """Resume after a wait (between two rounds, or for a contact window): the send goes on from its
+        checkpoints (see :meth:`_advance`)."""
         return self._advance(context)
 
     @staticmethod

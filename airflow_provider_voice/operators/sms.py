@@ -6,8 +6,8 @@ import csv
 import io
 import json
 import time
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.sdk import Asset
@@ -19,7 +19,7 @@ from airflow_provider_voice.capabilities.recipients import (
     validate_recipients,
 )
 from airflow_provider_voice.capabilities.sms_delivery import SmsDeliveryChannel, SmsOutcome
-from airflow_provider_voice.capabilities.sms_text import SmsText
+from airflow_provider_voice.capabilities.sms_text import SmsText, sms_segments
 from airflow_provider_voice.delivery import (
     CheckpointKey,
     DeliveryEngine,
@@ -30,10 +30,17 @@ from airflow_provider_voice.delivery import (
 )
 from airflow_provider_voice.delivery.engine import concurrency_arg
 from airflow_provider_voice.models.recipients import Recipient
-from airflow_provider_voice.operators.base import VoiceOperator, input_errors, max_rejected_share_arg, try_number
+from airflow_provider_voice.operators.base import (
+    VoiceOperator,
+    deferrable_arg,
+    input_errors,
+    max_rejected_share_arg,
+    try_number,
+)
 from airflow_provider_voice.operators.lineage import operator_lineage, outcome_table_locations
 from airflow_provider_voice.operators.links import SmsConsoleLink
 from airflow_provider_voice.operators.outcomes import OutcomeTablesMixin, log_table, outcome_recipients
+from airflow_provider_voice.operators.policy import DEFAULT_CONTACT_DEADLINE, ContactPolicyMixin
 from airflow_provider_voice.storage import describe_destination, open_atomic, resolve_destination
 from airflow_provider_voice.triggers.base import seconds_arg
 
@@ -54,7 +61,7 @@ class _SmsRecipientCheck:
         spec.render(recipient, position=position)
 
 
-class SendSMSOperator(OutcomeTablesMixin, VoiceOperator):
+class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
     """Text a list of people, each exactly once, on the connection's vendor.
 
     * **TeleVoIPs** (``POST /messages``, form ``from``/``to``/``content``): ``sender`` is required
@@ -129,6 +136,21 @@ class SendSMSOperator(OutcomeTablesMixin, VoiceOperator):
     :param outcomes_asset: the Asset published with the table (default derived from ``outcomes_path``; ``False``: none).
     :param wait_for_delivery: with ``outcomes_path``, wait up to this long (seconds or timedelta) for
         the delivery reports of every sent message before writing the table (default 0: write at once).
+    :param contact_policy: text people only when the policy allows it, in their time zone (a
+        :class:`~airflow_provider_voice.delivery.contact_policy.ContactPolicy`, a preset name, a mapping;
+        default ``[voice] contact_policy``; ``False``: none): the others are held and texted when their
+        window opens (deferred in between when ``deferrable``), never dropped (see
+        :mod:`~airflow_provider_voice.operators.policy`, docs/compliance.md).
+    :param timezone_field: column of each row's IANA time zone (default: from the number).
+    :param subdivision_field: column of each row's public-holiday subdivision.
+    :param contact_deadline: longest time recipients may stay held (default 7 days); those still held
+        then are not texted and the task fails saying how many and why.
+    :param over_cap: over a frequency rule: ``"defer"`` or ``"skip"`` (counted).
+    :param contact_ledger_path: the contact ledger of the frequency rules (default ``[voice] contact_ledger_path``).
+    :param dry_run: validate and plan everything, estimate the cost, text nobody.
+    :param max_cost: refuse to send (before any message) when the estimate is higher, or unknown.
+    :param price_table: prices of the estimate (default ``[voice] price_table``; per message segment).
+    :param deferrable: wait for a contact window in the triggerer (default ``[operators] default_deferrable``).
 
     XCom: ``vendor``, ``accepted`` (all tries), ``accepted_now``, ``resumed``, ``rejected``,
     ``suppressed``, ``invalid``, ``duplicates``, ``in_doubt``, ``not_sent``, ``total``,
@@ -149,6 +171,8 @@ class SendSMSOperator(OutcomeTablesMixin, VoiceOperator):
         "results_path",
         "rejects_path",
         "outcomes_path",
+        "contact_ledger_path",
+        "contact_policy",
     )
     template_fields_renderers = {"text": "txt"}
     ui_color = "#dcedc8"
@@ -183,6 +207,16 @@ class SendSMSOperator(OutcomeTablesMixin, VoiceOperator):
         outcomes_format: str = "both",
         outcomes_asset: Asset | str | bool | None = None,
         wait_for_delivery: float | timedelta = 0.0,
+        contact_policy: Any = None,
+        timezone_field: str | None = None,
+        subdivision_field: str | None = None,
+        contact_deadline: float | timedelta = DEFAULT_CONTACT_DEADLINE,
+        over_cap: str = "defer",
+        contact_ledger_path: Any = None,
+        dry_run: bool = False,
+        max_cost: float | None = None,
+        price_table: Any = None,
+        deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         with input_errors():
@@ -191,6 +225,13 @@ class SendSMSOperator(OutcomeTablesMixin, VoiceOperator):
         asset = self.outcome_asset_arg(kwargs, outcomes_path, outcomes_asset, wanted=outcomes_path not in (None, ""))
         super().__init__(**kwargs)
         concurrency_arg(concurrency)
+        with input_errors():
+            self.set_contact_policy(
+                contact_policy=contact_policy, timezone_field=timezone_field, subdivision_field=subdivision_field,
+                contact_deadline=contact_deadline, over_cap=over_cap, contact_ledger_path=contact_ledger_path,
+                dry_run=dry_run, max_cost=max_cost, price_table=price_table,
+            )  # fmt: skip
+        self.deferrable = deferrable_arg(deferrable)
         self.set_outcome_tables(
             outcomes_path=outcomes_path, outcomes_format=outcomes_format, asset=asset,
             region_field=region_field, id_field=id_field, recipient_outcomes=recipient_outcomes,
@@ -255,34 +296,52 @@ class SendSMSOperator(OutcomeTablesMixin, VoiceOperator):
         sms, text, sender, recipients, suppression = self.prepare(context)
         store = checkpoint_store(self.checkpoint_path)
         key = CheckpointKey.from_context(context)
-        attempt = try_number(context)
-        channel = SmsDeliveryChannel(sms, text, sender=sender, abort_after_rejections=self.abort_after_rejections)
         self.log.info(
             "%s SMS: %d recipients (%d rows, %d invalid skipped, %d duplicates), suppression list of %d numbers; checkpoint %s",
             sms.vendor, recipients.valid, recipients.rows, recipients.invalid, recipients.duplicates,
             len(suppression), store.location(key),
         )  # fmt: skip
-        self._engine = engine = DeliveryEngine(
-            channel,
-            store=store,
-            key=key,
-            concurrency=self.concurrency,
-            suppression=suppression,
-            resend_in_doubt=self.resend_in_doubt,
-            total=recipients.valid,
-            label=f"{sms.vendor} SMS",
-            progress_interval=self.progress_interval,
-            attempt=attempt,
-            max_rejected_share=self.max_rejected_share,
-        )
-        incomplete: DeliveryIncompleteError | None = None
-        try:
-            report = engine.run_sync(recipients)
-        except DeliveryIncompleteError as exc:
-            incomplete, report = exc, exc.report
-        finally:
-            self._engine = None
+        if self.dry_run_only:
+            return self._dry_run(sms, text, recipients, suppression, store, key)
+        if self.max_cost is not None and not store.state(key).frames:  # before the first message only
+            with input_errors():
+                self.check_cost(self._estimate(sms, text, self.would_send(recipients, store, key)[0], suppression))
+        planner = self.contact_planner(store, key)
+        while True:
+            items: Iterable[Recipient] = recipients
+            plan = None
+            if planner is not None:  # only the recipients whose window is open now (see operators/policy.py)
+                sent, before = self.sent_in(store, key)
+                plan = planner.plan(recipients, sent=sent)
+                self.log_plan(plan, f"{sms.vendor} SMS")
+                if plan.due == 0 and plan.next_wake is not None:
+                    self._wait_for_window(plan.next_wake)
+                    continue
+                items = planner.due(recipients, sent=sent)
+            channel = SmsDeliveryChannel(sms, text, sender=sender, abort_after_rejections=self.abort_after_rejections)
+            report, incomplete = self._deliver(context, sms, channel, items, store, key, suppression,
+                                               recipients.valid if plan is None else plan.due)  # fmt: skip
+            if planner is not None:
+                self.record_contacts(recipients, store, key, before)
+            if (
+                incomplete is None
+                and planner is not None
+                and plan is not None
+                and (planner.closed_while_sending or plan.next_wake is not None)
+            ):
+                if planner.closed_while_sending:
+                    self.log.info(
+                        "%d recipient(s) were not texted: their window closed while the others were",
+                        planner.closed_while_sending,
+                    )
+                    continue
+                assert plan.next_wake is not None
+                self._wait_for_window(plan.next_wake)
+                continue
+            break
         result = self._result(sms.vendor, report, recipients, channel, suppression, store, key)
+        if plan is not None:
+            result["contact_policy"] = self.plan_summary(plan)
         if self.outcomes_path not in (None, ""):  # written for a partial send too: it says who got nothing
             result["outcomes"] = self._write_outcomes(context, sms, recipients, suppression, store, key)
         if incomplete is not None:
@@ -293,6 +352,101 @@ class SendSMSOperator(OutcomeTablesMixin, VoiceOperator):
         self.log.info(
             "%s SMS sent: %d accepted (%d by earlier tries), %d rejected, %d suppressed",
             sms.vendor, result["accepted"], result["resumed"], result["rejected"], result["suppressed"],
+        )  # fmt: skip
+        self.raise_unsent([result])
+        return result
+
+    def execute_window(self, context: Any, event: Any = None) -> dict[str, Any]:
+        """Resume when a contact window opens: the send goes on from its checkpoint (nobody twice)."""
+        return self.execute(context)
+
+    def _deliver(
+        self, context: Any, sms: Any, channel: SmsDeliveryChannel, items: Iterable[Recipient], store: Any,
+        key: CheckpointKey, suppression: SuppressionList, total: int,
+    ) -> tuple[DeliveryReport, DeliveryIncompleteError | None]:  # fmt: skip
+        """One exactly-once pass of the engine over ``items`` (the checkpoint of ``key``)."""
+        self._engine = engine = DeliveryEngine(
+            channel,
+            store=store,
+            key=key,
+            concurrency=self.concurrency,
+            suppression=suppression,
+            resend_in_doubt=self.resend_in_doubt,
+            total=total,
+            label=f"{sms.vendor} SMS",
+            progress_interval=self.progress_interval,
+            attempt=try_number(context),
+            max_rejected_share=self.max_rejected_share,
+        )
+        try:
+            return engine.run_sync(items), None
+        except DeliveryIncompleteError as exc:
+            return exc.report, exc
+        finally:
+            self._engine = None
+
+    def _wait_for_window(self, when: float) -> None:
+        """Wait until ``when`` (a contact window opens): deferred (``DateTimeTrigger``), or asleep."""
+        moment = datetime.fromtimestamp(when, timezone.utc)
+        self.log.info(
+            "the next contact window opens at %s (in %.0f s)", moment.isoformat(timespec="seconds"), when - time.time()
+        )
+        if when <= time.time():
+            return
+        if self.deferrable:
+            from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+            self.defer(trigger=DateTimeTrigger(moment=moment), method_name="execute_window")
+        time.sleep(max(0.0, when - time.time()))
+
+    def _estimate(
+        self, sms: Any, text: SmsText, would: Callable[[], Iterable[Recipient]], suppression: SuppressionList
+    ) -> dict[str, Any]:
+        """The estimated cost: the price table's price per segment of each rendered message."""
+        counts: dict[str, int] = {}
+        segments = 0
+        messages = 0
+        suppressed = 0
+        for recipient in would():
+            if str(recipient.number) in suppression:
+                suppressed += 1
+                continue
+            region = recipient.number.region or "ZZ"
+            parts = sms_segments(text.render(recipient))
+            counts[region] = counts.get(region, 0) + parts
+            segments += parts
+            messages += 1
+        estimate: dict[str, Any] = {"messages": messages, "segments": segments, "suppressed": suppressed}
+        priced = self.prices().estimate(sms.vendor, "sms", counts)  # counts: segments per country
+        return {
+            **priced.model_dump(mode="json"),
+            "why": priced.summary(),
+            "source": "price_table (per segment)",
+            **estimate,
+        }
+
+    def _dry_run(
+        self, sms: Any, text: SmsText, recipients: ValidatedRecipients, suppression: SuppressionList, store: Any,
+        key: CheckpointKey,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Everything but the messages: counts, the schedule per time zone, segments and the cost."""
+        would, plan = self.would_send(recipients, store, key)
+        if plan is not None:
+            self.log_plan(plan, "dry run")
+        estimate = self._estimate(sms, text, would, suppression)
+        result: dict[str, Any] = {
+            "dry_run": True, "vendor": sms.vendor, "rows": recipients.rows, "valid": recipients.valid,
+            "invalid": recipients.invalid, "duplicates": recipients.duplicates, "rejects_path": recipients.rejects_path,
+            "messages": estimate["messages"], "segments": estimate["segments"], "suppressed": estimate["suppressed"],
+            "estimate": estimate,
+            "contact_policy": self.plan_summary(plan),
+        }  # fmt: skip
+        if self.max_cost is not None:
+            result["max_cost"] = self.max_cost_verdict(estimate)
+        self.log.info(
+            "dry run of %s SMS: nobody was texted; %d messages (%d segments) would be sent, %d suppressed; "
+            "estimated cost: %s %s", sms.vendor, estimate["messages"], estimate["segments"], estimate["suppressed"],
+            estimate.get("total"), estimate.get("currency") or "",
         )  # fmt: skip
         return result
 

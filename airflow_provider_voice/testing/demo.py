@@ -70,6 +70,9 @@ DEMO_RUNS: list[DemoRun] = [
     DemoRun("example_click_to_call", "click-to-call on Kaleyra and Velip"),
     DemoRun("example_on_call", "on-call paging: SMS and call notifiers on a failing task, then a voice call"),
     DemoRun(
+        "example_quiet_hours", "contact policy: a dry run under FR_MARKETING, then a send held until its window opens"
+    ),
+    DemoRun(
         "example_optout_events",
         "a STOP reply (webhook) → opt-out event → unsubscribed, suppressed next time",
         inbound=({"from": "14155552671", "text": "Stop!"}, {"from": "14155552672", "text": "see you tomorrow"}),

@@ -130,6 +130,15 @@ def check_on_call(sim: Any, run: Any, out: str) -> None:
     assert "DEMO| kaleyra call " in out and "to +91********10" in out, out
 
 
+def check_quiet_hours(sim: Any, run: Any, out: str) -> None:
+    assert "DEMO| dry run under FR_MARKETING:" in out and "nobody called" in out, out
+    calls = sim.state.ledger.entries("octopush", "call")
+    assert len(calls) == 6 and len({c.number for c in calls}) == 6  # the dry run called nobody; the send each once
+    assert (
+        "DEMO| send under 'demo window': 6 called once the window opened (0 still held, 0 beyond the deadline)" in out
+    ), out
+
+
 #: every example DAG: (conf, check); a new example DAG must be added here
 EXAMPLES: dict[str, tuple[Callable[[Path], dict[str, Any] | None], Callable[[Any, Any, str], None]]] = {
     "example_voice_campaign": (lambda tmp: {"vendor": "octopush"}, check_voice_campaign),
@@ -140,6 +149,7 @@ EXAMPLES: dict[str, tuple[Callable[[Path], dict[str, Any] | None], Callable[[Any
     "example_optout_events": (seed_opt_out, check_optout_events),
     "example_redial": (lambda tmp: {"vendor": "velip"}, check_redial),
     "example_on_call": (lambda tmp: None, check_on_call),
+    "example_quiet_hours": (lambda tmp: None, check_quiet_hours),
 }
 
 

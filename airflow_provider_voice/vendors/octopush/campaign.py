@@ -32,15 +32,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from airflow_provider_voice.capabilities.campaign import CampaignBackend, CampaignChannel, yield_nothing
-from airflow_provider_voice.delivery import Fate, Frame, FrameResult, Reconciled
+from airflow_provider_voice.delivery import (
+    CheckpointKey,
+    Fate,
+    Frame,
+    FrameResult,
+    MemoryCheckpointStore,
+    Reconciled,
+    SuppressionList,
+)
 from airflow_provider_voice.delivery.event_store import EventStore, configured_event_store, report_person
+from airflow_provider_voice.delivery.pricing import PriceTable
 from airflow_provider_voice.errors import ValidationError, VendorRejectedError
 from airflow_provider_voice.models.campaign import CampaignHandle, CampaignOptions, CampaignSpec, CampaignStatus
 from airflow_provider_voice.models.outcomes import CallRecord
@@ -239,6 +249,32 @@ class OctopushCampaigns(CampaignBackend[OctopushCampaignOptions, OctopushApi]):
 
     def channel(self, spec: CampaignSpec, options: OctopushCampaignOptions) -> OctopushCampaignChannel:
         return OctopushCampaignChannel(self, spec, options)
+
+    def estimate_cost(
+        self,
+        spec: CampaignSpec,
+        recipients: Iterable[Recipient],
+        *,
+        by_country: dict[str, int],
+        prices: PriceTable | None,
+        suppression: SuppressionList | None = None,
+    ) -> dict[str, Any]:
+        """Octopush prices a send itself: every frame is sent with ``simulation_mode`` (checked by
+        Octopush, nobody called, nothing charged) and the answers' ``total_cost`` are added up — the
+        vendor's own figure, not the price table's. Its requests count against the rate limit."""
+        simulated = spec.model_copy(
+            update={"vendor_options": {**dict(spec.vendor_options or {}), "simulation_mode": True}}
+        )
+        key = CheckpointKey("dry_run", "octopush_estimate", uuid.uuid4().hex, -1)
+        handle = self.send_campaign(
+            simulated, recipients, key=key, store=MemoryCheckpointStore(), suppression=suppression
+        )
+        return {
+            "total": handle.cost, "currency": prices.currency_of(self.vendor) if prices is not None else None,
+            "by_country": dict(by_country), "unpriced": {}, "source": "octopush simulation_mode",
+            "requests": len(handle.campaign_ids),
+            **({} if handle.cost is not None else {"why": "Octopush answered no total_cost"}),
+        }  # fmt: skip
 
     def outcome_key(self, number: Any) -> str:
         """Delivery reports are indexed by a hash of the E.164 number (see ``report_person``)."""
