@@ -6,8 +6,8 @@
    Indian and Brazilian numbers: nobody is called; its XCom gives the counts (due now, held until
    their window opens), the schedule per time zone, the frames and Octopush's own price for the
    send (``simulation_mode``).
-2. ``window`` builds a policy whose window opens 20 seconds after the run started (a stand-in
-   for "09:00 tomorrow" that a demo can wait for).
+2. ``window`` builds a policy whose window opens ``window_delay`` seconds (default 15) after it
+   ran (a stand-in for "09:00 tomorrow" that a demo can wait for).
 3. ``send`` sends under it: everybody is outside the window, so the task defers (a
    ``DateTimeTrigger`` in the triggerer; no worker held), wakes when it opens and calls them —
    each exactly once, whatever the retries and deferrals (the checkpoint).
@@ -24,7 +24,7 @@ import json
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 
 from airflow_provider_voice.operators.campaign import SendVoiceCampaignOperator
 
@@ -48,6 +48,7 @@ PRICES = {"currency": "EUR", "octopush": {"voice": {"default": 0.05}}}
     catchup=False,
     tags=["voice", "example", "campaign", "compliance", "octopush"],
     doc_md=__doc__,
+    params={"window_delay": Param(15, type="integer", minimum=1, description="seconds until the window opens")},
 )
 def example_quiet_hours():
     dry_run = SendVoiceCampaignOperator(
@@ -63,15 +64,16 @@ def example_quiet_hours():
     )
 
     @task
-    def window(dag_run=None) -> str:
-        """A policy whose only window opens 20 s after the run started, for 10 minutes (UTC)."""
-        start = pendulum.instance(dag_run.start_date or pendulum.now("UTC")).in_tz("UTC").add(seconds=20)
+    def window(params=None) -> dict:
+        """A policy whose only window opens ``window_delay`` seconds from now, for 10 minutes (UTC)."""
+        start = pendulum.now("UTC").add(seconds=int(params["window_delay"]))
         end = start.add(minutes=10)
         if end.date() != start.date():  # a window never crosses midnight: two windows
             spans = [f"{start:HH:mm:ss}-24:00", f"00:00-{end:HH:mm:ss}"]
         else:
             spans = [f"{start:HH:mm:ss}-{end:HH:mm:ss}"]
-        return json.dumps({"name": "demo window", "windows": spans, "send_margin": 5})
+        policy = {"name": "demo window", "windows": spans, "send_margin": 5}
+        return {"policy": json.dumps(policy), "opens_at": start.isoformat()}
 
     send = SendVoiceCampaignOperator(
         task_id="send",
@@ -80,7 +82,7 @@ def example_quiet_hours():
         timezone_field="tz",  # the window is in UTC for everybody here; by default, the number's zone
         campaign_name="reminder {{ run_id[-30:] }}",
         message="Hello {name}, this is your reminder.",
-        contact_policy="{{ ti.xcom_pull(task_ids='window') }}",
+        contact_policy="{{ ti.xcom_pull(task_ids='window')['policy'] }}",
         contact_deadline=timedelta(hours=1),
         deferrable=True,
     )

@@ -31,7 +31,11 @@ WAITING_TASKS: dict[str, tuple[str, ...]] = {
     "example_daily_cdr": ("wait_for_cdr_report",),
     "example_click_to_call": ("kaleyra_health", "kaleyra_call_outcome", "velip_click_to_call"),
     "example_on_call": ("call_on_call",),
+    "example_quiet_hours": ("send",),  # deferred until its contact window opens
 }
+#: conf of every run of a DAG on the deployment (both runs): the quiet-hours window opens after both runs'
+#: ``send`` tasks have surely started, however busy the Celery workers are
+E2E_CONF: dict[str, dict[str, Any]] = {"example_quiet_hours": {"window_delay": 75}}
 #: the dated runs use other numbers: two runs calling one person at once would be refused as duplicates
 DATED_CONF: dict[str, dict[str, Any]] = {
     "example_click_to_call": {
@@ -122,7 +126,11 @@ class Scenario:
             for with_date in (False, True):
                 logical = (base + timedelta(hours=index)).isoformat() if with_date else None
                 run_id = f"e2e_{stamp}_{index}_{'dated' if with_date else 'undated'}"
-                conf = {**demo.conf, **(DATED_CONF.get(demo.dag_id, {}) if with_date else {})}
+                conf = {
+                    **demo.conf,
+                    **E2E_CONF.get(demo.dag_id, {}),
+                    **(DATED_CONF.get(demo.dag_id, {}) if with_date else {}),
+                }
                 self.api.trigger(demo.dag_id, conf=conf, logical_date=logical, run_id=run_id)
                 self.runs.append(TriggeredRun(demo.dag_id, run_id, demo.title, conf, logical))
 
@@ -284,6 +292,23 @@ class Scenario:
                        f"{len(c2c_runs)} runs, call ids reported {sorted(ids)}, in the ledger {sorted(refs)}")  # fmt: skip
 
         self._check_pages()
+        self._check_quiet_hours()
+
+    def _check_quiet_hours(self) -> None:
+        """``example_quiet_hours``: its send waited (deferred) for the contact window: the simulator called
+        each of the 6 people once, none before the window opened."""
+        for run in (r for r in self.runs if r.dag_id == "example_quiet_hours"):
+            window = self.api.xcom(run.dag_id, run.run_id, "window") or {}
+            sent = self.api.xcom(run.dag_id, run.run_id, "send") or {}
+            opens = datetime.fromisoformat(str(window.get("opens_at"))).timestamp() if window.get("opens_at") else None
+            refs = {str(ref) for ref in sent.get("campaign_ids") or []}
+            calls = [e for e in self.sim.ledger("octopush", "call") if _campaign_of(e) in refs]
+            early = [e for e in calls if opens is None or float(e["at"]) < opens]
+            numbers = Counter(e["number"] for e in calls)
+            self.check(f"contact window honoured: {run.label}",
+                       len(calls) == 6 and len(numbers) == 6 and not early,
+                       f"{len(calls)} calls to {len(numbers)} numbers, {len(early)} before the window opened at "
+                       f"{window.get('opens_at')}")  # fmt: skip
 
     def _check_pages(self) -> None:
         """``example_on_call``: its task fails twice before it succeeds, on a Celery worker; the notifiers
