@@ -302,12 +302,13 @@ class ContactPlanner:
         recipients: Iterable[Recipient],
         *,
         sent: Callable[[Recipient], bool],
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> Iterator[Recipient]:
         """The recipients due now, checked again against the clock as each one is handed on; those whose
         window has closed meanwhile (less than ``margin`` left) are counted in :attr:`closed_while_sending`
         (they stay held: the next plan finds them)."""
         self.closed_while_sending = 0
+        clock = clock or time.time  # read at call time (a test's frozen clock)
         plan = ContactPlan(now=clock(), deadline=self.deadline)
         for batch in self._batches(recipients):
             now = clock()

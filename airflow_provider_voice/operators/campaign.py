@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -526,14 +526,14 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
             store = checkpoint_store(self.checkpoint_path)
         base_key = CheckpointKey.from_context(context)
         remote.store, remote.key = store, base_key
-        resumed = self._resume_paused(backend, store, base_key) if getattr(backend, "can_cancel", False) else []
         self.log.info(
             "%s campaign %r: %d recipients (%d rows, %d invalid skipped, %d duplicates), suppression list of %d numbers; checkpoint %s",
             backend.vendor, spec.name, recipients.valid, recipients.rows, recipients.invalid, recipients.duplicates,
             len(suppression), store.location(base_key),
         )  # fmt: skip
-        if self.dry_run_only:
-            return self._dry_run(backend, spec, recipients, suppression, store, base_key, resumed)
+        if self.dry_run_only:  # before anything that calls: not even a paused campaign is resumed
+            return self._dry_run(backend, spec, recipients, suppression, store, base_key)
+        resumed = self._resume_paused(backend, store, base_key) if getattr(backend, "can_cancel", False) else []
         if self.max_cost is not None and not store.state(base_key).frames:  # before the first call only
             with input_errors():
                 self.check_cost(self._estimate(backend, spec, recipients, suppression, store, base_key))
@@ -567,7 +567,7 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
                     handle, current, key=key, store=store, suppression=suppression, round=number
                 )
                 refused: list[str] = []
-                written = output.write(self._tap_refusals(rows, refused), stem)
+                written = output.write(self.tap_refusals(rows, refused), stem)
                 self.record_refusals(refused, key)
                 log_table(written, f"{backend.vendor} campaign {round_spec.name!r} outcomes (round {number})")
                 done = {
@@ -615,14 +615,6 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
         self.raise_unsent([r["result"] for r in rounds])
         return result
 
-    @staticmethod
-    def _tap_refusals(rows: Iterable[Any], refused: list[str]) -> Iterator[Any]:
-        """``rows``, noting the numbers whose outcome is ``opted_out`` (the policy's pause after a refusal)."""
-        for row in rows:
-            if row.outcome == "opted_out":
-                refused.append(str(row.number))
-            yield row
-
     def _estimate(
         self, backend: Any, spec: CampaignSpec, recipients: ValidatedRecipients[CampaignSpec],
         suppression: SuppressionList, store: Any, key: CheckpointKey,
@@ -638,7 +630,7 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
 
     def _dry_run(
         self, backend: Any, spec: CampaignSpec, recipients: ValidatedRecipients[CampaignSpec],
-        suppression: SuppressionList, store: Any, key: CheckpointKey, resumed: list[str],
+        suppression: SuppressionList, store: Any, key: CheckpointKey,
     ) -> dict[str, Any]:  # fmt: skip
         """Everything but the calls: counts, frames, distinct texts, the schedule per time zone, the cost."""
         would, plan = self.would_send(recipients, store, key)
@@ -654,7 +646,7 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
             "dry_run": True, "vendor": backend.vendor, "conn_id": self.conn_id, "name": spec.name,
             "rows": recipients.rows, "valid": recipients.valid, "invalid": recipients.invalid,
             "duplicates": recipients.duplicates, "rejects_path": recipients.rejects_path, **frames,
-            "estimate": estimate, "resumed_campaigns": resumed,
+            "estimate": estimate,
             "contact_policy": self.plan_summary(plan),
         }  # fmt: skip
         if self.max_cost is not None:

@@ -22,7 +22,7 @@ and :class:`~airflow_provider_voice.operators.sms.SendSMSOperator`. With a ``con
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
@@ -52,7 +52,9 @@ class ContactPolicyUnsentError(VoiceProviderError, AirflowFailException):
     """Recipients the contact policy allowed no instant for before the deadline: not contacted.
 
     Raised after everything else was done (the others sent, outcomes written). Not retried: a retry
-    would find the same windows closed; clear the task later, or widen the policy or the deadline.
+    would find the same windows closed. The deadline counts from the send's first plan (kept in its
+    checkpoint, so clearing the task keeps it): raise ``contact_deadline`` or widen the policy, then
+    clear the task (the checkpoint sends only the others), or send them in a new run.
 
     :param plan: the last plan's counts (``summary``: no number).
     """
@@ -158,10 +160,16 @@ class ContactPolicyMixin:
             return value
         return ContactPolicy.from_arg(rendered_mapping(value, field="contact_policy", rule=POLICY_RULE))
 
-    def contact_ledger(self) -> ContactLedger | None:
-        """The ledger the policy's frequency rules read (None when the policy has none)."""
+    def contact_ledger(self, *, reading: bool = True) -> ContactLedger | None:
+        """The contact ledger: read when the policy has frequency rules, written under any policy (a send
+        under ``US_TCPA`` still counts towards a later ``FR_MARKETING`` cap); None without a policy.
+
+        :param reading: for the frequency rules (False: to record contacts and refusals).
+        """
         policy = self.policy()
-        if policy is None or not (policy.min_gap or policy.max_contacts or policy.pause_after_refusal):
+        if policy is None:
+            return None
+        if reading and not (policy.min_gap or policy.max_contacts or policy.pause_after_refusal):
             return None
         return contact_ledger(self.contact_ledger_path)
 
@@ -242,7 +250,7 @@ class ContactPolicyMixin:
     ) -> int:
         """Record in the contact ledger the recipients the vendor accepted since ``before`` (accepted
         members); a retry records nothing twice (the ledger keeps one entry per source and person)."""
-        ledger = self.contact_ledger()
+        ledger = self.contact_ledger(reading=False)
         if ledger is None:
             return 0
         now_accepted = store.state(key).accepted_members() - before
@@ -253,12 +261,18 @@ class ContactPolicyMixin:
         ledger.record_contacts(numbers, at=time.time(), source=key.path)
         return len(numbers)
 
+    @staticmethod
+    def tap_refusals(rows: Iterable[Any], refused: list[str]) -> Iterator[Any]:
+        """``rows`` (outcome rows), noting in ``refused`` the numbers whose outcome is ``opted_out``."""
+        for row in rows:
+            if row.outcome == "opted_out":
+                refused.append(str(row.number))
+            yield row
+
     def record_refusals(self, numbers: Iterable[str], key: CheckpointKey) -> int:
-        """Record the people who refused (outcome ``opted_out``) for the policy's pause after a refusal."""
-        policy = self.policy()
-        if policy is None or not policy.pause_after_refusal:
-            return 0
-        ledger = self.contact_ledger()
+        """Record the people who refused (outcome ``opted_out``: a STOP, an opt-out) in the contact ledger,
+        for the pause after a refusal of this and later sends (under any policy)."""
+        ledger = self.contact_ledger(reading=False)
         listed = list(numbers)
         if ledger is None or not listed:
             return 0
@@ -277,8 +291,8 @@ class ContactPolicyMixin:
         sent = int(summary.get("already_sent") or 0) + int(summary.get("due") or 0)
         return ContactPolicyUnsentError(
             f"{beyond} recipient(s) were not contacted: the contact policy {name} allows no instant for them before "
-            f"the deadline {summary.get('deadline')} ({reasons}); {sent} were sent. Widen the policy or contact_deadline, "
-            "then clear the task: the checkpoint sends only the others",
+            f"the deadline {summary.get('deadline')} ({reasons}); {sent} were sent. Raise contact_deadline (it counts from "
+            "the first plan) or widen the policy, then clear the task: the checkpoint sends only the others",
             plan=dict(summary),
         )
 

@@ -571,7 +571,9 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
             record_ref=lambda refs: refs[0] if refs else None,
         )
         output = self.outcome_output()
-        written = output.write(join.outcomes(recipients), output.stem(context))
+        refused: list[str] = []
+        written = output.write(self.tap_refusals(join.outcomes(recipients), refused), output.stem(context))
+        self.record_refusals(refused, key)
         log_table(written, f"{sms.vendor} SMS outcomes")
         output.publish(context, written, vendor=sms.vendor)
         return written.summary()

@@ -271,7 +271,7 @@ class OctopushCampaigns(CampaignBackend[OctopushCampaignOptions, OctopushApi]):
         )
         return {
             "total": handle.cost, "currency": prices.currency_of(self.vendor) if prices is not None else None,
-            "by_country": dict(by_country), "unpriced": {}, "source": "octopush simulation_mode",
+            "recipients_by_country": dict(by_country), "unpriced": {}, "source": "octopush simulation_mode",
             "requests": len(handle.campaign_ids),
             **({} if handle.cost is not None else {"why": "Octopush answered no total_cost"}),
         }  # fmt: skip
