@@ -48,7 +48,7 @@ from airflow_provider_voice.operators.outcomes import (
     round_record,
     written_from,
 )
-from airflow_provider_voice.operators.policy import DEFAULT_CONTACT_DEADLINE, ContactPolicyMixin
+from airflow_provider_voice.operators.policy import ContactPolicyMixin, take_contact_policy_args
 from airflow_provider_voice.redaction import get_logger, redact
 from airflow_provider_voice.transport import RetryPolicy
 from airflow_provider_voice.triggers.base import event_error, seconds_arg
@@ -337,15 +337,6 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
         outcomes_format: str = "both",
         outcomes_asset: Asset | str | bool | None = None,
         redial: Mapping[str, Any] | RedialPolicy | None = None,
-        contact_policy: Any = None,
-        timezone_field: str | None = None,
-        subdivision_field: str | None = None,
-        contact_deadline: float | timedelta = DEFAULT_CONTACT_DEADLINE,
-        over_cap: str = "defer",
-        contact_ledger_path: Any = None,
-        dry_run: bool = False,
-        max_cost: float | None = None,
-        price_table: Any = None,
         deferrable: bool | None = None,
         poll_interval: float = 30.0,
         completion_timeout: float | timedelta = timedelta(hours=12),
@@ -371,13 +362,10 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
                     "pending; CollectOutcomesOperator writes the table of a campaign sent earlier",
                 )
         asset = self.outcome_asset_arg(kwargs, outcomes_path, outcomes_asset, wanted=wants_outcomes)
+        policy_args = take_contact_policy_args(kwargs)  # contact_policy=, dry_run=... (see ContactPolicyMixin)
         super().__init__(**kwargs)
         with input_errors():
-            self.set_contact_policy(
-                contact_policy=contact_policy, timezone_field=timezone_field, subdivision_field=subdivision_field,
-                contact_deadline=contact_deadline, over_cap=over_cap, contact_ledger_path=contact_ledger_path,
-                dry_run=dry_run, max_cost=max_cost, price_table=price_table,
-            )  # fmt: skip
+            self.set_contact_policy(**policy_args)
         self.set_outcome_tables(
             outcomes_path=outcomes_path, outcomes_format=outcomes_format, asset=asset,
             region_field=region_field, id_field=id_field, recipient_outcomes=recipient_outcomes,
@@ -642,15 +630,9 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
                 spec, would(), by_country=frames["by_country"], prices=self.prices(), suppression=suppression
             )
         )
-        result: dict[str, Any] = {
-            "dry_run": True, "vendor": backend.vendor, "conn_id": self.conn_id, "name": spec.name,
-            "rows": recipients.rows, "valid": recipients.valid, "invalid": recipients.invalid,
-            "duplicates": recipients.duplicates, "rejects_path": recipients.rejects_path, **frames,
-            "estimate": estimate,
-            "contact_policy": self.plan_summary(plan),
-        }  # fmt: skip
-        if self.max_cost is not None:
-            result["max_cost"] = self.max_cost_verdict(estimate)
+        result = self.dry_run_result(
+            backend.vendor, recipients, estimate, plan, conn_id=self.conn_id, name=spec.name, **frames
+        )
         self.log.info(
             "dry run of %s campaign %r: nobody was called; %d recipients would be called in %d frames (%d distinct "
             "texts), %d suppressed; estimated cost: %s %s (%s)",

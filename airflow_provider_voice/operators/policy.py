@@ -38,7 +38,14 @@ from airflow_provider_voice.errors import ValidationError, VoiceProviderError
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.operators.base import rendered_mapping
 
-__all__ = ["CONTACT_START", "DEFAULT_CONTACT_DEADLINE", "ContactPolicyMixin", "ContactPolicyUnsentError"]
+__all__ = [
+    "CONTACT_POLICY_ARGS",
+    "CONTACT_START",
+    "DEFAULT_CONTACT_DEADLINE",
+    "ContactPolicyMixin",
+    "ContactPolicyUnsentError",
+    "take_contact_policy_args",
+]
 
 #: how long a send may keep recipients held before it gives up on them
 DEFAULT_CONTACT_DEADLINE = timedelta(days=7)
@@ -87,6 +94,20 @@ def configured_policy() -> ContactPolicy | None:
                 "[voice] contact_policy", raw[:80], f"a preset name or a JSON object ({exc})"
             ) from None
     return ContactPolicy.from_arg(raw)
+
+
+#: the keyword arguments of :meth:`ContactPolicyMixin.set_contact_policy`, with their defaults
+CONTACT_POLICY_ARGS: dict[str, Any] = {
+    "contact_policy": None, "timezone_field": None, "subdivision_field": None,
+    "contact_deadline": DEFAULT_CONTACT_DEADLINE, "over_cap": "defer", "contact_ledger_path": None,
+    "dry_run": False, "max_cost": None, "price_table": None,
+}  # fmt: skip
+
+
+def take_contact_policy_args(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Remove the contact-policy arguments (:data:`CONTACT_POLICY_ARGS`) from an operator's ``kwargs``
+    (before they reach ``BaseOperator``) and return them, defaults filled in."""
+    return {name: kwargs.pop(name, default) for name, default in CONTACT_POLICY_ARGS.items()}
 
 
 class ContactPolicyMixin:
@@ -310,6 +331,20 @@ class ContactPolicyMixin:
         if self.price_table in (None, ""):
             return PriceTable.from_config()
         return PriceTable.load(self.price_table)
+
+    def dry_run_result(
+        self, vendor: str, validated: Any, estimate: Mapping[str, Any], plan: ContactPlan | None, **extra: Any
+    ) -> dict[str, Any]:
+        """A dry run's XCom: the validation counts of ``validated`` (``ValidatedRecipients``), ``extra``
+        (frames, messages...), the estimate, the plan and, with ``max_cost``, whether the send would pass."""
+        result: dict[str, Any] = {
+            "dry_run": True, "vendor": vendor, "rows": validated.rows, "valid": validated.valid,
+            "invalid": validated.invalid, "duplicates": validated.duplicates, "rejects_path": validated.rejects_path,
+            **extra, "estimate": dict(estimate), "contact_policy": self.plan_summary(plan),
+        }  # fmt: skip
+        if self.max_cost is not None:
+            result["max_cost"] = self.max_cost_verdict(estimate)
+        return result
 
     def max_cost_verdict(self, estimate: Mapping[str, Any]) -> dict[str, Any]:
         """A dry run's answer to ``max_cost``: ``{"limit", "ok"}`` (an unknown estimate is not ok)."""

@@ -40,7 +40,7 @@ from airflow_provider_voice.operators.base import (
 from airflow_provider_voice.operators.lineage import operator_lineage, outcome_table_locations
 from airflow_provider_voice.operators.links import SmsConsoleLink
 from airflow_provider_voice.operators.outcomes import OutcomeTablesMixin, log_table, outcome_recipients
-from airflow_provider_voice.operators.policy import DEFAULT_CONTACT_DEADLINE, ContactPolicyMixin
+from airflow_provider_voice.operators.policy import ContactPolicyMixin, take_contact_policy_args
 from airflow_provider_voice.storage import describe_destination, open_atomic, resolve_destination
 from airflow_provider_voice.triggers.base import seconds_arg
 
@@ -207,15 +207,6 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
         outcomes_format: str = "both",
         outcomes_asset: Asset | str | bool | None = None,
         wait_for_delivery: float | timedelta = 0.0,
-        contact_policy: Any = None,
-        timezone_field: str | None = None,
-        subdivision_field: str | None = None,
-        contact_deadline: float | timedelta = DEFAULT_CONTACT_DEADLINE,
-        over_cap: str = "defer",
-        contact_ledger_path: Any = None,
-        dry_run: bool = False,
-        max_cost: float | None = None,
-        price_table: Any = None,
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
@@ -223,14 +214,11 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
             wait = wait_for_delivery.total_seconds() if isinstance(wait_for_delivery, timedelta) else wait_for_delivery
             wait = seconds_arg("wait_for_delivery", wait) if wait else 0.0
         asset = self.outcome_asset_arg(kwargs, outcomes_path, outcomes_asset, wanted=outcomes_path not in (None, ""))
+        policy_args = take_contact_policy_args(kwargs)  # contact_policy=, dry_run=... (see ContactPolicyMixin)
         super().__init__(**kwargs)
         concurrency_arg(concurrency)
         with input_errors():
-            self.set_contact_policy(
-                contact_policy=contact_policy, timezone_field=timezone_field, subdivision_field=subdivision_field,
-                contact_deadline=contact_deadline, over_cap=over_cap, contact_ledger_path=contact_ledger_path,
-                dry_run=dry_run, max_cost=max_cost, price_table=price_table,
-            )  # fmt: skip
+            self.set_contact_policy(**policy_args)
         self.deferrable = deferrable_arg(deferrable)
         self.set_outcome_tables(
             outcomes_path=outcomes_path, outcomes_format=outcomes_format, asset=asset,
@@ -434,15 +422,10 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
         if plan is not None:
             self.log_plan(plan, "dry run")
         estimate = self._estimate(sms, text, would, suppression)
-        result: dict[str, Any] = {
-            "dry_run": True, "vendor": sms.vendor, "rows": recipients.rows, "valid": recipients.valid,
-            "invalid": recipients.invalid, "duplicates": recipients.duplicates, "rejects_path": recipients.rejects_path,
-            "messages": estimate["messages"], "segments": estimate["segments"], "suppressed": estimate["suppressed"],
-            "estimate": estimate,
-            "contact_policy": self.plan_summary(plan),
-        }  # fmt: skip
-        if self.max_cost is not None:
-            result["max_cost"] = self.max_cost_verdict(estimate)
+        result = self.dry_run_result(
+            sms.vendor, recipients, estimate, plan,
+            messages=estimate["messages"], segments=estimate["segments"], suppressed=estimate["suppressed"],
+        )  # fmt: skip
         self.log.info(
             "dry run of %s SMS: nobody was texted; %d messages (%d segments) would be sent, %d suppressed; "
             "estimated cost: %s %s", sms.vendor, estimate["messages"], estimate["segments"], estimate["suppressed"],
