@@ -127,6 +127,11 @@ class ContactPlan:
         """Recipients this send will not contact: skipped, or with no allowed instant before the deadline."""
         return self.skipped_cap + self.beyond_deadline
 
+    def due_windows(self) -> list[float]:
+        """When the windows of the recipients due now close (POSIX, earliest first): one send per
+        window for a vendor that stops dialing at a given time (Velip)."""
+        return sorted({z.open_until for z in self.zones.values() if z.due and z.open_until is not None})
+
     def hold(self, reason: str) -> None:
         self.holds[reason] = self.holds.get(reason, 0) + 1
 
@@ -303,10 +308,14 @@ class ContactPlanner:
         *,
         sent: Callable[[Recipient], bool],
         clock: Callable[[], float] | None = None,
+        until: float | None = None,
     ) -> Iterator[Recipient]:
         """The recipients due now, checked again against the clock as each one is handed on; those whose
         window has closed meanwhile (less than ``margin`` left) are counted in :attr:`closed_while_sending`
-        (they stay held: the next plan finds them)."""
+        (they stay held: the next plan finds them).
+
+        :param until: only the recipients whose window closes then (see :meth:`ContactPlan.due_windows`).
+        """
         self.closed_while_sending = 0
         clock = clock or time.time  # read at call time (a test's frozen clock)
         plan = ContactPlan(now=clock(), deadline=self.deadline)
@@ -318,7 +327,8 @@ class ContactPlanner:
                     continue
                 group, _, count = self._decide(recipient, clock(), histories.get(str(recipient.number)), plan)
                 if group == "due":
-                    yield recipient
+                    if until is None or count.open_until == until:
+                        yield recipient
                 elif count.open_until is not None and count.open_until <= clock() + self.margin:
                     self.closed_while_sending += 1
 

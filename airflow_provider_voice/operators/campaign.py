@@ -506,6 +506,12 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
                 )
             spec = self.build_spec()
             backend.validate(spec)
+            if spec.schedule is not None and self.policy() is not None:
+                raise ValidationError(
+                    "schedule", spec.schedule.isoformat(),
+                    "cannot be combined with a contact_policy: the policy decides when each recipient is called "
+                    "(remove schedule, or contact_policy=False)",
+                )  # fmt: skip
             source = self.recipients
             if self.recipient_outcomes is not None:
                 source = outcome_recipients(self.recipients, self.recipient_outcomes)
@@ -674,35 +680,47 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
                     self._gate(remote, plan.next_wake, number, "the next contact window")
                     continue
                 items = planner.due(recipients, sent=sent)
-            try:
-                handle = backend.send_campaign(
-                    spec,
-                    items,
-                    key=key,
-                    store=store,
-                    concurrency=self.concurrency,
-                    suppression=suppression,
-                    resend_in_doubt=self.resend_in_doubt,
-                    total=recipients.valid if plan is None else plan.due,
-                    engine_options=engine_options,
-                    on_engine=self._keep_engine,
-                )
-            except CampaignIncompleteError as exc:
-                remote.handle = exc.handle
-                self.log.error("partial result: %s", self._with_counts(exc.handle, recipients).model_dump(mode="json"))
-                if planner is not None:
-                    self.record_contacts(recipients, store, key, before)
-                if remote.killed:  # the engine stopped because of on_kill
-                    raise self._killed_error(remote, spec.name, "while sending", exc) from exc
-                raise
+            parts: list[tuple[CampaignSpec, Iterable[Recipient], int]] = [
+                (spec, items, recipients.valid if plan is None else plan.due)
+            ]
+            if planner is not None and plan is not None and plan.due and backend.vendor_windows:
+                # the vendor stops dialing at a window's end: one send per window end
+                parts = [
+                    (backend.window_spec(spec, until=end), planner.due(recipients, sent=sent, until=end),
+                     sum(z.due for z in plan.zones.values() if z.open_until == end))
+                    for end in plan.due_windows()
+                ]  # fmt: skip
+            closed = 0
+            for part_spec, part_items, part_total in parts:
+                try:
+                    handle = backend.send_campaign(
+                        part_spec,
+                        part_items,
+                        key=key,
+                        store=store,
+                        concurrency=self.concurrency,
+                        suppression=suppression,
+                        resend_in_doubt=self.resend_in_doubt,
+                        total=part_total,
+                        engine_options=engine_options,
+                        on_engine=self._keep_engine,
+                    )
+                except CampaignIncompleteError as exc:
+                    remote.handle = exc.handle
+                    self.log.error(
+                        "partial result: %s", self._with_counts(exc.handle, recipients).model_dump(mode="json")
+                    )
+                    if planner is not None:
+                        self.record_contacts(recipients, store, key, before)
+                    if remote.killed:  # the engine stopped because of on_kill
+                        raise self._killed_error(remote, spec.name, "while sending", exc) from exc
+                    raise
+                closed += planner.closed_while_sending if planner is not None else 0
             if planner is None or plan is None:
                 break
             self.record_contacts(recipients, store, key, before)
-            if planner.closed_while_sending:  # windows closed while the slice was sent: plan again (held now)
-                self.log.info(
-                    "%d recipient(s) were not sent: their window closed while the others were",
-                    planner.closed_while_sending,
-                )
+            if closed:  # windows closed while the slice was sent: plan again (held now)
+                self.log.info("%d recipient(s) were not sent: their window closed while the others were", closed)
                 continue
             if plan.next_wake is not None:
                 self._gate(remote, plan.next_wake, number, "the next contact window")

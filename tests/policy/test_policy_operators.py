@@ -262,3 +262,33 @@ def test_a_templated_policy_is_read_when_rendered(world, tmp_path):
             task_id="bad", conn_id="octopush_default", recipients=["+33612340000"], campaign_name="t", message="x",
             contact_policy="NO_SUCH_PRESET",
         )  # fmt: skip
+
+
+def test_velip_stops_dialing_at_each_windows_end_in_velips_zone(world, tmp_path):
+    world.clock.set(at("2026-11-03T23:00:00"))  # 18:00 in New York, 15:00 in Los Angeles, 20:00 in São Paulo
+    numbers = ["+12122010000", "+12122010001", "+12132010000"]
+    operator = SendVoiceCampaignOperator(
+        task_id="velip", conn_id="velip_default", recipients=numbers, campaign_name="windows", message="Hello",
+        contact_policy="US_TCPA", checkpoint_path=str(tmp_path / "cp"),
+    )  # fmt: skip
+    result = operator.execute(context(task_id="velip", run_id="velip-windows"))
+    created = [world.state.velip.campaigns[cp] for cp in result["campaign_ids"]]
+    windows = sorted((c.date_start, c.time_start, c.date_end, c.time_end) for c in created)
+    # New York closes at 21:00 EST = 02:00 UTC = 23:00 in São Paulo; Los Angeles at 05:00 UTC, the next
+    # São Paulo day: cut at 23:59:59 (Velip's daily window cannot cross midnight)
+    assert windows == [
+        ("2026-11-03", "20:00:00", "2026-11-03", "23:00:00"),
+        ("2026-11-03", "20:00:00", "2026-11-03", "23:59:59"),
+    ]
+    assert result["accepted"] == 3 and len(result["campaign_ids"]) == 2
+
+
+def test_a_schedule_and_a_policy_are_refused_together_before_any_call(world, tmp_path):
+    world.clock.set(at("2026-11-03T12:00:00"))
+    operator = SendVoiceCampaignOperator(
+        task_id="scheduled", conn_id="octopush_default", recipients=people(1)[:1], campaign_name="s", message="x",
+        schedule="2026-11-04T10:00:00+00:00", contact_policy="FR_MARKETING", checkpoint_path=str(tmp_path / "cp"),
+    )  # fmt: skip
+    with pytest.raises(ValidationError) as info:
+        operator.execute(context(task_id="scheduled", run_id="scheduled"))
+    assert info.value.field == "schedule" and world.state.ledger.entries("octopush", "call") == []

@@ -252,6 +252,26 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions, VelipApi]):
     can_cancel = True
     cancel_note = "paused with ChangeCampaign active=0 (ChangeCampaign active=1 resumes them)"
 
+    vendor_windows: ClassVar[bool] = True
+
+    def window_spec(self, spec: CampaignSpec, *, until: float) -> CampaignSpec:
+        """Velip stops dialing at the window's end: ``time_end`` (and ``date_end``) in Velip's zone
+        (``vendor_options.timezone``) are the earlier of ``until`` and the caller's own, on the start
+        day (Velip's daily window cannot cross midnight: a window that ends on a later Velip day is cut
+        at 23:59:59). A recipient Velip has not called by then is not called outside the window: its
+        outcome stays pending (``PD``) in that campaign."""
+        options = self.options(spec)
+        zone = self._zone(options)
+        now = time.time()
+        start = spec.schedule.timestamp() if spec.schedule and spec.schedule.timestamp() > now else now
+        day = datetime.fromtimestamp(start, timezone.utc).astimezone(zone).date()
+        end_local = datetime.fromtimestamp(until, timezone.utc).astimezone(zone)
+        time_end = "23:59:59" if end_local.date() > day else end_local.strftime("%H:%M:%S")
+        if options.time_end is not None and (options.date_end in (None, day.isoformat())):
+            time_end = min(time_end, options.time_end)
+        updates = {"time_end": time_end, "date_end": day.isoformat()}
+        return spec.model_copy(update={"vendor_options": {**dict(spec.vendor_options or {}), **updates}})
+
     def _zone(self, options: VelipCampaignOptions) -> ZoneInfo:
         try:
             return ZoneInfo(options.timezone)
