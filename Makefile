@@ -60,6 +60,8 @@ bench: install
 	$(BIN)/python benchmarks/bench_webhooks.py
 	$(BIN)/python benchmarks/bench_outcomes.py
 	$(BIN)/python benchmarks/bench_load_records.py
+	$(BIN)/python benchmarks/bench_contact_policy.py
+	$(BIN)/python benchmarks/bench_contact_ledger.py
 	$(BIN)/python scripts/structure_metrics.py
 
 clean:

@@ -198,6 +198,24 @@ def main(argv: list[str] | None = None) -> int:
 
         seconds, _ = timed(ask_each)
         print(rate(f"{policy.name}: policy.is_open per number (ungrouped)", len(numbers), seconds))
+
+    # the operators' planning pass: every recipient put in a group (due / held / ...), as before each slice
+    from airflow_provider_voice.delivery.contact_plan import ContactPlanner
+    from airflow_provider_voice.models.recipients import Recipient
+
+    recipients = []
+    for number in numbers:  # the benchmark's numbers include some no operator would accept (+1 555...)
+        try:
+            recipients.append(Recipient(number=number))
+        except ValueError:
+            continue
+    print("the contact planner over the recipients (what a campaign does before each slice)")
+    for policy in (cp.PRESETS["FR_MARKETING"], cp.PRESETS["US_TCPA"]):
+        planner = ContactPlanner(policy.model_copy(update={"min_gap": None, "max_contacts": None, "period": None,
+                                                           "pause_after_refusal": None}),
+                                 deadline=NOW.timestamp() + 7 * 86400)  # fmt: skip
+        seconds, plan = timed(lambda p=planner: p.plan(recipients, sent=lambda r: False, now=NOW.timestamp()))
+        print(rate(f"{policy.name}: plan ({plan.due:,} due, {plan.held:,} held)", len(recipients), seconds))
     return 0
 
 

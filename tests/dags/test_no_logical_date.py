@@ -149,7 +149,7 @@ EXAMPLES: dict[str, tuple[Callable[[Path], dict[str, Any] | None], Callable[[Any
     "example_optout_events": (seed_opt_out, check_optout_events),
     "example_redial": (lambda tmp: {"vendor": "velip"}, check_redial),
     "example_on_call": (lambda tmp: None, check_on_call),
-    "example_quiet_hours": (lambda tmp: None, check_quiet_hours),
+    "example_quiet_hours": (lambda tmp: {"window_delay": 3}, check_quiet_hours),
 }
 
 
