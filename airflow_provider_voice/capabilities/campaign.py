@@ -458,6 +458,7 @@ class CampaignBackend(VendorCapability[ApiT], ABC, Generic[OptionsT, ApiT]):
         store: CheckpointStore,
         suppression: SuppressionList | None = None,
         round: int = 1,
+        not_sent_detail: str | None = None,
     ) -> Iterator[RecipientOutcome]:
         """One :class:`RecipientOutcome` per recipient of the send ``handle`` (see
         :mod:`airflow_provider_voice.capabilities.outcomes`).
@@ -471,6 +472,7 @@ class CampaignBackend(VendorCapability[ApiT], ABC, Generic[OptionsT, ApiT]):
         :param store: the send's checkpoint store.
         :param suppression: the send's suppression list (labels ``suppressed`` rows).
         :param round: the redial round written in the rows.
+        :param not_sent_detail: the detail of the recipients never sent (a contact policy held them).
         """
         handle = CampaignHandle.model_validate(handle)
         client = self.access.client()
@@ -485,6 +487,7 @@ class CampaignBackend(VendorCapability[ApiT], ABC, Generic[OptionsT, ApiT]):
             round=round,
             suppression=suppression,
             no_record_detail=self.no_record_detail(handle),
+            not_sent_detail=not_sent_detail or OutcomeJoin.not_sent_detail,
         )
         return join.outcomes(recipients)
 

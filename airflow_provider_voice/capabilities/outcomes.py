@@ -87,6 +87,8 @@ class OutcomeJoin:
     :param round: the redial round.
     :param suppression: the suppression list of the send (labels the recipients it skipped).
     :param no_record_detail: the detail of an accepted recipient without any record yet.
+    :param not_sent_detail: the detail of a recipient no frame carried (not suppressed): a contact
+        policy that held them says so.
     :param item_key: the delivery channel's item key (default: the E.164 number).
     :param record_ref: for channels whose records are keyed by the frame's vendor id (SMS message
         ids): frame refs -> the record key to look up instead of the number.
@@ -102,6 +104,7 @@ class OutcomeJoin:
     round: int = 1
     suppression: SuppressionList | None = None
     no_record_detail: str = "accepted; the vendor reports no call for this number yet"
+    not_sent_detail: str = "never sent (the delivery stopped before it)"
     item_key: Callable[[Recipient], str] = field(default=lambda r: str(r.number))
     record_ref: Callable[[list[str]], str | None] | None = None
 
@@ -131,7 +134,7 @@ class OutcomeJoin:
         if frame is None:
             if self.suppression is not None and str(recipient.number) in self.suppression:
                 return RecipientOutcome(**base, outcome="suppressed", detail="on the suppression list: not sent")
-            return RecipientOutcome(**base, outcome="not_sent", detail="never sent (the delivery stopped before it)")
+            return RecipientOutcome(**base, outcome="not_sent", detail=self.not_sent_detail)
         if frame.status == "rejected":
             return RecipientOutcome(**base, outcome="rejected", detail=frame.error or "the vendor refused the request")
         if frame.status == "failed":

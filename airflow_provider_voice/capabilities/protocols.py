@@ -100,6 +100,7 @@ class CampaignCapability(Protocol):
         store: CheckpointStore,
         suppression: SuppressionList | None = None,
         round: int = 1,
+        not_sent_detail: str | None = None,
     ) -> Iterator[RecipientOutcome]:
         """One outcome per recipient of the send ``handle`` (checkpoint x the vendor's per-call records)."""
 

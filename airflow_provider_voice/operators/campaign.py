@@ -558,8 +558,9 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
                     return result
                 status = self._await_round(remote, backend, handle, result, number, completed_round, completed_status)
                 rows = backend.collect_outcomes(
-                    handle, current, key=key, store=store, suppression=suppression, round=number
-                )
+                    handle, current, key=key, store=store, suppression=suppression, round=number,
+                    not_sent_detail=self.held_detail(result.get("contact_policy")),
+                )  # fmt: skip
                 refused: list[str] = []
                 written = output.write(self.tap_refusals(rows, refused), stem)
                 self.record_refusals(refused, key)

@@ -300,6 +300,16 @@ class ContactPolicyMixin:
         ledger.record_refusals(listed, at=time.time(), source=key.path)
         return len(listed)
 
+    @staticmethod
+    def held_detail(summary: Mapping[str, Any] | None) -> str | None:
+        """The outcome table's detail for the recipients a plan (its summary) left unsent; None: no policy."""
+        if not summary:
+            return None
+        return (
+            f"not contacted: the contact policy {summary.get('policy')} held them (outside their window or over a "
+            f"frequency rule) until the deadline {summary.get('deadline')}, or skipped them (over_cap='skip')"
+        )
+
     def unsent_error(self, summary: Mapping[str, Any]) -> ContactPolicyUnsentError | None:
         """The error for the recipients a plan (its :meth:`ContactPlan.summary`) left with no allowed
         instant before the deadline; None when there are none."""

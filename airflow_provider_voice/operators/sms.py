@@ -331,7 +331,9 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
         if plan is not None:
             result["contact_policy"] = self.plan_summary(plan)
         if self.outcomes_path not in (None, ""):  # written for a partial send too: it says who got nothing
-            result["outcomes"] = self._write_outcomes(context, sms, recipients, suppression, store, key)
+            result["outcomes"] = self._write_outcomes(
+                context, sms, recipients, suppression, store, key, held=self.held_detail(result.get("contact_policy"))
+            )
         if incomplete is not None:
             self.log.error(
                 "partial result: %s", {k: v for k, v in result.items() if k not in ("results", "failed_numbers")}
@@ -530,6 +532,7 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
         suppression: SuppressionList,
         store: Any,
         key: CheckpointKey,
+        held: str | None = None,
     ) -> dict[str, Any]:
         """The outcome table of this send (after waiting up to ``wait_for_delivery`` for the reports)."""
         message_ids = [
@@ -552,6 +555,7 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
             suppression=suppression,
             no_record_detail=sms.no_record_detail(),
             record_ref=lambda refs: refs[0] if refs else None,
+            not_sent_detail=held or OutcomeJoin.not_sent_detail,
         )
         output = self.outcome_output()
         refused: list[str] = []

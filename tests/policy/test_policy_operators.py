@@ -8,6 +8,7 @@ public holiday, nobody over the cap, and everybody exactly once — none dropped
 
 from __future__ import annotations
 
+import csv
 import functools
 import json
 import time
@@ -292,3 +293,20 @@ def test_a_schedule_and_a_policy_are_refused_together_before_any_call(world, tmp
     with pytest.raises(ValidationError) as info:
         operator.execute(context(task_id="scheduled", run_id="scheduled"))
     assert info.value.field == "schedule" and world.state.ledger.entries("octopush", "call") == []
+
+
+def test_recipients_the_policy_held_say_so_in_the_outcome_table(world, tmp_path):
+    world.clock.set(at("2026-11-03T19:00:00"))  # 11:00 in San Francisco: open
+    held, texted = "+14155552601", "+14155552602"
+    contact_ledger().record_refusals([held], at=at("2026-10-20T15:00:00"), source="earlier/sms")
+    operator = SendSMSOperator(
+        task_id="sms_table", conn_id="televoips_default", recipients=[held, texted], text="Sale", sender="13214567890",
+        contact_policy="FR_MARKETING", checkpoint_path=str(tmp_path / "cp"), outcomes_path=str(tmp_path / "out.csv"),
+        outcomes_format="csv",
+    )  # fmt: skip
+    with pytest.raises(ContactPolicyUnsentError):
+        operator.execute(context(task_id="sms_table", run_id="held"))
+    rows = {r["number"]: r for r in csv.DictReader((tmp_path / "out.csv").open(encoding="utf-8"))}
+    assert rows[held]["outcome"] == "not_sent" and "contact policy FR_MARKETING held them" in rows[held]["detail"]
+    assert rows[texted]["outcome"] != "not_sent"
+    assert list(calls_by_number(world, "televoips", "sms")) == [texted]
