@@ -674,9 +674,9 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
             items: Iterable[Recipient] = recipients
             plan = None
             if planner is not None:  # only the recipients whose window is open now (see operators/policy.py)
-                sent, before = self.sent_in(store, key)
-                plan = planner.plan(recipients, sent=sent)
-                self.log_plan(plan, f"round {number}" if self.redial else "plan")
+                plan, sent, before = self.plan_now(
+                    planner, recipients, store, key, f"round {number}" if self.redial else "plan"
+                )
                 if plan.due == 0 and plan.next_wake is not None:
                     self._gate(remote, plan.next_wake, number, "the next contact window")
                     continue

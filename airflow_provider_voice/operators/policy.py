@@ -232,6 +232,17 @@ class ContactPolicyMixin:
         held = {m for f in state.with_status("done", "intent", "doubt") for m in f.members}
         return (lambda recipient: hasher(str(recipient.number)) in held), state.accepted_members()
 
+    def plan_now(
+        self, planner: ContactPlanner, recipients: Iterable[Recipient], store: CheckpointStore, key: CheckpointKey,
+        what: str,
+    ) -> tuple[ContactPlan, Callable[[Recipient], bool], set[str]]:  # fmt: skip
+        """One slice's plan (logged as ``what``), the "already in the checkpoint" test it used, and the
+        members accepted so far (what :meth:`record_contacts` compares with after the slice)."""
+        sent, before = self.sent_in(store, key)
+        plan = planner.plan(recipients, sent=sent)
+        self.log_plan(plan, what)
+        return plan, sent, before
+
     def would_send(
         self, recipients: Iterable[Recipient], store: CheckpointStore, key: CheckpointKey
     ) -> tuple[Callable[[], Iterable[Recipient]], ContactPlan | None]:

@@ -299,9 +299,7 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
             items: Iterable[Recipient] = recipients
             plan = None
             if planner is not None:  # only the recipients whose window is open now (see operators/policy.py)
-                sent, before = self.sent_in(store, key)
-                plan = planner.plan(recipients, sent=sent)
-                self.log_plan(plan, f"{sms.vendor} SMS")
+                plan, sent, before = self.plan_now(planner, recipients, store, key, f"{sms.vendor} SMS")
                 if plan.due == 0 and plan.next_wake is not None:
                     self._wait_for_window(plan.next_wake)
                     continue
