@@ -361,8 +361,8 @@ class CampaignBackend(VendorCapability[ApiT], ABC, Generic[OptionsT, ApiT]):
     #: operator then sends each window's recipients as their own campaign)
     vendor_windows: ClassVar[bool] = False
 
-    def window_spec(self, spec: CampaignSpec, *, until: float) -> CampaignSpec:
-        """``spec`` for recipients whose contact window closes at ``until`` (POSIX): a vendor that can stop
+    def window_spec(self, spec: CampaignSpec, *, until: float | None) -> CampaignSpec:
+        """``spec`` for recipients whose contact window closes at ``until`` (POSIX; None: no end): a vendor that can stop
         dialing at a given time gets it in its options (Velip ``time_end``). Default: ``spec`` (the
         provider hands recipients to the vendor only while their window is open)."""
         return spec

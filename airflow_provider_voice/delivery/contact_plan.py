@@ -21,7 +21,8 @@ exactly one group, and the groups add up to the recipients read (:meth:`ContactP
 
 While a slice is sent, :meth:`ContactPlanner.due` checks the clock again for every recipient it
 hands to the vendor: one whose window has closed meanwhile (less than ``margin`` left) is not
-sent and stays held (``closed_while_sending``).
+sent; the operator plans again after every slice, so the next plan holds it (or counts it
+``beyond_deadline``).
 
 Time zones come from a ``timezone_field`` column when the row has one, else from the number
 (:meth:`~airflow_provider_voice.delivery.contact_policy.ContactPolicy.zones_for`: its
@@ -127,10 +128,12 @@ class ContactPlan:
         """Recipients this send will not contact: skipped, or with no allowed instant before the deadline."""
         return self.skipped_cap + self.beyond_deadline
 
-    def due_windows(self) -> list[float]:
-        """When the windows of the recipients due now close (POSIX, earliest first): one send per
-        window for a vendor that stops dialing at a given time (Velip)."""
-        return sorted({z.open_until for z in self.zones.values() if z.due and z.open_until is not None})
+    def due_windows(self) -> list[float | None]:
+        """When the windows of the recipients due now close (POSIX, earliest first; None for recipients
+        whose window has no end, e.g. a transactional send an exempting policy does not restrict): one
+        send per window for a vendor that stops dialing at a given time (Velip)."""
+        ends = {z.open_until for z in self.zones.values() if z.due}
+        return sorted(ends, key=lambda end: (end is None, end or 0.0))
 
     def hold(self, reason: str) -> None:
         self.holds[reason] = self.holds.get(reason, 0) + 1
@@ -188,8 +191,6 @@ class ContactPlanner:
         self.margin = float(margin)
         self.over_cap = over_cap
         self.exempt = bool(policy.exempt_transactional and policy.purpose == "transactional")
-        #: recipients :meth:`due` did not hand on because their window closed while the others were sent
-        self.closed_while_sending = 0
         self.frequency = bool(policy.min_gap or policy.max_contacts or policy.pause_after_refusal)
         #: how far back the ledger is read (the longest rule)
         spans = [policy.min_gap, policy.period, policy.pause_after_refusal]
@@ -308,15 +309,16 @@ class ContactPlanner:
         *,
         sent: Callable[[Recipient], bool],
         clock: Callable[[], float] | None = None,
+        window: bool = False,
         until: float | None = None,
     ) -> Iterator[Recipient]:
-        """The recipients due now, checked again against the clock as each one is handed on; those whose
-        window has closed meanwhile (less than ``margin`` left) are counted in :attr:`closed_while_sending`
-        (they stay held: the next plan finds them).
+        """The recipients due now, checked again against the clock as each one is handed on (one whose
+        window has closed meanwhile is not: the next plan holds it).
 
-        :param until: only the recipients whose window closes then (see :meth:`ContactPlan.due_windows`).
+        :param window: only the recipients whose window closes at ``until`` (see
+            :meth:`ContactPlan.due_windows`; None: the windows without an end).
+        :param until: with ``window``, that end.
         """
-        self.closed_while_sending = 0
         clock = clock or time.time  # read at call time (a test's frozen clock)
         plan = ContactPlan(now=clock(), deadline=self.deadline)
         for batch in self._batches(recipients):
@@ -326,11 +328,8 @@ class ContactPlanner:
                 if sent(recipient):
                     continue
                 group, _, count = self._decide(recipient, clock(), histories.get(str(recipient.number)), plan)
-                if group == "due":
-                    if until is None or count.open_until == until:
-                        yield recipient
-                elif count.open_until is not None and count.open_until <= clock() + self.margin:
-                    self.closed_while_sending += 1
+                if group == "due" and (not window or count.open_until == until):
+                    yield recipient
 
     def sendable(self, recipients: Iterable[Recipient], *, sent: Callable[[Recipient], bool]) -> Iterator[Recipient]:
         """The recipients this send would contact, now or after a wait (due or held): a dry run's estimate."""

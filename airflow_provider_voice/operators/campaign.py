@@ -674,7 +674,7 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
             items: Iterable[Recipient] = recipients
             plan = None
             if planner is not None:  # only the recipients whose window is open now (see operators/policy.py)
-                plan, sent, before = self.plan_now(
+                plan, sent = self.plan_now(
                     planner, recipients, store, key, f"round {number}" if self.redial else "plan"
                 )
                 if plan.due == 0 and plan.next_wake is not None:
@@ -687,11 +687,10 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
             if planner is not None and plan is not None and plan.due and backend.vendor_windows:
                 # the vendor stops dialing at a window's end: one send per window end
                 parts = [
-                    (backend.window_spec(spec, until=end), planner.due(recipients, sent=sent, until=end),
+                    (backend.window_spec(spec, until=end), planner.due(recipients, sent=sent, window=True, until=end),
                      sum(z.due for z in plan.zones.values() if z.open_until == end))
                     for end in plan.due_windows()
                 ]  # fmt: skip
-            closed = 0
             for part_spec, part_items, part_total in parts:
                 try:
                     handle = backend.send_campaign(
@@ -712,21 +711,16 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
                         "partial result: %s", self._with_counts(exc.handle, recipients).model_dump(mode="json")
                     )
                     if planner is not None:
-                        self.record_contacts(recipients, store, key, before)
+                        self.record_contacts(recipients, store, key)
                     if remote.killed:  # the engine stopped because of on_kill
                         raise self._killed_error(remote, spec.name, "while sending", exc) from exc
                     raise
-                closed += planner.closed_while_sending if planner is not None else 0
             if planner is None or plan is None:
                 break
-            self.record_contacts(recipients, store, key, before)
-            if closed:  # windows closed while the slice was sent: plan again (held now)
-                self.log.info("%d recipient(s) were not sent: their window closed while the others were", closed)
-                continue
-            if plan.next_wake is not None:
-                self._gate(remote, plan.next_wake, number, "the next contact window")
-                continue
-            break
+            self.record_contacts(recipients, store, key)
+            if plan.due == 0:  # nothing was due and nobody waits for a window: this plan is the final word
+                break
+            # plan again: the slice is in the checkpoint; a window that closed while it was sent holds the rest
         handle = handle.model_copy(update={"round": number})
         remote.handle = handle
         if remote.killed:  # killed while the last frames were in flight

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from airflow.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_voice.delivery.checkpoint import CheckpointKey, CheckpointStore
+from airflow_provider_voice.delivery.checkpoint import CheckpointKey, CheckpointState, CheckpointStore
 from airflow_provider_voice.delivery.contact_ledger import ContactLedger, contact_ledger
 from airflow_provider_voice.delivery.contact_plan import ContactPlan, ContactPlanner
 from airflow_provider_voice.delivery.contact_policy import ContactPolicy
@@ -51,6 +51,8 @@ __all__ = [
 DEFAULT_CONTACT_DEADLINE = timedelta(days=7)
 #: the checkpoint record of the first plan (its time starts the deadline)
 CONTACT_START = "contact_start"
+#: the checkpoint record of the frames whose recipients are in the contact ledger
+CONTACTS_RECORDED = "contacts_recorded"
 #: what ``contact_policy`` may be, in errors
 POLICY_RULE = "a ContactPolicy, a preset name, a mapping of its fields, or a string that renders to a JSON object"
 
@@ -224,31 +226,30 @@ class ContactPolicyMixin:
         return planner
 
     @staticmethod
-    def sent_in(store: CheckpointStore, key: CheckpointKey) -> tuple[Callable[[Recipient], bool], set[str]]:
+    def sent_in(store: CheckpointStore, key: CheckpointKey) -> Callable[[Recipient], bool]:
         """Whether a recipient is already in the checkpoint of ``key`` (accepted, or in doubt: never sent
-        again by a new slice), and the accepted members (to tell later which ones a slice added)."""
+        again by a new slice)."""
         state = store.state(key)
         hasher = key.member_hasher()
         held = {m for f in state.with_status("done", "intent", "doubt") for m in f.members}
-        return (lambda recipient: hasher(str(recipient.number)) in held), state.accepted_members()
+        return lambda recipient: hasher(str(recipient.number)) in held
 
     def plan_now(
         self, planner: ContactPlanner, recipients: Iterable[Recipient], store: CheckpointStore, key: CheckpointKey,
         what: str,
-    ) -> tuple[ContactPlan, Callable[[Recipient], bool], set[str]]:  # fmt: skip
-        """One slice's plan (logged as ``what``), the "already in the checkpoint" test it used, and the
-        members accepted so far (what :meth:`record_contacts` compares with after the slice)."""
-        sent, before = self.sent_in(store, key)
+    ) -> tuple[ContactPlan, Callable[[Recipient], bool]]:  # fmt: skip
+        """One slice's plan (logged as ``what``) and the "already in the checkpoint" test it used."""
+        sent = self.sent_in(store, key)
         plan = planner.plan(recipients, sent=sent)
         self.log_plan(plan, what)
-        return plan, sent, before
+        return plan, sent
 
     def would_send(
         self, recipients: Iterable[Recipient], store: CheckpointStore, key: CheckpointKey
     ) -> tuple[Callable[[], Iterable[Recipient]], ContactPlan | None]:
         """The recipients this send would still contact — now or once their window opens; not those
         already in the checkpoint, nor those the policy skips — as a re-readable stream, and the plan."""
-        sent, _ = self.sent_in(store, key)
+        sent = self.sent_in(store, key)
         planner = self.contact_planner(store, key, record_start=False)
         if planner is None:
             return (lambda: (r for r in recipients if not sent(r))), None
@@ -273,24 +274,24 @@ class ContactPolicyMixin:
                 if zone.next_open else "",
             )  # fmt: skip
 
-    def record_contacts(
-        self,
-        recipients: Iterable[Recipient],
-        store: CheckpointStore,
-        key: CheckpointKey,
-        before: set[str],
-    ) -> int:
-        """Record in the contact ledger the recipients the vendor accepted since ``before`` (accepted
-        members); a retry records nothing twice (the ledger keeps one entry per source and person)."""
+    def record_contacts(self, recipients: Iterable[Recipient], store: CheckpointStore, key: CheckpointKey) -> int:
+        """Record in the contact ledger the recipients of every accepted frame of ``key`` not recorded yet,
+        then mark those frames recorded in the checkpoint: a try that died between the vendor's answer
+        and the ledger leaves its frames unmarked, and the next try records them (the ledger keeps one
+        entry per source and person, so nothing counts twice)."""
         ledger = self.contact_ledger(reading=False)
         if ledger is None:
             return 0
-        now_accepted = store.state(key).accepted_members() - before
-        if not now_accepted:
+        records = store.load(key)
+        recorded = {int(i) for r in records if r.get("t") == CONTACTS_RECORDED for i in r.get("frames") or ()}
+        frames = [f for f in CheckpointState.from_records(records).with_status("done") if f.index not in recorded]
+        if not frames:
             return 0
+        members = {m for f in frames for m in f.members}
         hasher = key.member_hasher()
-        numbers = [str(r.number) for r in recipients if hasher(str(r.number)) in now_accepted]
+        numbers = [str(r.number) for r in recipients if hasher(str(r.number)) in members]
         ledger.record_contacts(numbers, at=time.time(), source=key.path)
+        store.append_sync(key, [{"t": CONTACTS_RECORDED, "frames": sorted(f.index for f in frames)}])
         return len(numbers)
 
     @staticmethod

@@ -299,7 +299,7 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
             items: Iterable[Recipient] = recipients
             plan = None
             if planner is not None:  # only the recipients whose window is open now (see operators/policy.py)
-                plan, sent, before = self.plan_now(planner, recipients, store, key, f"{sms.vendor} SMS")
+                plan, sent = self.plan_now(planner, recipients, store, key, f"{sms.vendor} SMS")
                 if plan.due == 0 and plan.next_wake is not None:
                     self._wait_for_window(plan.next_wake)
                     continue
@@ -308,23 +308,10 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
             report, incomplete = self._deliver(context, sms, channel, items, store, key, suppression,
                                                recipients.valid if plan is None else plan.due)  # fmt: skip
             if planner is not None:
-                self.record_contacts(recipients, store, key, before)
-            if (
-                incomplete is None
-                and planner is not None
-                and plan is not None
-                and (planner.closed_while_sending or plan.next_wake is not None)
-            ):
-                if planner.closed_while_sending:
-                    self.log.info(
-                        "%d recipient(s) were not texted: their window closed while the others were",
-                        planner.closed_while_sending,
-                    )
-                    continue
-                assert plan.next_wake is not None
-                self._wait_for_window(plan.next_wake)
-                continue
-            break
+                self.record_contacts(recipients, store, key)
+            if incomplete is not None or plan is None or plan.due == 0:
+                break  # no policy, a failed slice, or nothing was due and nobody waits: this plan is final
+            # plan again: the slice is in the checkpoint; a window that closed while it was sent holds the rest
         result = self._result(sms.vendor, report, recipients, channel, suppression, store, key)
         if plan is not None:
             result["contact_policy"] = self.plan_summary(plan)

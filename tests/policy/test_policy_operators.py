@@ -310,3 +310,52 @@ def test_recipients_the_policy_held_say_so_in_the_outcome_table(world, tmp_path)
     assert rows[held]["outcome"] == "not_sent" and "contact policy FR_MARKETING held them" in rows[held]["detail"]
     assert rows[texted]["outcome"] != "not_sent"
     assert list(calls_by_number(world, "televoips", "sms")) == [texted]
+
+
+def test_a_window_that_closes_between_the_plan_and_the_send_holds_the_recipient(world, tmp_path, monkeypatch):
+    from airflow_provider_voice.delivery.contact_plan import ContactPlanner
+
+    world.clock.set(at("2026-11-03T11:50:00"))  # 12:50 in Paris: due (the window closes at 13:00)
+    original, planned = ContactPlanner.plan, []
+
+    def plan_then_time_passes(self, *args, **kwargs):
+        plan = original(self, *args, **kwargs)
+        if not planned:  # the first slice's send starts after the lunch break began
+            world.clock.set(at("2026-11-03T12:10:00"))
+        planned.append(plan.due)
+        return plan
+
+    monkeypatch.setattr(ContactPlanner, "plan", plan_then_time_passes)
+    make = functools.partial(
+        SendVoiceCampaignOperator, task_id="closing", conn_id="octopush_default", recipients=people(1)[:1],
+        campaign_name="closing", message="Offre", contact_policy="FR_MARKETING", deferrable=True,
+        checkpoint_path=str(tmp_path / "cp"),
+    )  # fmt: skip
+    result, deferrals = drive(make, context(task_id="closing", run_id="closing"), world.clock)
+    (times,) = calls_by_number(world).values()
+    assert times == [at("2026-11-03T13:00:00")]  # not at 13:10 (lunch), not dropped: 14:00 in Paris
+    assert (deferrals, result["accepted"], planned[0]) == (1, 1, 1)
+
+
+def test_contacts_a_failed_try_did_not_record_are_recorded_by_the_retry(world, tmp_path, monkeypatch):
+    from airflow_provider_voice.delivery.contact_ledger import ContactLedger
+
+    world.clock.set(at("2026-11-03T10:00:00"))  # 11:00 in Paris
+    numbers = people(2)[:2]
+    original = ContactLedger.record_contacts
+
+    def storage_down(self, *args, **kwargs):
+        raise OSError("the ledger's storage is down")
+
+    make = functools.partial(
+        SendVoiceCampaignOperator, task_id="ledger_down", conn_id="octopush_default", recipients=numbers,
+        campaign_name="ledger", message="Offre", contact_policy="FR_MARKETING", checkpoint_path=str(tmp_path / "cp"),
+    )  # fmt: skip
+    monkeypatch.setattr(ContactLedger, "record_contacts", storage_down)
+    with pytest.raises(OSError):
+        make().execute(context(task_id="ledger_down", run_id="ledger", try_number=1))
+    monkeypatch.setattr(ContactLedger, "record_contacts", original)
+    make().execute(context(task_id="ledger_down", run_id="ledger", try_number=2))
+    assert {n: len(t) for n, t in calls_by_number(world).items()} == dict.fromkeys(numbers, 1)
+    history = contact_ledger().history(numbers, since=at("2026-11-01T00:00:00"))
+    assert {n: len(history[n].contacts) for n in numbers} == dict.fromkeys(numbers, 1)

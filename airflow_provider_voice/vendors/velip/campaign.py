@@ -254,12 +254,14 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions, VelipApi]):
 
     vendor_windows: ClassVar[bool] = True
 
-    def window_spec(self, spec: CampaignSpec, *, until: float) -> CampaignSpec:
+    def window_spec(self, spec: CampaignSpec, *, until: float | None) -> CampaignSpec:
         """Velip stops dialing at the window's end: ``time_end`` (and ``date_end``) in Velip's zone
         (``vendor_options.timezone``) are the earlier of ``until`` and the caller's own, on the start
         day (Velip's daily window cannot cross midnight: a window that ends on a later Velip day is cut
         at 23:59:59). A recipient Velip has not called by then is not called outside the window: its
-        outcome stays pending (``PD``) in that campaign."""
+        outcome stays pending (``PD``) in that campaign. ``until`` None (no end): ``spec`` unchanged."""
+        if until is None:
+            return spec
         options = self.options(spec)
         zone = self._zone(options)
         now = time.time()
