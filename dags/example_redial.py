@@ -29,6 +29,13 @@ from airflow_provider_voice.operators.campaign import SendVoiceCampaignOperator
 RECIPIENTS = Path(__file__).parent / "data" / "campaign_recipients.csv"
 
 
+#: ``vendor_options`` for Velip only (the other vendors take none here): Velip's window ends the day after the run
+VELIP_UNTIL_TOMORROW = (
+    "{{ {'date_end': (dag_run.run_after + macros.timedelta(days=1)).strftime('%Y-%m-%d')} | tojson "
+    "if params.vendor == 'velip' else {} | tojson }}"
+)
+
+
 @dag(
     dag_id="example_redial",
     schedule=None,
@@ -48,6 +55,9 @@ def example_redial():
         id_field="customer_id",
         campaign_name="redial {{ run_id[-40:] }}",  # Velip names: at most 50 characters
         message="Hello {name}, this is a reminder of your appointment tomorrow at 10 AM.",
+        # Velip calls within one day of its own zone (São Paulo) by default, and refuses a default window
+        # shorter than an hour (a run after 23:00 there): let it go on until the end of the next day
+        vendor_options=VELIP_UNTIL_TOMORROW,
         redial={"outcomes": ["no_answer", "busy"], "after": timedelta(seconds=3), "max_attempts": 3},
         deferrable=True,
         poll_interval=1.0,

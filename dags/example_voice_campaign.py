@@ -36,6 +36,13 @@ from airflow_provider_voice.sensors.campaign import CampaignCompletionSensor
 RECIPIENTS = Path(__file__).parent / "data" / "campaign_recipients.csv"
 
 
+#: ``vendor_options`` for Velip only (the other vendors take none here): Velip's window ends the day after the run
+VELIP_UNTIL_TOMORROW = (
+    "{{ {'date_end': (dag_run.run_after + macros.timedelta(days=1)).strftime('%Y-%m-%d')} | tojson "
+    "if params.vendor == 'velip' else {} | tojson }}"
+)
+
+
 @dag(
     dag_id="example_voice_campaign",
     schedule=None,
@@ -63,6 +70,9 @@ def example_voice_campaign():
         # one, and Velip refuses a second campaign of the same name on the same day (error 230)
         campaign_name="example {{ run_id }}",
         message="{{ params.message }}",
+        # Velip calls within one day of its own zone (São Paulo) by default, and refuses a default window
+        # shorter than an hour (a run after 23:00 there): let it go on until the end of the next day
+        vendor_options=VELIP_UNTIL_TOMORROW,
         concurrency=4,
         progress_interval=1.0,
         retries=2,

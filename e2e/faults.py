@@ -16,7 +16,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,10 @@ class FaultRun:
     def start(self, *, latency: float, frame_size: int) -> dict[str, Any]:
         """Slow the vendor down, trigger the run, and return its ``send`` task instance once it runs."""
         self.sim.faults([{"vendor": self.vendor, "route": "*", "latency": latency}])
-        conf = {"vendor": self.vendor, "recipients": str(self.recipients), "vendor_options": {"frame_size": frame_size}}
+        options: dict[str, Any] = {"frame_size": frame_size}
+        if self.vendor == "velip":  # Velip's default window ends at midnight in São Paulo: refused after 23:00 there
+            options["date_end"] = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%d")
+        conf = {"vendor": self.vendor, "recipients": str(self.recipients), "vendor_options": options}
         self.api.trigger(DAG_ID, run_id=self.run_id, logical_date=None, conf=conf)
 
         def running() -> dict[str, Any] | None:
