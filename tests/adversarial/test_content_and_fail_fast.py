@@ -148,6 +148,22 @@ def test_velip_explicit_window_across_days_is_accepted(voice_connections, tmp_pa
     assert (created.date_start, created.time_start) == (day.isoformat(), "09:00:00"), created
 
 
+def test_velip_campaign_sent_late_in_sao_paulo_runs_until_the_end_of_the_next_day(
+    voice_connections, tmp_path, monkeypatch
+):
+    """Sent now at 23:30 in São Paulo (02:30Z) with no window options: not refused, nor cut at midnight."""
+    import time
+
+    clock = voice_connections.state.use_fake_clock(datetime(2026, 12, 2, 2, 30, tzinfo=timezone.utc).timestamp())
+    monkeypatch.setattr(time, "time", clock)
+    result = campaign("velip", tmp_path).execute(context())
+    assert result["accepted"] == 3
+    (created,) = voice_connections.state.velip.campaigns.values()
+    window = (created.date_start, created.time_start, created.date_end, created.time_end)
+    assert window == ("2026-12-01", "00:00:00", "2026-12-02", "23:59:59"), window
+    assert len(voice_connections.state.ledger.entries("velip", "call")) == 3  # today's part is open: called now
+
+
 def test_templated_vendor_options_parse_at_import_and_apply_at_execute(voice_connections, tmp_path):
     op = campaign("octopush", tmp_path, vendor_options="{{ params.options | tojson }}")  # DAG parse: no dict() here
     assert op.vendor_options == "{{ params.options | tojson }}"

@@ -138,7 +138,8 @@ class VelipCampaignOptions(CampaignOptions):
 
 
 MAX_NAME = 50
-#: the shortest default window (start time to 23:59:59 of the start day) accepted without an explicit time_end
+#: the shortest default window (start time to 23:59:59 of the start day) used as it is: a scheduled start with
+#: less is refused, a start now with less runs until the end of the next day
 MIN_DEFAULT_WINDOW_SECONDS = 3600
 
 
@@ -291,9 +292,11 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions, VelipApi]):
         scheduled time, calling starts the next day (``date_start`` + 1, if ``date_end`` allows);
         an explicit ``time_start`` before the scheduled time on the start day (Velip would call
         from ``time_start``) is refused. Also refused before anything is sent: an inverted or
-        empty window, a window closed on a one-day campaign, and a default window (start time to
-        23:59:59 on the start day) shorter than :data:`MIN_DEFAULT_WINDOW_SECONDS`; each error
-        says the window in Velip's zone and how to widen it."""
+        empty window, a window closed on a one-day campaign, and a *scheduled* default window (start
+        time to 23:59:59 on the start day) shorter than :data:`MIN_DEFAULT_WINDOW_SECONDS`; each error
+        says the window in Velip's zone and how to widen it. A campaign sent *now* (no future schedule,
+        no window options) with less than that left of Velip's day runs for the rest of the day and all
+        of the next (``time_start`` 00:00:00, ``date_end`` the next day) instead of being refused."""
         zone = self._zone(options)
         start = (
             spec.schedule
@@ -342,7 +345,12 @@ class VelipCampaigns(CampaignBackend[VelipCampaignOptions, VelipApi]):
         if options.time_end is None and options.date_end is None:
             opens = max(time_start, now_local)
             seconds = _seconds(time_end) - _seconds(opens)
-            if seconds < MIN_DEFAULT_WINDOW_SECONDS:
+            if seconds < MIN_DEFAULT_WINDOW_SECONDS and not scheduled and options.time_start is None:
+                # "call now" late in Velip's evening: the rest of today and all of tomorrow (Velip's daily
+                # window cannot cross midnight, so it opens at 00:00:00; today's part is open already)
+                time_start = "00:00:00"
+                date_end = (local.date() + timedelta(days=1)).isoformat()
+            elif seconds < MIN_DEFAULT_WINDOW_SECONDS:
                 raise ValidationError(
                     "schedule",
                     start.isoformat(),
