@@ -62,6 +62,10 @@ bench: install
 	$(BIN)/python benchmarks/bench_load_records.py
 	$(BIN)/python benchmarks/bench_contact_policy.py
 	$(BIN)/python benchmarks/bench_contact_ledger.py
+	$(BIN)/python benchmarks/bench_validation.py
+	$(BIN)/python benchmarks/bench_memory.py
+	$(BIN)/python benchmarks/bench_triggers.py
+	$(BIN)/python benchmarks/bench_parse.py
 	$(BIN)/python scripts/structure_metrics.py
 
 clean:

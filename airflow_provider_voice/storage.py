@@ -28,7 +28,9 @@ the destination when the ``with`` block ends without error: a reader never sees 
 file at the destination, and a failed or interrupted write leaves the destination as it was
 (absent, or the previous complete file) and removes the temporary file.
 
-* local paths: ``fsync`` then ``os.replace`` (atomic on POSIX file systems);
+* local paths: ``fsync`` then ``os.replace`` (atomic on POSIX file systems); a big file has its
+  writeback started every 8 MiB while it is written (``posix_fadvise``), so the final ``fsync``
+  has little left to wait for and the page cache does not fill with it;
 * object storage: written to the temporary key, then ``rename`` (a server-side copy + delete on
   object stores, whose objects only appear once complete).
 """
@@ -74,6 +76,8 @@ WRITE: tuple[str, ...] = ("open", "rename", "parent", "name")
 #: ``scheme://`` at the start of a string; two characters at least (``C://`` is a Windows drive)
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+)://")
 _LOCAL_HOSTS = ("", "localhost")
+#: a local atomic write starts the kernel's writeback every this many bytes (:meth:`AtomicFile.write`)
+_WRITEBACK_BYTES = 8 << 20
 
 
 def _is_storage_object(location: Any) -> bool:
@@ -244,12 +248,36 @@ class AtomicFile:
     handle: IO[bytes]
     bytes_written: int = 0
     committed: bool = False
+    #: the local file's descriptor, for the early writeback (None: object storage, or no ``posix_fadvise``)
+    writeback_fd: int | None = None
+    _written_back: int = 0  # offset up to which writeback was started
 
     def write(self, data: bytes) -> int:
         """Write ``data`` to the temporary file."""
         self.handle.write(data)
-        self.bytes_written += len(data)
-        return len(data)
+        size = len(data)
+        self.bytes_written += size
+        if self.writeback_fd is not None and self.bytes_written - self._written_back >= _WRITEBACK_BYTES:
+            self._start_writeback()
+        return size
+
+    def _start_writeback(self) -> None:
+        """Have the kernel start writing what was written so far, and forget the pages written
+        before (local files; Linux ``posix_fadvise(DONTNEED)`` starts the writeback and returns).
+
+        A big download thus never piles up dirty pages (the kernel throttles a writer that does,
+        and the final ``fsync`` would wait for all of them) nor fills the page cache.
+        """
+        fd = self.writeback_fd
+        if fd is None:
+            return
+        self.handle.flush()
+        start = max(0, self._written_back - _WRITEBACK_BYTES)  # the previous range: its writeback is done or under way
+        try:
+            os.posix_fadvise(fd, start, self.bytes_written - start, os.POSIX_FADV_DONTNEED)
+        except OSError:  # a file system without it: nothing lost but the early start
+            self.writeback_fd = None
+        self._written_back = self.bytes_written
 
     @property
     def url(self) -> str:
@@ -272,13 +300,15 @@ def open_atomic(destination: Any, *, make_parents: bool = True) -> Iterator[Atom
             path.parent.mkdir(parents=True, exist_ok=True)
         temp = path.with_name(temp_name)
         handle: IO[bytes] = open(temp, "xb")
+        writeback_fd = handle.fileno() if hasattr(os, "posix_fadvise") else None
     else:
         if make_parents:
             with contextlib.suppress(Exception):  # buckets/prefixes need no directories
                 path.parent.mkdir(parents=True, exist_ok=True)
         temp = path.parent / temp_name
         handle = temp.open("wb")
-    target = AtomicFile(path=path, temp_path=temp, handle=handle)
+        writeback_fd = None
+    target = AtomicFile(path=path, temp_path=temp, handle=handle, writeback_fd=writeback_fd)
     try:
         yield target
         if isinstance(path, Path):

@@ -55,10 +55,14 @@ import asyncio
 import contextlib
 import contextvars
 import email.utils
+import http.cookiejar
 import json as jsonlib
 import random
+import select
 import ssl
+import threading
 import time
+import weakref
 import xml.parsers.expat
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterable, Iterator, Mapping
@@ -88,7 +92,10 @@ from airflow_provider_voice.version import __version__
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "MAX_JSON_DEPTH",
+    "SHARED_ASYNC_CLIENTS",
+    "SHARED_POOL_CONNECTIONS",
     "USER_AGENT",
+    "AsyncClientLease",
     "AsyncHttp",
     "Call",
     "Dialect",
@@ -99,12 +106,14 @@ __all__ = [
     "PagedFlow",
     "ResponseLimits",
     "RetryPolicy",
+    "SharedAsyncClients",
     "Sleep",
     "SyncHttp",
     "check_json_depth",
     "json_body",
     "map_emitted",
     "new_async_client",
+    "new_shared_async_client",
     "new_sync_client",
     "parse_retry_after",
 ]
@@ -1172,14 +1181,262 @@ def new_sync_client(*, max_connections: int = 20) -> httpx.Client:
 
 
 def new_async_client(*, max_connections: int = 64) -> httpx.AsyncClient:
-    """The ``httpx.AsyncClient`` :class:`AsyncHttp` uses by default (no redirects followed).
+    """The ``httpx.AsyncClient`` :class:`AsyncHttp` uses by default (no redirects followed), with a
+    cheap check of idle pooled connections (:class:`_IdleCheckStream`: httpcore asks it of every
+    pooled connection at every request, the largest client cost of a campaign's send at high concurrency).
 
     :param max_connections: size of the connection pool.
     """
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         follow_redirects=False,
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
     )
+    _install_idle_check(client)
+    return client
+
+
+# -- one pooled asyncio client per connection and event loop (the triggerer) ----------------------
+#: connections of one shared pool (:class:`SharedAsyncClients`): one connection's polls, all triggers together
+SHARED_POOL_CONNECTIONS = 16
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """Keeps no cookie: a shared client must not carry one holder's session to another."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+
+def _socket_readable(sock: Any) -> bool:
+    """httpcore's test of an idle connection: readable (or gone) means the server closed it."""
+    fd = -1 if sock is None else sock.fileno()
+    if fd < 0:
+        return True
+    if not hasattr(select, "poll"):  # pragma: no cover - Windows
+        return bool(select.select([fd], [], [], 0)[0])
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+class _IdleCheckStream(httpcore.AsyncNetworkStream):
+    """An asyncio connection whose "closed by the server while idle?" check uses the socket found once.
+
+    httpcore asks it of every pooled connection at every request and response; anyio rebuilds its
+    table of attributes at each ask (``getpeername`` and all), which is most of a poll's CPU with a
+    pool of a dozen connections.
+    """
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._socket: Any = self  # not looked up yet
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        return _IdleCheckStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            if self._socket is self:
+                self._socket = self._inner.get_extra_info("socket")
+            return _socket_readable(self._socket)
+        return self._inner.get_extra_info(info)
+
+
+class _IdleCheckBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's asyncio network backend, handing out :class:`_IdleCheckStream` connections."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+        self._inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return _IdleCheckStream(await self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        return _IdleCheckStream(await self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _install_idle_check(client: httpx.AsyncClient) -> None:
+    """Give the client's httpcore pools :class:`_IdleCheckStream` connections (best effort: skipped if httpx changes)."""
+    transports = [getattr(client, "_transport", None), *getattr(client, "_mounts", {}).values()]
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if (
+            pool is not None
+            and isinstance(backend, httpcore.AsyncNetworkBackend)
+            and not isinstance(backend, _IdleCheckBackend)
+        ):
+            pool._network_backend = _IdleCheckBackend(backend)
+
+
+def new_shared_async_client(*, max_connections: int = SHARED_POOL_CONNECTIONS) -> httpx.AsyncClient:
+    """A client of :class:`SharedAsyncClients`: :func:`new_async_client` with a bounded pool and no
+    cookie jar.
+
+    :param max_connections: size of the connection pool.
+    """
+    client = new_async_client(max_connections=max_connections)
+    client.cookies = http.cookiejar.CookieJar(policy=_NoCookies())  # a jar (a Cookies object would be copied)
+    return client
+
+
+class _PoolSlot:
+    """One shared client: the event loop it belongs to (weakly, when the loop allows it) and its holders."""
+
+    __slots__ = ("client", "holders", "loop")
+
+    def __init__(self, client: httpx.AsyncClient, loop: asyncio.AbstractEventLoop) -> None:
+        self.client = client
+        self.holders = 0
+        try:
+            self.loop: Callable[[], asyncio.AbstractEventLoop | None] = weakref.ref(loop)
+        except TypeError:  # a loop type without weak references: held until the slot goes
+            self.loop = lambda: loop
+
+    def dead(self) -> bool:
+        loop = self.loop()
+        return loop is None or loop.is_closed()
+
+
+class AsyncClientLease:
+    """One holder's claim on a shared ``httpx.AsyncClient`` (see :class:`SharedAsyncClients`).
+
+    Use :attr:`client` in the event loop the lease was taken in only, then :meth:`release` it once
+    (a second release does nothing). Never close :attr:`client` itself: others use it.
+    """
+
+    __slots__ = ("_registry", "_slot", "_slot_key", "client")
+
+    def __init__(self, registry: SharedAsyncClients, slot_key: tuple[str, int], slot: _PoolSlot) -> None:
+        self._registry: SharedAsyncClients | None = registry
+        self._slot_key = slot_key
+        self._slot = slot
+        self.client = slot.client
+
+    @property
+    def released(self) -> bool:
+        """True once :meth:`release` was called."""
+        return self._registry is None
+
+    def check_loop(self) -> None:
+        """Raise ``RuntimeError`` unless called in the lease's own event loop (a client is bound to one loop)."""
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is None or running is not self._slot.loop():
+            raise RuntimeError("a shared HTTP client is used outside the event loop it was made in")
+        if self._registry is None:
+            raise RuntimeError("a shared HTTP client is used after its lease was released")
+
+    async def release(self) -> None:
+        """Give the client back; the last holder closes it (in its own event loop)."""
+        registry, self._registry = self._registry, None
+        if registry is not None:
+            await registry._release(self._slot_key, self._slot)
+
+
+class SharedAsyncClients:
+    """Process-wide registry of pooled ``httpx.AsyncClient`` objects: one per (key, event loop).
+
+    The triggerer runs every trigger in one event loop; a thousand triggers polling one connection
+    share one client and its bounded pool (:data:`SHARED_POOL_CONNECTIONS` sockets) instead of a
+    client and a socket each. :meth:`acquire` (in a running loop) hands out a lease and counts it;
+    the last :meth:`AsyncClientLease.release` closes the client. A client is never shared across
+    event loops (the key includes the running loop); clients of loops closed without being released
+    are dropped at the next :meth:`acquire` (nothing can be awaited on a closed loop).
+
+    The client carries no credentials or base URL (each request gets its headers from its caller's
+    :class:`HttpCore`), but ``key`` must still name what the caller depends on, so a changed
+    connection gets a new client: callers pass a connection id and a keyed hash of its fields,
+    never a secret in clear (the key may be logged).
+
+    :param max_connections: pool size of each client.
+    :param factory: builds a client (default :func:`new_shared_async_client` with ``max_connections``).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = SHARED_POOL_CONNECTIONS,
+        factory: Callable[[], httpx.AsyncClient] | None = None,
+    ) -> None:
+        self._factory = factory or (lambda: new_shared_async_client(max_connections=max_connections))
+        self._slots: dict[tuple[str, int], _PoolSlot] = {}
+        self._lock = threading.Lock()  # several loops may run in several threads
+
+    def acquire(self, key: str) -> AsyncClientLease:
+        """A lease on the client of ``key`` in the running event loop (made now if there is none).
+
+        :param key: what the client depends on (no secret in clear).
+        :raises RuntimeError: no event loop is running.
+        """
+        loop = asyncio.get_running_loop()
+        slot_key = (key, id(loop))
+        with self._lock:
+            for stale in [k for k, s in self._slots.items() if s.dead()]:
+                del self._slots[stale]
+            slot = self._slots.get(slot_key)
+            if slot is None or slot.loop() is not loop:
+                slot = self._slots[slot_key] = _PoolSlot(self._factory(), loop)
+            slot.holders += 1
+        return AsyncClientLease(self, slot_key, slot)
+
+    async def _release(self, slot_key: tuple[str, int], slot: _PoolSlot) -> None:
+        with self._lock:
+            slot.holders -= 1
+            if slot.holders > 0:
+                return
+            if self._slots.get(slot_key) is slot:
+                del self._slots[slot_key]
+        loop = slot.loop()
+        if loop is None or loop.is_closed():
+            return  # its sockets went with their loop
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            await slot.client.aclose()
+        else:  # released from elsewhere (a finalizer): the client is closed in its own loop
+            asyncio.run_coroutine_threadsafe(slot.client.aclose(), loop)
+
+    def holders(self, key: str | None = None) -> int:
+        """Leases held (on ``key``'s clients, or on all), in every event loop."""
+        with self._lock:
+            return sum(s.holders for (k, _), s in self._slots.items() if key is None or k == key)
+
+    def clients(self) -> int:
+        """Clients open, in every event loop."""
+        with self._lock:
+            return len(self._slots)
+
+
+#: the registry of this process (the triggers' clients)
+SHARED_ASYNC_CLIENTS = SharedAsyncClients()
 
 
 class SyncHttp:
@@ -1188,7 +1445,9 @@ class SyncHttp:
     :param dialect: the vendor API (auth headers, error reading, base URLs).
     :param timeout: default timeout per request.
     :param retry: the retry policy.
-    :param http_client: an ``httpx.Client`` to use (tests pass one with ``MockTransport``).
+    :param http_client: an ``httpx.Client`` to use (tests pass one with ``MockTransport``); without
+        one, :func:`new_sync_client` makes one at the first request (a client that never sends, such
+        as a status read from a local store, costs no connection pool nor TLS context).
     :param sleep: the sleep function (tests pass a fake clock).
     :param limits: size and time bounds (see :class:`ResponseLimits`).
     """
@@ -1204,8 +1463,20 @@ class SyncHttp:
         limits: ResponseLimits | None = None,
     ) -> None:
         self.core = HttpCore(dialect, timeout=timeout, retry=retry, limits=limits)
-        self._client = http_client if http_client is not None else new_sync_client()
+        self._http_client = http_client
+        self._making = threading.Lock()  # the shared blocking client of a capability may be used by threads
         self._sleep = sleep
+
+    @property
+    def _client(self) -> httpx.Client:
+        """The ``httpx.Client``, made at first use."""
+        client = self._http_client
+        if client is None:
+            with self._making:
+                if self._http_client is None:
+                    self._http_client = new_sync_client()
+                client = self._http_client
+        return client
 
     def _retrying(self, call: Call[object], budget: _Budget) -> tenacity.Retrying:
         def sleep(seconds: float) -> None:
@@ -1341,8 +1612,9 @@ class SyncHttp:
         return self.send(step) if isinstance(step, Call) else self.run(step)
 
     def close(self) -> None:
-        """Close the HTTP client."""
-        self._client.close()
+        """Close the HTTP client (if one was made)."""
+        if self._http_client is not None:
+            self._http_client.close()
 
 
 class AsyncHttp:

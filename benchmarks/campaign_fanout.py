@@ -17,23 +17,34 @@ client's own overhead.
 It prints the three wall times, the ratios (goal: >= 8x faster than the sequential loop, within
 1.25x of ideal), the validation time of the 100,000 numbers (paid once by the operator, outside
 the send path), peak RSS of this process and of the simulator, and checks the simulator's ledger:
-every recipient called exactly once per run.
+every recipient called exactly once per run. A table then puts, per vendor and concurrency, the
+operator path's ratio to ideal against the stub beside the one against the simulator (and the
+client CPU seconds of each run).
+
+Last comes a **profile summary**: one more operator-path run per vendor against the stub, at the
+highest concurrency, under ``cProfile`` (not timed: profiling inflates Python-heavy parts), its
+main-thread time summed by category (engine framing and member hashes, request/body building,
+response parsing, checkpoint, progress/logging, HTTP client, httpcore pool bookkeeping, event
+loop, event loop idle = waiting on latency), plus the checkpoint commits made in the writer
+thread (count, records, seconds in write + fsync) — where the time above ideal goes.
 
 The simulator runs in its own process (``python -m airflow_provider_voice.testing``), so its CPU
 does not compete with the client for one interpreter lock.
 
-Usage: ``python benchmarks/campaign_fanout.py [--recipients 100000] [--latency 0.05] [--concurrency 16]``
+Usage: ``python benchmarks/campaign_fanout.py [--recipients 100000] [--latency 0.05] [--concurrency 16,64] [--no-profile]``
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -233,10 +244,50 @@ def sequential(vendor: str, sim: Simulator, recipients: list[Any]) -> float:
     return time.perf_counter() - started
 
 
+def timed_store(root: Path) -> Any:
+    """A :class:`LocalCheckpointStore` that counts its commits and the seconds they take (writer thread)."""
+    from airflow_provider_voice.delivery import LocalCheckpointStore
+
+    class TimedStore(LocalCheckpointStore):
+        def __init__(self, root: Path) -> None:
+            super().__init__(root)
+            self.commits = self.records = self.owner_reads = 0
+            self.commit_seconds = self.owner_seconds = 0.0
+            self._stats = threading.Lock()
+
+        def append_sync(self, key: Any, records: list[dict[str, Any]]) -> None:
+            started = time.perf_counter()
+            super().append_sync(key, records)
+            with self._stats:
+                self.commits += 1
+                self.records += len(records)
+                self.commit_seconds += time.perf_counter() - started
+
+        def owner(self, key: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return super().owner(key)
+            finally:
+                with self._stats:
+                    self.owner_reads += 1
+                    self.owner_seconds += time.perf_counter() - started
+
+    return TimedStore(root)
+
+
 def operator_path(
-    vendor: str, recipients: list[Any], concurrency: int, checkpoints: Path, prefix: str = "bench"
-) -> tuple[float, Any]:
-    """``SendVoiceCampaignOperator``'s send path: the campaign backend through the delivery engine."""
+    vendor: str,
+    recipients: list[Any],
+    concurrency: int,
+    checkpoints: Path,
+    prefix: str = "bench",
+    store: Any = None,
+    profile: cProfile.Profile | None = None,
+) -> tuple[float, Any, float]:
+    """``SendVoiceCampaignOperator``'s send path: the campaign backend through the delivery engine.
+
+    :returns: wall seconds, the handle, and the CPU seconds of this process (the client's) meanwhile.
+    """
     from airflow.sdk import BaseHook
 
     from airflow_provider_voice.delivery import CheckpointKey, LocalCheckpointStore
@@ -245,12 +296,143 @@ def operator_path(
     backend = BaseHook.get_hook(f"{prefix}_{vendor}").campaigns()
     spec = CampaignSpec(name="bench", message="Benchmark message")
     key = CheckpointKey("benchmark", vendor, f"run-{time.time_ns()}")
-    started = time.perf_counter()
-    handle = backend.send_campaign(
-        spec, recipients, key=key, store=LocalCheckpointStore(checkpoints), concurrency=concurrency,
-        total=len(recipients), engine_options={"progress_interval": 2.0},
-    )  # fmt: skip
-    return time.perf_counter() - started, handle
+    store = store if store is not None else LocalCheckpointStore(checkpoints)
+    cpu, started = time.process_time(), time.perf_counter()
+    if profile is not None:
+        profile.enable()
+    try:
+        handle = backend.send_campaign(
+            spec, recipients, key=key, store=store, concurrency=concurrency,
+            total=len(recipients), engine_options={"progress_interval": 2.0},
+        )  # fmt: skip
+    finally:
+        if profile is not None:
+            profile.disable()
+    return time.perf_counter() - started, handle, time.process_time() - cpu
+
+
+#: profile categories, first match wins: (category, path fragments of the function's file)
+CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("checkpoint records (main thread)", ("delivery/checkpoint",)),
+    ("progress lines and logging", ("delivery/progress", "/logging/", "structlog", "redaction")),
+    ("engine: frames, member hashes, queue", ("delivery/", "campaign_fanout")),
+    ("vendor", ("/vendors/", "/models/", "/capabilities/", "pydantic")),
+    ("HTTP client (transport, httpx, httpcore, anyio, tenacity)",
+     ("transport.py", "/httpx/", "/httpcore/", "/h11/", "/anyio/", "/tenacity/", "/sniffio/", "/idna/")),
+    ("event loop and tasks", ("/asyncio/", "selectors.py")),
+    ("thread hand-off", ("threading.py", "concurrent/futures", "/queue.py")),
+)  # fmt: skip
+#: httpcore's pool bookkeeping (its per-request scan of every pooled connection) and the idle-socket checks it makes
+POOL_FUNCTIONS = frozenset(
+    {"_assign_requests_to_connections", "has_expired", "is_idle", "is_closed", "is_available",
+     "can_handle_request", "is_socket_readable", "_socket_readable", "extra_attributes", "get_extra_info",
+     "_raw_socket", "<listcomp>"}
+)  # fmt: skip
+RESPONSE_WORDS = ("parse", "_result", "reply", "records", "ticket", "json_body", "check_json_depth", "validate")
+NEUTRAL = ("~", "/json/", "/re/", "/enum.py", "/functools.py", "/typing.py", "/abc.py", "/contextlib.py")
+IDLE = "event loop idle (waiting on latency)"
+
+
+def _category(func: tuple[str, int, str]) -> str | None:
+    """The category of a profiled function, or None when its time belongs to its callers (built-ins, stdlib json)."""
+    file, _, name = func
+    file = file.replace("\\", "/")
+    if name == "<method 'poll' of 'select.epoll' objects>":
+        return IDLE
+    if file == "~" or any(part in file for part in NEUTRAL[1:]):
+        return None
+    if ("/httpcore/_async/connection" in file or "/httpcore/_async/http11" in file or "/httpcore/_utils" in file
+            or "/anyio/" in file or "transport.py" in file) and name in POOL_FUNCTIONS:  # fmt: skip
+        if "connection_pool" in file or name != "<listcomp>":
+            return "HTTP client: httpcore pool bookkeeping (idle scans)"
+    for category, parts in CATEGORIES:
+        if any(part in file for part in parts):
+            if category == "vendor":
+                words = RESPONSE_WORDS
+                return (
+                    "response parsing (vendor models)"
+                    if any(w in name for w in words)
+                    else "request/body building (vendor)"
+                )
+            return category
+    return "other"
+
+
+def profile_summary(profile: cProfile.Profile, wall: float) -> list[tuple[str, float]]:
+    """Main-thread self time per category (built-ins and stdlib helpers charged to their callers)."""
+    import pstats
+
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    shares: dict[Any, dict[str, float]] = {}
+
+    def share(func: Any, depth: int = 0) -> dict[str, float]:
+        if func in shares:
+            return shares[func]
+        own = _category(func)
+        if own is not None or depth > 12 or func not in stats:
+            shares[func] = {own or "other": 1.0}
+            return shares[func]
+        shares[func] = {"other": 1.0}  # while resolving (cycles)
+        callers = stats[func][4]
+        total = sum(edge[2] for edge in callers.values()) or 1.0
+        out: dict[str, float] = {}
+        for caller, edge in callers.items():
+            weight = (edge[2] / total) if sum(e[2] for e in callers.values()) else 1.0 / len(callers)
+            for category, part in share(caller, depth + 1).items():
+                out[category] = out.get(category, 0.0) + weight * part
+        shares[func] = out or {"other": 1.0}
+        return shares[func]
+
+    totals: dict[str, float] = {}
+    for func, (_, _, tottime, _, _) in stats.items():
+        for category, part in share(func).items():
+            totals[category] = totals.get(category, 0.0) + tottime * part
+    return sorted(totals.items(), key=lambda kv: -kv[1])
+
+
+def print_table(rows: list[tuple[str, int, float, float, float, float, float]]) -> None:
+    """Operator path / ideal against the stub beside the same against the simulator."""
+    print("operator send path / ideal (goal <= 1.25x), stub vendor beside simulator; client CPU s of each run")
+    print(
+        f"  {'vendor':<9} {'conc':>4} {'ideal s':>8} | {'stub s':>7} {'ratio':>6} {'cpu s':>6} | {'sim s':>7} {'ratio':>6} {'cpu s':>6}"
+    )
+    for vendor, concurrency, ideal, stub, stub_cpu, sim, sim_cpu in rows:
+        print(
+            f"  {vendor:<9} {concurrency:>4} {ideal:>8.3f} | {stub:>7.2f} {stub / ideal:>5.2f}x {stub_cpu:>6.2f} |"
+            f" {sim:>7.2f} {sim / ideal:>5.2f}x {sim_cpu:>6.2f}"
+        )
+    print()
+
+
+def profile_run(vendor: str, recipients: list[Any], concurrency: int, latency: float) -> None:
+    """One profiled operator-path run against the stub; prints where its time goes."""
+    frames = -(-len(recipients) // FRAMES[vendor])
+    ideal = frames * latency / concurrency
+    stub = Stub(latency)
+    profile = cProfile.Profile()
+    try:
+        stub_connections(stub)
+        with tempfile.TemporaryDirectory() as checkpoints:
+            store = timed_store(Path(checkpoints))
+            wall, _, cpu = operator_path(
+                vendor, recipients, concurrency, Path(checkpoints), prefix="stub", store=store, profile=profile
+            )
+    finally:
+        stub.close()
+    print(
+        f"profile: {vendor} against the stub, concurrency {concurrency}, {frames} frames "
+        f"(cProfile on: {wall:.2f} s wall, {cpu:.2f} s client CPU; ideal {ideal:.2f} s)"
+    )
+    print("  main thread, self time by category (built-ins charged to their callers):")
+    for category, seconds in profile_summary(profile, wall):
+        if seconds >= 0.0005:
+            print(f"    {category:<58} {seconds:7.3f} s  {100 * seconds / wall:5.1f}%")
+    print(
+        f"  checkpoint writer thread: {store.commits} commits for {store.records} records "
+        f"({store.records / max(store.commits, 1):.1f} records per fsync; {2 * frames} records without group commit), "
+        f"{store.commit_seconds:.3f} s in write + fsync; {store.owner_reads} claim reads, {store.owner_seconds:.3f} s"
+    )
+    print()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,8 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--latency", type=float, default=0.05, help="simulator latency per request, seconds")
     parser.add_argument(
-        "--concurrency", default="8,16", help="frames in flight on the operator path (comma-separated values)"
+        "--concurrency", default="16,64", help="frames in flight on the operator path (comma-separated values)"
     )
+    parser.add_argument("--no-profile", action="store_true", help="skip the profile summary")
     parser.add_argument("--vendors", default="octopush,kaleyra")
     parser.add_argument("--serve-stub", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -292,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"simulator latency {args.latency * 1000:.0f} ms per request; operator concurrency {args.concurrency}\n")
         levels = [int(c) for c in str(args.concurrency).split(",")]
+        table: list[tuple[str, int, float, float, float, float, float]] = []
         for vendor in args.vendors.split(","):
             size = FRAMES[vendor]
             frames = -(-len(recipients) // size)
@@ -301,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
             assert seq_calls == (len(recipients), 1), f"sequential ledger {seq_calls}"
             sim.reset(0.0)
             with tempfile.TemporaryDirectory() as checkpoints:
-                floor, _ = operator_path(vendor, recipients, max(levels), Path(checkpoints))
+                floor, _, _ = operator_path(vendor, recipients, max(levels), Path(checkpoints))
             print(
                 f"{vendor}: {size} per frame, {frames} frames\n"
                 f"  sequential loop    {seq:7.2f} s   ({len(recipients) / seq:,.0f} recipients/s)\n"
@@ -311,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
                 ideal = frames * args.latency / concurrency
                 sim.reset(args.latency)
                 with tempfile.TemporaryDirectory() as checkpoints:
-                    elapsed, handle = operator_path(vendor, recipients, concurrency, Path(checkpoints))
+                    elapsed, handle, sim_cpu = operator_path(vendor, recipients, concurrency, Path(checkpoints))
                 op_calls = sim.calls(vendor)
                 assert handle.accepted == len(recipients), handle
                 assert op_calls == (len(recipients), 1), f"operator ledger {op_calls}"
@@ -328,14 +512,22 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     stub_connections(stub)
                     with tempfile.TemporaryDirectory() as checkpoints:
-                        bare, _ = operator_path(vendor, recipients, concurrency, Path(checkpoints), prefix="stub")
+                        bare, stub_handle, stub_cpu = operator_path(
+                            vendor, recipients, concurrency, Path(checkpoints), prefix="stub"
+                        )
+                    assert stub_handle.accepted == len(recipients), stub_handle
                 finally:
                     stub.close()
                 print(
                     f"    same send path against a stub vendor with no server CPU (canned answers, same latency): "
-                    f"{bare:.2f} s = {bare / ideal:.2f}x ideal"
+                    f"{bare:.2f} s = {bare / ideal:.2f}x ideal (goal <= 1.25x: {'met' if bare / ideal <= 1.25 else 'NOT met'})"
                 )
+                table.append((vendor, concurrency, ideal, bare, stub_cpu, elapsed, sim_cpu))
             print()
+        print_table(table)
+        if not args.no_profile:
+            for vendor in args.vendors.split(","):
+                profile_run(vendor, recipients, max(levels), args.latency)
         print(
             f"peak RSS: benchmark process {rss_mb():.0f} MiB (at start {rss_start:.0f} MiB), simulator process {sim.peak_rss:.0f} MiB"
         )

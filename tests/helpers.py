@@ -28,11 +28,11 @@ import httpx
 __all__ = [
     "AIRFLOW",
     "Crash",
-    "FailingMidway",
     "OutletEvents",
     "Script",
     "airflow_cli_env",
     "dags_test",
+    "failing_midway",
     "first_event",
     "form",
     "logical_date_only_names",
@@ -167,23 +167,28 @@ class OutletEvents(dict[Any, Any]):
         return self[key]
 
 
-class FailingMidway:
-    """Recipients that read fine for validation, then fail after ``limit`` rows during the send
-    (the worker loses its recipients file mid-way).
+@contextlib.contextmanager
+def failing_midway(limit: int) -> Iterator[None]:
+    """Inside this block, a send fails with ``OSError`` after reading ``limit`` recipients (the worker
+    loses its spilled recipients file mid-way): validation read every row, the frames cut before the
+    failure are sent, the rest are not.
 
-    :param people: the recipients.
-    :param limit: rows yielded on the second and later reads before ``OSError``.
+    :param limit: recipients the send reads before the failure.
     """
+    from unittest import mock
 
-    def __init__(self, people: list[str], limit: int) -> None:
-        self.people, self.limit, self.reads = people, limit, 0
+    from airflow_provider_voice.capabilities.recipients import _Spill
 
-    def __iter__(self) -> Iterator[str]:
-        self.reads += 1
-        for position, number in enumerate(self.people):
-            if self.reads > 1 and position == self.limit:
+    reading = _Spill.__iter__
+
+    def failing(spill: Any) -> Iterator[Any]:
+        for position, recipient in enumerate(reading(spill)):
+            if position == limit:
                 raise OSError("worker lost its recipients file")
-            yield number
+            yield recipient
+
+    with mock.patch.object(_Spill, "__iter__", failing):
+        yield
 
 
 class Crash(BaseException):

@@ -14,17 +14,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from airflow_provider_voice.delivery import CheckpointKey, CheckpointStore, DeliveryEngine, SuppressionList
-from airflow_provider_voice.models.blacklist import BlacklistResult
-from airflow_provider_voice.models.campaign import CampaignHandle, CampaignOptions, CampaignSpec, CampaignStatus
 from airflow_provider_voice.models.click_to_call import ClickToCallHandle, ClickToCallStatus
 from airflow_provider_voice.models.outcomes import CallRecord, RecipientOutcome
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.transport import Call
 from airflow_provider_voice.vendors.base import AsyncVendorClient, VendorApi
+
+if TYPE_CHECKING:
+    from airflow_provider_voice.models.blacklist import BlacklistResult
+    from airflow_provider_voice.models.campaign import CampaignHandle, CampaignOptions, CampaignSpec, CampaignStatus
 
 __all__ = ["BlacklistCapability", "CampaignCapability", "ClickToCallCapability", "SentLookup", "SmsCapability"]
 

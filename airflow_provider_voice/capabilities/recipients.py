@@ -5,7 +5,8 @@ is parsed to E.164 and checked against the vendor's rules. Any invalid row fails
 row and the reason — unless ``skip_invalid`` is set, in which case invalid rows are left out. An
 empty source fails too, and so does a file that cannot be read as its format (see
 :class:`~airflow_provider_voice.models.recipients.RecipientSource`). The returned
-:class:`ValidatedRecipients` streams the source again for the send.
+:class:`ValidatedRecipients` streams the recipients that passed for the send, from a temporary copy
+the validation pass wrote (no second read of the source, no number parsed twice; constant memory).
 
 **Every left-out row is accounted for.** Each invalid row (unreadable number, a vendor rule
 broken, a CSV row with too many values) is written, as it is found, to a *rejects file*: CSV
@@ -22,15 +23,21 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import pickle
 import re
 import secrets
+import tempfile
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Generic, Protocol, TypeVar
+from typing import IO, Any, Generic, Protocol, TypeVar
 
 from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.models.recipients import (
     InvalidRow,
     Recipient,
@@ -57,6 +64,10 @@ log = get_logger(__name__)
 #: the columns of a rejects file
 REJECT_COLUMNS = ("line", "value", "reason")
 _FLUSH_CHARS = 64 * 1024
+#: recipients per pickled chunk of the spill (what one read of the send holds)
+_SPILL_RECORDS = 1000
+#: rows a source must pass before ``validation_workers`` processes start (a pool costs its start-up)
+PARALLEL_THRESHOLD = 50_000
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
 
 #: what recipients are checked against: a campaign spec, an SMS text...
@@ -82,11 +93,130 @@ class RecipientCheck(Protocol[SpecT_contra]):
         ...
 
 
+class _Spill:
+    """The recipients that passed validation, in order, in a temporary file read back for the send.
+
+    Written by the validation pass (chunks of :data:`_SPILL_RECORDS` recipients, each a pickle of
+    plain values: the packed number, name, variables, row id, line), so the send neither reads the
+    source again nor parses a number twice, in constant memory (a chunk at a time). The file is
+    anonymous where the system allows (already unlinked), and closed, so gone, by :meth:`close`,
+    when this object is collected, or when the process ends. Several iterations may run at once
+    (each reads at its own offsets). When the file cannot be made or written, :attr:`usable` turns
+    False and the send reads the source again, as it did before.
+    """
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._file: IO[bytes] | None = handle
+        self._closer = weakref.finalize(self, handle.close)
+        self._records: list[Any] = []
+        self._chunks: list[tuple[int, int]] = []
+        self._field_sets: dict[frozenset[str], int] = {}
+        self._end = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls) -> _Spill | None:
+        """A new spill in the temporary directory, or None (logged) when no file can be made there."""
+        try:
+            return cls(tempfile.TemporaryFile(prefix="voice-recipients-"))
+        except OSError as exc:
+            log.warning("recipients: no temporary file (%s); the send reads the recipients again", exc)
+            return None
+
+    @property
+    def usable(self) -> bool:
+        return self._file is not None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes written to the file."""
+        return self._end
+
+    def add(self, recipient: Recipient) -> None:
+        """Append ``recipient`` (a valid one, in source order)."""
+        if self._file is None:
+            return
+        if type(recipient) is Recipient and type(recipient.number) is PhoneNumber:
+            fields_set = frozenset(recipient.model_fields_set)
+            kind = self._field_sets.setdefault(fields_set, len(self._field_sets))
+            values = recipient.__dict__
+            record: Any = (
+                values["number"]._pack(), values["name"], values["variables"], values["row_id"], values["line"], kind,
+            )  # fmt: skip
+        else:  # a subclass: pickled as it is
+            record = recipient
+        self._records.append(record)
+        if len(self._records) >= _SPILL_RECORDS:
+            self._write()
+
+    def finish(self) -> None:
+        """Write what is buffered: the spill is complete."""
+        if self._records:
+            self._write()
+        if self._file is not None:
+            try:
+                self._file.flush()
+            except OSError as exc:
+                self._fail(exc)
+
+    def _write(self) -> None:
+        records, self._records = self._records, []
+        if self._file is None:
+            return
+        try:
+            data = pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+            self._file.write(data)
+        except Exception as exc:  # a full disk, a recipient that cannot be pickled: read the source again
+            self._fail(exc)
+            return
+        self._chunks.append((self._end, len(data)))
+        self._end += len(data)
+
+    def _fail(self, exc: BaseException) -> None:
+        log.warning("recipients: the temporary copy failed (%s); the send reads the recipients again", exc)
+        self.close()
+
+    def _read(self, offset: int, size: int) -> bytes:
+        handle = self._file
+        if handle is None:
+            raise RuntimeError("the validated recipients were closed")
+        if hasattr(os, "pread"):
+            data = os.pread(handle.fileno(), size, offset)
+            while len(data) < size:
+                more = os.pread(handle.fileno(), size - len(data), offset + len(data))
+                if not more:
+                    raise OSError(f"the recipients' temporary copy ends early ({offset + len(data)} bytes)")
+                data += more
+            return data
+        with self._lock:  # pragma: no cover - systems without pread
+            handle.seek(offset)
+            data = handle.read(size)
+            handle.seek(0, os.SEEK_END)
+            return data
+
+    def __iter__(self) -> Iterator[Recipient]:
+        field_sets = list(self._field_sets)
+        trusted, unpack = Recipient._trusted, PhoneNumber._unpack
+        for offset, size in list(self._chunks):
+            for record in pickle.loads(self._read(offset, size)):
+                if type(record) is tuple:
+                    packed, name, variables, row_id, line, kind = record
+                    yield trusted(unpack(packed), name, variables, row_id, line, field_sets[kind])
+                else:
+                    yield record
+
+    def close(self) -> None:
+        """Delete the file."""
+        self._file = None
+        self._records = []
+        self._closer()
+
+
 @dataclass
 class ValidatedRecipients(Generic[SpecT]):
     """A recipient source that passed validation.
 
-    :param source: the :class:`RecipientSource` (read again by :meth:`__iter__`).
+    :param source: the :class:`RecipientSource` (read again by :meth:`__iter__` only without a ``spill``).
     :param backend: the vendor check applied to every recipient.
     :param spec: what the check validates against (campaign spec, SMS text).
     :param valid: recipients that will be sent (before suppression).
@@ -97,6 +227,9 @@ class ValidatedRecipients(Generic[SpecT]):
     :param invalid_rows: the first ``keep_invalid`` left-out rows (line, value as given, reason), in file order.
     :param rejects_path: where every left-out row was written (URL-like string), or None when none was.
     :param report: the source's report of the validation pass (lines, blank lines, layout...).
+    :param spill: the recipients that passed, as the validation pass wrote them (a temporary file);
+        :meth:`__iter__` reads it back instead of parsing the source again. None: the source is read
+        again and each recipient checked again (``skip_invalid``).
     """
 
     source: RecipientSource
@@ -110,8 +243,13 @@ class ValidatedRecipients(Generic[SpecT]):
     invalid_rows: list[InvalidRow] = field(default_factory=list)
     rejects_path: str | None = None
     report: RecipientReport | None = None
+    spill: _Spill | None = field(default=None, repr=False, compare=False)
 
     def __iter__(self) -> Iterator[Recipient]:
+        """The recipients to send, in source order: the ``valid`` ones (read from the spill when there is one)."""
+        if self.spill is not None:
+            yield from self.spill
+            return
         for position, recipient in enumerate(self.source, start=1):
             if self.skip_invalid:
                 try:
@@ -119,6 +257,12 @@ class ValidatedRecipients(Generic[SpecT]):
                 except ValidationError:
                     continue  # reported (and written to the rejects file) by validate_recipients
             yield recipient
+
+    def close(self) -> None:
+        """Delete the spill now (it is deleted anyway when this object is collected, or the process ends)."""
+        if self.spill is not None:
+            self.spill.close()
+            self.spill = None
 
     def invalid_sample(self, limit: int = 20) -> list[dict[str, Any]]:
         """The first ``limit`` left-out rows as ``{"line", "value", "reason"}``, phone numbers masked (XCom-safe)."""
@@ -271,29 +415,45 @@ class _LeftOut:
         self.rejects.add(row)
 
 
-def _check_every_row(source: RecipientSource, backend: RecipientCheck[SpecT], spec: SpecT, left_out: _LeftOut) -> int:
+def _check_every_row(
+    source: RecipientSource,
+    backend: RecipientCheck[SpecT],
+    spec: SpecT,
+    left_out: _LeftOut,
+    spill: _Spill | None = None,
+) -> int:
     """The validation pass: read ``source`` once, check each recipient with ``backend``; the count of valid ones.
 
     A recipient the vendor check refuses is recorded in ``left_out``; any failure discards the partial
-    rejects file before it propagates. Afterwards the source stops recording its own invalid rows
-    (the send re-reads it: they are recorded already).
+    rejects file (and the spill) before it propagates. Each valid recipient is written to ``spill``
+    for the send. Afterwards the source stops recording its own invalid rows (without a usable spill
+    the send re-reads it: they are recorded already).
 
     :param source: the recipient source (its ``on_invalid`` records into ``left_out``).
     :param backend: the vendor check.
     :param spec: what the check validates against.
     :param left_out: where refused rows are recorded.
+    :param spill: where the valid recipients are written, or None.
     """
     valid = 0
+    keep = spill.add if spill is not None else None
+    check = backend.validate_recipient
     try:
         for position, recipient in enumerate(source, start=1):
             try:
-                backend.validate_recipient(spec, recipient, position)
+                check(spec, recipient, position)
             except ValidationError as exc:
                 left_out.record(InvalidRow(source.report.last_line, str(recipient.number), f"{exc.field}: {exc.rule}"))
                 continue
             valid += 1
+            if keep is not None:
+                keep(recipient)
+        if spill is not None:
+            spill.finish()
     except BaseException:
         left_out.rejects.abort()
+        if spill is not None:
+            spill.close()
         raise
     finally:
         source.on_invalid = None  # the send re-reads the source: its rows are recorded already
@@ -382,6 +542,7 @@ def _conclude(
     skip_invalid: bool,
     log_sample: int,
     field: str,
+    spill: _Spill | None = None,
 ) -> ValidatedRecipients[SpecT]:
     """After the validation pass: move the rejects file into place, fail or warn, and build the result.
 
@@ -393,15 +554,21 @@ def _conclude(
     :param skip_invalid: whether invalid rows may be left out.
     :param log_sample: how many left-out rows are logged.
     :param field: the argument name in errors and logs.
+    :param spill: the recipients that passed, written by the pass (None: the result reads the source again).
     :raises ValidationError: see :func:`_fail_or_warn_on_left_out` and :func:`_require_a_valid_recipient`.
     """
     location = left_out.rejects.commit()
     report = source.report
     report.rejects_path = location
-    _fail_or_warn_on_left_out(
-        left_out, report, skip_invalid=skip_invalid, log_sample=log_sample, field=field, vendor=backend.vendor
-    )
-    _require_a_valid_recipient(report, valid, left_out.counted, field=field, vendor=backend.vendor)
+    try:
+        _fail_or_warn_on_left_out(
+            left_out, report, skip_invalid=skip_invalid, log_sample=log_sample, field=field, vendor=backend.vendor
+        )
+        _require_a_valid_recipient(report, valid, left_out.counted, field=field, vendor=backend.vendor)
+    except BaseException:
+        if spill is not None:
+            spill.close()
+        raise
     return ValidatedRecipients(
         source=source,
         backend=backend,
@@ -414,6 +581,7 @@ def _conclude(
         invalid_rows=left_out.kept,
         rejects_path=location,
         report=report,
+        spill=spill,
     )
 
 
@@ -438,6 +606,8 @@ def validate_recipients(
     field: str = "recipients",
     region_field: str | None = None,
     id_field: str | None = None,
+    validation_workers: int = 1,
+    parallel_threshold: int = PARALLEL_THRESHOLD,
 ) -> ValidatedRecipients[SpecT]:
     """Read ``recipients`` once and check every row; see the module docstring.
 
@@ -463,10 +633,17 @@ def validate_recipients(
     :param field: the argument name in errors (``"recipients"``).
     :param region_field: column/key of each row's ISO region (mixed-country files; see :class:`RecipientSource`).
     :param id_field: column/key of each row's id (default ``row_id``/``id``, else the line).
+    :param validation_workers: processes parsing the numbers (default 1: none besides this one). With
+        2 or more, a source longer than ``parallel_threshold`` rows has the numbers of its later rows
+        parsed ahead by that many spawned processes, in chunks; rows are still checked here in order,
+        with the same lines, errors, rejects file and counts.
+    :param parallel_threshold: rows checked in this process before the pool starts (default 50,000).
     :returns: a :class:`ValidatedRecipients` (counts, left-out sample, rejects location).
     :raises ValidationError: naming the first invalid row(s) and the rule (and the rejects file
         listing all of them), an unreadable file, or the empty source.
     """
+    if isinstance(validation_workers, bool) or not isinstance(validation_workers, int) or validation_workers < 1:
+        raise ValidationError("validation_workers", validation_workers, "a whole number of processes, 1 or more")
     left_out = _LeftOut(_RejectsFile(rejects_path, rejects_name, field), keep_invalid)
     source = RecipientSource(
         recipients,
@@ -483,8 +660,19 @@ def validate_recipients(
         on_invalid=left_out.record,
         region_field=region_field,
         id_field=id_field,
+        workers=validation_workers,
+        parallel_threshold=parallel_threshold,
     )
-    valid = _check_every_row(source, backend, spec, left_out)
+    spill = _Spill.open()
+    valid = _check_every_row(source, backend, spec, left_out, spill)
     return _conclude(
-        source, backend, spec, valid, left_out, skip_invalid=skip_invalid, log_sample=log_sample, field=field
+        source,
+        backend,
+        spec,
+        valid,
+        left_out,
+        skip_invalid=skip_invalid,
+        log_sample=log_sample,
+        field=field,
+        spill=spill if spill is not None and spill.usable else None,
     )

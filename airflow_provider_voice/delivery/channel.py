@@ -108,6 +108,13 @@ class Channel(ABC, Generic[T]):
         """
         return None
 
+    @property
+    def grouped(self) -> bool:
+        """Whether :meth:`frame_group` may return more than one group. Default: True when a subclass
+        overrides it. False lets the engine cut frames without calling it for every item; a channel
+        that groups only sometimes (a personalised message) overrides this."""
+        return type(self).frame_group is not Channel.frame_group
+
     def bind_digest(self, digest: Callable[[str], str]) -> None:
         """Called by the engine before the first frame: the keyed digest :meth:`digest` uses
         (keyed with the task instance, the same on every try, like the checkpoint's members)."""

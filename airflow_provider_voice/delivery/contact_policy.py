@@ -70,7 +70,6 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 from phonenumbers.phonemetadata import PhoneMetadata
 from phonenumbers.phonenumberutil import is_number_type_geographical
-from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_serializer, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 from typing_extensions import Self
@@ -908,23 +907,34 @@ class _CountryData(NamedTuple):
 
 
 @cache
+def _tzdata() -> tuple[dict[str, Any], int]:
+    """``phonenumbers.tzdata``'s prefix -> zones table and its longest prefix, loaded on first use: the
+    table takes tens of ms to import and DAG files import this module (a policy argument is checked
+    when the DAG is parsed, before any number is looked up)."""
+    from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
+
+    return TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
+
+
+@cache
 def _country_data(country_code: int) -> _CountryData:
     """A calling code's regions, country-level zones, geographic mobiles and prefix lengths."""
+    table, longest = _tzdata()
     regions = tuple(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ()))
     code = str(country_code)
     zones: tuple[str, ...] = (_UNKNOWN_ZONE,)
-    for length in range(TIMEZONE_LONGEST_PREFIX, 0, -1):  # as phonenumbers' _country_level_time_zones_for_number
+    for length in range(longest, 0, -1):  # as phonenumbers' _country_level_time_zones_for_number
         prefix = code[: 1 + length]
-        if prefix in TIMEZONE_DATA:
-            zones = tuple(TIMEZONE_DATA[prefix])
+        if prefix in table:
+            zones = tuple(table[prefix])
             break
     # calling codes are prefix-free: a key a number of this code can match starts with the code or begins it
-    lengths = {len(key) for key in TIMEZONE_DATA if key.startswith(code) or code.startswith(key)}
+    lengths = {len(key) for key in table if key.startswith(code) or code.startswith(key)}
     return _CountryData(
         regions,
         zones,
         is_number_type_geographical(PhoneNumberType.MOBILE, country_code),
-        tuple(sorted((n for n in lengths if n <= TIMEZONE_LONGEST_PREFIX), reverse=True)),
+        tuple(sorted((n for n in lengths if n <= longest), reverse=True)),
     )
 
 
@@ -987,8 +997,9 @@ def _number_zones(number: str, region: str | None, fallback: TimezoneFallback) -
     data = _country_data(country_code)
     country_zones = data.zones
     geo: tuple[str, ...] = (_UNKNOWN_ZONE,)
+    table = _tzdata()[0]
     for length in data.prefix_lengths:  # as time_zones_for_geographical_number, only the lengths that exist
-        found = TIMEZONE_DATA.get(digits[:length])
+        found = table.get(digits[:length])
         if found is not None:
             geo = tuple(found)
             break

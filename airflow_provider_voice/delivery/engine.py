@@ -43,6 +43,7 @@ next try reconciles those frames first.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -54,6 +55,7 @@ from airflow_provider_voice.delivery.checkpoint import (
     CheckpointKey,
     CheckpointState,
     CheckpointStore,
+    CheckpointWriter,
     Claim,
     FrameState,
     encode_members,
@@ -80,6 +82,10 @@ __all__ = [
 
 T = TypeVar("T")
 log = get_logger(__name__)
+#: ``_still_owner`` without an owner read by the checkpoint writer: it reads the claims itself
+_UNREAD: Any = object()
+#: items the producer reads before it lets the workers run (when the queue has room, it would not)
+_YIELD_EVERY = 2048
 
 #: :class:`DeliveryEngine` arguments a DAG author may tune through an operator's ``engine_options``
 #: (the others, such as ``concurrency`` or ``suppression``, are operator arguments of their own)
@@ -415,6 +421,8 @@ class DeliveryEngine(Generic[T]):
         self.attempt = max(1, int(attempt))
         self.max_rejected_share = max_rejected_share_arg(max_rejected_share)
         self.claim = Claim.new(self.attempt)
+        #: the group-committing writer of this delivery's records (see the checkpoint module)
+        self.writer = CheckpointWriter(store, key)
         self._stop_requested = False
         self._stop_cause: BaseException | None = None
         self._superseded_by: Claim | None = None
@@ -440,6 +448,7 @@ class DeliveryEngine(Generic[T]):
         self.claim = Claim.new(self.attempt)
         await asyncio.to_thread(self.store.claim, self.key, self.claim)  # before reading: see fencing
         state = await asyncio.to_thread(self.store.state_or_legacy, self.key)
+        self.writer = CheckpointWriter(self.store, self.key)
         report = self.report = DeliveryReport(self.channel.name, checkpoint=self.store.location(self.key))
         report.suppressed = 0
         hasher = self.key.member_hasher()
@@ -688,17 +697,22 @@ class DeliveryEngine(Generic[T]):
             self._frames_cut_early += 1
             await flush(next(iter(open_frames)))
 
+        if not (suppression.numbers or accepted_members or member_to_doubt or channel.grouped):
+            await self._produce_plain(items, queue, hasher, report, size)
+            return
+        grouped = channel.grouped
+        frame_group, item_key, suppression_key = channel.frame_group, channel.item_key, channel.suppression_key
         count = 0
-        async for item in _aiter(items):
+        async for item in _aiter(items):  # one at a time: nothing is read ahead of the bounds
             count += 1
-            if count % 2048 == 0:
+            if count % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # let workers run while a big source is read
-            if suppression.numbers and channel.suppression_key(item) in suppression:
+            if suppression.numbers and suppression_key(item) in suppression:
                 report.suppressed += 1
                 progress.shrink(1)
                 continue
             report.considered += 1
-            member = hasher(channel.item_key(item))
+            member = hasher(item_key(item))
             if member in accepted_members:
                 report.resumed += 1
                 progress.shrink(1)
@@ -707,7 +721,7 @@ class DeliveryEngine(Generic[T]):
             if doubt_index is not None:
                 doubt_items[doubt_index].append((member, item))
                 continue
-            group = channel.frame_group(item)
+            group = frame_group(item) if grouped else None
             frame = open_frames.get(group)
             if frame is None:
                 if len(open_frames) >= max_open:
@@ -724,6 +738,35 @@ class DeliveryEngine(Generic[T]):
                 await flush_stalest()
         while open_frames:
             await flush(next(iter(open_frames)))
+
+    async def _produce_plain(
+        self,
+        items: Iterable[T] | AsyncIterable[T],
+        queue: asyncio.Queue[Frame[T] | None],
+        hasher: Callable[[str], str],
+        report: DeliveryReport,
+        size: int,
+    ) -> None:
+        """:meth:`_produce` when nothing is suppressed, resumed or in doubt and the channel does not
+        group its items: every ``size`` items of the source are one frame, in source order (read a
+        frame at a time: at most one frame is held before it is queued)."""
+        item_key = self.channel.item_key
+        unyielded = 0
+        async for chunk, failure in _chunks(items, size):
+            if failure is not None:  # the frame being filled is not sent (as in the general case)
+                report.considered += len(chunk)
+                raise failure
+            report.considered += len(chunk)
+            members = [hasher(item_key(item)) for item in chunk]
+            if self._stop_requested:
+                report.not_sent.extend(item_key(i) for i in chunk)
+                continue
+            index = self._allocate()
+            await queue.put(Frame(index, self.key.frame_key(index, self.claim.id), chunk, members))
+            unyielded += len(chunk)
+            if unyielded >= _YIELD_EVERY:
+                unyielded = 0
+                await asyncio.sleep(0)  # let workers run while a big source is read
 
     def _allocate(self) -> int:
         index = self._next_index
@@ -751,14 +794,19 @@ class DeliveryEngine(Generic[T]):
                 in_doubt.append(frame)
 
     async def _record(self, records: list[dict[str, Any]]) -> None:
-        await self.store.append(self.key, records)
+        """Append ``records`` durably (group commit: see :class:`CheckpointWriter`)."""
+        await self.writer.write(records)
 
-    async def _still_owner(self, frame: Frame[T], report: DeliveryReport, *, recorded_now: bool) -> bool:
+    async def _still_owner(
+        self, frame: Frame[T], report: DeliveryReport, *, recorded_now: bool, owner: Claim | None = _UNREAD
+    ) -> bool:
         """Fencing: after the frame's intent is written, make sure no newer try claimed the delivery.
         A superseded try stops; a frame whose intent it has just written is recorded as never sent
-        (a frame of an earlier try keeps its record: its fate is still unknown)."""
+        (a frame of an earlier try keeps its record: its fate is still unknown). ``owner``: the claims
+        as the checkpoint writer read them once the intent was durable (else they are read now)."""
         if self._superseded_by is None:
-            owner = await asyncio.to_thread(self.store.owner, self.key)
+            if owner is _UNREAD:
+                owner = await asyncio.to_thread(self.store.owner, self.key)
             if owner is None or owner.id == self.claim.id:
                 return True
             self._superseded_by = owner
@@ -777,11 +825,13 @@ class DeliveryEngine(Generic[T]):
     ) -> Fate | None:
         """Send ``frame`` until accepted or classified; record the outcome. Returns None when
         accepted, else the fate (``NOT_SENT`` after the last attempt, ``REJECTED``, ``IN_DOUBT``)."""
+        owner: Claim | None = _UNREAD
         if write_intent:
             frame.started = time.time()
             intent = {"t": "intent", "i": frame.index, "k": frame.key, "m": encode_members(frame.members)}
-            await self._record([{**intent, "ts": round(frame.started, 3)}])
-        if not await self._still_owner(frame, report, recorded_now=write_intent):
+            # durable before the request leaves; the claims are read after it (fencing), in the same commit
+            owner = await self.writer.write([{**intent, "ts": round(frame.started, 3)}], owner=True)
+        if not await self._still_owner(frame, report, recorded_now=write_intent, owner=owner):
             return Fate.NOT_SENT
         attempt = 0
         while True:
@@ -919,3 +969,34 @@ async def _aiter(items: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
     else:
         for item in items:
             yield item
+
+
+async def _chunks(items: Iterable[T] | AsyncIterable[T], size: int) -> AsyncIterator[tuple[list[T], Exception | None]]:
+    """``items`` in lists of ``size`` (the last may be shorter), read synchronously when the source
+    is synchronous (no await per item). When the source fails, the items read before the failure
+    come last, with the failure (the caller raises it once it has dealt with them)."""
+    if isinstance(items, AsyncIterable):  # has __aiter__
+        batch: list[T] = []
+        try:
+            async for item in items:
+                batch.append(item)
+                if len(batch) >= size:
+                    yield batch, None
+                    batch = []
+        except Exception as exc:
+            yield batch, exc
+            return
+        if batch:
+            yield batch, None
+        return
+    iterator = iter(items)
+    while True:
+        batch = []
+        try:
+            batch.extend(itertools.islice(iterator, size))  # keeps what was read before a failure
+        except Exception as exc:
+            yield batch, exc
+            return
+        if not batch:
+            return
+        yield batch, None

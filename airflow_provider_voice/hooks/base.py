@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -12,7 +16,15 @@ from airflow.sdk import BaseHook, Connection
 from airflow_provider_voice.connections import ConnectionType
 from airflow_provider_voice.errors import CapabilityNotSupportedError, ValidationError, VoiceProviderError
 from airflow_provider_voice.redaction import redact, register_secret
-from airflow_provider_voice.transport import DEFAULT_TIMEOUT, RetryPolicy
+from airflow_provider_voice.transport import (
+    DEFAULT_TIMEOUT,
+    SHARED_ASYNC_CLIENTS,
+    AsyncClientLease,
+    Call,
+    Flow,
+    PagedFlow,
+    RetryPolicy,
+)
 from airflow_provider_voice.vendors.access import ConnectionFields, Vendor, VendorAccess
 from airflow_provider_voice.vendors.base import AsyncVendorClient, VendorApi, VendorClient
 
@@ -25,9 +37,74 @@ if TYPE_CHECKING:
     )
     from airflow_provider_voice.capabilities.voice_call import VoiceCallCapability
 
-__all__ = ["VoiceHook", "get_voice_hook"]
+__all__ = ["SharedAsyncVendorClient", "VoiceHook", "get_voice_hook", "shared_client_key"]
 
 ApiT = TypeVar("ApiT", bound=VendorApi)
+T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+#: key of the hash in :func:`shared_client_key`: a leaked key says nothing of a password, even a weak one
+_KEY_SALT = os.urandom(16)
+
+
+def shared_client_key(fields: ConnectionFields) -> str:
+    """What a connection's shared asyncio client depends on: ``<conn_id>#<keyed hash of every field>``.
+
+    A connection changed in any field (host, login, password, extras) gets another key, so a new
+    client; no secret appears in the key (a BLAKE2b keyed with a random per-process salt).
+
+    :param fields: the connection, as read.
+    """
+    material = json.dumps(
+        [fields.conn_type, fields.host, fields.login, fields.password, dict(fields.extra)], sort_keys=True, default=str
+    )
+    digest = hashlib.blake2b(material.encode(), key=_KEY_SALT, digest_size=16).hexdigest()
+    return f"{fields.conn_id}#{digest}"
+
+
+class SharedAsyncVendorClient(AsyncVendorClient[ApiT]):
+    """An asyncio client whose HTTP connections are the shared pool of its connection in this event
+    loop (:data:`~airflow_provider_voice.transport.SHARED_ASYNC_CLIENTS`): what a trigger polls with.
+
+    Same calls as :class:`~airflow_provider_voice.vendors.base.AsyncVendorClient` (its own timeout,
+    retry policy and credentials; only the sockets are shared); :meth:`aclose` gives the pool back
+    (the last holder closes it). Usable only in the event loop it was made in.
+
+    :param api: the vendor API.
+    :param lease: the lease on the shared ``httpx.AsyncClient``.
+    :param timeout: per-request timeout.
+    :param retry: retry policy.
+    """
+
+    def __init__(
+        self,
+        api: ApiT,
+        lease: AsyncClientLease,
+        *,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(api, timeout=timeout, retry=retry, http_client=lease.client)
+        self._lease = lease
+
+    async def send(self, call: Call[T]) -> T:
+        self._lease.check_loop()
+        return await super().send(call)
+
+    async def run(self, flow: Flow[T]) -> T:
+        self._lease.check_loop()
+        return await super().run(flow)
+
+    def iterate(self, flow: PagedFlow[ItemT, Any]) -> AsyncIterator[ItemT]:
+        self._lease.check_loop()
+        return super().iterate(flow)
+
+    def stream(self, call: Call[object]) -> AbstractAsyncContextManager[httpx.Response]:
+        self._lease.check_loop()
+        return super().stream(call)
+
+    async def aclose(self) -> None:
+        """Give the shared pool back (never closes it under another holder); a second call does nothing."""
+        await self._lease.release()
 
 
 def get_voice_hook(
@@ -146,6 +223,7 @@ class VoiceHook(BaseHook, Generic[ApiT]):
 
     def _access(self, fields: ConnectionFields) -> VendorAccess[ApiT]:
         api: ApiT = self.vendor.build_api(fields)
+        self._shared_client_key = shared_client_key(fields)
         return VendorAccess(
             api, conn_id=self.conn_id, settings=self.vendor.settings(fields), timeout=self.timeout, retry=self.retry
         )
@@ -185,6 +263,19 @@ class VoiceHook(BaseHook, Generic[ApiT]):
     async def aget_client(self) -> AsyncVendorClient[ApiT]:
         """A new asyncio client (one per event loop; close it with ``aclose``)."""
         return (await self.aget_access()).async_client()
+
+    async def aget_shared_client(self) -> AsyncVendorClient[ApiT]:
+        """An asyncio client on the shared pool of this connection in the running event loop (triggers:
+        one pool per connection in the triggerer, not one per trigger); ``aclose`` gives it back.
+
+        When the access was not built from a connection here (a test set it), a new client of its own.
+        """
+        access = await self.aget_access()
+        key: str | None = self.__dict__.get("_shared_client_key")
+        if key is None:
+            return access.async_client()
+        lease = SHARED_ASYNC_CLIENTS.acquire(key)
+        return SharedAsyncVendorClient(access.api, lease, timeout=access.timeout, retry=access.retry)
 
     def get_conn(self) -> VendorClient[ApiT]:
         """Airflow's conventional accessor: the blocking client."""

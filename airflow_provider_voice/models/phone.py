@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, cast
 
 import phonenumbers
@@ -36,23 +37,66 @@ class InvalidPhoneNumber(ValidationError):
         self.reason = reason
 
 
-def _checked(text: str, region: str | None, value: Any, field: str, strict: bool = True) -> phonenumbers.PhoneNumber:
-    """Parse ``text`` and check it is a possible (and, when ``strict``, valid) number, or raise with the reason."""
+#: what :func:`phonenumbers.is_possible_number_with_reason` said per (country code, national length):
+#: that answer depends on nothing else (the main region's possible lengths), so it is computed once
+_POSSIBLE: dict[tuple[int | None, int], int] = {}
+_POSSIBLE_OK = (ValidationResult.IS_POSSIBLE, ValidationResult.IS_POSSIBLE_LOCAL_ONLY)
+#: distinct (text, region, level) readings remembered by :meth:`PhoneNumber.parse` (repeated numbers
+#: are not parsed again); about 0.7 kB each
+PARSE_CACHE_SIZE = 8192
+
+
+def _possible(parsed: phonenumbers.PhoneNumber) -> int:
+    """``is_possible_number_with_reason(parsed)``, remembered per country code and national length."""
+    key = (parsed.country_code, len(phonenumbers.national_significant_number(parsed)))
+    found = _POSSIBLE.get(key)
+    if found is None:
+        found = _POSSIBLE[key] = phonenumbers.is_possible_number_with_reason(parsed)
+    return found
+
+
+def _check(text: str, region: str | None, strict: bool = True) -> phonenumbers.PhoneNumber | str:
+    """Parse ``text`` and check it is a possible (and, when ``strict``, valid) number; the parse, or the reason it is not."""
     try:
         parsed = phonenumbers.parse(text, region)
     except NumberParseException as exc:
-        raise InvalidPhoneNumber(value, _PARSE_REASONS.get(exc.error_type, str(exc)), field=field) from None
-    possible = phonenumbers.is_possible_number_with_reason(parsed)
-    if possible not in (ValidationResult.IS_POSSIBLE, ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
-        raise InvalidPhoneNumber(value, _POSSIBLE_REASONS.get(possible, "not a possible number"), field=field)
+        return _PARSE_REASONS.get(exc.error_type, str(exc))
+    possible = _possible(parsed)
+    if possible not in _POSSIBLE_OK:
+        return _POSSIBLE_REASONS.get(possible, "not a possible number")
     if not strict:
         if possible != ValidationResult.IS_POSSIBLE:  # a local-only form cannot be dialled from elsewhere
-            raise InvalidPhoneNumber(value, "needs its area code", field=field)
+            return "needs its area code"
         return parsed
     if not phonenumbers.is_valid_number(parsed):
         where = phonenumbers.region_code_for_number(parsed) or f"+{parsed.country_code}"
-        raise InvalidPhoneNumber(value, f"not a valid number in {where}", field=field)
+        return f"not a valid number in {where}"
     return parsed
+
+
+def _read(text: str, region: str | None, strict: bool) -> PhoneNumber | str:
+    """The number ``text`` (stripped, without ``tel:``) is in ``region``, or why not (the first reading's reason, a plain ``str``).
+
+    Bare digits that already carry a country code (``"5511987654321"``) are read as ``+5511987654321``
+    when there is no region, or when the national reading with the region is not valid. With
+    ``strict=False`` a valid reading wins over a merely possible one.
+    """
+    with_plus = text.isdigit() and not text.startswith("0")
+    if region is None and with_plus:
+        text = "+" + text
+    readings = [(text, region)] + ([("+" + text, None)] if region is not None and with_plus else [])
+    first_error: str | None = None
+    for level in (True, False) if not strict else (True,):
+        for reading, reading_region in readings:
+            found = _check(reading, reading_region, level)
+            if not isinstance(found, str):
+                return PhoneNumber._make(found)
+            first_error = first_error or found
+    assert first_error is not None
+    return first_error
+
+
+_read_cached = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(_read)
 
 
 class PhoneNumber(str):
@@ -89,42 +133,58 @@ class PhoneNumber(str):
         :param field: the name shown in errors.
         :param strict: require a valid number (default); False accepts any possible one (see the class).
         """
+        found = cls._parse_or_reason(value, default_region, strict)
+        if not isinstance(found, PhoneNumber):  # the reason it is not a number
+            raise InvalidPhoneNumber(value.e164 if isinstance(value, PhoneNumber) else value, found, field=field)
+        return found
+
+    @classmethod
+    def _parse_or_reason(cls, value: Any, default_region: str | None, strict: bool) -> PhoneNumber | str:
+        """:meth:`parse`'s number, or the reason it refuses ``value`` (a plain ``str``) instead of the error."""
         if isinstance(value, PhoneNumber):
             if strict and not value.is_valid:
-                raise InvalidPhoneNumber(
-                    value.e164, f"not a valid number in {value.region or '+' + str(value.country_code)}", field=field
-                )
+                return f"not a valid number in {value.region or '+' + str(value.country_code)}"
             return value
         if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise InvalidPhoneNumber(value, "expected a string or an integer", field=field)
+            return "expected a string or an integer"
         text = str(value).strip()
         if text.lower().startswith("tel:"):
             text = text[4:]
         if not text:
-            raise InvalidPhoneNumber(value, "empty", field=field)
+            return "empty"
         region = default_region.upper() if default_region else None
-        # bare digits that already carry a country code ("5511987654321") are read as +5511987654321
-        # when there is no region, or when the national reading with the region is not valid
-        with_plus = text.isdigit() and not text.startswith("0")
-        if region is None and with_plus:
-            text = "+" + text
-        readings = [(text, region)] + ([("+" + text, None)] if region is not None and with_plus else [])
-        parsed = None
-        first_error: InvalidPhoneNumber | None = None
-        for level in (True, False) if not strict else (True,):  # a valid reading wins over a possible one
-            for reading, reading_region in readings:
-                try:
-                    parsed = _checked(reading, reading_region, value, field, strict=level)
-                    break
-                except InvalidPhoneNumber as exc:
-                    first_error = first_error or exc
-            if parsed is not None:
-                break
-        if parsed is None:
-            assert first_error is not None
-            raise first_error
-        number = super().__new__(cls, phonenumbers.format_number(parsed, PhoneNumberFormat.E164))
+        if cls is not PhoneNumber:
+            found = _read(text, region, strict)
+            return cls._make(found._parsed) if isinstance(found, PhoneNumber) else found
+        return _read_cached(text, region, strict)
+
+    @classmethod
+    def _make(cls, parsed: phonenumbers.PhoneNumber) -> PhoneNumber:
+        """The number of a checked parse."""
+        number = str.__new__(cls, phonenumbers.format_number(parsed, PhoneNumberFormat.E164))
         number._parsed = parsed
+        return number
+
+    def _pack(self) -> tuple[str, int, int, bool | None, int | None, str | None]:
+        """The number as plain values (E.164 and its parse), for :meth:`_unpack` (temporary files, other processes)."""
+        p = self._parsed
+        return (
+            str.__str__(self), cast(int, p.country_code), cast(int, p.national_number),
+            p.italian_leading_zero, p.number_of_leading_zeros, p.extension,
+        )  # fmt: skip
+
+    @classmethod
+    def _unpack(cls, packed: tuple[str, int, int, bool | None, int | None, str | None]) -> PhoneNumber:
+        """A number from :meth:`_pack`'s values, not parsed again (it was checked when it was packed)."""
+        e164, country_code, national_number, leading_zero, zeros, extension = packed
+        number = str.__new__(cls, e164)
+        number._parsed = phonenumbers.PhoneNumber(
+            country_code=country_code,
+            national_number=national_number,
+            italian_leading_zero=leading_zero,
+            number_of_leading_zeros=zeros,
+            extension=extension,
+        )
         return number
 
     @classmethod

@@ -21,22 +21,27 @@ none (a first row holding a phone-like value is data), the number column by name
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import json
+import multiprocessing
 import re
 import unicodedata
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_voice.errors import ValidationError
+from airflow_provider_voice.models.number_set import NumberSet
 from airflow_provider_voice.models.phone import InvalidPhoneNumber, PhoneNumber
 from airflow_provider_voice.models.text_source import MissingSourceError, TextSource
-from airflow_provider_voice.redaction import get_logger, redact
+from airflow_provider_voice.redaction import get_logger, redact, redact_value
 
 __all__ = ["InvalidRow", "MissingSourceError", "Recipient", "RecipientReport", "RecipientSource", "mask_value"]
 
@@ -58,6 +63,8 @@ FILE_FORMATS = ("csv", "txt", "json", "jsonl")
 DELIMITERS = (",", ";", "\t", "|")
 #: lines read to sniff a CSV delimiter
 SNIFF_LINES = 20
+#: rows read ahead at a time when a process pool parses the numbers (``workers``)
+PARALLEL_CHUNK = 5000
 #: the ISO regions phone numbers exist for (``region_field`` values)
 _REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)
 _PHONE_LIKE = re.compile(r"^\s*(?:tel:)?\s*\+?[\d\s().\-/]+\s*$", re.IGNORECASE)
@@ -68,6 +75,12 @@ def mask_value(value: Any, limit: int = 60) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
     text = redact(text, phones=True)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: the fields of :class:`Recipient`, in order
+FIELDS = ("number", "name", "variables", "row_id", "line")
+#: the fields a plain number's recipient is built with (``Recipient(number=..., row_id=..., line=...)``)
+_NUMBER_ONLY = frozenset({"number", "row_id", "line"})
 
 
 class Recipient(BaseModel):
@@ -86,6 +99,34 @@ class Recipient(BaseModel):
     variables: dict[str, str] = Field(default_factory=dict)
     row_id: str | None = None
     line: int | None = None
+
+    @classmethod
+    def _trusted(
+        cls,
+        number: PhoneNumber,
+        name: str | None,
+        variables: dict[str, str],
+        row_id: str | None,
+        line: int | None,
+        fields_set: frozenset[str] = frozenset(FIELDS),
+    ) -> Recipient:
+        """A recipient from values already of the fields' types (a checked number, ``str``/``int``/``dict[str, str]``).
+
+        What ``Recipient(number=..., ...)`` builds, without validating again what the caller has just
+        checked: :class:`RecipientSource` parses the number itself and builds the other values as
+        ``str``. ``fields_set`` names the fields given (``model_fields_set``), as the constructor would.
+        """
+        recipient = object.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(
+            recipient,
+            "__dict__",
+            {"number": number, "name": name, "variables": variables, "row_id": row_id, "line": line},
+        )
+        setattr_(recipient, "__pydantic_fields_set__", set(fields_set))
+        setattr_(recipient, "__pydantic_extra__", None)
+        setattr_(recipient, "__pydantic_private__", None)
+        return recipient
 
     def _identity(self) -> tuple[Any, ...]:
         return (self.number, self.name, tuple(sorted(self.variables.items())))
@@ -153,8 +194,7 @@ class RecipientReport:
         return {"rows": self.rows, "valid": self.valid, "duplicates": self.duplicates, "invalid": self.invalid_count}
 
 
-@dataclass(frozen=True)
-class _Row:
+class _Row(NamedTuple):
     """A CSV row: its cells by column name, the number column, the name column."""
 
     data: Mapping[str, str]
@@ -174,7 +214,8 @@ class RecipientSource:
     """Stream recipients from a list, a CSV/TXT/JSON/JSONL file or an object-storage path.
 
     Numbers are parsed to E.164 (with ``default_region`` for national forms), duplicates are
-    skipped and counted, invalid rows are skipped and reported with their line number in
+    skipped and counted (an exact :class:`~airflow_provider_voice.models.number_set.NumberSet`:
+    16 bytes a number at most), invalid rows are skipped and reported with their line number in
     :attr:`report` (``invalid`` keeps the first ``keep_invalid`` of them; ``on_invalid`` sees
     every one). A file that cannot be read as its format is a :class:`ValidationError` (see the
     module docstring). Files are streamed (CSV, TXT, JSONL; a ``.json`` document is read whole).
@@ -206,6 +247,12 @@ class RecipientSource:
         to ``default_region``; a value that is not a region makes the row invalid.
     :param id_field: column or key holding the row's id, copied to :attr:`Recipient.row_id`
         (default: a ``row_id`` or ``id`` column when there is one, else the line / position).
+    :param workers: processes parsing the numbers (default 1: this process only). With more, the
+        rows after the first ``parallel_threshold`` are read ahead in chunks of :data:`PARALLEL_CHUNK`
+        whose numbers ``workers`` processes (``ProcessPoolExecutor``, spawned) parse meanwhile; every
+        row is still checked here, in order, with its line (the results are the same, only sooner).
+    :param parallel_threshold: rows read in this process before the pool starts (a pool costs its
+        start-up, about a second: it pays off on long sources only).
     """
 
     def __init__(
@@ -227,6 +274,8 @@ class RecipientSource:
         strict_numbers: bool = True,
         region_field: str | None = None,
         id_field: str | None = None,
+        workers: int = 1,
+        parallel_threshold: int = 50_000,
     ) -> None:
         if source is None:
             raise ValidationError(field, source, "give a list of numbers, a file path or an object-storage path")
@@ -252,32 +301,117 @@ class RecipientSource:
         self.strict_numbers = strict_numbers
         self.region_field = region_field or None
         self.id_field = id_field or None
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValidationError("validation_workers", workers, "a whole number of processes, 1 or more")
+        self.workers = workers
+        self.parallel_threshold = parallel_threshold
         self.report = RecipientReport()
         self._content_seen = False
+        #: numbers parsed by the pool for the rows being checked: (value, region) -> packed number or reason
+        self._ahead: dict[tuple[Any, str | None], Any] | None = None
 
     # -- iteration ------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Recipient]:
         self.report = report = RecipientReport()
-        seen: set[str] = set()
-        for line, raw in self._rows():
+        seen = NumberSet()  # 8 bytes a slot: 16 MiB for a million numbers, where a set[str] takes ~90
+        deduplicate = self.deduplicate
+        rows = self._rows() if self.workers == 1 else self._parsed_ahead(self._rows())
+        for line, raw in rows:
             report.rows += 1
             if isinstance(raw, _BadRow):
                 self._invalid(line, raw.value, raw.reason)
                 continue
             try:
                 recipient = self._recipient(raw, line)
+            except _Refused as refused:  # what InvalidPhoneNumber would say, without building it
+                self._invalid(line, redact_value(refused.value), self._number_reason(refused.value, refused.reason))
+                continue
             except (InvalidPhoneNumber, ValidationError) as exc:
                 self._invalid(line, getattr(exc, "value", raw), self._reason(exc))
                 continue
-            if self.deduplicate:
-                key = str.__str__(recipient.number)  # the text only: a PhoneNumber keeps its parse alive
-                if key in seen:
+            if deduplicate:
+                if not seen.add(str.__str__(recipient.number)):
                     report.duplicates += 1
                     continue
-                seen.add(key)
             report.valid += 1
             report.last_line = line
             yield recipient
+
+    def _number(self, value: Any, region: str | None) -> PhoneNumber:
+        """``PhoneNumber.parse(value, region)`` at the source's level; the pool's parse when it made it."""
+        ahead = self._ahead
+        if ahead is not None and (isinstance(value, str) or type(value) is int):
+            found = ahead.get((value, region))
+            if found is not None:
+                if isinstance(found, tuple):
+                    return PhoneNumber._unpack(found)
+                raise _Refused(value, found)
+        number = PhoneNumber._parse_or_reason(value, region, self.strict_numbers)
+        if not isinstance(number, PhoneNumber):
+            raise _Refused(value.e164 if isinstance(value, PhoneNumber) else value, number)
+        return number
+
+    def _number_key(self, raw: Any) -> tuple[Any, str | None] | None:
+        """What :meth:`_recipient` will parse for ``raw`` (its number value and region), or None (nothing, or an error first)."""
+        try:
+            if isinstance(raw, _Row):
+                value: Any = raw.data.get(raw.number_key) or ""
+                region = self._region(raw.data)
+            elif isinstance(raw, Mapping):
+                key = self.number_field if self.number_field else number_column(list(raw))
+                value = raw.get(key) if key is not None else None
+                region = self._region(raw)
+            else:
+                value, region = raw, self.default_region
+        except ValidationError:
+            return None
+        if isinstance(value, str) or type(value) is int:
+            return value, region
+        return None
+
+    def _parsed_ahead(self, rows: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+        """``rows``: the first ``parallel_threshold`` as they come, the rest read ahead in chunks whose
+        numbers a process pool parses (into :attr:`_ahead`) before the chunk's rows are yielded, in order.
+
+        An error reading the source is raised after the rows read before it are yielded, as without
+        the pool; a pool that fails (a process that cannot start or dies) leaves the parsing to this process.
+        """
+        yield from itertools.islice(rows, self.parallel_threshold)
+        failure: BaseException | None = None
+        done = broken = False
+        pending: deque[tuple[list[tuple[int, Any]], Future[list[Any]], list[tuple[Any, str | None]]]] = deque()
+        # spawned, not forked: a task process has threads (and their locks) a fork would copy mid-use
+        pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            while True:
+                while not done and not broken and len(pending) < 2 * self.workers:
+                    chunk: list[tuple[int, Any]] = []
+                    try:
+                        chunk.extend(itertools.islice(rows, PARALLEL_CHUNK))
+                    except BaseException as exc:  # raised once the rows read before it are checked
+                        failure, done = exc, True
+                    if not chunk:
+                        done = True
+                        break
+                    keys = list(dict.fromkeys(k for k in map(self._number_key, (raw for _, raw in chunk)) if k))
+                    pending.append((chunk, pool.submit(_parse_numbers, keys, self.strict_numbers), keys))
+                if not pending:
+                    break
+                chunk, future, keys = pending.popleft()
+                try:
+                    self._ahead = dict(zip(keys, future.result(), strict=True))
+                except Exception as exc:  # the numbers are parsed here instead
+                    if not broken:
+                        log.warning("%s: the validation pool failed (%s); parsing in this process", self.field, exc)
+                    broken, self._ahead = True, None
+                yield from chunk
+            if broken and not done:
+                yield from rows
+        finally:
+            self._ahead = None
+            pool.shutdown(wait=True, cancel_futures=True)
+        if failure is not None:
+            raise failure
 
     def collect(self) -> list[Recipient]:
         """Read the whole source into a list (the report is filled)."""
@@ -295,8 +429,15 @@ class RecipientSource:
     def _reason(self, exc: Exception) -> str:
         """The rule broken, with a hint for national numbers read without ``default_region``."""
         rule = str(getattr(exc, "rule", None) or exc)
-        if isinstance(exc, InvalidPhoneNumber) and not self.default_region and "country code" in rule:
-            text = str(exc.value).strip() if isinstance(exc.value, (str, int)) else ""
+        if isinstance(exc, InvalidPhoneNumber):
+            return self._number_reason(exc.value, rule)
+        return rule
+
+    def _number_reason(self, value: Any, reason: str) -> str:
+        """Why the number ``value`` is refused (``InvalidPhoneNumber``'s rule), with the ``default_region`` hint."""
+        rule = _redacted_reason(reason)
+        if not self.default_region and "country code" in rule:
+            text = str(value).strip() if isinstance(value, (str, int)) else ""
             if text and not text.startswith("+"):
                 return (
                     "national format (no +country code): set default_region (e.g. default_region='FR') "
@@ -313,8 +454,8 @@ class RecipientSource:
             return self._from_row(raw, line)
         if isinstance(raw, Mapping):
             return self._from_mapping(raw, line)
-        number = PhoneNumber.parse(raw, self.default_region, strict=self.strict_numbers)
-        return Recipient(number=number, row_id=str(line), line=line)
+        number = self._number(raw, self.default_region)
+        return Recipient._trusted(number, None, {}, str(line), line, _NUMBER_ONLY)
 
     def _region(self, data: Mapping[str, Any]) -> str | None:
         """The row's region (``region_field``), else ``default_region``; a value that is not a region is an error."""
@@ -345,32 +486,25 @@ class RecipientSource:
             raise ValidationError("number", value, f"the {row.number_key!r} value spans several lines (a stray quote?)")
         if not value:
             raise ValidationError("number", value, f"no number in column {row.number_key!r}")
-        number = PhoneNumber.parse(value, self._region(row.data), strict=self.strict_numbers)
+        number = self._number(value, self._region(row.data))
         name = row.data.get(row.name_key) if row.name_key else None
-        variables = {k: v for k, v in row.data.items() if k not in (row.number_key, row.name_key, "row_id") and v != ""}
-        return Recipient(
-            number=number, name=name or None, variables=variables, row_id=self._row_id(row.data, line), line=line
-        )
+        left_out = (row.number_key, row.name_key, "row_id")
+        variables = {k: v for k, v in row.data.items() if v != "" and k not in left_out}
+        return Recipient._trusted(number, name or None, variables, self._row_id(row.data, line), line)
 
     def _from_mapping(self, raw: Mapping[str, Any], line: int) -> Recipient:
         key = self.number_field if self.number_field else number_column(list(raw))
         if key is None or raw.get(key) in (None, ""):
             wanted = self.number_field or " or ".join(NUMBER_FIELDS)
             raise ValidationError("number", dict(raw), f"row has no {wanted} value")
-        number = PhoneNumber.parse(raw[key], self._region(raw), strict=self.strict_numbers)
+        number = self._number(raw[key], self._region(raw))
         name = raw.get(self.name_field) or None
         nested = raw.get("variables")
         variables = {str(k): str(v) for k, v in nested.items()} if isinstance(nested, Mapping) else {}
         for k, v in raw.items():
             if k not in (key, self.name_field, "variables", "row_id") and v not in (None, ""):
                 variables[str(k)] = str(v)
-        return Recipient(
-            number=number,
-            name=None if name is None else str(name),
-            variables=variables,
-            row_id=self._row_id(raw, line),
-            line=line,
-        )
+        return Recipient._trusted(number, None if name is None else str(name), variables, self._row_id(raw, line), line)
 
     # -- reading ----------------------------------------------------------------------------
     def _rows(self) -> Iterator[tuple[int, Any]]:
@@ -551,6 +685,32 @@ class RecipientSource:
                 "add a header row naming the number column, or pass number_field="
             )
         return columns[phone_like[0]]
+
+
+class _Refused(Exception):
+    """A number :meth:`RecipientSource._number` refuses: the value and the reason (an :class:`InvalidPhoneNumber`'s)."""
+
+    def __init__(self, value: Any, reason: str) -> None:
+        super().__init__(reason)
+        self.value = value
+        self.reason = reason
+
+
+@functools.lru_cache(maxsize=256)
+def _redacted_reason(reason: str) -> str:
+    """``reason`` as :class:`ValidationError` keeps its rule (redacted); the reasons are a few fixed texts."""
+    return str(redact_value(reason) or reason)
+
+
+def _parse_numbers(keys: list[tuple[Any, str | None]], strict: bool) -> list[Any]:
+    """In a pool process: each ``(value, region)`` parsed, as :meth:`PhoneNumber._pack` values or the reason it is not a number."""
+    out: list[Any] = []
+    for value, region in keys:
+        try:
+            out.append(PhoneNumber.parse(value, region, strict=strict)._pack())
+        except InvalidPhoneNumber as exc:
+            out.append(exc.reason)
+    return out
 
 
 def number_rank(name: str) -> int | None:

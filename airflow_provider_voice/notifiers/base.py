@@ -38,24 +38,22 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 from airflow.sdk.bases.notifier import BaseNotifier
 
 from airflow_provider_voice.delivery.channel import default_classify
 from airflow_provider_voice.delivery.frames import Fate
-from airflow_provider_voice.delivery.notification_log import (
-    NotificationLog,
-    NotificationRecord,
-    notification_key,
-    notification_log,
-)
 from airflow_provider_voice.errors import ValidationError
-from airflow_provider_voice.hooks.base import VoiceHook, get_voice_hook
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.redaction import get_logger, mask_phone, mask_phones, redact
 from airflow_provider_voice.transport import Call, RetryPolicy
+
+# what only execute needs is imported inside the methods: DAG files import this module (benchmarks/bench_parse.py)
+if TYPE_CHECKING:
+    from airflow_provider_voice.delivery.notification_log import NotificationLog, NotificationRecord
+    from airflow_provider_voice.hooks.base import VoiceHook
 
 __all__ = [
     "DEFAULT_DEDUP_WINDOW",
@@ -352,6 +350,8 @@ class VoiceNotifierBase(BaseNotifier):
 
     def notify(self, context: Any) -> None:
         """Send the (rendered) notification to every number of ``to`` (see the module docstring)."""
+        from airflow_provider_voice.hooks.base import get_voice_hook
+
         started = time.monotonic()
         ends = started + self.timeout
         failure = Failure.from_context(context)
@@ -395,6 +395,8 @@ class VoiceNotifierBase(BaseNotifier):
             hook.access.close()  # the connections of this notification's client
 
     def _notification_log(self) -> NotificationLog | None:
+        from airflow_provider_voice.delivery.notification_log import notification_log
+
         if not self.dedup_window:
             return None
         try:
@@ -417,6 +419,8 @@ class VoiceNotifierBase(BaseNotifier):
         text: str,
         left: float,
     ) -> NotificationResult:
+        from airflow_provider_voice.delivery.notification_log import NotificationRecord, notification_key
+
         conn_id, vendor, name = str(self.conn_id), hook.conn_type, type(self).__name__
         namespace = store.namespace if store is not None else ""
         key = notification_key(
@@ -520,5 +524,7 @@ def sent_notifications(dag_id: str, run_id: str | None = None, *, location: Any 
     :param run_id: only this run's (None: every run).
     :param location: the notifications log (default ``[voice] notifications_path``).
     """
+    from airflow_provider_voice.delivery.notification_log import notification_log
+
     records = notification_log(location).records(dag_id)
     return [dataclasses.asdict(r) for r in records if run_id is None or r.run_id == run_id]

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_voice.capabilities.protocols import SmsCapability
-from airflow_provider_voice.capabilities.voice_call import parse_one_number
 from airflow_provider_voice.errors import ValidationError
-from airflow_provider_voice.hooks.base import VoiceHook
 from airflow_provider_voice.notifiers.base import DEFAULT_TEXT, Target, VoiceNotifierBase
 from airflow_provider_voice.transport import Call
+
+# what only execute needs is imported inside the methods: DAG files import this module (benchmarks/bench_parse.py)
+if TYPE_CHECKING:
+    from airflow_provider_voice.capabilities.protocols import SmsCapability
+    from airflow_provider_voice.hooks.base import VoiceHook
 
 __all__ = ["SmsNotifier", "send_sms_notification"]
 
@@ -83,6 +85,8 @@ class SmsNotifier(VoiceNotifierBase):
 
     def target(self, capability: SmsCapability, number: str, text: str) -> Target:
         """One valid number (the error shows it masked)."""
+        from airflow_provider_voice.capabilities.voice_call import parse_one_number
+
         region = self.default_region or capability.default_region
         return Target(parse_one_number(number, region, field="to", vendor=capability.vendor))
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_voice.capabilities.voice_call import VoiceCallCapability
 from airflow_provider_voice.errors import ValidationError
-from airflow_provider_voice.hooks.base import VoiceHook
-from airflow_provider_voice.models.voice_call import VoiceCallHandle
 from airflow_provider_voice.notifiers.base import DEFAULT_TEXT, Target, VoiceNotifierBase
 from airflow_provider_voice.transport import Call
+
+# what only execute needs is imported inside the methods: DAG files import this module (benchmarks/bench_parse.py)
+if TYPE_CHECKING:
+    from airflow_provider_voice.capabilities.voice_call import VoiceCallCapability
+    from airflow_provider_voice.hooks.base import VoiceHook
+    from airflow_provider_voice.models.voice_call import VoiceCallHandle
 
 __all__ = ["VoiceCallNotifier", "send_voice_call_notification"]
 
@@ -105,6 +108,8 @@ class VoiceCallNotifier(VoiceNotifierBase):
 
     def reference(self, result: Any) -> str | None:
         """The call id (or correlation / group id)."""
+        from airflow_provider_voice.models.voice_call import VoiceCallHandle
+
         return result.ref if isinstance(result, VoiceCallHandle) else super().reference(result)
 
 

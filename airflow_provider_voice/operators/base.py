@@ -46,7 +46,7 @@ import functools
 import json
 from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import jinja2
 from airflow.sdk import BaseOperator, conf
@@ -55,7 +55,10 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_voice.delivery import DeliveryIncompleteError, DeliveryRejectedError
 from airflow_provider_voice.delivery.engine import max_rejected_share_arg
 from airflow_provider_voice.errors import AuthError, CapabilityNotSupportedError, ValidationError, VendorRejectedError
-from airflow_provider_voice.hooks.base import VoiceHook, get_voice_hook
+
+# what only execute needs is imported inside the methods: DAG files import this module (benchmarks/bench_parse.py)
+if TYPE_CHECKING:
+    from airflow_provider_voice.hooks.base import VoiceHook
 
 __all__ = [
     "PERMANENT_ERRORS",
@@ -274,6 +277,19 @@ def deferrable_arg(value: Any) -> bool:
     return value
 
 
+def validation_workers_arg(value: Any) -> int:
+    """A sending task's ``validation_workers``: processes parsing a long recipient list (1: none besides the task).
+
+    :param value: an integer of at least 1.
+    :raises ValidationError: any other value.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(
+            "validation_workers", value, "a whole number of processes, 1 or more (1: no process pool)"
+        )
+    return value
+
+
 class VoiceTask(FailFastMixin):
     """Mixed into every operator and sensor of the provider: the hook, and fail-fast errors.
 
@@ -301,6 +317,8 @@ class VoiceTask(FailFastMixin):
     @cached_property
     def hook(self) -> VoiceHook[Any]:
         """The vendor hook picked by the connection type (built at execute time, never at parse time)."""
+        from airflow_provider_voice.hooks.base import get_voice_hook
+
         return get_voice_hook(
             self.hook_conn_id(),
             vendors=self.vendors,

@@ -6,23 +6,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
-from airflow_provider_voice.capabilities.campaign import CampaignIncompleteError
-from airflow_provider_voice.capabilities.outcome_table import OutcomeTableRows
-from airflow_provider_voice.capabilities.recipients import (
-    ValidatedRecipients,
-    rejects_name_from_context,
-    validate_recipients,
-)
 from airflow_provider_voice.delivery import CheckpointKey, DeliveryEngine, SuppressionList, checkpoint_store
 from airflow_provider_voice.delivery.engine import concurrency_arg, engine_options_arg
 from airflow_provider_voice.errors import ValidationError, VoiceProviderError
-from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.operators.base import (
     CampaignInputError,
@@ -32,8 +24,8 @@ from airflow_provider_voice.operators.base import (
     max_rejected_share_arg,
     rendered_options,
     try_number,
+    validation_workers_arg,
 )
-from airflow_provider_voice.operators.lineage import operator_lineage, outcome_table_locations
 from airflow_provider_voice.operators.links import CampaignConsoleLink
 from airflow_provider_voice.operators.outcomes import (
     ROUND_DONE,
@@ -52,7 +44,12 @@ from airflow_provider_voice.operators.policy import ContactPolicyMixin, take_con
 from airflow_provider_voice.redaction import get_logger, redact
 from airflow_provider_voice.transport import RetryPolicy
 from airflow_provider_voice.triggers.base import event_error, seconds_arg
-from airflow_provider_voice.triggers.campaign import CampaignCompletionTrigger, campaign_done, deadline_after
+
+# what only execute needs is imported inside the methods: DAG files import this module (benchmarks/bench_parse.py)
+if TYPE_CHECKING:
+    from airflow_provider_voice.capabilities.recipients import ValidatedRecipients
+    from airflow_provider_voice.models.campaign import CampaignHandle, CampaignSpec
+    from airflow_provider_voice.triggers.campaign import CampaignCompletionTrigger
 
 __all__ = ["CampaignInputError", "CampaignKilledError", "SendVoiceCampaignOperator"]
 
@@ -208,6 +205,10 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
         ``line,value,reason`` (local path, URL or ``ObjectStoragePath``; default ``[voice]
         rejects_path`` or ``$AIRFLOW_HOME/voice/rejects/<dag_id>/<run_id>/<task_id>.csv``; a retry
         overwrites it). Its location is pushed to XCom as ``rejects_path``.
+    :param validation_workers: processes that parse the numbers of a long recipient list besides
+        the task's own (default 1: none). With 2 or more, the rows after the first 50,000 are parsed
+        ahead in a process pool (order, line numbers and every check unchanged); worth it only with
+        free cores (see ``docs/scale.md``).
     :param suppression: numbers never to call: list, file (``.txt``/``.csv``/``.json``),
         ``ObjectStoragePath`` or ``Asset`` (templated).
     :param concurrency: frames in flight (default 16).
@@ -327,6 +328,7 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
         recipient_outcomes: Sequence[str] | None = None,
         skip_invalid: bool = False,
         rejects_path: Any = None,
+        validation_workers: int = 1,
         suppression: Any = None,
         concurrency: int = 16,
         checkpoint_path: Any = None,
@@ -384,6 +386,7 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
         self.redial = policy
         self.skip_invalid = skip_invalid
         self.rejects_path = rejects_path
+        self.validation_workers = validation_workers_arg(validation_workers)
         self.suppression = suppression
         self.concurrency = concurrency_arg(concurrency)
         self.checkpoint_path = checkpoint_path
@@ -420,6 +423,8 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
 
     def _completion_trigger(self, handle: dict[str, Any], deadline: str | None) -> CampaignCompletionTrigger:
         """The wait for ``handle``: deferred to the triggerer, or run in the worker (:meth:`_wait`)."""
+        from airflow_provider_voice.triggers.campaign import CampaignCompletionTrigger
+
         return CampaignCompletionTrigger(
             conn_id=self.conn_id,
             handle=handle,
@@ -432,6 +437,8 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
     # -- execute -----------------------------------------------------------------------------------
     def build_spec(self) -> CampaignSpec:
         """The :class:`CampaignSpec` from the (rendered) arguments; bad values raise :class:`ValidationError`."""
+        from airflow_provider_voice.models.campaign import CampaignSpec
+
         if not isinstance(self.campaign_name, str) or not self.campaign_name.strip():
             raise ValidationError(
                 "campaign_name", self.campaign_name, "a non-blank name (a template that rendered to nothing?)"
@@ -460,6 +467,8 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the recipients file and the suppression list read, the outcome table written
         (with ``wait_for_completion``); None without OpenLineage (see :mod:`~airflow_provider_voice.operators.lineage`)."""
+        from airflow_provider_voice.operators.lineage import operator_lineage, outcome_table_locations
+
         tables = outcome_table_locations(self.outcome_output(), task_instance) if self.wait_for_completion else []
         return operator_lineage(inputs=[self.recipients, self.suppression], tables=tables)
 
@@ -468,6 +477,8 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
     ) -> ValidatedRecipients[CampaignSpec]:
         """The validated recipients of a round: round 1 reads ``recipients`` (an outcome table when
         ``recipient_outcomes`` is set); a redial round reads the previous round's table."""
+        from airflow_provider_voice.capabilities.recipients import rejects_name_from_context, validate_recipients
+
         return validate_recipients(
             source,
             backend,
@@ -477,6 +488,7 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
             region_field=self.region_field if first else None,
             id_field=self.id_field if first else None,
             skip_invalid=self.skip_invalid,
+            validation_workers=self.validation_workers,
             rejects_path=self.rejects_path if first else False,
             rejects_name=rejects_name_from_context(context),
         )
@@ -492,6 +504,8 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
         run this same method: a finished round is read back, a round in progress resumes its
         checkpoint (nobody called twice), and the next round starts when it is due.
         """
+        from airflow_provider_voice.capabilities.outcome_table import OutcomeTableRows
+
         remote = self._remote = _RemoteWork()
         with input_errors():
             backend = remote.backend = self.hook.campaigns()
@@ -661,6 +675,8 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
         number: int,
     ) -> tuple[CampaignHandle, dict[str, Any]]:
         """One round's exactly-once send (the checkpoint of ``key``); returns the handle and its XCom form."""
+        from airflow_provider_voice.capabilities.campaign import CampaignIncompleteError
+
         engine_options = {
             "progress_interval": self.progress_interval,
             "attempt": try_number(context),
@@ -746,6 +762,8 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
     ) -> dict[str, Any]:
         """The round's final status: the completion trigger's (when it fired for this round), a
         status that is done already, or a wait (deferred to the triggerer, or blocking)."""
+        from airflow_provider_voice.triggers.campaign import campaign_done, deadline_after
+
         if completed_round == number and completed_status is not None:
             return completed_status
         if self.deferrable:
@@ -893,6 +911,8 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
         """Resume the campaigns an earlier try's ``on_kill`` paused (recorded in the checkpoint), so
         a retry or a cleared task still calls their people; returns the ids resumed. A resume that
         fails raises (the task must not succeed while its campaigns stay paused)."""
+        from airflow_provider_voice.models.campaign import CampaignHandle
+
         paused: dict[str, None] = {}
         for record in store.load(key):
             if record.get("t") == "paused":
@@ -917,6 +937,8 @@ class SendVoiceCampaignOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOpe
     def _stop_campaigns(self, backend: Any, ids: list[str]) -> list[str]:
         """``backend.cancel`` on ``ids`` within ``cancel_timeout``, or a WARNING when the vendor cannot
         stop a campaign; returns the ids stopped. Every failure is logged, none is raised."""
+        from airflow_provider_voice.models.campaign import CampaignHandle
+
         vendor = backend.vendor
         if not getattr(backend, "can_cancel", False):
             log.warning(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow.sdk import Asset
@@ -13,17 +13,19 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.report_window import interval_days, run_window
 from airflow_provider_voice.operators.base import VoiceOperator, deferrable_arg, rendered_mapping
-from airflow_provider_voice.operators.lineage import operator_lineage
 from airflow_provider_voice.operators.links import CdrConsoleLink
 from airflow_provider_voice.storage import location_uri, resolve_destination
 from airflow_provider_voice.triggers.base import TRANSIENT_ERRORS, deadline_after, event_error, seconds_arg
-from airflow_provider_voice.triggers.cdr import CdrReportTrigger
 from airflow_provider_voice.vendors.televoips import (
     CdrReport,
     CdrReportNotReadyError,
     HeaderPolicy,
     download_cdr_report,
 )
+
+# what only execute needs is imported inside the methods: DAG files import this module (benchmarks/bench_parse.py)
+if TYPE_CHECKING:
+    from airflow_provider_voice.triggers.cdr import CdrReportTrigger
 
 __all__ = ["DownloadCdrReportOperator", "default_asset_for", "storage_destination"]
 
@@ -157,6 +159,8 @@ class DownloadCdrReportOperator(VoiceOperator):
 
     def _report_trigger(self, deadline: str | None) -> CdrReportTrigger:
         """The wait for the report: deferred to the triggerer, or run in the worker (``deferrable=False``)."""
+        from airflow_provider_voice.triggers.cdr import CdrReportTrigger
+
         return CdrReportTrigger(conn_id=self.conn_id, poll_interval=self.poll_interval, deadline=deadline)
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -168,6 +172,8 @@ class DownloadCdrReportOperator(VoiceOperator):
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the report's URL read (when ``report`` names it), the CDR file written; None
         without OpenLineage (see :mod:`~airflow_provider_voice.operators.lineage`)."""
+        from airflow_provider_voice.operators.lineage import operator_lineage
+
         return operator_lineage(inputs=[self.report], outputs=[self.destination])
 
     def _wait_for_report(self) -> CdrReport:

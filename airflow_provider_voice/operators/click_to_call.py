@@ -5,23 +5,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_voice.capabilities.protocols import ClickToCallCapability
 from airflow_provider_voice.errors import VoiceProviderError
-from airflow_provider_voice.models.click_to_call import ClickToCallState
 from airflow_provider_voice.operators.base import VoiceOperator, deferrable_arg, fail_fast, rendered_options
 from airflow_provider_voice.operators.links import ClickToCallConsoleLink
 from airflow_provider_voice.triggers.base import deadline_after, event_error, seconds_arg
-from airflow_provider_voice.triggers.click_to_call import ClickToCallTrigger
+
+# what only execute needs is imported inside the methods: DAG files import this module (benchmarks/bench_parse.py)
+if TYPE_CHECKING:
+    from airflow_provider_voice.capabilities.protocols import ClickToCallCapability
 
 __all__ = ["ClickToCallOperator"]
 
 
 def finish_click_to_call(result: Mapping[str, Any], *, require_connected: bool) -> dict[str, Any]:
     """The final XCom of a finished call; :class:`AirflowFailException` if ``require_connected`` and it did not connect."""
+    from airflow_provider_voice.models.click_to_call import ClickToCallState
+
     out = dict(result)
     if require_connected and out.get("state") != ClickToCallState.CONNECTED.value:
         raise AirflowFailException(
@@ -110,6 +113,8 @@ class ClickToCallOperator(VoiceOperator):
         return self.hook.click_to_call()
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from airflow_provider_voice.triggers.click_to_call import ClickToCallTrigger
+
         handle = self.capability.connect(
             self.agent,
             self.customer,

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
-from airflow_provider_voice.capabilities.recipients import rejects_name_from_context, validate_recipients
 from airflow_provider_voice.delivery import CheckpointKey, DeliveryEngine, SuppressionList, checkpoint_store
 from airflow_provider_voice.delivery.engine import concurrency_arg
 from airflow_provider_voice.errors import ValidationError
@@ -187,6 +186,8 @@ class KaleyraDialerUploadOperator(VoiceOperator):
         self._engine: DeliveryEngine[Any] | None = None
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from airflow_provider_voice.capabilities.recipients import rejects_name_from_context, validate_recipients
+
         hook = self.hook
         with input_errors():
             check_dialer_name(self.campaign, "campaign")

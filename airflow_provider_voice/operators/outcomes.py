@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
@@ -25,17 +25,18 @@ from airflow_provider_voice.capabilities.outcome_table import (
     WrittenTable,
     outcome_table_paths,
 )
-from airflow_provider_voice.capabilities.recipients import rejects_name_from_context, safe_name
 from airflow_provider_voice.delivery import CheckpointKey, CheckpointStore, SuppressionList, checkpoint_store
 from airflow_provider_voice.errors import ValidationError
-from airflow_provider_voice.models.campaign import CampaignHandle
 from airflow_provider_voice.models.outcomes import NOT_REACHED, RecipientOutcome, check_outcome_names
 from airflow_provider_voice.operators.base import VoiceOperator, input_errors, rendered_mapping
 from airflow_provider_voice.operators.cdr import default_asset_for, resolve_asset
-from airflow_provider_voice.operators.lineage import operator_lineage, outcome_table_locations
 from airflow_provider_voice.redaction import get_logger
 from airflow_provider_voice.storage import configured_location
 from airflow_provider_voice.triggers.base import seconds_arg
+
+# what only execute needs is imported inside the methods: DAG files import this module (benchmarks/bench_parse.py)
+if TYPE_CHECKING:
+    from airflow_provider_voice.models.campaign import CampaignHandle
 
 __all__ = [
     "ROUND_DONE",
@@ -138,6 +139,8 @@ def default_outcomes_location() -> str:
 
 def campaign_handle_arg(value: Any, field: str = "campaign") -> CampaignHandle:
     """A campaign handle from an operator argument: the send task's XCom (a dict, or its JSON text), or a handle."""
+    from airflow_provider_voice.models.campaign import CampaignHandle
+
     if isinstance(value, CampaignHandle):
         return value
     value = rendered_mapping(value, field=field, rule="the send task's XCom (a mapping, or its JSON text)")
@@ -191,6 +194,8 @@ class OutcomeOutput:
 
     def stem(self, context: Any, suffix: str = "") -> Any:
         """The destination stem of this task instance's table (``suffix``: ``.round2``...)."""
+        from airflow_provider_voice.capabilities.recipients import rejects_name_from_context, safe_name
+
         if self.path not in (None, ""):
             base = str(self.path) if not hasattr(self.path, "joinpath") else self.path
             if suffix:
@@ -431,6 +436,8 @@ class CollectOutcomesOperator(OutcomeTablesMixin, VoiceOperator):
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the recipients file and the suppression list read, the outcome table written;
         None without OpenLineage (see :mod:`~airflow_provider_voice.operators.lineage`)."""
+        from airflow_provider_voice.operators.lineage import operator_lineage, outcome_table_locations
+
         tables = outcome_table_locations(self.outcome_output(), task_instance)
         return operator_lineage(inputs=[self.recipients, self.suppression], tables=tables)
 

@@ -24,19 +24,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_voice.delivery.checkpoint import CheckpointKey, CheckpointState, CheckpointStore
-from airflow_provider_voice.delivery.contact_ledger import ContactLedger, contact_ledger
-from airflow_provider_voice.delivery.contact_plan import ContactPlan, ContactPlanner
-from airflow_provider_voice.delivery.contact_policy import ContactPolicy
-from airflow_provider_voice.delivery.pricing import PriceTable
 from airflow_provider_voice.errors import ValidationError, VoiceProviderError
-from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.operators.base import rendered_mapping
+
+# The planner, the ledger, the policy model and the price table are imported where they are used
+# (DAG files import this module; only a non-templated ``contact_policy`` needs the policy at parse time).
+if TYPE_CHECKING:
+    from airflow_provider_voice.delivery.checkpoint import CheckpointKey, CheckpointStore
+    from airflow_provider_voice.delivery.contact_ledger import ContactLedger
+    from airflow_provider_voice.delivery.contact_plan import ContactPlan, ContactPlanner
+    from airflow_provider_voice.delivery.contact_policy import ContactPolicy
+    from airflow_provider_voice.delivery.pricing import PriceTable
+    from airflow_provider_voice.models.recipients import Recipient
 
 __all__ = [
     "CONTACT_POLICY_ARGS",
@@ -83,6 +87,8 @@ def _seconds_arg(field: str, value: Any) -> float:
 
 def configured_policy() -> ContactPolicy | None:
     """``[voice] contact_policy``: a preset name or a JSON object of policy fields (empty: none)."""
+    from airflow_provider_voice.delivery.contact_policy import ContactPolicy
+
     raw = (conf.get("voice", "contact_policy", fallback="") or "").strip()
     if not raw:
         return None
@@ -148,6 +154,8 @@ class ContactPolicyMixin:
         ``contact_policy`` when it is rendered)."""
         templated = isinstance(contact_policy, str) and ("{{" in contact_policy or "{%" in contact_policy)
         if not templated and contact_policy is not None and contact_policy is not False:
+            from airflow_provider_voice.delivery.contact_policy import ContactPolicy
+
             contact_policy = ContactPolicy.from_arg(
                 rendered_mapping(contact_policy, field="contact_policy", rule=POLICY_RULE)
             )
@@ -174,6 +182,8 @@ class ContactPolicyMixin:
     def policy(self) -> ContactPolicy | None:
         """The policy of this run: ``contact_policy`` as rendered (a JSON object, a preset name, a mapping),
         the configured ``[voice] contact_policy`` when None, no policy when False."""
+        from airflow_provider_voice.delivery.contact_policy import ContactPolicy
+
         value = self.contact_policy
         if value is False:
             return None
@@ -194,6 +204,8 @@ class ContactPolicyMixin:
             return None
         if reading and not (policy.min_gap or policy.max_contacts or policy.pause_after_refusal):
             return None
+        from airflow_provider_voice.delivery.contact_ledger import contact_ledger
+
         return contact_ledger(self.contact_ledger_path)
 
     def contact_planner(
@@ -201,6 +213,8 @@ class ContactPolicyMixin:
     ) -> ContactPlanner | None:
         """The planner of this send (None without a policy); the deadline counts from the first plan,
         kept in the checkpoint of ``key`` (a retry or a deferral keeps the same deadline)."""
+        from airflow_provider_voice.delivery.contact_plan import ContactPlanner
+
         policy = self.policy()
         if policy is None:
             return None
@@ -279,6 +293,8 @@ class ContactPolicyMixin:
         then mark those frames recorded in the checkpoint: a try that died between the vendor's answer
         and the ledger leaves its frames unmarked, and the next try records them (the ledger keeps one
         entry per source and person, so nothing counts twice)."""
+        from airflow_provider_voice.delivery.checkpoint import CheckpointState
+
         ledger = self.contact_ledger(reading=False)
         if ledger is None:
             return 0
@@ -350,6 +366,8 @@ class ContactPolicyMixin:
     def prices(self) -> PriceTable:
         """The price table of the estimate: ``price_table`` (a table, a mapping, inline JSON, a file), else
         ``[voice] price_table`` (empty: a table without prices, so every estimate is unknown)."""
+        from airflow_provider_voice.delivery.pricing import PriceTable
+
         if self.price_table in (None, ""):
             return PriceTable.from_config()
         return PriceTable.load(self.price_table)

@@ -8,18 +8,10 @@ import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset
 
-from airflow_provider_voice.capabilities.outcomes import OutcomeJoin, group_records
-from airflow_provider_voice.capabilities.recipients import (
-    ValidatedRecipients,
-    rejects_name_from_context,
-    validate_recipients,
-)
-from airflow_provider_voice.capabilities.sms_delivery import SmsDeliveryChannel, SmsOutcome
-from airflow_provider_voice.capabilities.sms_text import SmsText, sms_segments
 from airflow_provider_voice.delivery import (
     CheckpointKey,
     DeliveryEngine,
@@ -36,13 +28,19 @@ from airflow_provider_voice.operators.base import (
     input_errors,
     max_rejected_share_arg,
     try_number,
+    validation_workers_arg,
 )
-from airflow_provider_voice.operators.lineage import operator_lineage, outcome_table_locations
 from airflow_provider_voice.operators.links import SmsConsoleLink
 from airflow_provider_voice.operators.outcomes import OutcomeTablesMixin, log_table, outcome_recipients
 from airflow_provider_voice.operators.policy import ContactPolicyMixin, take_contact_policy_args
 from airflow_provider_voice.storage import describe_destination, open_atomic, resolve_destination
 from airflow_provider_voice.triggers.base import seconds_arg
+
+# what only execute needs is imported inside the methods: DAG files import this module (benchmarks/bench_parse.py)
+if TYPE_CHECKING:
+    from airflow_provider_voice.capabilities.recipients import ValidatedRecipients
+    from airflow_provider_voice.capabilities.sms_delivery import SmsDeliveryChannel, SmsOutcome
+    from airflow_provider_voice.capabilities.sms_text import SmsText
 
 __all__ = ["SendSMSOperator"]
 
@@ -90,6 +88,10 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
         CSV/JSON/JSONL path, URL or ``ObjectStoragePath`` (templated).
     :param text: the message (templated; see above).
     :param sender: TeleVoIPs ``from`` number (templated).
+    :param validation_workers: processes that parse the numbers of a long recipient list besides
+        the task's own (default 1: none). With 2 or more, the rows after the first 50,000 are parsed
+        ahead in a process pool (order, line numbers and every check unchanged); worth it only with
+        free cores (see ``docs/scale.md``).
     :param suppression: numbers never to text: list, ``.txt``/``.csv``/``.json`` file, URL,
         ``ObjectStoragePath`` or ``Asset`` (e.g. the ``suppression_file`` kept by
         ``BlacklistNumbersOperator``) (templated). It is read completely before anything is sent:
@@ -191,6 +193,7 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
         number_field: str | None = None,
         skip_invalid: bool = False,
         rejects_path: Any = None,
+        validation_workers: int = 1,
         concurrency: int = 8,
         checkpoint_path: Any = None,
         resend_in_doubt: bool = False,
@@ -235,6 +238,7 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
         self.number_field = number_field
         self.skip_invalid = skip_invalid
         self.rejects_path = rejects_path
+        self.validation_workers = validation_workers_arg(validation_workers)
         self.concurrency = concurrency
         self.checkpoint_path = checkpoint_path
         self.resend_in_doubt = resend_in_doubt
@@ -250,6 +254,9 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
     # -- execute ---------------------------------------------------------------------------------
     def prepare(self, context: Any = None) -> tuple[Any, SmsText, str | None, ValidatedRecipients, SuppressionList]:
         """Everything checked before the first message: capability, text, sender, recipients, suppression."""
+        from airflow_provider_voice.capabilities.recipients import rejects_name_from_context, validate_recipients
+        from airflow_provider_voice.capabilities.sms_text import SmsText
+
         sms = self.hook.sms()
         with input_errors():
             text = SmsText(self.text)
@@ -267,6 +274,7 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
                 region_field=self.region_field,
                 id_field=self.id_field,
                 skip_invalid=self.skip_invalid,
+                validation_workers=self.validation_workers,
                 rejects_path=self.rejects_path,
                 rejects_name=rejects_name_from_context(context),
             )
@@ -281,6 +289,8 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
         return sms, text, sender, recipients, suppression
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from airflow_provider_voice.capabilities.sms_delivery import SmsDeliveryChannel
+
         sms, text, sender, recipients, suppression = self.prepare(context)
         store = checkpoint_store(self.checkpoint_path)
         key = CheckpointKey.from_context(context)
@@ -378,6 +388,8 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
         self, sms: Any, text: SmsText, would: Callable[[], Iterable[Recipient]], suppression: SuppressionList
     ) -> dict[str, Any]:
         """The estimated cost: the price table's price per segment of each rendered message."""
+        from airflow_provider_voice.capabilities.sms_text import sms_segments
+
         counts: dict[str, int] = {}
         segments = 0
         messages = 0
@@ -423,6 +435,8 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the recipients file and the suppression list read, the results file and the
         outcome table written; None without OpenLineage (see :mod:`~airflow_provider_voice.operators.lineage`)."""
+        from airflow_provider_voice.operators.lineage import operator_lineage, outcome_table_locations
+
         tables = outcome_table_locations(self.outcome_output(), task_instance) if self.outcomes_path else []
         return operator_lineage(inputs=[self.recipients, self.suppression], outputs=[self.results_path], tables=tables)
 
@@ -479,6 +493,8 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
         key: CheckpointKey,
     ) -> Any:
         """One row per recipient: this try's outcome, else an earlier try's accepted message, else why not."""
+        from airflow_provider_voice.capabilities.sms_delivery import SmsOutcome
+
         hasher = key.member_hasher()
         earlier: dict[str, str | None] = {}
         for frame in store.state(key).with_status("done"):
@@ -520,6 +536,8 @@ class SendSMSOperator(ContactPolicyMixin, OutcomeTablesMixin, VoiceOperator):
         held: str | None = None,
     ) -> dict[str, Any]:
         """The outcome table of this send (after waiting up to ``wait_for_delivery`` for the reports)."""
+        from airflow_provider_voice.capabilities.outcomes import OutcomeJoin, group_records
+
         message_ids = [
             ref for frame in store.state(key).with_status("done") for ref in (frame.result.refs if frame.result else [])
         ]

@@ -6,15 +6,13 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_voice.capabilities.voice_call import VoiceCallCapability, VoiceCallRequest
 from airflow_provider_voice.delivery import CheckpointKey, CheckpointStore, Fate, FrameResult, checkpoint_store
 from airflow_provider_voice.delivery.channel import default_classify
 from airflow_provider_voice.errors import VoiceProviderError
-from airflow_provider_voice.models.voice_call import VoiceCallHandle
 from airflow_provider_voice.operators.base import (
     VoiceOperator,
     deferrable_arg,
@@ -24,7 +22,11 @@ from airflow_provider_voice.operators.base import (
 )
 from airflow_provider_voice.redaction import redact
 from airflow_provider_voice.triggers.base import deadline_after, event_error, seconds_arg
-from airflow_provider_voice.triggers.voice_call import VoiceCallTrigger
+
+# what only execute needs is imported inside the methods: DAG files import this module (benchmarks/bench_parse.py)
+if TYPE_CHECKING:
+    from airflow_provider_voice.capabilities.voice_call import VoiceCallCapability, VoiceCallRequest
+    from airflow_provider_voice.models.voice_call import VoiceCallHandle
 
 __all__ = ["SendVoiceCallOperator", "finish_voice_call"]
 
@@ -131,6 +133,8 @@ class SendVoiceCallOperator(VoiceOperator):
 
     # -- execute ---------------------------------------------------------------------------------
     def execute(self, context: Any) -> dict[str, Any]:
+        from airflow_provider_voice.triggers.voice_call import VoiceCallTrigger
+
         capability = self.capability
         with input_errors():
             request = capability.prepare(
@@ -207,6 +211,8 @@ class SendVoiceCallOperator(VoiceOperator):
         :param store: where the call is recorded.
         :returns: the handle of the call placed now or by an earlier try.
         """
+        from airflow_provider_voice.models.voice_call import VoiceCallHandle
+
         ti = context.get("ti") if isinstance(context, Mapping) else None
         if ti is None:  # called outside Airflow (no task instance to key a checkpoint by)
             self.log.warning("no task instance in the context: the call is not checkpointed")

@@ -15,6 +15,7 @@ three modes run the same code and follow the same rules:
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -32,7 +33,26 @@ from airflow_provider_voice.triggers.base import (
     seconds_arg,
 )
 
-__all__ = ["PollingSensor", "WaitFailedError"]
+__all__ = ["PollingSensor", "WaitFailedError", "lazy_trigger_class"]
+
+
+class _LazyTriggerClass:
+    """A class attribute that is the trigger class named ``"module:Class"``, imported on first read."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __get__(self, instance: object, owner: type | None = None) -> type[PollingTrigger]:
+        module, _, name = self.path.partition(":")
+        trigger: type[PollingTrigger] = getattr(importlib.import_module(module), name)
+        return trigger
+
+
+def lazy_trigger_class(path: str) -> Any:
+    """A sensor's :attr:`~PollingSensor.trigger_class` given as ``"module:Class"``: the trigger module (with
+    the hook and the models it imports) is imported when the sensor first runs, not when a DAG file
+    imports the sensor. Reading the attribute returns the class itself, from the class or an instance."""
+    return _LazyTriggerClass(path)
 
 
 class WaitFailedError(VoiceProviderError, AirflowException):

@@ -6,22 +6,28 @@ import ast
 import json
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import ValidationError as PydanticValidationError
 
-from airflow_provider_voice.capabilities.protocols import CampaignCapability
 from airflow_provider_voice.errors import ValidationError, VoiceProviderError
-from airflow_provider_voice.models.campaign import CampaignHandle
-from airflow_provider_voice.sensors.base import PollingSensor
+from airflow_provider_voice.sensors.base import PollingSensor, lazy_trigger_class
 from airflow_provider_voice.triggers.base import PollingTrigger, seconds_arg
-from airflow_provider_voice.triggers.campaign import CampaignCompletionTrigger
+
+if TYPE_CHECKING:
+    from airflow_provider_voice.capabilities.protocols import CampaignCapability
+    from airflow_provider_voice.models.campaign import CampaignHandle
+
+    # imported when the sensor first runs (lazy_trigger_class)
+    from airflow_provider_voice.triggers.campaign import CampaignCompletionTrigger  # noqa: F401
 
 __all__ = ["CampaignCompletionSensor", "parse_handle"]
 
 
 def parse_handle(value: Any) -> CampaignHandle:
     """A campaign handle from a dict, a model, or a rendered template string (JSON or Python repr)."""
+    from airflow_provider_voice.models.campaign import CampaignHandle
+
     if isinstance(value, CampaignHandle):
         return value
     if isinstance(value, str):
@@ -69,7 +75,9 @@ class CampaignCompletionSensor(PollingSensor):
         ``finished``, ``estimated``, ``message``.
     """
 
-    trigger_class: ClassVar[type[PollingTrigger]] = CampaignCompletionTrigger
+    trigger_class: ClassVar[type[PollingTrigger]] = lazy_trigger_class(
+        "airflow_provider_voice.triggers.campaign:CampaignCompletionTrigger"
+    )
     template_fields = ("handle", "conn_id", "target_answered_share")
     ui_color = "#c8e6c9"
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_voice.sensors.base import PollingSensor
+from airflow_provider_voice.sensors.base import PollingSensor, lazy_trigger_class
 from airflow_provider_voice.triggers.base import PollingTrigger
-from airflow_provider_voice.triggers.cdr import CdrReportTrigger
+
+if TYPE_CHECKING:  # imported when the sensor first runs (lazy_trigger_class)
+    from airflow_provider_voice.triggers.cdr import CdrReportTrigger  # noqa: F401
 
 __all__ = ["CdrReportSensor"]
 
@@ -33,7 +35,9 @@ class CdrReportSensor(PollingSensor):
     errors are checked again at the next poke.
     """
 
-    trigger_class: ClassVar[type[PollingTrigger]] = CdrReportTrigger
+    trigger_class: ClassVar[type[PollingTrigger]] = lazy_trigger_class(
+        "airflow_provider_voice.triggers.cdr:CdrReportTrigger"
+    )
     vendors: ClassVar[tuple[str, ...]] = ("televoips",)
     ui_color = "#e8f4fd"
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.operators.click_to_call import finish_click_to_call
-from airflow_provider_voice.sensors.base import PollingSensor
+from airflow_provider_voice.sensors.base import PollingSensor, lazy_trigger_class
 from airflow_provider_voice.triggers.base import PollingTrigger
-from airflow_provider_voice.triggers.click_to_call import ClickToCallTrigger
+
+if TYPE_CHECKING:  # imported when the sensor first runs (lazy_trigger_class)
+    from airflow_provider_voice.triggers.click_to_call import ClickToCallTrigger  # noqa: F401
 
 __all__ = ["ClickToCallSensor"]
 
@@ -28,7 +30,9 @@ class ClickToCallSensor(PollingSensor):
     is ``connected``, ``agent_unreached``, ``customer_unreached`` or ``failed``.
     """
 
-    trigger_class: ClassVar[type[PollingTrigger]] = ClickToCallTrigger
+    trigger_class: ClassVar[type[PollingTrigger]] = lazy_trigger_class(
+        "airflow_provider_voice.triggers.click_to_call:ClickToCallTrigger"
+    )
     vendors: ClassVar[tuple[str, ...]] = ("kaleyra", "velip")
     template_fields: Sequence[str] = ("conn_id", "call_id")
     ui_color = "#e6f0ff"

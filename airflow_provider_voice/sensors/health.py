@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_provider_voice.sensors.base import PollingSensor
+from airflow_provider_voice.sensors.base import PollingSensor, lazy_trigger_class
 from airflow_provider_voice.triggers.base import PollingTrigger
-from airflow_provider_voice.triggers.health import HealthStatusTrigger
+
+if TYPE_CHECKING:  # imported when the sensor first runs (lazy_trigger_class)
+    from airflow_provider_voice.triggers.health import HealthStatusTrigger  # noqa: F401
 
 __all__ = ["HealthStatusSensor"]
 
@@ -37,7 +39,9 @@ class HealthStatusSensor(PollingSensor):
     XCom: ``{"healthy": True, "incidents": n, "relevant": m, "not_operational": [], "vendor_message": ...}``.
     """
 
-    trigger_class: ClassVar[type[PollingTrigger]] = HealthStatusTrigger
+    trigger_class: ClassVar[type[PollingTrigger]] = lazy_trigger_class(
+        "airflow_provider_voice.triggers.health:HealthStatusTrigger"
+    )
     vendors: ClassVar[tuple[str, ...]] = ("kaleyra",)
     template_fields: Sequence[str] = ("conn_id", "regions", "numbers")
     ui_color = "#d9f2e6"

@@ -4,7 +4,10 @@ A subclass says *what to check* once, as a :class:`~airflow_provider_voice.trans
 flow returning a :class:`PollResult`; the base does the rest, the same way for every sensor:
 
 * the connection is read with Airflow's async API, the vendor client is asyncio (nothing blocks
-  the triggerer's loop; waits are ``asyncio.sleep``);
+  the triggerer's loop; waits are ``asyncio.sleep``); its sockets are the connection's shared pool
+  in the triggerer's loop (:meth:`VoiceHook.aget_shared_client
+  <airflow_provider_voice.hooks.base.VoiceHook.aget_shared_client>`): a thousand waits on one
+  connection hold one bounded pool, not a client each;
 * rate limits, 5xx and network errors are logged and polled again; auth errors and vendor
   refusals end the wait with an ``error`` event;
 * at the absolute UTC ``deadline`` one last poll is made, then a ``timeout`` event is fired;
@@ -332,9 +335,11 @@ class PollingTrigger(BaseTrigger):
         return await async_voice_hook(self.conn_id, **self.hook_kwargs())
 
     async def connect(self) -> tuple[Any, Any]:
-        """What :meth:`apoll` polls with: the hook and an asyncio client (closed at the end)."""
+        """What :meth:`apoll` polls with: the hook and an asyncio client on the connection's shared pool
+        in this event loop (``hook.aget_shared_client()``: one pool per connection in the triggerer, not
+        one per trigger), given back (``aclose``) when the run ends."""
         hook = await self.ahook()
-        return hook, await hook.aget_client()
+        return hook, await hook.aget_shared_client()
 
     def hook_kwargs(self) -> dict[str, Any]:
         """Extra arguments for ``get_hook`` (e.g. ``{"hook_params": {...}}``)."""

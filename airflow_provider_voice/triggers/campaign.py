@@ -95,7 +95,7 @@ class CampaignCompletionTrigger(PollingTrigger):
     async def connect(self) -> tuple[Any, Any]:
         hook = await self.ahook()
         backend = hook.campaigns()
-        return backend, backend.async_client()
+        return backend, await hook.aget_shared_client()  # the connection's shared pool in this loop
 
     def _result(self, status: CampaignStatus | None) -> PollResult:
         payload = {

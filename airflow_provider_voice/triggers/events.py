@@ -279,7 +279,7 @@ class VoiceEventTrigger(BaseEventTrigger):
         vendor = str(getattr(hook, "conn_type", "") or "")
         source = self._source(vendor)
         keywords = self._keywords((await hook.aget_access()).settings) if self.kind == "opt-outs" else None
-        client = await hook.aget_client()
+        client = await hook.aget_shared_client()  # the connection's shared pool in this loop
         name = self.watcher_name
         try:
             announced: list[EventBatch] = await asyncio.to_thread(store.pending_batches, self.source_name)

@@ -164,6 +164,37 @@ def test_velip_campaign_sent_late_in_sao_paulo_runs_until_the_end_of_the_next_da
     assert len(voice_connections.state.ledger.entries("velip", "call")) == 3  # today's part is open: called now
 
 
+@pytest.mark.parametrize("kind", ["campaign", "sms"])
+def test_validation_workers_reach_the_validation_and_bad_values_fail_when_the_dag_is_parsed(
+    voice_connections, tmp_path, monkeypatch, kind
+):
+    import airflow_provider_voice.capabilities.recipients as recipients
+    from airflow_provider_voice.operators.sms import SendSMSOperator
+
+    asked: list[Any] = []
+    validate = recipients.validate_recipients
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs.get("validation_workers"))
+        return validate(*args, **kwargs)
+
+    monkeypatch.setattr(recipients, "validate_recipients", spy)
+
+    def make(**kwargs: Any) -> Any:
+        if kind == "campaign":
+            return campaign("octopush", tmp_path, **kwargs)
+        return SendSMSOperator(
+            task_id="sms", conn_id="televoips_default", recipients=["+14155552671"], text="Hi",
+            sender="+13214567890", checkpoint_path=str(tmp_path / "sms"), **kwargs,
+        )  # fmt: skip
+
+    assert make(validation_workers=2).execute(context())["accepted"] >= 1
+    assert asked == [2]
+    for bad in (0, -1, 1.5, "2", True):
+        with pytest.raises(ValidationError, match="validation_workers"):
+            make(validation_workers=bad)
+
+
 def test_templated_vendor_options_parse_at_import_and_apply_at_execute(voice_connections, tmp_path):
     op = campaign("octopush", tmp_path, vendor_options="{{ params.options | tojson }}")  # DAG parse: no dict() here
     assert op.vendor_options == "{{ params.options | tojson }}"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from airflow.sdk import BaseHook
 from campaign_support import FAST_RETRY, SEND_ROUTES, VENDORS, Campaigns, as_ledger, context
-from helpers import Crash, FailingMidway, numbers
+from helpers import Crash, failing_midway, numbers
 
 from airflow_provider_voice.capabilities.campaign import CampaignIncompleteError
 from airflow_provider_voice.capabilities.recipients import validate_recipients
@@ -106,8 +106,8 @@ def test_task_killed_midway_then_retried_calls_nobody_twice(campaigns: Campaigns
             request_timeout=2.0, retry_policy=FAST_RETRY, engine_options=ENGINE,
         )  # fmt: skip
 
-    with pytest.raises(OSError, match="lost its recipients"):
-        operator(FailingMidway(people, limit=450)).execute(context())
+    with pytest.raises(OSError, match="lost its recipients"), failing_midway(limit=450):
+        operator(people).execute(context())
     first = campaigns.calls_for(vendor, people)
     assert 0 < sum(first.values()) < 1000 and max(first.values()) == 1
     assert all(first[p] == 1 for p in people[:400])  # the frames read before the failure were sent and recorded

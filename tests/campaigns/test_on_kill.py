@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowTaskTimeout
 from campaign_support import FAST_RETRY, Campaigns, context
-from helpers import FailingMidway, numbers
+from helpers import failing_midway, numbers
 
 from airflow_provider_voice.capabilities.campaign import CampaignCancelError
 from airflow_provider_voice.capabilities.recipients import validate_recipients
@@ -278,8 +278,8 @@ def test_velip_on_kill_twice_pauses_each_campaign_once(
 def test_velip_kill_of_a_retry_also_pauses_the_campaigns_of_earlier_tries(
     campaigns: Campaigns, simulator_clock: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(OSError, match="lost its recipients"):
-        operator("velip", tmp_path, recipients=FailingMidway(PEOPLE, limit=20)).execute(context())
+    with pytest.raises(OSError, match="lost its recipients"), failing_midway(limit=20):
+        operator("velip", tmp_path, recipients=PEOPLE).execute(context())
     earlier = velip_active(campaigns)
     assert len(earlier) == 2 and set(earlier.values()) == {1}  # try 1 left two running campaigns
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from airflow.sdk import BaseHook
 from campaign_support import FAST_RETRY, SEND_ROUTES, Campaigns, as_ledger, context
-from helpers import Crash, numbers
+from helpers import Crash, failing_midway, numbers
 
 from airflow_provider_voice.capabilities.recipients import validate_recipients
 from airflow_provider_voice.delivery import CheckpointKey, DeliveryEngine, Frame, FrameResult, MemoryCheckpointStore
@@ -168,26 +168,11 @@ def test_an_audio_campaign_reports_no_text(campaigns: Campaigns):
     assert {e.details["content"] for e in campaigns.simulator.state.ledger.entries("velip", "call")} == {"5001"}
 
 
-class FailingMidway:
-    """Recipients that validate fine, then fail after ``limit`` rows during the send (the worker loses
-    its recipients file mid-way)."""
-
-    def __init__(self, people: list[dict[str, str]], limit: int) -> None:
-        self.people, self.limit, self.reads = people, limit, 0
-
-    def __iter__(self) -> Any:
-        self.reads += 1
-        for position, person in enumerate(self.people):
-            if self.reads > 1 and position == self.limit:
-                raise OSError("worker lost its recipients file")
-            yield person
-
-
 @pytest.mark.parametrize("vendor", ONE_TEXT_VENDORS)
 def test_task_killed_midway_then_retried_calls_nobody_twice(campaigns: Campaigns, vendor: str, tmp_path):
     people = people_with_names(1000)
-    with pytest.raises(OSError, match="lost its recipients"):
-        operator(vendor, tmp_path, FailingMidway(people, limit=450)).execute(context())
+    with pytest.raises(OSError, match="lost its recipients"), failing_midway(limit=450):
+        operator(vendor, tmp_path, people).execute(context())
     first = Counter(campaigns.calls(vendor))
     assert 300 < sum(first.values()) <= 450 and max(first.values()) == 1  # frames cut before the failure went out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 
 import pytest
 
@@ -93,6 +94,67 @@ def test_scanner_rejects_bad_header_and_empty_file():
     scanner = CdrStreamScanner()
     with pytest.raises(MalformedResponseError, match="no header line"):
         scanner.feed(b"x" * 70_000)
+
+
+def _scan(body: bytes, sizes: list[int], exact_only: bool = False) -> tuple[object, ...]:
+    """Feed ``body`` in chunks of ``sizes`` (cycled); the scanner's state and its verdict."""
+    scanner = CdrStreamScanner("off")
+    if exact_only:
+        scanner._scan_fast = lambda chunk: False  # type: ignore[method-assign]
+    i = k = 0
+    while i < len(body):
+        scanner.feed(body[i : i + sizes[k % len(sizes)]])
+        i, k = i + sizes[k % len(sizes)], k + 1
+    state = (scanner.records, scanner._in_quotes, scanner._carry, bytes(scanner._tail), scanner._tail_whole)
+    try:
+        scanner.finish()
+    except (MalformedResponseError, csv.Error) as exc:  # csv.Error: a bare CR in an unterminated last line
+        return (*state, repr(exc))
+    return (*state, scanner.rows)
+
+
+def test_fast_scan_agrees_with_the_line_by_line_scan_on_any_input_and_chunking():
+    rng = random.Random(5)
+    alphabet = [b'"', b'"', b"\n", b"\n", b"\r", b",", b"a", b"bc", b'""', b"\r\n", b"\n\n"]
+    for _ in range(400):
+        body = b"h,i\n" + b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120)))
+        sizes = [rng.randint(1, 40) for _ in range(rng.randint(1, 4))]
+        assert _scan(body, sizes) == _scan(body, sizes, exact_only=True), (body, sizes)
+
+
+def test_block_of_plain_rows_is_counted_without_the_line_by_line_scan():
+    rows = [_row(i, lastdata='say ""hi"", PJSIP/1,30') for i in range(2000)]
+    body = _csv(rows)
+    scanner = CdrStreamScanner()
+    scanner._scan_exact = None  # type: ignore[assignment,method-assign]  # the fast scan must do it all
+    for i in range(0, len(body), 1 << 16):  # chunk ends fall inside quoted fields too
+        scanner.feed(body[i : i + (1 << 16)])
+    scanner.finish()
+    assert scanner.rows == 2000
+    # a quoted newline or a blank line in a block: that block is scanned line by line, still exact
+    multiline = _csv([*rows[:10], _row(10, lastdata="two\nlines"), *rows[11:20]]) + b"\n"
+    for body in (multiline, multiline.replace(b"\n", b"\r\n")):
+        scanner = CdrStreamScanner()
+        scanner.feed(body)
+        scanner.finish()
+        assert scanner.rows == 20 == len(list(csv.reader(io.StringIO(body.decode())))) - 2  # header, blank
+
+
+def test_large_local_write_starts_writeback_and_keeps_every_byte(tmp_path, monkeypatch):
+    import os
+
+    calls: list[tuple[int, int]] = []
+    real = os.posix_fadvise
+    monkeypatch.setattr(
+        os, "posix_fadvise", lambda fd, off, n, advice: (calls.append((off, n)), real(fd, off, n, advice))
+    )
+    block = bytes(range(256)) * 4096  # 1 MiB
+    dest = tmp_path / "big.csv"
+    with open_atomic(dest) as target:
+        for _ in range(20):
+            target.write(block)
+    assert dest.read_bytes() == block * 20
+    assert calls == [(0, 8 << 20), (0, 16 << 20)]  # every 8 MiB: the range since the kick before last
 
 
 # -- atomic writes --------------------------------------------------------------------------------

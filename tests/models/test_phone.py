@@ -98,3 +98,22 @@ def test_pydantic_field_with_default_region_context():
 def test_pickle_round_trip():
     number = PhoneNumber.parse("+33612345678")
     assert pickle.loads(pickle.dumps(number)).kaleyra == "33612345678"
+
+
+def test_a_repeated_number_is_read_once_with_the_same_answer():
+    from airflow_provider_voice.models.phone import _read_cached
+
+    first = PhoneNumber.parse("06 12 34 56 70", "fr")
+    hits = _read_cached.cache_info().hits
+    assert PhoneNumber.parse("06 12 34 56 70", "FR") is first and _read_cached.cache_info().hits == hits + 1
+    for _ in range(2):  # a refusal is remembered as its reason, raised with each value anew
+        with pytest.raises(InvalidPhoneNumber, match="too short") as info:
+            PhoneNumber.parse("06 12 34", "FR", field="to")
+        assert info.value.field == "to" and info.value.value == "06 12 34"
+
+
+@pytest.mark.parametrize("raw", ["+39 06 1234 5678", "+1 415 555 2671 ext. 12", "+5511987654321"])
+def test_packed_numbers_come_back_whole(raw):
+    number = PhoneNumber.parse(raw)
+    again = PhoneNumber._unpack(pickle.loads(pickle.dumps(number._pack())))
+    assert again == number and again._parsed == number._parsed and again.region == number.region

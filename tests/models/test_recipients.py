@@ -81,3 +81,66 @@ def test_bad_sources_are_clear(bad):
 def test_missing_file(tmp_path):
     with pytest.raises(ValidationError, match="does not exist"):
         RecipientSource(str(tmp_path / "nope.csv")).collect()
+
+
+def test_recipients_built_without_revalidation_match_validated_ones(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("phone,name,id,amount\n06 12 34 56 78,Ann,a1,10\n+33612345679,,a2,\n")
+    rows = [
+        *RecipientSource(path, default_region="FR"),
+        *RecipientSource(["+14155552671", {"to": 919876543210, "x": 1}]),
+    ]
+    for r in rows:
+        same = Recipient(**{name: getattr(r, name) for name in r.model_fields_set})
+        assert same.model_dump() == r.model_dump() and same.model_fields_set == r.model_fields_set
+        assert r.line is not None and same == r
+    assert (
+        rows[0].variables == {"id": "a1", "amount": "10"}
+        and rows[0].row_id == "a1"
+        and rows[1].name is None
+        and rows[3].variables == {"x": "1"}
+    )
+
+
+def test_validation_workers_give_the_same_rows_lines_and_errors(tmp_path):
+    from airflow_provider_voice.capabilities.recipients import validate_recipients
+
+    class Refuse99:
+        vendor = "test"
+
+        def validate_recipient(self, spec, recipient, position):
+            if recipient.number.endswith("99"):
+                raise ValidationError(f"recipients[{position}].number", recipient.number, "ends in 99")
+
+    path = tmp_path / "n.csv"
+    lines = ["phone,name"] + [f"+3361234{i:04d},P{i}" for i in range(120)] + ["junk,J", "+33612340003,dup"]
+    path.write_text("\n".join(lines * 2) + "\n")
+
+    def run(**kw):
+        v = validate_recipients(path, Refuse99(), None, skip_invalid=True, rejects_path=tmp_path / "r.csv", **kw)
+        return [(r.number, r.name, r.line) for r in v], v.valid, v.invalid, v.duplicates, v.rows, v.invalid_rows
+
+    one = run()
+    assert one == run(validation_workers=2, parallel_threshold=50)
+    assert one[1:5] == (119, 4, 122, 245)  # left out: +33612340099, "junk" twice, the repeated header
+    with pytest.raises(ValidationError, match="validation_workers"):
+        run(validation_workers=0)
+
+
+def test_the_send_reads_what_validation_kept(tmp_path):
+    from airflow_provider_voice.capabilities.recipients import validate_recipients
+
+    class NoRules:
+        vendor = "test"
+
+        def validate_recipient(self, spec, recipient, position):
+            pass
+
+    path = tmp_path / "n.txt"
+    path.write_text("+33612345678\n+33612345679\n")
+    validated = validate_recipients(path, NoRules(), None)
+    path.write_text("+33612345670\n")  # changed after validation: the send is what was checked
+    assert [r.number for r in validated] == [r.number for r in validated] == ["+33612345678", "+33612345679"]
+    assert validated.spill is not None and validated.spill.nbytes > 0
+    validated.close()
+    assert [r.number for r in validated] == ["+33612345670"]  # without its copy it reads the source again

@@ -34,6 +34,7 @@ __all__ = [
     "KaleyraObdEndpoints",
     "KaleyraObdResult",
     "kaleyra_number",
+    "kaleyra_numbers",
     "kaleyra_schedule",
 ]
 
@@ -41,6 +42,8 @@ KALEYRA_MAX_NUMBERS = 200
 MIN_SCHEDULE_SECONDS = 15 * 60
 MAX_SCHEDULE_SECONDS = 60 * 86400
 NUMBER_RE = re.compile(r"^\+?\d{10,15}$")
+#: a comma-joined list of numbers that :data:`NUMBER_RE` accepts one by one
+NUMBERS_RE = re.compile(r"\+?\d{10,15}(?:,\+?\d{10,15})*")
 
 
 class KaleyraObdCall(BaseModel):
@@ -102,6 +105,28 @@ def kaleyra_number(value: Any, field: str = "numbers") -> str:
     if not NUMBER_RE.match(text):
         raise ValidationError(field, value, "10 to 15 digits (10-digit mobile number for India)")
     return text
+
+
+def kaleyra_numbers(values: Iterable[Any], field: str) -> list[str]:
+    """:func:`kaleyra_number` of each of ``values`` (blank ones left out), faster for ``PhoneNumber``
+    objects (a campaign's recipients): rendered without a call per number, then checked at once.
+
+    :param values: numbers (``PhoneNumber`` objects, ``+E.164`` strings, bare digits).
+    :param field: the argument name in errors.
+    :raises ValidationError: a number Kaleyra does not take (named as :func:`kaleyra_number` would).
+    """
+    values = list(values)
+    rendered: list[str] = []
+    for value in values:
+        if isinstance(value, PhoneNumber):  # valid E.164: India -> 10-digit national number, else digits
+            rendered.append(value.kaleyra if value.startswith("+91") else value[1:])
+        elif str(value).strip():
+            rendered.append(kaleyra_number(value, field))
+    if rendered and not NUMBERS_RE.fullmatch(",".join(rendered)):
+        for value in values:  # name the first number that does not fit
+            if isinstance(value, PhoneNumber) or str(value).strip():
+                kaleyra_number(value, field)
+    return rendered
 
 
 def kaleyra_schedule(
@@ -230,7 +255,7 @@ class KaleyraObdEndpoints(KaleyraCore):
             to = item.get("to")
             if to is not None:
                 values = to.split(",") if isinstance(to, str) else list(to)
-                rendered = [kaleyra_number(n, f"calls[{position}].to") for n in values if str(n).strip()]
+                rendered = kaleyra_numbers(values, f"calls[{position}].to")
                 if not rendered:
                     raise ValidationError(f"calls[{position}].to", to, "at least one number")
                 total += len(rendered)

@@ -99,7 +99,8 @@ class KaleyraCampaignChannel(CampaignChannel[KaleyraCampaignOptions, KaleyraApi]
 
     async def send(self, frame: Frame[Recipient]) -> FrameResult:
         spec, options = self.spec, self.options
-        numbers = [r.number.kaleyra for r in frame.items]
+        # PhoneNumber objects: the request builder renders them as Kaleyra wants (kaleyra_numbers)
+        numbers: list[Any] = [r.number for r in frame.items]
         texts = self.text.texts(frame.items)
         if options.method == "voice.call":
             result = await self.client.send(
@@ -134,13 +135,13 @@ class KaleyraCampaignChannel(CampaignChannel[KaleyraCampaignOptions, KaleyraApi]
         answer.info.update(self.text.frame_info(texts, self.digest))
         return answer
 
-    def _items(self, frame: Frame[Recipient], numbers: list[str]) -> list[dict[str, Any]]:
+    def _items(self, frame: Frame[Recipient], numbers: list[Any]) -> list[dict[str, Any]]:
         common: dict[str, Any] = {"custom": frame.key}
         if self.options.meta:
             common["meta"] = self.options.meta
         if not self.personalised:
             return [{"to": numbers, **common}]
-        by_text: dict[str, list[str]] = {}
+        by_text: dict[str, list[Any]] = {}
         for recipient, number in zip(frame.items, numbers, strict=True):
             by_text.setdefault(str(self.text.for_recipient(recipient)), []).append(number)
         return [{"to": group, "message": text, **common} for text, group in by_text.items()]

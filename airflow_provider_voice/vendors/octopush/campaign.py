@@ -125,6 +125,11 @@ class OctopushCampaignChannel(CampaignChannel[OctopushCampaignOptions, OctopushA
         """The text ``item`` hears when the message is personalised: one request reads one text."""
         return self.text.group(item)
 
+    @property
+    def grouped(self) -> bool:
+        """Frames are cut by text only when the message is personalised."""
+        return self.text.personalised
+
     def _payload(self, frame: Frame[Recipient]) -> dict[str, Any]:
         spec, options = self.spec, self.options
         return {
@@ -144,7 +149,7 @@ class OctopushCampaignChannel(CampaignChannel[OctopushCampaignOptions, OctopushA
         payload = self._payload(frame)
         try:
             ticket = await self.client.send(
-                self.api.send_voice_sms(recipients=frame.items, request_id=frame.key, **payload)
+                self.api.send_voice_sms_encoded(recipients=frame.items, request_id=frame.key, **payload)
             )
         except VendorRejectedError as exc:
             duplicate = duplicate_ticket(exc)
