@@ -1155,18 +1155,20 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def _install_deadline_sockets(client: httpx.Client) -> None:
-    """Give the client's httpcore pools deadline-aware sockets (best effort: skipped if httpx changes)."""
+def _wrap_network_backends(client: httpx.Client | httpx.AsyncClient, base: type, wrapper: type) -> None:
+    """Wrap the network backend of each of the client's httpcore pools in ``wrapper`` (best effort:
+    skipped if httpx changes; a backend that is not a ``base`` or is wrapped already is left alone)."""
     transports = [getattr(client, "_transport", None), *getattr(client, "_mounts", {}).values()]
     for transport in transports:
         pool = getattr(transport, "_pool", None)
         backend = getattr(pool, "_network_backend", None)
-        if (
-            pool is not None
-            and isinstance(backend, httpcore.NetworkBackend)
-            and not isinstance(backend, _DeadlineBackend)
-        ):
-            pool._network_backend = _DeadlineBackend(backend)
+        if pool is not None and isinstance(backend, base) and not isinstance(backend, wrapper):
+            pool._network_backend = wrapper(backend)
+
+
+def _install_deadline_sockets(client: httpx.Client) -> None:
+    """Give the client's httpcore pools deadline-aware sockets (best effort: skipped if httpx changes)."""
+    _wrap_network_backends(client, httpcore.NetworkBackend, _DeadlineBackend)
 
 
 def new_sync_client(*, max_connections: int = 20) -> httpx.Client:
@@ -1280,16 +1282,7 @@ class _IdleCheckBackend(httpcore.AsyncNetworkBackend):
 
 def _install_idle_check(client: httpx.AsyncClient) -> None:
     """Give the client's httpcore pools :class:`_IdleCheckStream` connections (best effort: skipped if httpx changes)."""
-    transports = [getattr(client, "_transport", None), *getattr(client, "_mounts", {}).values()]
-    for transport in transports:
-        pool = getattr(transport, "_pool", None)
-        backend = getattr(pool, "_network_backend", None)
-        if (
-            pool is not None
-            and isinstance(backend, httpcore.AsyncNetworkBackend)
-            and not isinstance(backend, _IdleCheckBackend)
-        ):
-            pool._network_backend = _IdleCheckBackend(backend)
+    _wrap_network_backends(client, httpcore.AsyncNetworkBackend, _IdleCheckBackend)
 
 
 def new_shared_async_client(*, max_connections: int = SHARED_POOL_CONNECTIONS) -> httpx.AsyncClient:

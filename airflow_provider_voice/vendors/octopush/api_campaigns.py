@@ -232,6 +232,7 @@ class OctopushCampaignEndpoints(OctopushCore):
         simulation_mode: bool | None = None,
         request_id: str | None = None,
         params: Mapping[str, str] | None = None,
+        encode_body: bool = False,
     ) -> Call[OctopushVoiceTicket]:
         """Send a Voice-SMS to 1..500 recipients (one frame of a campaign).
 
@@ -245,55 +246,33 @@ class OctopushCampaignEndpoints(OctopushCore):
         :param voice_language: one of :data:`OCTOPUSH_LANGUAGES`.
         :param request_id: idempotency key (<= 20 characters), reuse it when resending the same frame.
         :param params: ``param1..5`` -> recipient variable name (for ``Recipient`` objects).
+        :param encode_body: encode the JSON body here, once (:func:`encode_recipients`), and send it as
+            ``application/json`` bytes (the campaign frames' request: the same checks and fields, without
+            a dict of every recipient for the HTTP client to encode); default False: ``Call.json``.
         :returns: :class:`OctopushVoiceTicket`. A repeat of an accepted ``request_id`` raises
             ``VendorRejectedError`` (409): :func:`duplicate_ticket` reads it.
         """
         check_text(text)  # before the recipients: a bad text is named first
-        rows = [octopush_recipient(item, i, params) for i, item in enumerate(recipients)]
-        body = self._voice_sms_fields(
-            text=text, count=len(rows), sender=sender, send_at=send_at, purpose=purpose, type=type,
-            voice_gender=voice_gender, voice_language=voice_language,
-            auto_delete_optout_contacts=auto_delete_optout_contacts, get_back_pressed_keys=get_back_pressed_keys,
-            simulation_mode=simulation_mode, request_id=request_id,
-        )  # fmt: skip
-        return Call(
-            endpoint=ENDPOINT,
-            method="POST",
-            path=SEND_PATH,
-            json={"text": body.pop("text"), "recipients": rows, **body},
-            parse=self._ticket_parser(),
-            idempotent=request_id is not None,
-        )
-
-    def send_voice_sms_encoded(
-        self,
-        *,
-        text: str,
-        recipients: Iterable[Mapping[str, Any] | Any],
-        sender: str | None = None,
-        send_at: datetime | str | None = None,
-        purpose: str | None = "alert",
-        type: str = "voice_sms",
-        voice_gender: str | None = None,
-        voice_language: str | None = None,
-        auto_delete_optout_contacts: bool | None = None,
-        get_back_pressed_keys: bool | None = None,
-        simulation_mode: bool | None = None,
-        request_id: str | None = None,
-        params: Mapping[str, str] | None = None,
-    ) -> Call[OctopushVoiceTicket]:
-        """:meth:`send_voice_sms` with its JSON body encoded once, here (the campaign frames' request):
-        the same checks and fields, sent as ``application/json`` bytes (:func:`encode_recipients`)
-        instead of a dict the HTTP client would encode. Parameters and result as :meth:`send_voice_sms`.
-        """
-        check_text(text)
-        encoded, count = encode_recipients(recipients, params)
+        if encode_body:
+            encoded, count = encode_recipients(recipients, params)
+        else:
+            rows = [octopush_recipient(item, i, params) for i, item in enumerate(recipients)]
+            count = len(rows)
         body = self._voice_sms_fields(
             text=text, count=count, sender=sender, send_at=send_at, purpose=purpose, type=type,
             voice_gender=voice_gender, voice_language=voice_language,
             auto_delete_optout_contacts=auto_delete_optout_contacts, get_back_pressed_keys=get_back_pressed_keys,
             simulation_mode=simulation_mode, request_id=request_id,
         )  # fmt: skip
+        if not encode_body:
+            return Call(
+                endpoint=ENDPOINT,
+                method="POST",
+                path=SEND_PATH,
+                json={"text": body.pop("text"), "recipients": rows, **body},
+                parse=self._ticket_parser(),
+                idempotent=request_id is not None,
+            )
         fields = jsonlib.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         content = ('{"recipients":' + encoded + "," + fields[1:]).encode("utf-8")  # body always has "text"
         return Call(

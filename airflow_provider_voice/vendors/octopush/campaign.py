@@ -149,7 +149,7 @@ class OctopushCampaignChannel(CampaignChannel[OctopushCampaignOptions, OctopushA
         payload = self._payload(frame)
         try:
             ticket = await self.client.send(
-                self.api.send_voice_sms_encoded(recipients=frame.items, request_id=frame.key, **payload)
+                self.api.send_voice_sms(recipients=frame.items, request_id=frame.key, encode_body=True, **payload)
             )
         except VendorRejectedError as exc:
             duplicate = duplicate_ticket(exc)
