@@ -401,3 +401,25 @@ def test_a_dripping_download_stalls_out(kind):
 
     with pytest.raises(RequestTimeoutError, match="download stalled"):
         asyncio.run(run())
+
+
+def test_async_pools_assign_requests_in_one_scan_and_still_bound_the_connections(simulator):
+    """The asyncio client's pool uses the linear-time assignment (httpcore's is quadratic in the pool
+    size): 48 requests at once over 8 connections all succeed, on at most 8 connections."""
+    import asyncio
+
+    from airflow_provider_voice.transport import _assign_requests_in_one_scan, new_async_client
+
+    async def main() -> tuple[list[int], int]:
+        client = new_async_client(max_connections=8)
+        pool = client._transport._pool  # type: ignore[attr-defined]
+        assert pool._assign_requests_to_connections.__func__ is _assign_requests_in_one_scan
+        try:
+            answers = await asyncio.gather(*(client.get(simulator.url + "/_sim/config") for _ in range(48)))
+            return [a.status_code for a in answers], len(pool.connections)
+        finally:
+            await client.aclose()
+
+    statuses, connections = asyncio.run(main())
+    assert statuses == [200] * 48
+    assert 1 <= connections <= 8
