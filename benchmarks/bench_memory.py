@@ -26,12 +26,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from campaign_fanout import Simulator  # noqa: E402  (the simulator in its own process)
+if TYPE_CHECKING:
+    from campaign_fanout import Simulator
 
 CONNECTIONS = {
     "octopush": lambda urls: {
@@ -80,6 +80,7 @@ def worker(vendor: str, csv_path: str, checkpoints: str) -> None:
     from types import SimpleNamespace
 
     logging.disable(logging.WARNING)
+    import airflow_provider_voice
     from airflow_provider_voice.operators.campaign import SendVoiceCampaignOperator
 
     baseline = peak_rss_mib()
@@ -95,7 +96,9 @@ def worker(vendor: str, csv_path: str, checkpoints: str) -> None:
     result = op.execute({"ti": ti})
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     peak = peak_rss_mib()
-    print(json.dumps({"baseline": baseline, "peak": peak, "wall": wall, "cpu": cpu, "result": result}, default=str))
+    figures = {"baseline": baseline, "peak": peak, "wall": wall, "cpu": cpu, "result": result}
+    figures["package"] = str(Path(airflow_provider_voice.__file__).parent)
+    print(json.dumps(figures, default=str))
 
 
 def run_one(vendor: str, csv_path: Path, sim: Simulator, pythonpath: str | None) -> dict[str, Any]:
@@ -128,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         worker(*args.worker)
         return 0
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-airflow-"))
+    # imported here, never in a worker: campaign_fanout puts this checkout first on sys.path, which
+    # would shadow the tree a --before worker is given
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from campaign_fanout import Simulator
+
     trees = [("after", None)] + ([("before", args.before)] if args.before else [])
     sim = Simulator()
     rows: list[tuple[str, int, dict[str, Any]]] = []
@@ -152,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{figures['wall']:6.1f} s wall, {figures['cpu']:6.1f} s CPU; "
                         f"ledger: {len(called):,} of {valid:,} valid numbers called, {twice} twice, "
                         f"{valid - len(called):,} not called, {stray} strays; operator says accepted {accepted:,}, "
-                        f"{invalid:,} invalid rows",
+                        f"{invalid:,} invalid rows; package {figures['package']}",
                         flush=True,
                     )
                     rows.append((label, size, figures))
