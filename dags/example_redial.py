@@ -55,8 +55,8 @@ def example_redial():
         id_field="customer_id",
         campaign_name="redial {{ run_id[-40:] }}",  # Velip names: at most 50 characters
         message="Hello {name}, this is a reminder of your appointment tomorrow at 10 AM.",
-        # Velip calls within one day of its own zone (São Paulo) by default, and refuses a default window
-        # shorter than an hour (a run after 23:00 there): let it go on until the end of the next day
+        # Velip calls within one day of its own zone (São Paulo) by default (a run after 23:00 there is
+        # given the next day too): here it may always go on until the end of the next day
         vendor_options=VELIP_UNTIL_TOMORROW,
         redial={"outcomes": ["no_answer", "busy"], "after": timedelta(seconds=3), "max_attempts": 3},
         deferrable=True,

@@ -70,8 +70,8 @@ def example_voice_campaign():
         # one, and Velip refuses a second campaign of the same name on the same day (error 230)
         campaign_name="example {{ run_id }}",
         message="{{ params.message }}",
-        # Velip calls within one day of its own zone (São Paulo) by default, and refuses a default window
-        # shorter than an hour (a run after 23:00 there): let it go on until the end of the next day
+        # Velip calls within one day of its own zone (São Paulo) by default (a run after 23:00 there is
+        # given the next day too): here it may always go on until the end of the next day
         vendor_options=VELIP_UNTIL_TOMORROW,
         concurrency=4,
         progress_interval=1.0,

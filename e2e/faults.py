@@ -88,7 +88,7 @@ class FaultRun:
         """Slow the vendor down, trigger the run, and return its ``send`` task instance once it runs."""
         self.sim.faults([{"vendor": self.vendor, "route": "*", "latency": latency}])
         options: dict[str, Any] = {"frame_size": frame_size}
-        if self.vendor == "velip":  # Velip's default window ends at midnight in São Paulo: refused after 23:00 there
+        if self.vendor == "velip":  # Velip's default window ends at midnight in São Paulo: give it the next day too
             options["date_end"] = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%d")
         conf = {"vendor": self.vendor, "recipients": str(self.recipients), "vendor_options": options}
         self.api.trigger(DAG_ID, run_id=self.run_id, logical_date=None, conf=conf)
