@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import IO, Any, Generic, Protocol, TypeVar
 
+from airflow_provider_voice.delivery.engine import validation_workers_arg
 from airflow_provider_voice.errors import ValidationError
 from airflow_provider_voice.models.phone import PhoneNumber
 from airflow_provider_voice.models.recipients import (
@@ -246,17 +247,34 @@ class ValidatedRecipients(Generic[SpecT]):
     spill: _Spill | None = field(default=None, repr=False, compare=False)
 
     def __iter__(self) -> Iterator[Recipient]:
-        """The recipients to send, in source order: the ``valid`` ones (read from the spill when there is one)."""
+        """The recipients to send, in source order: the ``valid`` ones (read from the spill when there is one).
+
+        :raises ValidationError: once read to the end, when that gave another count than ``valid``
+            (a source read again that changed, or a one-shot iterator): never a send of fewer people
+            than were validated without saying so.
+        """
+        read = 0
         if self.spill is not None:
-            yield from self.spill
-            return
-        for position, recipient in enumerate(self.source, start=1):
-            if self.skip_invalid:
-                try:
-                    self.backend.validate_recipient(self.spec, recipient, position)
-                except ValidationError:
-                    continue  # reported (and written to the rejects file) by validate_recipients
-            yield recipient
+            for recipient in self.spill:
+                read += 1
+                yield recipient
+        else:
+            for position, recipient in enumerate(self.source, start=1):
+                if self.skip_invalid:
+                    try:
+                        self.backend.validate_recipient(self.spec, recipient, position)
+                    except ValidationError:
+                        continue  # reported (and written to the rejects file) by validate_recipients
+                read += 1
+                yield recipient
+        if read != self.valid:
+            raise ValidationError(
+                self.source.field,
+                f"{read} recipients read for the send",
+                f"the {self.valid} that passed validation: the source changed between validation and the send "
+                "(or cannot be read twice); nothing past the first frames read was sent",
+                vendor=self.backend.vendor,
+            )
 
     def close(self) -> None:
         """Delete the spill now (it is deleted anyway when this object is collected, or the process ends)."""
@@ -642,8 +660,7 @@ def validate_recipients(
     :raises ValidationError: naming the first invalid row(s) and the rule (and the rejects file
         listing all of them), an unreadable file, or the empty source.
     """
-    if isinstance(validation_workers, bool) or not isinstance(validation_workers, int) or validation_workers < 1:
-        raise ValidationError("validation_workers", validation_workers, "a whole number of processes, 1 or more")
+    validation_workers_arg(validation_workers)
     left_out = _LeftOut(_RejectsFile(rejects_path, rejects_name, field), keep_invalid)
     source = RecipientSource(
         recipients,

@@ -115,6 +115,20 @@ def concurrency_arg(value: Any, *, field: str = "concurrency") -> int:
     return value
 
 
+def validation_workers_arg(value: Any) -> int:
+    """``validation_workers`` checked: processes parsing a long recipient list, an integer of at least 1
+    (1: no pool besides the task's own process).
+
+    :param value: the value given.
+    :raises ValidationError: not an integer, or less than 1.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(
+            "validation_workers", value, "a whole number of processes, 1 or more (1: no process pool)"
+        )
+    return value
+
+
 def max_rejected_share_arg(value: Any) -> float:
     """``max_rejected_share`` checked (at DAG parse by the operators, again by the engine).
 

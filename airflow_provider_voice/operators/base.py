@@ -277,19 +277,6 @@ def deferrable_arg(value: Any) -> bool:
     return value
 
 
-def validation_workers_arg(value: Any) -> int:
-    """A sending task's ``validation_workers``: processes parsing a long recipient list (1: none besides the task).
-
-    :param value: an integer of at least 1.
-    :raises ValidationError: any other value.
-    """
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(
-            "validation_workers", value, "a whole number of processes, 1 or more (1: no process pool)"
-        )
-    return value
-
-
 class VoiceTask(FailFastMixin):
     """Mixed into every operator and sensor of the provider: the hook, and fail-fast errors.
 

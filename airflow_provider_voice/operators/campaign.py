@@ -13,7 +13,7 @@ from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from airflow_provider_voice.delivery import CheckpointKey, DeliveryEngine, SuppressionList, checkpoint_store
-from airflow_provider_voice.delivery.engine import concurrency_arg, engine_options_arg
+from airflow_provider_voice.delivery.engine import concurrency_arg, engine_options_arg, validation_workers_arg
 from airflow_provider_voice.errors import ValidationError, VoiceProviderError
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.operators.base import (
@@ -24,7 +24,6 @@ from airflow_provider_voice.operators.base import (
     max_rejected_share_arg,
     rendered_options,
     try_number,
-    validation_workers_arg,
 )
 from airflow_provider_voice.operators.links import CampaignConsoleLink
 from airflow_provider_voice.operators.outcomes import (

@@ -20,7 +20,7 @@ from airflow_provider_voice.delivery import (
     SuppressionList,
     checkpoint_store,
 )
-from airflow_provider_voice.delivery.engine import concurrency_arg
+from airflow_provider_voice.delivery.engine import concurrency_arg, validation_workers_arg
 from airflow_provider_voice.models.recipients import Recipient
 from airflow_provider_voice.operators.base import (
     VoiceOperator,
@@ -28,7 +28,6 @@ from airflow_provider_voice.operators.base import (
     input_errors,
     max_rejected_share_arg,
     try_number,
-    validation_workers_arg,
 )
 from airflow_provider_voice.operators.links import SmsConsoleLink
 from airflow_provider_voice.operators.outcomes import OutcomeTablesMixin, log_table, outcome_recipients

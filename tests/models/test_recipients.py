@@ -143,4 +143,23 @@ def test_the_send_reads_what_validation_kept(tmp_path):
     assert [r.number for r in validated] == [r.number for r in validated] == ["+33612345678", "+33612345679"]
     assert validated.spill is not None and validated.spill.nbytes > 0
     validated.close()
-    assert [r.number for r in validated] == ["+33612345670"]  # without its copy it reads the source again
+    with pytest.raises(ValidationError, match="1 recipients read for the send"):  # without its copy it reads
+        list(validated)  # the source again: the changed file is 1 person, not the 2 validated, and says so
+
+
+def test_a_send_that_reads_fewer_recipients_than_were_validated_fails(monkeypatch):
+    """Without a temporary copy the send reads the source again: a one-shot iterator then yields
+    nothing, and the send says so instead of sending nobody in silence."""
+    from airflow_provider_voice.capabilities import recipients as validation
+
+    class NoRules:
+        vendor = "test"
+
+        def validate_recipient(self, spec, recipient, position):
+            return None
+
+    monkeypatch.setattr(validation._Spill, "open", classmethod(lambda cls: None))  # no temporary file here
+    validated = validation.validate_recipients(iter(["+33612345678", "+33612345679"]), NoRules(), None)
+    assert validated.valid == 2 and validated.spill is None
+    with pytest.raises(ValidationError, match="2 that passed validation"):
+        list(validated)
